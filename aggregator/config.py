@@ -1,0 +1,339 @@
+"""Load and validate ``sources.toml`` and the run-time options, once.
+
+Nothing else in the package reads TOML or environment variables: every other module gets the
+typed :class:`Config` built here, so a typo is caught before anything runs and reported in one
+line that names the file, the source and the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+LEANS: tuple[str, ...] = ("left", "lean-left", "center", "lean-right", "right")
+LEFT_LEANS = frozenset({"left", "lean-left"})
+RIGHT_LEANS = frozenset({"right", "lean-right"})
+KINDS: tuple[str, ...] = ("news", "opinion")
+
+DEFAULT_SOURCES = "sources.toml"
+DEFAULT_DB = "sqlite:///storage/balanced-news.db"
+DEFAULT_OUT = "feeds"
+
+ENV_SOURCES = "BALANCED_NEWS_SOURCES"
+ENV_DB = "BALANCED_NEWS_DB"
+ENV_OUT = "BALANCED_NEWS_OUT"
+ENV_ALLOW_PRIVATE = "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS"
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line the operator sees."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One outlet (or one section of an outlet) as configured in ``sources.toml``."""
+
+    id: str
+    name: str
+    homepage: str
+    feeds: tuple[str, ...]
+    lean: str
+    kind: str = "news"
+    rated_by: str = ""
+    interval: int | None = None  # minutes; None means the default
+    full_text: bool = True
+    enabled: bool = True
+
+    @property
+    def side(self) -> str:
+        """``left``, ``right`` or ``center``: the side of the spectrum the lean falls on."""
+        if self.lean in LEFT_LEANS:
+            return "left"
+        if self.lean in RIGHT_LEANS:
+            return "right"
+        return "center"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[settings]`` table, with defaults a new operator can live with."""
+
+    feed_size: int = 50
+    retention_days: int = 0
+    title: str = "Balanced News"
+    subtitle: str = "Clear, contextual news from across the spectrum"
+    site_url: str = "http://localhost:8000/"
+    default_interval: int = 30  # minutes
+    timeout: float = 20.0  # seconds, connect and read
+    max_feed_bytes: int = 10_000_000
+    max_page_bytes: int = 5_000_000
+    max_redirects: int = 5
+    headlines: int = 5  # entries in the latest-headlines list
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one run needs: sources, settings and where things live."""
+
+    sources: tuple[Source, ...]
+    settings: Settings = field(default_factory=Settings)
+    sources_path: Path = Path(DEFAULT_SOURCES)
+    db_url: str = DEFAULT_DB
+    out_dir: Path = Path(DEFAULT_OUT)
+    allow_private_hosts: bool = False
+
+    def source(self, source_id: str) -> Source:
+        for src in self.sources:
+            if src.id == source_id:
+                return src
+        raise KeyError(source_id)
+
+    @property
+    def enabled_sources(self) -> tuple[Source, ...]:
+        return tuple(s for s in self.sources if s.enabled)
+
+
+_SOURCE_KEYS: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "name": (str,),
+    "homepage": (str,),
+    "feed": (str, list),
+    "lean": (str,),
+    "kind": (str,),
+    "rated_by": (str,),
+    "interval": (int,),
+    "full_text": (bool,),
+    "enabled": (bool,),
+}
+_REQUIRED_SOURCE_KEYS = ("id", "name", "homepage", "feed", "lean")
+_SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
+    "feed_size": (int,),
+    "retention_days": (int,),
+    "title": (str,),
+    "subtitle": (str,),
+    "site_url": (str,),
+    "default_interval": (int,),
+    "timeout": (int, float),
+    "max_feed_bytes": (int,),
+    "max_page_bytes": (int,),
+    "max_redirects": (int,),
+    "headlines": (int,),
+}
+_TYPE_NAMES = {
+    str: "a string",
+    list: "a list",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+}
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is a subclass of int in Python; TOML keeps them apart, and so do we.
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def _expected(types: tuple[type, ...]) -> str:
+    return " or ".join(_TYPE_NAMES[t] for t in types)
+
+
+def is_http_url(value: str) -> bool:
+    """True for an absolute http(s) URL with a host."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _check_settings(raw: Any, where: str) -> Settings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: [settings] must be a table")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _SETTINGS_TYPES:
+            known = ", ".join(sorted(_SETTINGS_TYPES))
+            raise ConfigError(f"{where}: [settings]: unknown key {key!r} (known: {known})")
+        if not _type_ok(value, _SETTINGS_TYPES[key]):
+            raise ConfigError(
+                f"{where}: [settings]: {key} must be {_expected(_SETTINGS_TYPES[key])}, "
+                f"not {value!r}"
+            )
+        values[key] = value
+    for key in ("feed_size", "default_interval", "max_feed_bytes", "max_page_bytes", "headlines"):
+        if key in values and values[key] < 1:
+            raise ConfigError(f"{where}: [settings]: {key} must be at least 1")
+    for key in ("retention_days", "max_redirects"):
+        if key in values and values[key] < 0:
+            raise ConfigError(f"{where}: [settings]: {key} must not be negative")
+    if "timeout" in values and values["timeout"] <= 0:
+        raise ConfigError(f"{where}: [settings]: timeout must be positive")
+    if "site_url" in values:
+        if not is_http_url(values["site_url"]):
+            raise ConfigError(f"{where}: [settings]: site_url is not an http(s) URL")
+        if not values["site_url"].endswith("/"):
+            values["site_url"] += "/"
+    if "timeout" in values:
+        values["timeout"] = float(values["timeout"])
+    return Settings(**values)
+
+
+def _check_source(raw: Any, index: int, where: str) -> Source:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: source #{index} must be a table")
+    label = f"source {raw.get('id')!r}" if isinstance(raw.get("id"), str) else f"source #{index}"
+    for key, value in raw.items():
+        if key not in _SOURCE_KEYS:
+            known = ", ".join(_SOURCE_KEYS)
+            raise ConfigError(f"{where}: {label}: unknown key {key!r} (known: {known})")
+        if not _type_ok(value, _SOURCE_KEYS[key]):
+            raise ConfigError(
+                f"{where}: {label}: {key} must be {_expected(_SOURCE_KEYS[key])}, not {value!r}"
+            )
+    for key in _REQUIRED_SOURCE_KEYS:
+        if key not in raw:
+            raise ConfigError(f"{where}: {label}: missing required key {key!r}")
+    if not _ID_RE.match(raw["id"]):
+        raise ConfigError(
+            f"{where}: {label}: id must be lowercase letters, digits, '-' or '_' "
+            f"(got {raw['id']!r})"
+        )
+    feeds = raw["feed"] if isinstance(raw["feed"], list) else [raw["feed"]]
+    if not feeds:
+        raise ConfigError(f"{where}: {label}: feed must name at least one URL")
+    for url in feeds:
+        if not isinstance(url, str) or not is_http_url(url):
+            raise ConfigError(f"{where}: {label}: feed {url!r} is not an http(s) URL")
+    if not is_http_url(raw["homepage"]):
+        raise ConfigError(f"{where}: {label}: homepage {raw['homepage']!r} is not an http(s) URL")
+    if raw["lean"] not in LEANS:
+        raise ConfigError(
+            f"{where}: {label}: unknown lean {raw['lean']!r} (use one of: {', '.join(LEANS)})"
+        )
+    kind = raw.get("kind", "news")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: {label}: unknown kind {kind!r} (use news or opinion)")
+    interval = raw.get("interval")
+    if interval is not None and interval < 1:
+        raise ConfigError(f"{where}: {label}: interval must be at least 1 minute")
+    return Source(
+        id=raw["id"],
+        name=raw["name"].strip(),
+        homepage=raw["homepage"],
+        feeds=tuple(feeds),
+        lean=raw["lean"],
+        kind=kind,
+        rated_by=raw.get("rated_by", ""),
+        interval=interval,
+        full_text=raw.get("full_text", True),
+        enabled=raw.get("enabled", True),
+    )
+
+
+def parse_sources(text: str, where: str = DEFAULT_SOURCES) -> tuple[Settings, tuple[Source, ...]]:
+    """Validate the text of a sources file; raise :class:`ConfigError` on the first problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in ("settings", "source"):
+            raise ConfigError(
+                f"{where}: unknown top-level key {key!r} (use [settings], [[source]])"
+            )
+    settings = _check_settings(data.get("settings", {}), where)
+    raw_sources = data.get("source", [])
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise ConfigError(f"{where}: no [[source]] entries")
+    sources = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_sources, start=1):
+        src = _check_source(raw, index, where)
+        if src.id in seen:
+            raise ConfigError(f"{where}: source {src.id!r}: duplicate id")
+        seen.add(src.id)
+        sources.append(src)
+    return settings, tuple(sources)
+
+
+def load_config(
+    sources_path: str | Path = DEFAULT_SOURCES,
+    db_url: str = DEFAULT_DB,
+    out_dir: str | Path = DEFAULT_OUT,
+    allow_private_hosts: bool = False,
+) -> Config:
+    """Read and validate a sources file into a :class:`Config`."""
+    path = Path(sources_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    settings, sources = parse_sources(text, str(path))
+    return Config(
+        sources=sources,
+        settings=settings,
+        sources_path=path,
+        db_url=db_url,
+        out_dir=Path(out_dir),
+        allow_private_hosts=allow_private_hosts,
+    )
+
+
+# --- command-line and environment options ------------------------------------------------------
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every command takes; each also has an environment variable."""
+    parser.add_argument(
+        "--sources",
+        metavar="FILE",
+        help=f"sources file (env {ENV_SOURCES}; default {DEFAULT_SOURCES})",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help=f"SQLAlchemy database URL (env {ENV_DB}; default {DEFAULT_DB})",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"where feeds are published (env {ENV_OUT}; default {DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        default=None,
+        help="allow loopback and private addresses, for tests and local sources "
+        f"(env {ENV_ALLOW_PRIVATE}=1)",
+    )
+
+
+def _env_flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def private_hosts_allowed(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> bool:
+    """``--allow-private-hosts``, else ``BALANCED_NEWS_ALLOW_PRIVATE_HOSTS``, else no."""
+    env = os.environ if env is None else env
+    if args.allow_private_hosts is not None:
+        return bool(args.allow_private_hosts)
+    return _env_flag(env.get(ENV_ALLOW_PRIVATE))
+
+
+def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """Options first, then environment, then defaults; then load and validate the sources file."""
+    env = os.environ if env is None else env
+    sources = args.sources or env.get(ENV_SOURCES) or DEFAULT_SOURCES
+    db_url = args.db or env.get(ENV_DB) or DEFAULT_DB
+    out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
+    return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env))

@@ -1,0 +1,121 @@
+"""sources.toml is validated once, into typed objects, with one clear line per mistake."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import (
+    LEANS,
+    ConfigError,
+    add_common_arguments,
+    config_from_args,
+    load_config,
+    parse_sources,
+)
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_sources_cover_the_spectrum() -> None:
+    config = load_config(ROOT / "sources.toml")
+    sources = config.sources
+    assert len(sources) >= 24
+    assert {s.lean for s in sources} == set(LEANS)
+    names = {s.name for s in sources}
+    assert "The Wall Street Journal" in names
+    assert "New York Post" in names
+    opinion = [s for s in sources if s.kind == "opinion"]
+    assert sum(s.side == "left" for s in opinion) >= 2
+    assert sum(s.side == "right" for s in opinion) >= 2
+    assert all(s.rated_by for s in sources), "every lean cites who rated it"
+    assert all(s.feeds and all(f.startswith("https://") for f in s.feeds) for s in sources)
+    assert config.settings.feed_size == 50
+    assert config.settings.retention_days == 0
+
+
+def test_fields_become_typed_values() -> None:
+    settings, (src,) = parse_sources(
+        """
+        [settings]
+        feed_size = 7
+        [[source]]
+        id = "x"
+        name = "X News"
+        homepage = "https://x.example/"
+        feed = ["https://x.example/a.xml", "https://x.example/b.xml"]
+        lean = "lean-left"
+        kind = "opinion"
+        interval = 15
+        full_text = false
+        """
+    )
+    assert settings.feed_size == 7
+    assert src.feeds == ("https://x.example/a.xml", "https://x.example/b.xml")
+    assert (src.side, src.kind, src.interval, src.full_text, src.enabled) == (
+        "left",
+        "opinion",
+        15,
+        False,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("unknown-key", "source 'wsj': unknown key 'intervall'"),
+        ("bad-url", "source 'nypost': feed 'nypost.com/feed/' is not an http(s) URL"),
+        ("duplicate-id", "source 'wsj': duplicate id"),
+        ("unknown-lean", "source 'nypost': unknown lean 'far-right'"),
+        ("wrong-type", "source 'wsj': interval must be an integer"),
+        ("not-toml", "not valid TOML"),
+        ("bad-setting", "[settings]: feed_size must be at least 1"),
+    ],
+)
+def test_bad_file_names_file_source_and_problem(name: str, message: str) -> None:
+    path = FIXTURES / "bad-sources" / f"{name}.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert text.startswith(str(path) + ": ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_options_beat_environment_beat_defaults(tmp_path: Path) -> None:
+    sources = ROOT / "sources.toml"
+    env = {
+        "BALANCED_NEWS_SOURCES": str(sources),
+        "BALANCED_NEWS_DB": "sqlite:///env.db",
+        "BALANCED_NEWS_OUT": str(tmp_path / "env-out"),
+        "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
+    }
+    from_env = config_from_args(_args(), env)
+    assert (from_env.db_url, from_env.out_dir, from_env.allow_private_hosts) == (
+        "sqlite:///env.db",
+        tmp_path / "env-out",
+        True,
+    )
+    from_args = config_from_args(_args("--db", "sqlite:///arg.db", "--out", "o"), env)
+    assert (from_args.db_url, from_args.out_dir) == ("sqlite:///arg.db", Path("o"))
+    default = config_from_args(_args("--sources", str(sources)), {})
+    assert (default.db_url, default.out_dir, default.allow_private_hosts) == (
+        "sqlite:///storage/balanced-news.db",
+        Path("feeds"),
+        False,
+    )
