@@ -1,0 +1,203 @@
+"""The plain data passed between stages.
+
+Stages share only these types (and :mod:`aggregator.config`): a stage never imports another, so
+each can be tested alone with values built by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aggregator.config import LEFT_LEANS, RIGHT_LEANS
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server told us last time, for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP fetch: either a body, a "not modified", or an error in one line."""
+
+    url: str
+    final_url: str
+    status: int | None
+    content: bytes = b""
+    content_type: str | None = None
+    validators: Validators = field(default_factory=Validators)
+    not_modified: bool = False
+    error: str | None = None
+    elapsed: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """A feed entry, normalized: times in UTC, text fields as given by the feed."""
+
+    key: str  # identity within its source: guid, else link, else a content hash
+    link: str | None
+    title: str
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    summary: str | None = None
+    content: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """feedparser's view of one document; ``error`` is set when nothing usable came out."""
+
+    title: str | None
+    entries: tuple[FeedEntry, ...]
+    error: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What trafilatura found on an article page."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    image: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "text": self.text,
+            "title": self.title,
+            "author": self.author,
+            "date": self.date,
+            "image": self.image,
+        }
+
+
+@dataclass(frozen=True)
+class ClusterArticle:
+    """An article as the grouping stage sees it."""
+
+    entry_id: int
+    source_id: str
+    title: str
+    text: str
+    published: datetime
+
+
+@dataclass
+class ClusterStory:
+    """A story as the grouping stage sees it: its articles' words and its time span."""
+
+    story_id: str
+    title_terms: dict[str, float]
+    terms: dict[str, float]
+    first_published: datetime
+    last_published: datetime
+    source_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class StoryArticle:
+    """One source article of a story, as the rewrite stage sees it."""
+
+    entry_id: int
+    source_id: str
+    source_name: str
+    lean: str
+    kind: str
+    title: str
+    link: str | None
+    published: datetime
+    text: str
+    text_available: bool = True
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence taken verbatim from a source: the provenance travels with the words."""
+
+    text: str
+    entry_id: int
+    index: int  # position of the sentence in its article's text
+    source_id: str
+    source_name: str
+    link: str | None
+    attributed: str = ""  # the sentence in prose: "According to The Wall Street Journal, ..."
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Who covered a story: outlets by lean, and who was first."""
+
+    first_source: str  # outlet name
+    first_published: datetime
+    outlets: tuple[tuple[str, str, str | None], ...]  # (name, lean, link)
+    leans: tuple[str, ...]  # distinct leans, in spectrum order
+
+    def count(self, side: str) -> int:
+        groups = {"left": LEFT_LEANS, "right": RIGHT_LEANS}
+        if side in groups:
+            return sum(1 for _, lean, _ in self.outlets if lean in groups[side])
+        return sum(1 for _, lean, _ in self.outlets if lean == "center")
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """The balanced story: neutral headline and summary, attributed body, perspectives.
+
+    A perspective is a tuple of sentences, or empty with ``*_missing`` saying why.
+    """
+
+    headline: str
+    summary: str
+    lede: str  # "The Wall Street Journal first reported ... on April 16."
+    body: tuple[Sentence, ...]
+    progressive: tuple[Sentence, ...]
+    conservative: tuple[Sentence, ...]
+    common_ground: tuple[Sentence, ...]
+    progressive_missing: str | None = None
+    conservative_missing: str | None = None
+    common_ground_missing: str | None = None
+    unavailable: tuple[str, ...] = ()  # outlets whose text could not be read
+
+
+@dataclass(frozen=True)
+class RelatedLink:
+    url: str
+    outlet: str
+    lean: str
+
+
+@dataclass(frozen=True)
+class PublishedStory:
+    """A story ready for output."""
+
+    id: str
+    headline: str
+    summary: str
+    content_html: str
+    published: datetime
+    updated: datetime
+    leans: tuple[str, ...]
+    related: tuple[RelatedLink, ...]
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """A source that is failing, for the status notice."""
+
+    name: str
+    since: datetime
+    error: str

@@ -1,0 +1,137 @@
+"""feedparser output to normalized :class:`FeedEntry` values.
+
+We hand feedparser the bytes we fetched (never the URL) so that our fetcher's limits, timeouts
+and address checks are the only road to the network.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from aggregator.models import FeedEntry, ParsedFeed
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def strip_html(value: str | None) -> str:
+    """Plain text from a feed's HTML snippet (tags dropped, entities decoded, space folded)."""
+    if not value:
+        return ""
+    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", value))).strip()
+
+
+def _utc(parsed: time.struct_time | None) -> datetime | None:
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _image(entry: Any) -> str | None:
+    for media in entry.get("media_content", []) or []:
+        url = media.get("url")
+        if url and (
+            media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")
+        ):
+            return url
+    for media in entry.get("media_content", []) or []:
+        if media.get("url") and not media.get("medium") and not media.get("type"):
+            return media["url"]
+    for thumb in entry.get("media_thumbnail", []) or []:
+        if thumb.get("url"):
+            return thumb["url"]
+    for link in entry.get("links", []) or []:
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            return link.get("href")
+    image = entry.get("image")
+    if isinstance(image, dict) and image.get("href"):
+        return image["href"]
+    return None
+
+
+def _content(entry: Any) -> str | None:
+    contents = entry.get("content") or []
+    best = None
+    for item in contents:
+        value = item.get("value")
+        if value and (best is None or len(value) > len(best)):
+            best = value
+    return best
+
+
+def entry_key(guid: str | None, link: str | None, title: str, summary: str | None) -> str:
+    """Identity of an entry within its source: guid, else link, else a hash of its text."""
+    if guid and guid.strip():
+        return guid.strip()
+    if link and link.strip():
+        return link.strip()
+    digest = hashlib.sha256(f"{title}\n{summary or ''}".encode()).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def parse_feed(
+    content: bytes,
+    *,
+    url: str = "",
+    content_type: str | None = None,
+    max_entries: int = 500,
+) -> ParsedFeed:
+    """Parse one fetched feed document.
+
+    ``error`` is set only when no entry could be read (invalid XML, HTML instead of a feed, an
+    empty body); a feed that is merely sloppy keeps its entries and gets a ``warning``.
+    """
+    if not content.strip():
+        return ParsedFeed(title=None, entries=(), error="empty response (no feed document)")
+    headers = {"content-location": url} if url else {}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(content, response_headers=headers)
+    problem = None
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        problem = str(exc).splitlines()[0] if exc else "malformed feed"
+    entries: list[FeedEntry] = []
+    seen: set[str] = set()
+    for raw in parsed.entries[:max_entries]:
+        title = strip_html(raw.get("title")) or "(untitled)"
+        link = raw.get("link") or None
+        summary = raw.get("summary") or None
+        key = entry_key(raw.get("id"), link, title, summary)
+        if key in seen:  # the same guid twice in one document: keep the first
+            continue
+        seen.add(key)
+        author = strip_html(raw.get("author")) or None
+        published = _utc(dict.get(raw, "published_parsed"))  # no feedparser fallbacks
+        updated = _utc(dict.get(raw, "updated_parsed"))
+        entries.append(
+            FeedEntry(
+                key=key,
+                link=link,
+                title=title,
+                author=author,
+                published=published or updated,
+                updated=updated or published,
+                summary=summary,
+                content=_content(raw),
+                image=_image(raw),
+            )
+        )
+    feed_title = strip_html(parsed.feed.get("title")) or None
+    if not entries:
+        if problem:
+            return ParsedFeed(title=feed_title, entries=(), error=f"invalid feed: {problem}")
+        if not parsed.get("version"):
+            return ParsedFeed(title=feed_title, entries=(), error="not an RSS or Atom feed")
+    return ParsedFeed(title=feed_title, entries=tuple(entries), warning=problem)

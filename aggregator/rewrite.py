@@ -1,0 +1,357 @@
+"""The extractive rewrite: a neutral, attributed story built only from the sources' sentences.
+
+Every sentence we output is a sentence some outlet wrote, carried with its provenance (entry id
+and sentence index), so the story can never state what no source said. No model, no network:
+the same articles always give the same story.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+
+from aggregator.config import LEFT_LEANS, RIGHT_LEANS
+from aggregator.models import Coverage, Rewrite, Sentence, StoryArticle
+from aggregator.text import add_terms, cosine, join_names, split_sentences, terms, word_count
+
+LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
+SUMMARY_WORDS = 60
+BODY_MIN, BODY_MAX = 4, 8
+PERSPECTIVE_SENTENCES = 3
+COMMON_GROUND_MIN = 0.30
+
+_OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
+_DANGLING_START_RE = re.compile(
+    r"^(?:But|And|Or|So|Yet|Also|However|Still|Meanwhile|Instead|He|She|It|They|Them|His|Her|"
+    r"Its|Their|This|That|These|Those|There|Here|Such)\b"
+)
+_BOILERPLATE_RE = re.compile(
+    r"(?i)\b(?:advertisement|subscribe|sign up|newsletter|click here|read more|all rights "
+    r"reserved|follow us|copyright|cookies?)\b"
+)
+_SENSATIONAL_RE = re.compile(
+    r"(?i)\b(?:slams?|blasts?|destroys?|shocking|bombshell|outrage\w*|rips?|epic|furious|"
+    r"meltdown|disaster|chaos|humiliat\w*|brutal|stunning|insane)\b|!"
+)
+_LOWERABLE = frozenset(
+    "a an the in on at for of as after before during while when with by from under over some "
+    "many most several officials".split()
+)
+
+
+def clean_title(title: str, outlet: str = "") -> str:
+    """A title without the outlet's suffix (" - WSJ", " | Fox News") and shouting."""
+    title = " ".join(title.split())
+    if outlet and title.lower().endswith(outlet.lower()):
+        title = title[: -len(outlet)].rstrip(" -–—|:")
+    title = _OUTLET_SUFFIX_RE.sub("", title) if len(title.split()) > 5 else title
+    if title.isupper():
+        title = title.capitalize()
+    return title.strip()
+
+
+def _usable(sentence: str) -> bool:
+    n = word_count(sentence)
+    if n < 6 or n > 60:
+        return False
+    if _DANGLING_START_RE.match(sentence) or _BOILERPLATE_RE.search(sentence):
+        return False
+    if sentence.count("\u201c") != sentence.count("\u201d") or sentence.count('"') % 2:
+        return False  # a dangling quote: it needs the sentence around it
+    return sentence[-1] in ".!?\"'\u201d\u2019"
+
+
+def _sentences(article: StoryArticle) -> list[Sentence]:
+    out = []
+    for index, text in enumerate(split_sentences(article.text)):
+        if _usable(text):
+            out.append(
+                Sentence(
+                    text=text,
+                    entry_id=article.entry_id,
+                    index=index,
+                    source_id=article.source_id,
+                    source_name=article.source_name,
+                    link=article.link,
+                )
+            )
+    return out
+
+
+def _centrality(
+    candidates: Sequence[Sentence], vectors: dict[tuple[int, int], dict[str, float]]
+) -> dict[tuple[int, int], float]:
+    """How much of each sentence the *other* sources also say (plus a little lead bonus)."""
+    by_source: dict[str, list[Sentence]] = {}
+    for s in candidates:
+        by_source.setdefault(s.source_id, []).append(s)
+    scores = {}
+    for s in candidates:
+        vec = vectors[(s.entry_id, s.index)]
+        support = 0.0
+        for source_id, others in by_source.items():
+            if source_id == s.source_id:
+                continue
+            support += max(cosine(vec, vectors[(o.entry_id, o.index)]) for o in others)
+        lead_bonus = 0.15 / (1 + s.index)
+        scores[(s.entry_id, s.index)] = support + lead_bonus
+    return scores
+
+
+def _mmr(
+    candidates: Sequence[Sentence],
+    scores: dict[tuple[int, int], float],
+    vectors: dict[tuple[int, int], dict[str, float]],
+    *,
+    max_words: int | None = None,
+    max_count: int | None = None,
+    redundancy: float = 0.6,
+) -> list[Sentence]:
+    """Maximal marginal relevance: the central sentences, without saying anything twice."""
+    chosen: list[Sentence] = []
+    words_used = 0
+    pool = list(candidates)
+    while pool and (max_count is None or len(chosen) < max_count):
+
+        def gain(s: Sentence) -> float:
+            vec = vectors[(s.entry_id, s.index)]
+            overlap = max(
+                (cosine(vec, vectors[(c.entry_id, c.index)]) for c in chosen), default=0.0
+            )
+            return scores[(s.entry_id, s.index)] - redundancy * overlap * 2
+
+        best = max(pool, key=lambda s: (gain(s), -s.index, s.source_id))
+        pool.remove(best)
+        vec = vectors[(best.entry_id, best.index)]
+        if any(cosine(vec, vectors[(c.entry_id, c.index)]) > 0.7 for c in chosen):
+            continue  # a near-repeat of a sentence we already have
+        n = word_count(best.text)
+        if max_words is not None and chosen and words_used + n > max_words:
+            continue
+        chosen.append(best)
+        words_used += n
+        if max_words is not None and words_used >= max_words:
+            break
+    return chosen
+
+
+def choose_headline(articles: Sequence[StoryArticle]) -> str:
+    """A neutral title: the most representative, least sensational one; centre outlets first."""
+    titles = [(a, clean_title(a.title, a.source_name)) for a in articles if a.kind == "news"]
+    if not titles:
+        titles = [(a, clean_title(a.title, a.source_name)) for a in articles]
+    vectors = [terms(t) for _, t in titles]
+
+    def score(i: int) -> float:
+        article, title = titles[i]
+        agree = sum(cosine(vectors[i], v) for j, v in enumerate(vectors) if j != i)
+        penalty = 1.0 * len(_SENSATIONAL_RE.findall(title)) + (0.5 if "?" in title else 0.0)
+        bonus = 0.3 if article.lean == "center" else 0.0
+        return agree + bonus - penalty
+
+    best = max(range(len(titles)), key=lambda i: (score(i), -len(titles[i][1])))
+    return titles[best][1]
+
+
+def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
+    """Who covered the story, and who reported it first (earliest published time)."""
+    ordered = sorted(articles, key=lambda a: (a.published, a.entry_id))
+    outlets: list[tuple[str, str, str | None]] = []
+    seen: set[str] = set()
+    for a in ordered:
+        if a.source_id not in seen:
+            seen.add(a.source_id)
+            outlets.append((a.source_name, a.lean, a.link))
+    leans = tuple(lean for lean in LEANS_ORDER if any(o[1] == lean for o in outlets))
+    return Coverage(
+        first_source=ordered[0].source_name,
+        first_published=ordered[0].published,
+        outlets=tuple(outlets),
+        leans=leans,
+    )
+
+
+def _attribution_order(sentences: list[Sentence], articles: Sequence[StoryArticle]) -> list:
+    rank = {a.entry_id: i for i, a in enumerate(sorted(articles, key=lambda a: a.published))}
+    return sorted(sentences, key=lambda s: (s.index > 1, rank[s.entry_id], s.index))
+
+
+def _side_sentences(
+    articles: Sequence[StoryArticle],
+    leans: frozenset[str],
+    centroid: dict[str, float],
+    vectors: dict[tuple[int, int], dict[str, float]],
+    by_entry: dict[int, list[Sentence]],
+) -> tuple[Sentence, ...]:
+    side = [a for a in articles if a.lean in leans]
+    if not side:
+        return ()
+    # Opinion pieces carry the side's view; news coverage is the fallback.
+    opinion = [a for a in side if a.kind == "opinion" and by_entry.get(a.entry_id)]
+    pool_articles = opinion or side
+    pool = [s for a in pool_articles for s in by_entry.get(a.entry_id, [])]
+    if not pool:
+        return ()
+    scores = {
+        (s.entry_id, s.index): cosine(vectors[(s.entry_id, s.index)], centroid)
+        + 0.1 / (1 + s.index)
+        for s in pool
+    }
+    picked = _mmr(pool, scores, vectors, max_count=PERSPECTIVE_SENTENCES)
+    return tuple(sorted(picked, key=lambda s: (s.entry_id, s.index)))
+
+
+def _common_ground(
+    left: list[Sentence], right: list[Sentence], vectors: dict[tuple[int, int], dict[str, float]]
+) -> tuple[Sentence, ...]:
+    """Claims both sides report: left sentences with a close match among right ones."""
+    pairs = []
+    for ls in left:
+        lv = vectors[(ls.entry_id, ls.index)]
+        for rs in right:
+            sim = cosine(lv, vectors[(rs.entry_id, rs.index)])
+            if sim >= COMMON_GROUND_MIN:
+                pairs.append((sim, ls, rs))
+    pairs.sort(key=lambda p: (-p[0], p[1].entry_id, p[1].index))
+    chosen: list[Sentence] = []
+    for _, ls, rs in pairs:
+        if len(chosen) >= 2 * 2:
+            break
+        if any(c.text == ls.text or c.text == rs.text for c in chosen):
+            continue
+        chosen.extend([ls, rs])
+    return tuple(chosen[:4])
+
+
+_LEAD_INS = ("According to {}, ", "As {} reported, ")
+
+
+def proper_words(texts: Iterable[str]) -> frozenset[str]:
+    """Words the sources capitalize mid-sentence: names, which keep their capital."""
+    found: set[str] = set()
+    for text in texts:
+        for sentence in split_sentences(text):
+            for word in sentence.split()[1:]:
+                word = word.strip("\"'“”‘’(),.;:!?")
+                if word[:1].isupper():
+                    found.add(word)
+    return frozenset(found)
+
+
+def attribute(sentence: Sentence, turn: int = 0, names: frozenset[str] = frozenset()) -> Sentence:
+    """The sentence with its outlet named in prose; the words themselves stay verbatim.
+
+    The first word loses its capital only when it is plainly not a name: a common opener
+    ("The", "In", ...) or a word the sources never capitalize mid-sentence (``names``).
+    """
+    text = sentence.text
+    first, _, rest = text.partition(" ")
+    first = first.strip("\"'“”‘’(),.;:!?")
+    title_of_name = rest[:1].isupper()  # "Mayor Dana Whitcomb", "Senate Republicans"
+    common = first.lower() in _LOWERABLE or (
+        bool(names)
+        and first not in names
+        and not title_of_name
+        and not first.isupper()
+        and first != "I"
+    )
+    if common and first[:1].isupper():
+        text = text[0].lower() + text[1:]
+    lead_in = _LEAD_INS[turn % len(_LEAD_INS)].format(sentence.source_name)
+    return dataclasses.replace(sentence, attributed=lead_in + text)
+
+
+def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY_WORDS) -> Rewrite:
+    """Build the balanced story from its source articles."""
+    if not articles:
+        raise ValueError("a story needs at least one article")
+    articles = sorted(articles, key=lambda a: (a.published, a.entry_id))
+    by_entry = {a.entry_id: _sentences(a) for a in articles}
+    candidates = [s for a in articles for s in by_entry[a.entry_id]]
+    vectors = {(s.entry_id, s.index): dict(terms(s.text)) for s in candidates}
+    scores = _centrality(candidates, vectors)
+    centroid: dict[str, float] = {}
+    for vec in vectors.values():
+        add_terms(centroid, vec)
+
+    news = [s for s in candidates if _kind(articles, s.entry_id) == "news"] or candidates
+    summary_sents = _mmr(news, scores, vectors, max_words=summary_words)
+    summary_sents = _attribution_order(summary_sents, articles)
+    summary = " ".join(s.text for s in summary_sents)
+    if not summary:  # nothing usable: fall back to the headline-bearing article's first words
+        summary = " ".join(articles[0].text.split()[:summary_words])
+
+    body = _body(news, scores, vectors, articles)
+    coverage = coverage_of(articles)
+    others = [name for name, _, _ in coverage.outlets if name != coverage.first_source]
+    date = f"{coverage.first_published:%B} {coverage.first_published.day}"
+    lede = f"{coverage.first_source} first reported this story on {date}."
+    if others:
+        lede += f" It was also covered by {join_names(others)}."
+
+    left_arts = [a for a in articles if a.lean in LEFT_LEANS]
+    right_arts = [a for a in articles if a.lean in RIGHT_LEANS]
+    progressive = _side_sentences(articles, LEFT_LEANS, centroid, vectors, by_entry)
+    conservative = _side_sentences(articles, RIGHT_LEANS, centroid, vectors, by_entry)
+    common = _common_ground(
+        [s for a in left_arts for s in by_entry[a.entry_id]],
+        [s for a in right_arts for s in by_entry[a.entry_id]],
+        vectors,
+    )
+    missing_left = None if left_arts else "No left-leaning outlet has covered this story yet."
+    missing_right = None if right_arts else "No right-leaning outlet has covered this story yet."
+    if not left_arts or not right_arts:
+        missing_common = "Common ground needs coverage from both sides; " + (
+            "no left-leaning outlet has covered this story yet."
+            if not left_arts
+            else "no right-leaning outlet has covered this story yet."
+        )
+    elif not common:
+        missing_common = "Left- and right-leaning outlets do not yet report the same facts here."
+    else:
+        missing_common = None
+    return Rewrite(
+        headline=choose_headline(articles),
+        summary=summary,
+        lede=lede,
+        body=tuple(body),
+        progressive=progressive,
+        conservative=conservative,
+        common_ground=common,
+        progressive_missing=missing_left if not progressive else None,
+        conservative_missing=missing_right if not conservative else None,
+        common_ground_missing=missing_common,
+        unavailable=tuple(sorted({a.source_name for a in articles if not a.text_available})),
+    )
+
+
+def _kind(articles: Sequence[StoryArticle], entry_id: int) -> str:
+    for a in articles:
+        if a.entry_id == entry_id:
+            return a.kind
+    return "news"
+
+
+def _body(
+    candidates: list[Sentence],
+    scores: dict[tuple[int, int], float],
+    vectors: dict[tuple[int, int], dict[str, float]],
+    articles: Sequence[StoryArticle],
+) -> list[Sentence]:
+    """4 to 8 sentences across all sources, each source heard at least once where possible."""
+    chosen = _mmr(candidates, scores, vectors, max_count=BODY_MAX, redundancy=0.5)
+    voices = {s.source_id for s in chosen}
+    for a in articles:
+        if a.kind != "news" or a.source_id in voices:
+            continue
+        own = [s for s in candidates if s.entry_id == a.entry_id]
+        if own:
+            pick = max(own, key=lambda s: scores[(s.entry_id, s.index)])
+            if len(chosen) >= BODY_MAX:
+                chosen.pop()
+            chosen.append(pick)
+            voices.add(a.source_id)
+    ordered = _attribution_order(chosen, articles)
+    names = proper_words(a.text for a in articles)
+    return [attribute(s, turn, names) for turn, s in enumerate(ordered)]

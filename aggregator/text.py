@@ -1,0 +1,146 @@
+"""Small text tools shared by the grouping and rewrite stages: words, weights, sentences.
+
+Not a stage: it holds no state and does no I/O, so both stages may use it without importing
+each other.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own said same says she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    new one two year years told week monday tuesday wednesday thursday friday saturday sunday
+    according mr ms mrs per may might must since still yet already however including would
+    """.split()
+)
+
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|\d[\d,.]*\d|\d")
+# A sentence ends at . ! or ? (optionally followed by a closing quote or bracket) and a space
+# before a capital letter, a digit or an opening quote; common abbreviations do not end one.
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]?\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_ABBREVIATIONS = (
+    "Mr.",
+    "Mrs.",
+    "Ms.",
+    "Dr.",
+    "Sen.",
+    "Rep.",
+    "Gov.",
+    "Gen.",
+    "Lt.",
+    "Col.",
+    "St.",
+    "Jr.",
+    "Sr.",
+    "U.S.",
+    "U.K.",
+    "U.N.",
+    "Inc.",
+    "Corp.",
+    "Co.",
+    "No.",
+    "Jan.",
+    "Feb.",
+    "Aug.",
+    "Sept.",
+    "Oct.",
+    "Nov.",
+    "Dec.",
+    "vs.",
+    "a.m.",
+    "p.m.",
+    "Pres.",
+    "Sgt.",
+    "Capt.",
+)
+
+
+def words(text: str) -> list[str]:
+    """The words and numbers of a text, in order, as written."""
+    return _WORD_RE.findall(text)
+
+
+def terms(text: str, weight: float = 1.0) -> Counter[str]:
+    """Content terms with weights: stopwords dropped; names and numbers count double.
+
+    Names and figures are what tell one story from another on the same topic, so they weigh
+    more than common words.
+    """
+    counts: Counter[str] = Counter()
+    for word in words(text):
+        low = word.lower().replace("’", "'")
+        if low in STOPWORDS or len(low) < 2:
+            continue
+        strong = word[0].isupper() or word[0].isdigit()
+        counts[_stem(low)] += weight * (2.0 if strong else 1.0)
+    return counts
+
+
+def _stem(word: str) -> str:
+    """A very light stemmer: plural and possessive endings only (cheap and predictable)."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """Cosine similarity of two sparse term vectors (0.0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(v * b.get(k, 0.0) for k, v in a.items())
+    if not dot:
+        return 0.0
+    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return dot / norm
+
+
+def add_terms(total: dict[str, float], more: Mapping[str, float]) -> None:
+    """Add ``more`` into ``total`` in place."""
+    for key, value in more.items():
+        total[key] = total.get(key, 0.0) + value
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split plain text into sentences, paragraph by paragraph."""
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n|\n", text):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        protected = paragraph
+        for i, abbr in enumerate(_ABBREVIATIONS):
+            protected = protected.replace(abbr, abbr.replace(".", f"\x00{i}\x00"))
+        for piece in _SENTENCE_END_RE.split(protected):
+            piece = re.sub(r"\x00\d+\x00", ".", piece).strip()
+            if piece:
+                sentences.append(piece)
+    return sentences
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def join_names(names: Iterable[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = list(names)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
