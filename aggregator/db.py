@@ -1,0 +1,195 @@
+"""Storage: SQLAlchemy 2 models, the engine, and the small codec for stored rewrites.
+
+SQLite (WAL mode) is the embedded default; any SQLAlchemy URL works, PostgreSQL included.
+Times are stored as naive UTC and always handed back timezone-aware, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from aggregator.models import Rewrite, Sentence
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store naive UTC, return aware UTC: SQLite keeps no zone and PostgreSQL may be set to any."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SourceRow(Base):
+    """A configured source and its health, as the operator sees it in ``sources``."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    lean: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="news")
+    status: Mapped[str] = mapped_column(String(20), default="new")  # new, ok, failing
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedRow(Base):
+    """One feed URL of a source, with the validators for its next conditional GET."""
+
+    __tablename__ = "feeds"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PollRow(Base):
+    """One poll of one feed: the history behind a source's health."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    feed_url: Mapped[str] = mapped_column(String(2000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))  # new, unchanged, not-modified, error
+    error: Mapped[str | None] = mapped_column(Text)
+    new_entries: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_polls_source_started", "source_id", "started_at"),)
+
+
+class EntryRow(Base):
+    """An article from a feed, with the text we extracted for it."""
+
+    __tablename__ = "entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(2000))
+    link: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str | None] = mapped_column(String(2000))
+    text: Mapped[str | None] = mapped_column(Text)  # extracted article text
+    extract_error: Mapped[str | None] = mapped_column(Text)
+    story_id: Mapped[str | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (UniqueConstraint("source_id", "key", name="uq_entries_source_key"),)
+
+
+class StoryRow(Base):
+    """A story: its fixed id, its time span and its current rewrite."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_published: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    headline: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    rewrite_json: Mapped[str | None] = mapped_column(Text)  # sentences with their provenance
+    content_html: Mapped[str | None] = mapped_column(Text)
+    leans_json: Mapped[str | None] = mapped_column(Text)
+    related_json: Mapped[str | None] = mapped_column(Text)
+    input_hash: Mapped[str | None] = mapped_column(String(64))  # what the rewrite was made from
+    content_hash: Mapped[str | None] = mapped_column(String(64))  # what the rewrite says
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # content last changed
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url`` with the schema in place (SQLite: folder made, WAL on)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# --- the stored rewrite -----------------------------------------------------------------------
+
+
+def rewrite_to_json(rewrite: Rewrite) -> str:
+    """A rewrite as JSON: each sentence keeps its entry id and sentence index (provenance)."""
+    return json.dumps(dataclasses.asdict(rewrite), sort_keys=True, ensure_ascii=False)
+
+
+def rewrite_from_json(text: str) -> Rewrite:
+    data = json.loads(text)
+    for key in ("body", "progressive", "conservative", "common_ground"):
+        data[key] = tuple(Sentence(**s) for s in data[key])
+    data["unavailable"] = tuple(data.get("unavailable", ()))
+    return Rewrite(**data)

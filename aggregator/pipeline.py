@@ -1,0 +1,600 @@
+"""One cycle: fetch -> parse -> extract -> group -> rewrite -> publish, with the database between.
+
+This is the only module that knows the order of the stages and the only one that talks to the
+database. Each stage commits its own work in short transactions (one source, one batch of
+groupings, one story), so a crash mid-cycle loses nothing already committed and never leaves
+half a story; network I/O happens outside transactions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from aggregator import cluster, db, extract, publish, rewrite
+from aggregator.config import Config, Source
+from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, utcnow
+from aggregator.fetch import Fetcher, user_agent
+from aggregator.models import (
+    ClusterArticle,
+    FeedEntry,
+    FetchResult,
+    PublishedStory,
+    RelatedLink,
+    SourceStatus,
+    StoryArticle,
+    Validators,
+)
+from aggregator.parse import parse_feed, strip_html
+
+log = logging.getLogger("aggregator")
+
+FEED_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+STAGES = ("fetch", "extract", "group", "rewrite", "publish")
+
+Progress = Callable[[str, int, int, str], None]
+
+
+def _no_progress(stage: str, done: int, total: int, detail: str) -> None:
+    return None
+
+
+@dataclass
+class SourceResult:
+    """What one poll of one source came to, in words for the operator."""
+
+    source_id: str
+    name: str
+    outcome: str  # new, unchanged, not-modified, error
+    new_entries: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CycleReport:
+    sources: list[SourceResult] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    new_entries: int = 0
+    stories: int = 0
+    rewritten: int = 0
+    feed_path: Path | None = None
+
+    @property
+    def failed(self) -> list[SourceResult]:
+        return [r for r in self.sources if r.outcome == "error"]
+
+    def summary(self) -> list[str]:
+        """The end-of-cycle summary: where the feed is, what changed, what failed, how long."""
+        lines = [f"Feed written: {self.feed_path}"] if self.feed_path else []
+        ok = len(self.sources) - len(self.failed)
+        lines.append(
+            f"Sources: {ok} ok, {len(self.failed)} failing; new entries: {self.new_entries}; "
+            f"stories: {self.stories} ({self.rewritten} rewritten)"
+        )
+        lines += [f"  failing: {r.source_id} ({r.name}): {r.error}" for r in self.failed]
+        if self.seconds:
+            stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
+            lines.append(f"Seconds per stage: {stages}")
+        return lines
+
+
+class Pipeline:
+    """The stages, run against one database and one configuration."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine | None = None,
+        *,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.engine = engine or db.connect(config.db_url)
+        self.session = db.session_factory(self.engine)
+        self.progress = progress or _no_progress
+        self.stop = stop or threading.Event()
+        self._sync_sources()
+
+    # --- set-up --------------------------------------------------------------------------------
+
+    def fetcher(self) -> Fetcher:
+        return Fetcher(
+            timeout=self.settings.timeout,
+            max_redirects=self.settings.max_redirects,
+            allow_private_hosts=self.config.allow_private_hosts,
+            agent=user_agent(self.settings.site_url),
+        )
+
+    def _sync_sources(self) -> None:
+        """Make the sources table match the configuration (names and leans may change)."""
+        with self.session.begin() as s:
+            for src in self.config.sources:
+                row = s.get(SourceRow, src.id)
+                if row is None:
+                    s.add(SourceRow(id=src.id, name=src.name, lean=src.lean, kind=src.kind))
+                else:
+                    row.name, row.lean, row.kind = src.name, src.lean, src.kind
+                for url in src.feeds:
+                    feed = s.get(FeedRow, url)
+                    if feed is None:
+                        s.add(FeedRow(url=url, source_id=src.id))
+                    elif feed.source_id != src.id:
+                        feed.source_id = src.id
+
+    # --- fetch and parse -----------------------------------------------------------------------
+
+    def poll(self, sources: Sequence[Source] | None = None) -> list[SourceResult]:
+        """Fetch, parse and store every given source (default: all enabled ones)."""
+        sources = self.config.enabled_sources if sources is None else sources
+        results = []
+        with self.fetcher() as fetcher:
+            for done, src in enumerate(sources, start=1):
+                if self.stop.is_set():
+                    break
+                result = self.poll_source(fetcher, src)
+                results.append(result)
+                detail = f"{src.id}: {result.outcome}"
+                if result.error:
+                    detail += f" ({result.error})"
+                elif result.new_entries:
+                    detail += f" (+{result.new_entries})"
+                self.progress("fetch", done, len(sources), detail)
+        return results
+
+    def poll_source(self, fetcher: Fetcher, src: Source) -> SourceResult:
+        """Poll one source's feeds; one transaction stores its entries, polls and health."""
+        with self.session() as s:
+            validators = {
+                url: Validators(row.etag, row.last_modified) if row else Validators()
+                for url in src.feeds
+                for row in [s.get(FeedRow, url)]
+            }
+        fetched: list[tuple[str, datetime, FetchResult]] = []
+        for url in src.feeds:
+            started = utcnow()
+            fetched.append(
+                (
+                    url,
+                    started,
+                    fetcher.get(
+                        url,
+                        validators[url],
+                        max_bytes=self.settings.max_feed_bytes,
+                        accept=FEED_ACCEPT,
+                    ),
+                )
+            )
+
+        errors: list[str] = []
+        new_total = 0
+        outcomes: list[str] = []
+        with self.session.begin() as s:
+            now = utcnow()
+            for url, started, res in fetched:
+                poll = PollRow(
+                    source_id=src.id,
+                    feed_url=url,
+                    started_at=started,
+                    seconds=res.elapsed,
+                    http_status=res.status,
+                    outcome="error",
+                )
+                s.add(poll)
+                feed_row = s.get(FeedRow, url)
+                if res.error:
+                    poll.error = res.error
+                elif res.not_modified:
+                    poll.outcome = "not-modified"
+                else:
+                    parsed = parse_feed(
+                        res.content, url=res.final_url, content_type=res.content_type
+                    )
+                    if parsed.error:
+                        poll.error = parsed.error
+                    else:
+                        new = self._store_entries(s, src, parsed.entries, now)
+                        poll.new_entries = new
+                        poll.outcome = "new" if new else "unchanged"
+                        new_total += new
+                        if feed_row is not None:
+                            feed_row.etag = res.validators.etag
+                            feed_row.last_modified = res.validators.last_modified
+                if feed_row is not None:
+                    feed_row.last_poll_at = now
+                outcomes.append(poll.outcome)
+                if poll.error:
+                    errors.append(poll.error if len(src.feeds) == 1 else f"{url}: {poll.error}")
+            self._record_health(s, src, fetched, errors, now)
+        if errors:
+            message = "; ".join(errors)
+            log.warning("source %s (%s): %s", src.id, src.name, message)
+            return SourceResult(src.id, src.name, "error", new_total, message)
+        outcome = next(
+            (o for o in ("new", "unchanged", "not-modified") if o in outcomes), "unchanged"
+        )
+        return SourceResult(src.id, src.name, outcome, new_total)
+
+    def _store_entries(
+        self, s: Session, src: Source, entries: Iterable[FeedEntry], now: datetime
+    ) -> int:
+        """Insert the entries we have not seen; return how many were new."""
+        entries = list(entries)
+        keys = [e.key for e in entries]
+        existing = set(
+            s.scalars(
+                select(EntryRow.key).where(EntryRow.source_id == src.id, EntryRow.key.in_(keys))
+            )
+        )
+        new = 0
+        for entry in entries:
+            if entry.key in existing:
+                continue
+            existing.add(entry.key)
+            s.add(
+                EntryRow(
+                    source_id=src.id,
+                    key=entry.key,
+                    link=entry.link,
+                    title=entry.title,
+                    author=entry.author,
+                    published_at=entry.published or now,
+                    updated_at=entry.updated,
+                    fetched_at=now,
+                    summary=entry.summary,
+                    content=entry.content,
+                    image=entry.image,
+                )
+            )
+            new += 1
+        return new
+
+    def _record_health(
+        self,
+        s: Session,
+        src: Source,
+        fetched: list[tuple[str, datetime, FetchResult]],
+        errors: list[str],
+        now: datetime,
+    ) -> None:
+        row = s.get(SourceRow, src.id)
+        if row is None:  # pragma: no cover - _sync_sources made it
+            return
+        row.last_poll_at = now
+        row.last_http_status = fetched[-1][2].status if fetched else None
+        interval = src.interval or self.settings.default_interval
+        row.next_poll_at = now + timedelta(minutes=interval)
+        if errors:
+            row.last_error = "; ".join(errors)
+            if row.status != "failing":
+                row.status = "failing"
+                row.failing_since = now
+        else:
+            row.status = "ok"
+            row.failing_since = None
+            row.last_error = None
+            row.last_ok_at = now
+
+    # --- extract -------------------------------------------------------------------------------
+
+    def extract_pending(self) -> int:
+        """Give every entry without text its article text (page, else the feed's own text)."""
+        with self.session() as s:
+            pending = list(
+                s.execute(
+                    select(EntryRow.id, EntryRow.source_id, EntryRow.link)
+                    .where(EntryRow.text.is_(None))
+                    .order_by(EntryRow.id)
+                )
+            )
+        if not pending:
+            return 0
+        full_text = {src.id: src.full_text for src in self.config.sources}
+        with self.fetcher() as fetcher:
+            for done, (entry_id, source_id, link) in enumerate(pending, start=1):
+                if self.stop.is_set():
+                    break
+                text, error = None, None
+                if full_text.get(source_id, False) and link:
+                    text, error = self._extract_page(fetcher, link)
+                with self.session.begin() as s:
+                    entry = s.get(EntryRow, entry_id)
+                    if entry is None:
+                        continue
+                    if text is None:
+                        text = strip_html(entry.content or entry.summary) or entry.title
+                    entry.text = text
+                    entry.extract_error = error
+                if error:
+                    log.info("entry %s (%s): extraction failed: %s", entry_id, link, error)
+                self.progress("extract", done, len(pending), link or "")
+        return len(pending)
+
+    def _extract_page(self, fetcher: Fetcher, link: str) -> tuple[str | None, str | None]:
+        res = fetcher.get(link, max_bytes=self.settings.max_page_bytes, accept=PAGE_ACCEPT)
+        if res.error:
+            return None, res.error
+        try:
+            return extract.extract_article(res.content, res.final_url).text, None
+        except extract.ExtractionError as exc:
+            return None, str(exc)
+
+    # --- group ---------------------------------------------------------------------------------
+
+    def group(self) -> set[str]:
+        """Assign every ungrouped entry to a story; return the ids of the stories touched."""
+        touched: set[str] = set()
+        with self.session.begin() as s:
+            pending = list(
+                s.scalars(
+                    select(EntryRow)
+                    .where(EntryRow.story_id.is_(None), EntryRow.text.is_not(None))
+                    .order_by(EntryRow.published_at, EntryRow.id)
+                )
+            )
+            if not pending:
+                return touched
+            since = pending[0].published_at - cluster.WINDOW
+            story_rows = {
+                row.id: row
+                for row in s.scalars(select(StoryRow).where(StoryRow.last_published >= since))
+            }
+            clusters: dict[str, object] = {}
+            members = s.scalars(
+                select(EntryRow)
+                .where(EntryRow.story_id.in_(list(story_rows)))
+                .order_by(EntryRow.published_at, EntryRow.id)
+            )
+            for entry in members:
+                art = _cluster_article(entry)
+                if entry.story_id in clusters:
+                    cluster.join(clusters[entry.story_id], art)  # type: ignore[arg-type]
+                else:
+                    clusters[entry.story_id] = cluster.new_story(entry.story_id, art)
+            for done, entry in enumerate(pending, start=1):
+                art = _cluster_article(entry)
+                story, _score = cluster.best_story(art, clusters.values())  # type: ignore[arg-type]
+                if story is not None:
+                    cluster.join(story, art)
+                    row = story_rows[story.story_id]
+                    row.first_published = min(row.first_published, art.published)
+                    row.last_published = max(row.last_published, art.published)
+                    entry.story_id = story.story_id
+                else:
+                    sid = cluster.story_id_for(entry.source_id, entry.key)
+                    row = s.get(StoryRow, sid)
+                    if row is None:
+                        row = StoryRow(
+                            id=sid,
+                            created_at=utcnow(),
+                            first_published=art.published,
+                            last_published=art.published,
+                        )
+                        s.add(row)
+                        s.flush()  # the story row first: entries point at it
+                    story_rows[sid] = row
+                    clusters[sid] = cluster.new_story(sid, art)
+                    entry.story_id = sid
+                touched.add(entry.story_id)
+                self.progress("group", done, len(pending), entry.title[:60])
+        return touched
+
+    # --- rewrite -------------------------------------------------------------------------------
+
+    def rewrite(self, story_ids: Iterable[str] | None = None) -> int:
+        """Rewrite the stories whose inputs changed; return how many were rewritten."""
+        with self.session() as s:
+            query = select(StoryRow.id)
+            ids = set(story_ids or ())
+            ids |= set(s.scalars(query.where(StoryRow.rewrite_json.is_(None))))
+        done = 0
+        for n, story_id in enumerate(sorted(ids), start=1):
+            if self.stop.is_set():
+                break
+            if self._rewrite_one(story_id):
+                done += 1
+            self.progress("rewrite", n, len(ids), story_id)
+        return done
+
+    def _rewrite_one(self, story_id: str) -> bool:
+        with self.session.begin() as s:
+            story = s.get(StoryRow, story_id)
+            if story is None:
+                return False
+            entries = list(
+                s.scalars(
+                    select(EntryRow)
+                    .where(EntryRow.story_id == story_id)
+                    .order_by(EntryRow.published_at, EntryRow.id)
+                )
+            )
+            if not entries:
+                return False
+            articles = [self._story_article(s, e) for e in entries]
+            input_hash = _hash(
+                json.dumps([[a.entry_id, a.source_name, a.lean, a.title, a.text] for a in articles])
+            )
+            if story.input_hash == input_hash and story.rewrite_json:
+                return False
+            result = rewrite.rewrite_story(articles)
+            coverage = rewrite.coverage_of(articles)
+            content_html = publish.render_story_html(result, coverage)
+            related = [
+                {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
+            ]
+            content_hash = _hash(
+                json.dumps([result.headline, result.summary, content_html, related])
+            )
+            story.input_hash = input_hash
+            story.rewrite_json = db.rewrite_to_json(result)
+            story.headline = result.headline
+            story.summary = result.summary
+            story.content_html = content_html
+            story.leans_json = json.dumps(list(coverage.leans))
+            story.related_json = json.dumps(related)
+            if story.content_hash != content_hash:
+                story.content_hash = content_hash
+                story.updated_at = utcnow()
+            return True
+
+    def _story_article(self, s: Session, entry: EntryRow) -> StoryArticle:
+        try:
+            src = self.config.source(entry.source_id)
+            name, lean, kind = src.name, src.lean, src.kind
+        except KeyError:  # a source removed from the config: keep what we stored
+            row = s.get(SourceRow, entry.source_id)
+            name, lean, kind = (row.name, row.lean, row.kind) if row else (entry.source_id,) * 3
+        text = entry.text or ""
+        available = not (entry.extract_error and len(text) < extract.MIN_TEXT_CHARS)
+        return StoryArticle(
+            entry_id=entry.id,
+            source_id=entry.source_id,
+            source_name=name,
+            lean=lean,
+            kind=kind,
+            title=entry.title,
+            link=entry.link,
+            published=entry.published_at,
+            text=text,
+            text_available=available,
+        )
+
+    # --- publish -------------------------------------------------------------------------------
+
+    def published_stories(self) -> list[PublishedStory]:
+        """The newest ``feed_size`` stories, newest first, whatever their age."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(StoryRow)
+                .where(StoryRow.content_html.is_not(None))
+                .order_by(StoryRow.last_published.desc(), StoryRow.id)
+                .limit(self.settings.feed_size)
+            )
+            return [
+                PublishedStory(
+                    id=row.id,
+                    headline=row.headline or "",
+                    summary=row.summary or "",
+                    content_html=row.content_html or "",
+                    published=row.first_published,
+                    updated=row.updated_at or row.first_published,
+                    leans=tuple(json.loads(row.leans_json or "[]")),
+                    related=tuple(RelatedLink(**r) for r in json.loads(row.related_json or "[]")),
+                )
+                for row in rows
+            ]
+
+    def failing_sources(self) -> list[SourceStatus]:
+        enabled = {src.id for src in self.config.enabled_sources}
+        with self.session() as s:
+            rows = s.scalars(
+                select(SourceRow).where(SourceRow.status == "failing").order_by(SourceRow.name)
+            )
+            return [
+                SourceStatus(r.name, r.failing_since or utcnow(), r.last_error or "")
+                for r in rows
+                if r.id in enabled
+            ]
+
+    def publish(self) -> Path:
+        """Write the Atom feed atomically into the output folder."""
+        stories = self.published_stories()
+        data = publish.build_atom(stories, self.settings, self.failing_sources(), now=utcnow())
+        path = self.config.out_dir / publish.ATOM_FILE
+        publish.write_atomic(path, data)
+        self.progress("publish", 1, 1, str(path))
+        return path
+
+    # --- retention -----------------------------------------------------------------------------
+
+    def prune(self) -> int:
+        """Drop what was fetched more than ``retention_days`` ago (0 keeps everything).
+
+        Age is counted from when we stored an entry, so an old article that turns up today is
+        kept for the whole retention period rather than dropped on arrival.
+        """
+        days = self.settings.retention_days
+        if not days:
+            return 0
+        cutoff = utcnow() - timedelta(days=days)
+        with self.session.begin() as s:
+            recent = select(EntryRow.story_id).where(
+                EntryRow.fetched_at >= cutoff, EntryRow.story_id.is_not(None)
+            )
+            gone = s.execute(
+                delete(EntryRow).where(
+                    EntryRow.fetched_at < cutoff,
+                    (EntryRow.story_id.is_(None)) | (EntryRow.story_id.not_in(recent)),
+                )
+            ).rowcount
+            used = select(EntryRow.story_id).where(EntryRow.story_id.is_not(None))
+            s.execute(delete(StoryRow).where(StoryRow.id.not_in(used)))
+        return gone or 0
+
+    # --- the whole cycle -----------------------------------------------------------------------
+
+    def process(self, report: CycleReport) -> None:
+        """Everything after fetching: extract, group, rewrite, publish (timed per stage)."""
+        stages: list[tuple[str, Callable[[], object]]] = [
+            ("extract", self.extract_pending),
+        ]
+        touched: set[str] = set()
+
+        def do_group() -> None:
+            touched.update(self.group())
+
+        def do_rewrite() -> None:
+            report.rewritten = self.rewrite(touched)
+
+        stages += [("group", do_group), ("rewrite", do_rewrite)]
+        for name, step in stages:
+            if self.stop.is_set():
+                return
+            started = time.perf_counter()
+            step()
+            report.seconds[name] = time.perf_counter() - started
+        started = time.perf_counter()
+        self.prune()
+        report.feed_path = self.publish()
+        report.seconds["publish"] = time.perf_counter() - started
+        with self.session() as s:
+            report.stories = s.scalar(select(func.count()).select_from(StoryRow)) or 0
+
+    def run_cycle(self, sources: Sequence[Source] | None = None) -> CycleReport:
+        """Poll, then extract, group, rewrite and publish: one full cycle."""
+        report = CycleReport()
+        started = time.perf_counter()
+        report.sources = self.poll(sources)
+        report.seconds["fetch"] = time.perf_counter() - started
+        report.new_entries = sum(r.new_entries for r in report.sources)
+        self.process(report)
+        return report
+
+
+def _cluster_article(entry: EntryRow) -> ClusterArticle:
+    return ClusterArticle(
+        entry_id=entry.id,
+        source_id=entry.source_id,
+        title=entry.title,
+        text=entry.text or "",
+        published=entry.published_at,
+    )
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
