@@ -1,0 +1,133 @@
+"""The commands as an operator runs them: real processes where exit codes and signals matter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aggregator.cli import main
+from aggregator.demo import SampleWeb
+from tests.conftest import FIXTURES, write_sources
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def common(web: SampleWeb, tmp_path: Path) -> list[str]:
+    return [
+        "--sources",
+        str(write_sources(web, tmp_path)),
+        "--db",
+        f"sqlite:///{tmp_path / 'cli.db'}",
+        "--out",
+        str(tmp_path / "out"),
+        "--allow-private-hosts",
+    ]
+
+
+def test_run_once_then_sources_table(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    assert main(["run", "--once", *common(web, tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"Feed written: {tmp_path / 'out' / 'balanced.atom'}" in out
+    assert "Sources: 5 ok, 0 failing" in out and "Seconds per stage: fetch" in out
+    assert main(["sources", *common(web, tmp_path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["SOURCE", "LEAN", "KIND", "STATUS"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert set(rows) == {"alpha", "beta", "gamma", "delta", "epsilon"}
+    assert all(row[3] == "ok" for row in rows.values())
+
+
+def test_poll_then_publish(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    assert main(["poll", *common(web, tmp_path)]) == 0
+    assert "5 sources polled, 0 failed" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "balanced.atom").exists()
+    assert main(["publish", *common(web, tmp_path)]) == 0
+    assert (tmp_path / "out" / "balanced.atom").exists()
+
+
+def test_environment_variables_configure_every_command(
+    web: SampleWeb, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("BALANCED_NEWS_SOURCES", str(write_sources(web, tmp_path)))
+    monkeypatch.setenv("BALANCED_NEWS_DB", f"sqlite:///{tmp_path / 'env.db'}")
+    monkeypatch.setenv("BALANCED_NEWS_OUT", str(tmp_path / "env-out"))
+    monkeypatch.setenv("BALANCED_NEWS_ALLOW_PRIVATE_HOSTS", "1")
+    assert main(["run", "--once"]) == 0
+    assert (tmp_path / "env-out" / "balanced.atom").exists()
+    assert (tmp_path / "env.db").exists()
+
+
+def test_bad_sources_file_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    bad = FIXTURES / "bad-sources" / "unknown-lean.toml"
+    db = tmp_path / "never.db"
+    assert main(["run", "--once", "--sources", str(bad), "--db", f"sqlite:///{db}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"balanced-news: configuration error: {bad}: source 'nypost': unknown lean 'far-right' "
+        "(use one of: left, lean-left, center, lean-right, right)"
+    )
+    assert not db.exists(), "nothing runs"
+
+
+def test_extract_prints_json(web: SampleWeb, capsys) -> None:
+    page = next((FIXTURES / "site" / "beta" / "articles").glob("*.html"))
+    assert main(["extract", str(page), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"text", "title", "author", "date", "image"}
+    assert len(data["text"]) > 500
+    url = web.url(str(page.relative_to(FIXTURES / "site")))
+    assert main(["extract", url]) == 1  # loopback refused by default
+    assert "--allow-private-hosts" in capsys.readouterr().err
+    assert main(["extract", url, "--allow-private-hosts"]) == 0
+    assert data["text"][:40] in capsys.readouterr().out
+
+
+def test_demo_runs_offline(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "balanced.atom").exists()
+    assert "Sources: 8 ok, 0 failing" in out
+    assert "Seconds per stage" in out
+
+
+def run_script(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scheduler.py"), *args],
+        cwd=kw.get("cwd", ROOT),
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_scheduler_once_and_bad_config(web: SampleWeb, tmp_path: Path) -> None:
+    ok = run_script("--once", *common(web, tmp_path))
+    out, err = ok.communicate(timeout=120)
+    assert ok.returncode == 0, err
+    assert "Feed written" in out
+    bad = run_script("--once", "--sources", str(FIXTURES / "bad-sources" / "bad-url.toml"))
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2
+    assert err.strip().endswith("feed 'nypost.com/feed/' is not an http(s) URL")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_scheduler_runs_until_sigterm(web: SampleWeb, tmp_path: Path) -> None:
+    proc = run_script(*common(web, tmp_path))
+    feed = tmp_path / "out" / "balanced.atom"
+    deadline = time.monotonic() + 90
+    while not feed.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert feed.exists(), proc.stderr.read() if proc.poll() is not None else "no feed yet"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "received SIGTERM" in err and "scheduler stopped" in err

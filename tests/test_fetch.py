@@ -1,0 +1,116 @@
+"""Fetching: conditional GET, limits, redirects and the SSRF guard, against a real server."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+
+import pytest
+
+from aggregator.demo import SampleWeb
+from aggregator.fetch import BlockedAddress, Fetcher, check_host, user_agent
+from aggregator.models import Validators
+from tests.conftest import hang, redirect, respond
+
+FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+
+
+def fetcher(**kwargs: object) -> Fetcher:
+    kwargs.setdefault("allow_private_hosts", True)
+    kwargs.setdefault("timeout", 2.0)
+    return Fetcher(**kwargs)  # type: ignore[arg-type]
+
+
+def test_body_validators_and_user_agent(web: SampleWeb) -> None:
+    web.routes["/feed.xml"] = respond(
+        200, FEED, "application/rss+xml", ETag='"v1"', Last_Modified="Tue, 24 Nov 2026 10:00:00 GMT"
+    )
+    with fetcher(agent=user_agent("https://news.example/")) as f:
+        res = f.get(web.url("feed.xml"))
+    assert res.ok and res.status == 200 and res.content == FEED
+    assert res.validators == Validators('"v1"', "Tue, 24 Nov 2026 10:00:00 GMT")
+    agent = web.seen("/feed.xml")[0]["user-agent"]
+    assert agent.startswith("balanced-news/") and "https://news.example/" in agent
+
+
+def test_conditional_get_sends_validators_and_reads_304(web: SampleWeb) -> None:
+    web.routes["/feed.xml"] = respond(304)
+    with fetcher() as f:
+        res = f.get(web.url("feed.xml"), Validators('"v1"', "Tue, 24 Nov 2026 10:00:00 GMT"))
+    assert res.not_modified and res.ok and res.content == b""
+    headers = web.seen("/feed.xml")[0]
+    assert headers["if-none-match"] == '"v1"'
+    assert headers["if-modified-since"] == "Tue, 24 Nov 2026 10:00:00 GMT"
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, "HTTP 500"), (404, "HTTP 404")])
+def test_http_errors_are_one_line(web: SampleWeb, status: int, error: str) -> None:
+    web.routes["/feed.xml"] = respond(status, b"oops")
+    with fetcher() as f:
+        res = f.get(web.url("feed.xml"))
+    assert res.status == status and res.error is not None and res.error.startswith(error)
+
+
+def test_read_timeout_is_reported(web: SampleWeb) -> None:
+    web.routes["/slow.xml"] = hang(3)
+    with fetcher(timeout=0.5) as f:
+        res = f.get(web.url("slow.xml"))
+    assert res.error == "read timed out after 0.5s"
+    assert res.elapsed < 2.5
+
+
+def test_refused_connection_is_reported() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with fetcher() as f:
+        res = f.get(f"http://127.0.0.1:{port}/feed.xml")
+    assert res.error is not None and res.error.startswith("cannot connect")
+
+
+def test_size_cap_declared_and_streamed(web: SampleWeb) -> None:
+    web.routes["/big.xml"] = respond(200, b"x" * 5000)
+    bomb = gzip.compress(b"<rss>" + b" " * 2_000_000)
+    web.routes["/bomb.xml"] = respond(200, bomb, Content_Encoding="gzip")
+    with fetcher() as f:
+        big = f.get(web.url("big.xml"), max_bytes=1000)
+        inflated = f.get(web.url("bomb.xml"), max_bytes=100_000)
+    assert big.error == "response too large (5000 bytes, limit 1000)"
+    assert len(bomb) < 100_000  # small on the wire: the cap is on what it inflates to
+    assert inflated.error == "response too large (over 100000 bytes)"
+
+
+def test_redirects_followed_up_to_the_cap(web: SampleWeb) -> None:
+    web.routes["/old.xml"] = redirect("/new.xml", 301)
+    web.routes["/new.xml"] = respond(200, FEED)
+    web.routes["/loop-a"] = redirect("/loop-b")
+    web.routes["/loop-b"] = redirect("/loop-a")
+    for n in range(4):
+        web.routes[f"/hop{n}"] = redirect(f"/hop{n + 1}")
+    with fetcher(max_redirects=2) as f:
+        moved = f.get(web.url("old.xml"))
+        loop = f.get(web.url("loop-a"))
+        chain = f.get(web.url("hop0"))
+    assert moved.ok and moved.content == FEED and moved.final_url == web.url("new.xml")
+    assert loop.error is not None and loop.error.startswith("redirect loop")
+    assert chain.error == "too many redirects (more than 2)"
+
+
+def test_private_addresses_refused_by_default(web: SampleWeb) -> None:
+    web.routes["/feed.xml"] = respond(200, FEED)
+    with Fetcher() as f:
+        res = f.get(web.url("feed.xml"))
+    assert res.error is not None and "--allow-private-hosts" in res.error
+    assert web.seen("/feed.xml") == []  # refused before any request was made
+
+
+def test_check_host_blocks_private_ranges() -> None:
+    for url in (
+        "http://127.0.0.1/",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/",
+        "http://[::1]/",
+    ):
+        with pytest.raises(BlockedAddress):
+            check_host(url)
+    check_host("http://93.184.215.14/")  # a public address passes

@@ -1,0 +1,68 @@
+"""Feeds to normalized entries: identity, UTC times, text, image; clear errors for non-feeds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from aggregator.demo import SampleWeb
+from aggregator.parse import entry_key, parse_feed, strip_html
+from tests.conftest import FIXTURES
+
+FEEDS = FIXTURES / "feeds"
+
+
+@pytest.mark.parametrize(
+    "path", ["alpha/rss.xml", "beta/atom.xml", "gamma/feed.xml", "delta/rss.xml"]
+)
+def test_fixture_feeds_normalize(web: SampleWeb, path: str) -> None:
+    parsed = parse_feed(web.body(path) or b"", url=web.url(path))
+    assert parsed.error is None and parsed.entries
+    for entry in parsed.entries:
+        assert entry.key and entry.title and entry.link
+        assert entry.link.startswith(web.base + "/")
+        assert entry.published is not None and entry.published.tzinfo == UTC
+        assert entry.summary or entry.content
+
+
+def test_wordpress_feed_gives_full_content_and_image(web: SampleWeb) -> None:
+    parsed = parse_feed(web.body("gamma/feed.xml") or b"")
+    entry = parsed.entries[0]
+    assert entry.content and "<p>" in entry.content
+    assert len(entry.content) > len(entry.summary or "")
+    assert entry.image and entry.image.startswith(web.base)
+
+
+def test_identity_times_and_duplicates() -> None:
+    parsed = parse_feed((FEEDS / "dup-guid.xml").read_bytes())
+    keys = [e.key for e in parsed.entries]
+    assert keys[:2] == ["dup-1", "https://dup.example/no-guid"]
+    assert keys[2].startswith("sha256:") and len(keys) == 3, "the same guid twice is kept once"
+    first = parsed.entries[0]
+    assert first.title == "Council approves budget"  # the first copy wins
+    assert first.published == datetime(2026, 11, 24, 19, 30, tzinfo=UTC)
+    assert strip_html(first.summary) == "The council approved the budget & the levy."
+    assert parsed.entries[1].image == "https://dup.example/img/a.jpg"
+
+
+def test_identity_is_stable() -> None:
+    assert entry_key(" g ", "https://x/", "t", "s") == "g"
+    assert entry_key(None, "https://x/", "t", "s") == "https://x/"
+    assert entry_key(None, None, "t", "s") == entry_key("", "", "t", "s")
+    assert entry_key(None, None, "t", "s") != entry_key(None, None, "t", "other")
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("feeds/empty.xml", "empty response (no feed document)"),
+        ("feeds/not-a-feed.html", "not an RSS or Atom feed"),
+        ("site/broken/invalid.xml", "invalid feed: "),
+    ],
+)
+def test_non_feeds_give_one_clear_error(source: str, error: str) -> None:
+    parsed = parse_feed((FIXTURES / source).read_bytes())
+    assert parsed.entries == ()
+    assert parsed.error is not None and parsed.error.startswith(error)
+    assert "\n" not in parsed.error

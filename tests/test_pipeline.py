@@ -1,0 +1,200 @@
+"""A whole cycle against the fixture outlets on a real loopback server and a real SQLite file."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import feedparser
+from sqlalchemy import func, select
+
+from aggregator.config import Config
+from aggregator.db import EntryRow, SourceRow, StoryRow
+from aggregator.demo import SampleWeb
+from aggregator.pipeline import Pipeline
+from aggregator.publish import atom_id
+from tests.conftest import assert_valid_atom, extra_source, hang, make_config, respond
+
+SECTIONS = ("Progressive View", "Conservative View", "Common Ground")
+
+
+def count(pipeline: Pipeline, model: type) -> int:
+    with pipeline.session() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def stories_of(path: Path) -> dict[str, feedparser.FeedParserDict]:
+    """Story entries of a published feed by id (the pinned headlines entry left out)."""
+    feed = feedparser.parse(path.read_bytes())
+    assert not feed.bozo, feed.get("bozo_exception")
+    return {e.id: e for e in feed.entries[1:]}
+
+
+def test_full_cycle_publishes_a_valid_balanced_feed(config: Config, atom_schema) -> None:
+    report = Pipeline(config).run_cycle()
+    assert report.failed == []
+    assert report.new_entries > 0 and report.feed_path == config.out_dir / "balanced.atom"
+    data = report.feed_path.read_bytes()
+    assert_valid_atom(atom_schema, data)
+    stories = stories_of(report.feed_path)
+    assert len(stories) == report.stories == 3  # harbor bridge, the second story, gamma-only
+    shared = [e for e in stories.values() if len([x for x in e.links if x.rel == "related"]) >= 3]
+    assert shared, "a story covered by several outlets links to each of them"
+    for entry in shared:
+        outlets = {x.title for x in entry.links if x.rel == "related"}
+        assert {"Alpha Times", "Beta Daily", "Gamma Post"} <= outlets
+        html = entry.content[0].value
+        assert all(section in html for section in SECTIONS)
+        assert "first reported" in html
+        assert entry.summary
+    right_only = [e for e in stories.values() if {t.term for t in e.tags} == {"right"}]
+    assert len(right_only) == 1
+    assert "No left-leaning outlet has covered this story yet." in right_only[0].content[0].value
+    headlines = feedparser.parse(data).entries[0]
+    assert headlines.title == "Latest Headlines"
+    assert all(e.title in headlines.content[0].value for e in stories.values())
+
+
+def test_second_poll_is_conditional_and_stores_nothing(web: SampleWeb, config: Config) -> None:
+    pipeline = Pipeline(config)
+    pipeline.run_cycle()
+    entries, polls_before = count(pipeline, EntryRow), len(web.requests)
+    feeds = {urlsplit(u).path for src in config.sources for u in src.feeds}
+
+    results = pipeline.poll()
+    assert {r.outcome for r in results} == {"not-modified"}
+    assert count(pipeline, EntryRow) == entries
+    again = [(p, h) for p, h in web.requests[polls_before:] if p in feeds]
+    assert len(again) == len(feeds)
+    for _path, headers in again:
+        assert headers["if-none-match"].startswith('"')
+        assert headers["if-modified-since"].endswith("GMT")
+
+    # A server that ignores validators sends the same entries again: still nothing new.
+    alpha = urlsplit(config.source("alpha").feeds[0]).path
+    web.routes[alpha] = respond(200, web.body(alpha) or b"", "application/rss+xml")
+    (result,) = pipeline.poll([config.source("alpha")])
+    assert (result.outcome, result.new_entries) == ("unchanged", 0)
+    assert count(pipeline, EntryRow) == entries
+
+
+def test_failing_sources_are_reported_and_the_others_publish(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+    web.routes["/slow/rss.xml"] = hang(3)
+    web.routes["/err/rss.xml"] = respond(500, b"Internal Server Error")
+    dead = replace(
+        extra_source(web, "dead", "dead/rss.xml"),
+        feeds=(f"http://127.0.0.1:{dead_port}/rss.xml",),
+    )
+    config = make_config(
+        web,
+        tmp_path,
+        extra=(
+            extra_source(web, "slow", "slow/rss.xml"),
+            extra_source(web, "err", "err/rss.xml"),
+            extra_source(web, "broken", "broken/invalid.xml"),
+            dead,
+        ),
+        timeout=0.5,
+    )
+    report = Pipeline(config).run_cycle()
+    errors = {r.source_id: r.error for r in report.failed}
+    assert set(errors) == {"slow", "err", "broken", "dead"}
+    assert errors["slow"] == "read timed out after 0.5s"
+    assert errors["err"] == "HTTP 500 Internal Server Error"
+    assert errors["broken"].startswith("invalid feed: ")
+    assert errors["dead"].startswith("cannot connect")
+    assert len(stories_of(report.feed_path)) == 3, "the healthy sources still publish"
+    subtitle = feedparser.parse(report.feed_path.read_bytes()).feed.subtitle
+    for name in ("Slow News", "Err News", "Broken News", "Dead News"):
+        assert f"our {name} feed has been down since" in subtitle
+    pipeline = Pipeline(config)
+    with pipeline.session() as s:
+        row = s.get(SourceRow, "err")
+        assert row is not None and (row.status, row.last_http_status) == ("failing", 500)
+        assert s.get(SourceRow, "alpha").status == "ok"  # type: ignore[union-attr]
+
+    # The source recovers: the notice goes away.
+    web.routes["/err/rss.xml"] = respond(200, web.body("alpha/rss.xml") or b"")
+    pipeline.run_cycle([config.source("err")])
+    assert "Err News" not in feedparser.parse(report.feed_path.read_bytes()).feed.subtitle
+
+
+def test_story_ids_survive_reruns_and_new_coverage(web: SampleWeb, tmp_path: Path) -> None:
+    full = make_config(web, tmp_path)
+    early = replace(full, sources=(full.source("alpha"), full.source("gamma")))
+    first = stories_of(Pipeline(early).run_cycle().feed_path)
+    report = Pipeline(full).run_cycle()  # the other outlets arrive later
+    second = stories_of(report.feed_path)
+    assert set(first) <= set(second), "no published id ever changes"
+    report.feed_path.unlink()
+    third = stories_of(Pipeline(full).run_cycle().feed_path)  # a fresh process, same database
+    assert set(third) == set(second)
+    assert {k: v.updated for k, v in third.items()} == {k: v.updated for k, v in second.items()}
+    with Pipeline(full).session() as s:
+        ids = set(s.scalars(select(StoryRow.id)))
+    assert {atom_id(i) for i in ids} == set(third)
+
+
+def test_loopback_sources_are_refused_by_default(web: SampleWeb, tmp_path: Path) -> None:
+    config = make_config(web, tmp_path, allow_private_hosts=False)
+    report = Pipeline(config).run_cycle()
+    assert len(report.failed) == len(config.sources)
+    assert all("--allow-private-hosts" in (r.error or "") for r in report.failed)
+    assert web.requests == []
+
+
+def test_failed_extraction_is_recorded_and_the_feed_text_used(
+    web: SampleWeb, config: Config
+) -> None:
+    pipeline = Pipeline(config)
+    pipeline.poll([config.source("beta")])
+    with pipeline.session() as s:
+        entry = s.scalars(select(EntryRow).where(EntryRow.source_id == "beta")).first()
+    assert entry is not None and entry.link
+    web.routes[urlsplit(entry.link).path] = respond(404, b"gone")
+    pipeline.extract_pending()
+    with pipeline.session() as s:
+        again = s.get(EntryRow, entry.id)
+        others = s.scalars(select(EntryRow).where(EntryRow.id != entry.id)).all()
+    assert again is not None and again.extract_error == "HTTP 404 Not Found"
+    assert again.text and len(again.text) > 20  # the feed's own summary or content
+    assert all(o.extract_error is None and len(o.text or "") > 500 for o in others)
+
+
+def test_a_stop_mid_cycle_loses_nothing(config: Config) -> None:
+    stop = threading.Event()
+
+    def stop_during_group(stage: str, done: int, total: int, detail: str) -> None:
+        if stage == "group" and done == 2:
+            stop.set()
+
+    halted = Pipeline(config, progress=stop_during_group, stop=stop)
+    halted.run_cycle()
+    entries = count(halted, EntryRow)
+    report = Pipeline(config).run_cycle()  # the next run picks up where that one stopped
+    assert report.stories == 3 and count(halted, EntryRow) == entries
+    with halted.session() as s:
+        assert s.scalar(select(func.count()).where(EntryRow.story_id.is_(None))) == 0
+        assert s.scalar(select(func.count()).where(StoryRow.content_html.is_(None))) == 0
+
+
+def test_retention_prunes_by_storage_age_not_publication_age(config: Config) -> None:
+    kept = replace(config, settings=replace(config.settings, retention_days=1))
+    pipeline = Pipeline(kept)
+    pipeline.run_cycle()  # the fixture articles are days old, yet stored today: all kept
+    entries = count(pipeline, EntryRow)
+    assert entries > 0
+    with pipeline.session.begin() as s:
+        for entry in s.scalars(select(EntryRow)):
+            entry.fetched_at -= timedelta(days=2)
+    assert pipeline.prune() == entries
+    assert count(pipeline, EntryRow) == 0 and count(pipeline, StoryRow) == 0

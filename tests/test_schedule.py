@@ -1,0 +1,35 @@
+"""The scheduler's tick: poll what is due, publish only when something changed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from aggregator.config import Config
+from aggregator.db import SourceRow, utcnow
+from aggregator.pipeline import Pipeline
+from aggregator.schedule import due_sources, tick
+
+
+def test_everything_is_due_at_first_then_at_its_interval(config: Config) -> None:
+    pipeline = Pipeline(config)
+    assert [s.id for s in due_sources(pipeline, utcnow())] == [s.id for s in config.sources]
+    report = tick(pipeline)
+    assert report is not None and report.feed_path is not None and report.new_entries > 0
+    assert due_sources(pipeline, utcnow()) == []
+    assert tick(pipeline) is None  # nothing due: no poll, no publish
+    later = utcnow() + timedelta(minutes=config.settings.default_interval + 1)
+    assert len(due_sources(pipeline, later)) == len(config.sources)
+
+
+def test_unchanged_poll_does_not_republish(config: Config) -> None:
+    pipeline = Pipeline(config)
+    first = tick(pipeline)
+    assert first is not None and first.feed_path is not None
+    stamp = first.feed_path.stat().st_mtime_ns
+    with pipeline.session.begin() as s:
+        s.execute(update(SourceRow).values(next_poll_at=utcnow() - timedelta(seconds=1)))
+    again = tick(pipeline)
+    assert again is not None and again.new_entries == 0
+    assert again.feed_path is None and first.feed_path.stat().st_mtime_ns == stamp
