@@ -128,6 +128,11 @@ class EntryRow(Base):
     story_id: Mapped[str | None] = mapped_column(
         ForeignKey("stories.id", ondelete="SET NULL"), index=True
     )
+    # The earlier entry this one repeats (same canonical URL, or near-duplicate syndicated
+    # text): one article, shown once, its outlet listed as "via".
+    copy_of: Mapped[int | None] = mapped_column(
+        ForeignKey("entries.id", ondelete="SET NULL"), index=True
+    )
 
     __table_args__ = (UniqueConstraint("source_id", "key", name="uq_entries_source_key"),)
 
@@ -150,6 +155,16 @@ class StoryRow(Base):
     input_hash: Mapped[str | None] = mapped_column(String(64))  # what the rewrite was made from
     content_hash: Mapped[str | None] = mapped_column(String(64))  # what the rewrite says
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # content last changed
+    # Folded into this older story: the row stays so that its id is never reused, and the
+    # feed drops it (its articles now belong to the older story).
+    merged_into: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Attribution, from the story's articles (copies excluded): who was first, who covered it.
+    first_source_id: Mapped[str | None] = mapped_column(String(100))
+    outlets_json: Mapped[str | None] = mapped_column(Text)  # [[source id, name, lean, via?]]
+    count_left: Mapped[int] = mapped_column(Integer, default=0)
+    count_center: Mapped[int] = mapped_column(Integer, default=0)
+    count_right: Mapped[int] = mapped_column(Integer, default=0)
+    blindspot: Mapped[bool] = mapped_column(default=False)  # only one side covers it
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from datasketch import MinHash, MinHashLSH
+
+from aggregator.text import words
+
 # Host labels that only pick a rendering of the same page.
 _HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile"})
 # Query parameters that say who sent the reader, never which article it is.
@@ -92,3 +96,55 @@ def canonical_url(url: str) -> str:
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     )
     return urlunsplit(("https", netloc, _path(parts.path), urlencode(query), ""))
+
+
+# --- near-duplicate text ----------------------------------------------------------------------
+
+SHINGLE_WORDS = 4
+NUM_PERM = 64
+DUPLICATE_JACCARD = 0.7  # estimated Jaccard of word 4-gram shingles: a copy, lightly edited
+MIN_SHINGLES = 12  # shorter texts say too little to call one a copy of another
+
+
+def shingles(text: str) -> set[bytes]:
+    """Word 4-grams of a text, lower-cased: what a republished copy keeps."""
+    tokens = [w.lower() for w in words(text)]
+    return {
+        " ".join(tokens[i : i + SHINGLE_WORDS]).encode()
+        for i in range(max(0, len(tokens) - SHINGLE_WORDS + 1))
+    }
+
+
+class NearDuplicates:
+    """MinHash LSH over articles' shingles: finds the earlier article a text was copied from.
+
+    An AP or Reuters story republished by several sites is one article with several outlets,
+    not several articles: counting copies as coverage would fake balance.
+    """
+
+    def __init__(self, threshold: float = DUPLICATE_JACCARD, num_perm: int = NUM_PERM) -> None:
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._num_perm = num_perm
+        self._threshold = threshold
+        self._hashes: dict[int, MinHash] = {}
+
+    def add(self, entry_id: int, title: str, text: str) -> int | None:
+        """Index an article; return the entry id of the earliest article it copies, if any."""
+        grams = shingles(f"{title}. {text}")
+        if len(grams) < MIN_SHINGLES:
+            return None
+        mh = MinHash(num_perm=self._num_perm)
+        mh.update_batch(grams)
+        found = [
+            other
+            for other in self._lsh.query(mh)
+            if mh.jaccard(self._hashes[other]) >= self._threshold
+        ]
+        if entry_id not in self._hashes:
+            self._lsh.insert(entry_id, mh)
+            self._hashes[entry_id] = mh
+        return min(found) if found else None
+
+    def remove(self, entry_id: int) -> None:
+        if self._hashes.pop(entry_id, None) is not None:
+            self._lsh.remove(entry_id)

@@ -94,6 +94,8 @@ class ClusterArticle:
     title: str
     text: str
     published: datetime
+    kind: str = "news"  # news or opinion
+    fetched: datetime | None = None  # breaks ties between equal published times
 
 
 @dataclass

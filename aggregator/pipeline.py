@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aggregator import cluster, db, extract, publish, rewrite
 from aggregator.config import Config, Source
 from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, utcnow
 from aggregator.fetch import Fetcher, user_agent
+from aggregator.identity import canonical_url
 from aggregator.models import (
     ClusterArticle,
     FeedEntry,
@@ -337,62 +338,90 @@ class Pipeline:
     # --- group ---------------------------------------------------------------------------------
 
     def group(self) -> set[str]:
-        """Assign every ungrouped entry to a story; return the ids of the stories touched."""
+        """Assign every ungrouped entry to a story; return the ids of the stories touched.
+
+        The story index is rebuilt from the entries grouped near the pending ones (by published
+        time), then the pending entries stream through it oldest first. An entry whose
+        canonical URL or near-duplicate text repeats an earlier entry is marked ``copy_of`` it
+        and joins its story. When two stories turn out to be one, the newer folds into the
+        older: its entries move, its row keeps ``merged_into`` so the id is never reused.
+        """
         touched: set[str] = set()
         with self.session.begin() as s:
             pending = list(
                 s.scalars(
                     select(EntryRow)
                     .where(EntryRow.story_id.is_(None), EntryRow.text.is_not(None))
-                    .order_by(EntryRow.published_at, EntryRow.id)
+                    .order_by(EntryRow.published_at, EntryRow.fetched_at, EntryRow.id)
                 )
             )
             if not pending:
                 return touched
-            since = pending[0].published_at - cluster.WINDOW
-            story_rows = {
-                row.id: row
-                for row in s.scalars(select(StoryRow).where(StoryRow.last_published >= since))
-            }
-            clusters: dict[str, object] = {}
-            members = s.scalars(
+            index = cluster.StoryIndex()
+            kinds = {src.id: src.kind for src in self.config.sources}
+            by_url: dict[str, EntryRow] = {}
+            since = pending[0].published_at - cluster.HISTORY
+            history = s.scalars(
                 select(EntryRow)
-                .where(EntryRow.story_id.in_(list(story_rows)))
-                .order_by(EntryRow.published_at, EntryRow.id)
+                .where(EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
+                .order_by(EntryRow.published_at, EntryRow.fetched_at, EntryRow.id)
             )
-            for entry in members:
-                art = _cluster_article(entry)
-                if entry.story_id in clusters:
-                    cluster.join(clusters[entry.story_id], art)  # type: ignore[arg-type]
-                else:
-                    clusters[entry.story_id] = cluster.new_story(entry.story_id, art)
+            for entry in history:
+                index.restore(
+                    _cluster_article(entry, kinds.get(entry.source_id, "news")),
+                    entry.story_id or "",
+                )
+                if entry.link:
+                    by_url.setdefault(canonical_url(entry.link), entry)
             for done, entry in enumerate(pending, start=1):
-                art = _cluster_article(entry)
-                story, _score = cluster.best_story(art, clusters.values())  # type: ignore[arg-type]
-                if story is not None:
-                    cluster.join(story, art)
-                    row = story_rows[story.story_id]
+                art = _cluster_article(entry, kinds.get(entry.source_id, "news"))
+                original = by_url.get(canonical_url(entry.link)) if entry.link else None
+                if original is not None and original.story_id:
+                    entry.copy_of = original.id
+                    entry.story_id = index.resolve(original.story_id)
+                    index.restore(art, entry.story_id)
+                else:
+                    if entry.link:
+                        by_url[canonical_url(entry.link)] = entry
+                    found = index.add(art, cluster.story_id_for(entry.source_id, entry.key))
+                    if found.opened:
+                        self._open_story(s, found.story_id, art.published)
+                    entry.copy_of = found.copy_of
+                    entry.story_id = found.story_id
+                    for retired in found.merged:
+                        self._merge_story(s, retired, found.story_id)
+                        touched.discard(retired)
+                row = s.get(StoryRow, entry.story_id)
+                if row is not None:
                     row.first_published = min(row.first_published, art.published)
                     row.last_published = max(row.last_published, art.published)
-                    entry.story_id = story.story_id
-                else:
-                    sid = cluster.story_id_for(entry.source_id, entry.key)
-                    row = s.get(StoryRow, sid)
-                    if row is None:
-                        row = StoryRow(
-                            id=sid,
-                            created_at=utcnow(),
-                            first_published=art.published,
-                            last_published=art.published,
-                        )
-                        s.add(row)
-                        s.flush()  # the story row first: entries point at it
-                    story_rows[sid] = row
-                    clusters[sid] = cluster.new_story(sid, art)
-                    entry.story_id = sid
                 touched.add(entry.story_id)
                 self.progress("group", done, len(pending), entry.title[:60])
         return touched
+
+    def _open_story(self, s: Session, story_id: str, published: datetime) -> None:
+        if s.get(StoryRow, story_id) is None:
+            row = StoryRow(
+                id=story_id,
+                created_at=utcnow(),
+                first_published=published,
+                last_published=published,
+            )
+            s.add(row)
+            s.flush()  # the story row first: entries point at it
+
+    def _merge_story(self, s: Session, retired: str, kept: str) -> None:
+        """Fold story ``retired`` into the older ``kept``: entries move, the row stays retired."""
+        s.flush()
+        s.execute(update(EntryRow).where(EntryRow.story_id == retired).values(story_id=kept))
+        old, row = s.get(StoryRow, retired), s.get(StoryRow, kept)
+        if old is None or row is None:  # pragma: no cover - both were just in the index
+            return
+        old.merged_into = kept
+        old.content_html = None  # off the feed: its articles are in the older story now
+        row.first_published = min(row.first_published, old.first_published)
+        row.last_published = max(row.last_published, old.last_published)
+        s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
 
     # --- rewrite -------------------------------------------------------------------------------
 
@@ -481,7 +510,7 @@ class Pipeline:
         with self.session() as s:
             rows = s.scalars(
                 select(StoryRow)
-                .where(StoryRow.content_html.is_not(None))
+                .where(StoryRow.content_html.is_not(None), StoryRow.merged_into.is_(None))
                 .order_by(StoryRow.last_published.desc(), StoryRow.id)
                 .limit(self.settings.feed_size)
             )
@@ -586,13 +615,15 @@ class Pipeline:
         return report
 
 
-def _cluster_article(entry: EntryRow) -> ClusterArticle:
+def _cluster_article(entry: EntryRow, kind: str = "news") -> ClusterArticle:
     return ClusterArticle(
         entry_id=entry.id,
         source_id=entry.source_id,
         title=entry.title,
         text=entry.text or "",
         published=entry.published_at,
+        kind=kind,
+        fetched=entry.fetched_at,
     )
 
 

@@ -144,3 +144,23 @@ def join_names(names: Iterable[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def marked_words(text: str) -> list[tuple[str, bool]]:
+    """Each word of a text with whether it opens a sentence (where capitals say nothing)."""
+    out: list[tuple[str, bool]] = []
+    last = 0
+    opening = True
+    for match in _WORD_RE.finditer(text):
+        gap = text[last : match.start()]
+        if out and any(c in '.!?:\n“"' for c in gap):
+            opening = True
+        out.append((match.group(), opening))
+        opening = False
+        last = match.end()
+    return out
+
+
+def stem(word: str) -> str:
+    """The light stemmer :func:`terms` uses, for callers that build their own features."""
+    return _stem(word.lower().replace("’", "'"))

@@ -24,6 +24,7 @@ def cluster_articles(name: str) -> list[ClusterArticle]:
             title=a.title,
             text=a.text,
             published=a.published,
+            kind=a.kind,
         )
         for a in story_articles(name)
     ]

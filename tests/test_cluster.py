@@ -6,27 +6,19 @@ import dataclasses
 from datetime import timedelta
 
 from aggregator import cluster
-from aggregator.models import ClusterArticle, ClusterStory
+from aggregator.models import ClusterArticle
 from tests.stories import cluster_articles
 
 
 def group(articles: list[ClusterArticle]) -> dict[int, str]:
     """Stream articles in time order through the real grouping code; entry id -> story id."""
-    stories: list[ClusterStory] = []
-    assigned: dict[int, str] = {}
-    for art in sorted(articles, key=lambda a: a.published):
-        story, _ = cluster.best_story(art, stories)
-        if story is None:
-            story = cluster.new_story(cluster.story_id_for(art.source_id, str(art.entry_id)), art)
-            stories.append(story)
-        else:
-            cluster.join(story, art)
-        assigned[art.entry_id] = story.story_id
-    return assigned
+    return cluster.group(articles)
 
 
 def test_one_story_across_outlets_comes_together() -> None:
-    assigned = group(cluster_articles("bridge"))
+    bridge = cluster_articles("bridge")
+    assert any(a.kind == "opinion" for a in bridge)  # the opinion piece joins the news story
+    assigned = group(bridge)
     assert len(set(assigned.values())) == 1
 
 
@@ -40,18 +32,69 @@ def test_different_stories_stay_apart() -> None:
 
 def test_far_apart_in_time_is_a_new_story() -> None:
     first, *_ = cluster_articles("bridge")
-    story = cluster.new_story("s1", first)
     later = dataclasses.replace(
         first, entry_id=99, published=first.published + cluster.WINDOW + timedelta(days=1)
     )
-    assert cluster.best_story(later, [story])[0] is None
-    assert (
-        cluster.best_story(dataclasses.replace(later, published=first.published), [story])[0]
-        is story
-    )
+    index = cluster.StoryIndex(near_duplicates=False)
+    opened = index.add(first, "s1")
+    assert opened.opened and opened.story_id == "s1"
+    assert index.add(later, "s2").story_id == "s2"
+    again = dataclasses.replace(later, entry_id=100, published=first.published)
+    assert index.add(again, "s3").story_id == "s1"
 
 
 def test_story_id_is_fixed_by_the_opening_article() -> None:
     a = cluster.story_id_for("alpha", "guid-1")
     assert a == cluster.story_id_for("alpha", "guid-1")
     assert a != cluster.story_id_for("beta", "guid-1")
+
+
+def test_the_first_article_names_the_story_and_a_replay_groups_the_same() -> None:
+    articles = cluster_articles("bridge") + cluster_articles("rates")
+    first = group(articles)
+    assert first == group(list(reversed(articles)))  # group() orders by published time
+    opener = min(cluster_articles("bridge"), key=lambda a: a.published)
+    assert first[opener.entry_id] == str(opener.entry_id)
+
+
+def test_candidates_come_from_the_index_not_from_every_story() -> None:
+    bridge, rates = cluster_articles("bridge"), cluster_articles("rates")
+    index = cluster.StoryIndex(near_duplicates=False)
+    index.add(bridge[0], "bridge")
+    index.add(rates[0], "rates")
+    vec = index.vector(bridge[1], learn=False)
+    found = [s.story_id for s in index.candidates(vec, bridge[1].published)]
+    assert found == ["bridge"]
+
+
+def test_two_stories_found_to_be_one_merge_into_the_older_id() -> None:
+    alpha, beta, gamma, *_ = cluster_articles("bridge")
+    index = cluster.StoryIndex(near_duplicates=False, threshold=0.99)  # nothing joins yet
+    assert index.add(alpha, "old").opened
+    assert index.add(beta, "new").opened
+    index.threshold = 0.05  # now a third report shows that both are one story
+    index.merge_threshold = 0.05
+    result = index.add(gamma, "third")
+    assert result.story_id == "old" and result.merged == ("new",)
+    assert index.merged_into == {"new": "old"}
+    assert set(index.assignments().values()) == {"old"}
+    assert "new" not in index.stories  # retired: never offered as a candidate again
+
+
+def test_a_syndicated_copy_joins_its_original_as_a_copy() -> None:
+    alpha, *_ = cluster_articles("bridge")
+    rates = cluster_articles("rates")[0]
+    copy = dataclasses.replace(
+        alpha,
+        entry_id=50,
+        source_id="wire-reprint",
+        title="Harbor Bridge to close for repairs",
+        text=alpha.text.replace("Thursday", "Thursday afternoon") + " (Wire copy.)",
+        published=alpha.published + timedelta(hours=2),
+    )
+    index = cluster.StoryIndex()
+    index.add(alpha, "bridge")
+    index.add(rates, "rates")
+    result = index.add(copy, "copy")
+    assert result.copy_of == alpha.entry_id and result.story_id == "bridge"
+    assert index.add(dataclasses.replace(rates, entry_id=51), "x").copy_of == rates.entry_id

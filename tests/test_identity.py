@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.identity import TRACKING_PARAMS, canonical_url
+from aggregator.identity import TRACKING_PARAMS, NearDuplicates, canonical_url
 
 label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10).filter(
     lambda s: s not in {"www", "m", "amp", "mobile"}  # a site's own name, not a rendering prefix
@@ -118,3 +118,25 @@ def test_examples() -> None:
     assert canonical_url("https://m.com/a") == "https://m.com/a"
     assert canonical_url("mailto:news@example.com") == "mailto:news@example.com"
     assert canonical_url("  https://example.com/a%7e/  ") == "https://example.com/a~"
+
+
+def test_near_duplicates_find_the_original_of_a_lightly_edited_copy() -> None:
+    original = (
+        "Port Ellery will close the Harbor Bridge to all traffic on December 1 for a repair "
+        "expected to cost $412 million. Mayor Dana Whitcomb announced the closure on Thursday "
+        "after engineers found corrosion in the bridge's main cables. The bridge carries about "
+        "86,000 vehicles a day between the harbor district and the northern suburbs."
+    )
+    other = (
+        "The Northern Reserve held its key interest rate at 4.25 percent on Wednesday, saying "
+        "inflation had cooled for a third month while hiring slowed across most regions and "
+        "that it would wait for more evidence before cutting."
+    )
+    index = NearDuplicates()
+    assert index.add(1, "Harbor Bridge to close", original) is None
+    assert index.add(2, "Reserve holds rates", other) is None
+    edited = original.replace("Thursday", "Thursday afternoon") + " Copyright Wire Service."
+    assert index.add(3, "Harbor Bridge to close for repairs", edited) == 1
+    assert index.add(4, "Short", "Too short to judge.") is None
+    index.remove(1)
+    assert index.add(5, "Harbor Bridge to close", original) == 3
