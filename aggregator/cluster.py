@@ -25,16 +25,19 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from operator import itemgetter
 
 from aggregator.identity import NearDuplicates
 from aggregator.models import ClusterArticle
-from aggregator.text import STOPWORDS, marked_words, stem
+from aggregator.text import STOPWORDS, marked_words, stem, words
 
 WINDOW = timedelta(days=3)
 HISTORY = 3 * WINDOW  # how far back the index must see to decide like the live stream did
 THRESHOLD = 0.10  # tuned on bench/cluster_quality.py: precision first
 MERGE_THRESHOLD = 0.45
 LEAD_WORDS = 50
+TEXT_CHARS = 2000  # past its first ~300 words an article adds detail, not identity
 STEM_CHARS = 8  # a crude stemmer: "vaccinated", "vaccination" and "vaccinations" meet
 TITLE_WEIGHT, LEAD_WEIGHT, BODY_WEIGHT = 3.0, 1.5, 1.0
 NAME_BOOST, NUMBER_BOOST, QUOTE_WEIGHT = 2.0, 1.5, 1.5
@@ -42,9 +45,10 @@ VECTOR_TERMS = 60  # an article keeps its heaviest terms only: the rest is noise
 INDEX_TERMS = 12  # of which these find candidate stories through the index
 CENTROID_TERMS = 150
 MEMBERS_KEPT = 8  # members compared one by one (the newest)
-CANDIDATES = 12
+CANDIDATES = 12  # stories the index proposes
+COMPARED = 4  # of which the closest centroids are compared member by member
 POSTING_SCAN = 300
-SWEEP_EVERY = timedelta(hours=6)
+SWEEP_EVERY = timedelta(days=1)
 DAY_DECAY = 0.3  # similarity lost per day between the article and the story
 _STORY_NS = uuid.UUID("6f1d2c1e-9f7a-4c1b-8b0e-2b1f6a2d9c41")
 _QUOTE_RE = re.compile(r"[“\"]([^”\"]{10,240})[”\"]")
@@ -57,6 +61,7 @@ def story_id_for(source_id: str, entry_key: str) -> str:
     return str(uuid.uuid5(_STORY_NS, f"{source_id}\n{entry_key}"))
 
 
+@lru_cache(maxsize=500_000)
 def _key(word: str) -> str | None:
     low = word.lower()
     if low in STOPWORDS or len(low) < 2:
@@ -64,28 +69,36 @@ def _key(word: str) -> str | None:
     return stem(low)[:STEM_CHARS]
 
 
+@lru_cache(maxsize=500_000)
+def _weighed(word: str, opening: bool) -> tuple[str | None, float]:
+    """A word's term key and boost: numbers, and names (capitalised mid-sentence), weigh up."""
+    if word[0].isdigit():
+        return _key(word), NUMBER_BOOST
+    if word[0].isupper() and not opening:
+        return _key(word), NAME_BOOST
+    return _key(word), 1.0
+
+
 def features(title: str, text: str) -> Vector:
     """Raw weighted term counts of an article: title and lead first, names and numbers up."""
     counts: Vector = {}
-
-    def add(key: str | None, weight: float) -> None:
-        if key:
-            counts[key] = counts.get(key, 0.0) + weight
-
+    get = counts.get
     for word, _opening in marked_words(title):
-        boost = NUMBER_BOOST if word[0].isdigit() else 1.0
-        add(_key(word), TITLE_WEIGHT * boost)
-    for n, (word, opening) in enumerate(marked_words(text)):
-        weight = LEAD_WEIGHT if n < LEAD_WORDS else BODY_WEIGHT
-        if word[0].isdigit():
-            weight *= NUMBER_BOOST
-        elif word[0].isupper() and not opening:
-            weight *= NAME_BOOST
-        add(_key(word), weight)
+        key, boost = _weighed(word, False)
+        if key:
+            boost = boost if boost == NUMBER_BOOST else 1.0  # titles capitalise everything
+            counts[key] = get(key, 0.0) + TITLE_WEIGHT * boost
+    body = marked_words(text[:TEXT_CHARS])
+    for weight, part in ((LEAD_WEIGHT, body[:LEAD_WORDS]), (BODY_WEIGHT, body[LEAD_WORDS:])):
+        for word, opening in part:
+            key, boost = _weighed(word, opening)
+            if key:
+                counts[key] = get(key, 0.0) + weight * boost
     for quote in _QUOTE_RE.findall(text):
-        keys = [k for k in (_key(w) for w, _ in marked_words(quote)) if k]
+        keys = [k for k in (_key(w) for w in words(quote)) if k]
         for a, b in zip(keys, keys[1:], strict=False):
-            add(f"{a}_{b}", QUOTE_WEIGHT)
+            pair = f"{a}_{b}"
+            counts[pair] = get(pair, 0.0) + QUOTE_WEIGHT
     return counts
 
 
@@ -97,7 +110,7 @@ def cosine(a: Vector, b: Vector) -> float:
 
 
 def _normalised(vec: Vector, keep: int) -> Vector:
-    top = sorted(vec.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]
+    top = sorted(vec.items(), key=itemgetter(1), reverse=True)[:keep]  # stable: ties keep order
     norm = math.sqrt(sum(v * v for _, v in top)) or 1.0
     return {k: v / norm for k, v in top}
 
@@ -196,6 +209,9 @@ class StoryIndex:
         self._swept = now
         cutoff = now - 3 * self.window
         for sid in [sid for sid, s in self.stories.items() if s.last_published < cutoff]:
+            if self._dups is not None:
+                for entry_id in self.stories[sid].entry_ids:
+                    self._dups.remove(entry_id)
             del self.stories[sid]
         for key in list(self._postings):
             posting = self._postings[key]
@@ -228,7 +244,9 @@ class StoryIndex:
                 found.append(story)
                 if len(found) >= CANDIDATES:
                     break
-        return found
+        # One cosine each against the centroids, then the full comparison for the closest few.
+        found.sort(key=lambda s: (-cosine(vec, s.centroid), s.first_published, s.story_id))
+        return found[:COMPARED]
 
     def similarity(self, vec: Vector, story: Story, when: datetime) -> float:
         """Mean cosine to the story's (newest) members, damped by the time gap.

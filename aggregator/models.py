@@ -124,6 +124,8 @@ class StoryArticle:
     published: datetime
     text: str
     text_available: bool = True
+    fetched: datetime | None = None  # breaks ties for the first reporter
+    via: tuple[tuple[str, str, str | None], ...] = ()  # (name, lean, link) of copies of it
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,22 @@ class Coverage:
     first_published: datetime
     outlets: tuple[tuple[str, str, str | None], ...]  # (name, lean, link)
     leans: tuple[str, ...]  # distinct leans, in spectrum order
+    # Outlets that republished a copy of one of the articles (syndicated wire text): they
+    # carried the story, so they count for their side, but the original gets the credit.
+    via: tuple[tuple[str, str, str | None], ...] = ()
 
     def count(self, side: str) -> int:
+        """Outlets covering the story on one side ("left", "center" or "right"), copies too."""
         groups = {"left": LEFT_LEANS, "right": RIGHT_LEANS}
+        carried = {(name, lean) for name, lean, _ in self.outlets + self.via}
         if side in groups:
-            return sum(1 for _, lean, _ in self.outlets if lean in groups[side])
-        return sum(1 for _, lean, _ in self.outlets if lean == "center")
+            return sum(1 for _, lean in carried if lean in groups[side])
+        return sum(1 for _, lean in carried if lean == "center")
+
+    @property
+    def blindspot(self) -> bool:
+        """Only one side (left or right) covers the story: the other side's readers miss it."""
+        return (self.count("left") > 0) != (self.count("right") > 0)
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,7 @@ class PublishedStory:
     updated: datetime
     leans: tuple[str, ...]
     related: tuple[RelatedLink, ...]
+    blindspot: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ half a story; network I/O happens outside transactions.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ from aggregator.fetch import Fetcher, user_agent
 from aggregator.identity import canonical_url
 from aggregator.models import (
     ClusterArticle,
+    Coverage,
     FeedEntry,
     FetchResult,
     PublishedStory,
@@ -454,9 +456,11 @@ class Pipeline:
             )
             if not entries:
                 return False
-            articles = [self._story_article(s, e) for e in entries]
+            articles = self._story_articles(s, entries)
             input_hash = _hash(
-                json.dumps([[a.entry_id, a.source_name, a.lean, a.title, a.text] for a in articles])
+                json.dumps(
+                    [[a.entry_id, a.source_name, a.lean, a.title, a.text, a.via] for a in articles]
+                )
             )
             if story.input_hash == input_hash and story.rewrite_json:
                 return False
@@ -476,10 +480,34 @@ class Pipeline:
             story.content_html = content_html
             story.leans_json = json.dumps(list(coverage.leans))
             story.related_json = json.dumps(related)
+            _record_attribution(story, articles, coverage)
             if story.content_hash != content_hash:
                 story.content_hash = content_hash
                 story.updated_at = utcnow()
             return True
+
+    def _story_articles(self, s: Session, entries: list[EntryRow]) -> list[StoryArticle]:
+        """One StoryArticle per original article; copies become its "via" outlets."""
+        by_id = {e.id: e for e in entries}
+
+        def original(entry: EntryRow) -> EntryRow:
+            seen = {entry.id}
+            while entry.copy_of in by_id and entry.copy_of not in seen:
+                entry = by_id[entry.copy_of]
+                seen.add(entry.id)
+            return entry
+
+        via: dict[int, list[tuple[str, str, str | None]]] = {}
+        for entry in entries:
+            root = original(entry)
+            if root is not entry:
+                art = self._story_article(s, entry)
+                via.setdefault(root.id, []).append((art.source_name, art.lean, art.link))
+        return [
+            dataclasses.replace(self._story_article(s, e), via=tuple(via.get(e.id, ())))
+            for e in entries
+            if original(e) is e
+        ]
 
     def _story_article(self, s: Session, entry: EntryRow) -> StoryArticle:
         try:
@@ -501,6 +529,7 @@ class Pipeline:
             published=entry.published_at,
             text=text,
             text_available=available,
+            fetched=entry.fetched_at,
         )
 
     # --- publish -------------------------------------------------------------------------------
@@ -524,6 +553,7 @@ class Pipeline:
                     updated=row.updated_at or row.first_published,
                     leans=tuple(json.loads(row.leans_json or "[]")),
                     related=tuple(RelatedLink(**r) for r in json.loads(row.related_json or "[]")),
+                    blindspot=bool(row.blindspot),
                 )
                 for row in rows
             ]
@@ -625,6 +655,22 @@ def _cluster_article(entry: EntryRow, kind: str = "news") -> ClusterArticle:
         kind=kind,
         fetched=entry.fetched_at,
     )
+
+
+def _record_attribution(
+    story: StoryRow, articles: Sequence[StoryArticle], coverage: Coverage
+) -> None:
+    """Store who reported the story first, who covered it, per-side counts and blindspot."""
+    story.first_source_id = next(
+        a.source_id for a in articles if a.source_name == coverage.first_source
+    )
+    outlets = [[a.source_id, a.source_name, a.lean, None] for a in articles]
+    outlets += [[None, name, lean, a.source_name] for a in articles for name, lean, _ in a.via]
+    story.outlets_json = json.dumps(outlets)
+    story.count_left = coverage.count("left")
+    story.count_center = coverage.count("center")
+    story.count_right = coverage.count("right")
+    story.blindspot = coverage.blindspot
 
 
 def _hash(text: str) -> str:

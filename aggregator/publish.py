@@ -79,6 +79,13 @@ def coverage_line(coverage: Coverage) -> str:
 def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     """The story's HTML body: sourcing, attributed body, sources, Different Perspectives."""
     parts = [f'<p class="sourcing">{escape(rewrite.lede)} {escape(coverage_line(coverage))}</p>']
+    if coverage.via:
+        names = ", ".join(
+            f"{name} ({LEAN_LABELS.get(lean, lean)})" for name, lean, _ in coverage.via
+        )
+        parts.append(
+            f'<p class="via">Also carried, as a copy of the same report, by {escape(names)}.</p>'
+        )
     for outlet in rewrite.unavailable:
         parts.append(f'<p class="unavailable">{escape(outlet)}\'s text was not available.</p>')
     parts.append('<div class="story-body">')
@@ -178,6 +185,8 @@ def build_atom(
         entry.updated(story.updated)
         for lean in story.leans:
             entry.category(term=lean, label=LEAN_LABELS.get(lean, lean), scheme=f"{site}leans")
+        if story.blindspot:  # only one side covers it
+            entry.category(term="blindspot", label="Blindspot", scheme=f"{site}coverage")
     return _add_related_links(fg.atom_str(pretty=False), stories)
 
 

@@ -155,20 +155,25 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
 
 
 def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
-    """Who covered the story, and who reported it first (earliest published time)."""
-    ordered = sorted(articles, key=lambda a: (a.published, a.entry_id))
+    """Who covered the story, and who reported it first (earliest published; ties: fetched)."""
+    ordered = sorted(articles, key=lambda a: (a.published, a.fetched or a.published, a.entry_id))
     outlets: list[tuple[str, str, str | None]] = []
     seen: set[str] = set()
     for a in ordered:
         if a.source_id not in seen:
             seen.add(a.source_id)
             outlets.append((a.source_name, a.lean, a.link))
-    leans = tuple(lean for lean in LEANS_ORDER if any(o[1] == lean for o in outlets))
+    named = {name for name, _, _ in outlets}
+    via = {v[0]: v for a in ordered for v in a.via if v[0] not in named}
+    leans = tuple(
+        lean for lean in LEANS_ORDER if any(o[1] == lean for o in [*outlets, *via.values()])
+    )
     return Coverage(
         first_source=ordered[0].source_name,
         first_published=ordered[0].published,
         outlets=tuple(outlets),
         leans=leans,
+        via=tuple(via.values()),
     )
 
 

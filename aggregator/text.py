@@ -146,18 +146,17 @@ def join_names(names: Iterable[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+_SENTENCE_OPEN_RE = re.compile(r"[.!?:][\"'”’)\]]*\s+|\n|[“\"]")
+
+
 def marked_words(text: str) -> list[tuple[str, bool]]:
     """Each word of a text with whether it opens a sentence (where capitals say nothing)."""
     out: list[tuple[str, bool]] = []
-    last = 0
-    opening = True
-    for match in _WORD_RE.finditer(text):
-        gap = text[last : match.start()]
-        if out and any(c in '.!?:\n“"' for c in gap):
-            opening = True
-        out.append((match.group(), opening))
-        opening = False
-        last = match.end()
+    for piece in _SENTENCE_OPEN_RE.split(text):
+        found = _WORD_RE.findall(piece)
+        if found:
+            out.append((found[0], True))
+            out.extend((word, False) for word in found[1:])
     return out
 
 

@@ -34,6 +34,10 @@ def stories_of(path: Path) -> dict[str, feedparser.FeedParserDict]:
     return {e.id: e for e in feed.entries[1:]}
 
 
+def _leans(entry: feedparser.FeedParserDict) -> set[str]:
+    return {t.term for t in entry.tags if t.scheme.endswith("leans")}
+
+
 def test_full_cycle_publishes_a_valid_balanced_feed(config: Config, atom_schema) -> None:
     report = Pipeline(config).run_cycle()
     assert report.failed == []
@@ -51,8 +55,10 @@ def test_full_cycle_publishes_a_valid_balanced_feed(config: Config, atom_schema)
         assert all(section in html for section in SECTIONS)
         assert "first reported" in html
         assert entry.summary
-    right_only = [e for e in stories.values() if {t.term for t in e.tags} == {"right"}]
+    right_only = [e for e in stories.values() if _leans(e) == {"right"}]
     assert len(right_only) == 1
+    # Only one side covers it: the feed flags a blindspot (and flags no two-sided story).
+    assert [e for e in stories.values() if "blindspot" in {t.term for t in e.tags}] == right_only
     assert "No left-leaning outlet has covered this story yet." in right_only[0].content[0].value
     headlines = feedparser.parse(data).entries[0]
     assert headlines.title == "Latest Headlines"
@@ -198,3 +204,38 @@ def test_retention_prunes_by_storage_age_not_publication_age(config: Config) -> 
             entry.fetched_at -= timedelta(days=2)
     assert pipeline.prune() == entries
     assert count(pipeline, EntryRow) == 0 and count(pipeline, StoryRow) == 0
+
+
+def test_copies_are_one_article_with_via_outlets_and_attribution(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A reprint (near-duplicate text) and the original under a tracking URL add no article."""
+    wire = extra_source(web, "wire", "wire/rss.xml", lean="right")
+    original = web.body("/alpha/articles/harbor-bridge-closed-412-million-repair.html") or b""
+    reprint = original.replace(b"Alpha Times", b"Wire Reprints").replace(
+        b"on Monday night", b"late on Monday night"
+    )  # the same report, lightly edited, under another site's name
+    web.routes["/wire/articles/harbor-bridge-repair-reprint.html"] = respond(
+        200, reprint, "text/html; charset=utf-8"
+    )
+    config = make_config(web, tmp_path, extra=(wire,))
+    report = Pipeline(config).run_cycle()
+    assert report.failed == [] and report.stories == 3
+    pipeline = Pipeline(config)
+    with pipeline.session() as s:
+        alpha = s.scalars(
+            select(EntryRow).where(EntryRow.source_id == "alpha", EntryRow.title.contains("$412"))
+        ).one()
+        copies = list(s.scalars(select(EntryRow).where(EntryRow.source_id == "wire")))
+        assert len(copies) == 2
+        assert {c.copy_of for c in copies} == {alpha.id}  # one by URL, one by text
+        assert {c.story_id for c in copies} == {alpha.story_id}
+        story = s.get(StoryRow, alpha.story_id)
+        assert story.first_source_id == "alpha"
+        assert (story.count_left, story.count_center, story.count_right) == (2, 1, 3)
+        assert not story.blindspot and story.merged_into is None
+    entry = stories_of(report.feed_path)[atom_id(alpha.story_id)]
+    html = entry.content[0].value
+    assert "Also carried, as a copy of the same report, by Wire News (Right)." in html
+    assert "Covered by 2 left, 1 centre, 3 right outlets." in html
+    assert "Wire News" not in {x.title for x in entry.links if x.rel == "related"}
