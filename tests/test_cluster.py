@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from aggregator import cluster
 from aggregator.models import ClusterArticle
-from tests.stories import cluster_articles
+from tests.stories import cluster_articles, gold_stories
 
 
 def group(articles: list[ClusterArticle]) -> dict[int, str]:
@@ -98,3 +98,18 @@ def test_a_syndicated_copy_joins_its_original_as_a_copy() -> None:
     result = index.add(copy, "copy")
     assert result.copy_of == alpha.entry_id and result.story_id == "bridge"
     assert index.add(dataclasses.replace(rates, entry_id=51), "x").copy_of == rates.entry_id
+
+
+def test_same_topic_same_week_stays_apart_and_different_words_come_together() -> None:
+    """Three Supreme Court rulings in one week (shared court vocabulary, the same justices)
+    stay three stories; an immigration raid told as "families torn apart" on the left and
+    "feds arrest illegal aliens" on the right is one story."""
+    articles = cluster_articles("hard-week") + cluster_articles("bridge")
+    gold = gold_stories("hard-week")
+    assigned = group(articles)
+    by_gold: dict[str, set[str]] = {}
+    for entry_id, story in gold.items():
+        by_gold.setdefault(story, set()).add(assigned[entry_id])
+    assert all(len(ids) == 1 for ids in by_gold.values()), by_gold  # nothing split
+    assert len({next(iter(ids)) for ids in by_gold.values()}) == 4  # nothing merged
+    assert set(by_gold) == {"maps", "prayer", "overtime", "raid"}
