@@ -30,14 +30,14 @@ from operator import itemgetter
 
 from aggregator.identity import NearDuplicates
 from aggregator.models import ClusterArticle
-from aggregator.text import STOPWORDS, marked_words, stem, words
+from aggregator.text import STOPWORDS, sentence_pieces, stem, words
 
 WINDOW = timedelta(days=3)
 HISTORY = 3 * WINDOW  # how far back the index must see to decide like the live stream did
 THRESHOLD = 0.10  # tuned on bench/cluster_quality.py: precision first
 MERGE_THRESHOLD = 0.45
 LEAD_WORDS = 50
-TEXT_CHARS = 2000  # past its first ~300 words an article adds detail, not identity
+TEXT_CHARS = 1500  # past its first ~250 words an article adds detail, not identity
 STEM_CHARS = 8  # a crude stemmer: "vaccinated", "vaccination" and "vaccinations" meet
 TITLE_WEIGHT, LEAD_WEIGHT, BODY_WEIGHT = 3.0, 1.5, 1.0
 NAME_BOOST, NUMBER_BOOST, QUOTE_WEIGHT = 2.0, 1.5, 1.5
@@ -49,6 +49,7 @@ CANDIDATES = 12  # stories the index proposes
 COMPARED = 4  # of which the closest centroids are compared member by member
 POSTING_SCAN = 300
 SWEEP_EVERY = timedelta(days=1)
+IDF_PRIOR = 20  # pseudo-documents: early in a stream no word is rare yet
 DAY_DECAY = 0.3  # similarity lost per day between the article and the story
 _STORY_NS = uuid.UUID("6f1d2c1e-9f7a-4c1b-8b0e-2b1f6a2d9c41")
 _QUOTE_RE = re.compile(r"[“\"]([^”\"]{10,240})[”\"]")
@@ -70,30 +71,43 @@ def _key(word: str) -> str | None:
 
 
 @lru_cache(maxsize=500_000)
-def _weighed(word: str, opening: bool) -> tuple[str | None, float]:
-    """A word's term key and boost: numbers, and names (capitalised mid-sentence), weigh up."""
+def _weighed(word: str) -> tuple[str | None, float]:
+    """A mid-sentence word's term key and boost: numbers and names (capitalised) weigh up."""
     if word[0].isdigit():
         return _key(word), NUMBER_BOOST
-    if word[0].isupper() and not opening:
+    if word[0].isupper():
         return _key(word), NAME_BOOST
     return _key(word), 1.0
+
+
+def _count(counts: Vector, found: Iterable[str], weight: float, names: bool) -> None:
+    """Add words into ``counts`` in text order (so ties among weights favour earlier words)."""
+    get = counts.get
+    for word in found:
+        key, boost = _weighed(word)
+        if key:
+            if not names and boost == NAME_BOOST:
+                boost = 1.0
+            counts[key] = get(key, 0.0) + weight * boost
 
 
 def features(title: str, text: str) -> Vector:
     """Raw weighted term counts of an article: title and lead first, names and numbers up."""
     counts: Vector = {}
+    _count(counts, words(title), TITLE_WEIGHT, names=False)  # titles capitalise everything
+    seen = 0
+    for piece in sentence_pieces(text[:TEXT_CHARS]):
+        head = max(0, min(len(piece), LEAD_WORDS - seen))  # words of the piece in the lead
+        for weight, chunk, opens in (
+            (LEAD_WEIGHT, piece[:head], True),
+            (BODY_WEIGHT, piece[head:], head == 0),
+        ):
+            if chunk:
+                start = 1 if opens else 0  # the word opening a sentence is no name
+                _count(counts, chunk[:start], weight, names=False)
+                _count(counts, chunk[start:], weight, names=True)
+        seen += len(piece)
     get = counts.get
-    for word, _opening in marked_words(title):
-        key, boost = _weighed(word, False)
-        if key:
-            boost = boost if boost == NUMBER_BOOST else 1.0  # titles capitalise everything
-            counts[key] = get(key, 0.0) + TITLE_WEIGHT * boost
-    body = marked_words(text[:TEXT_CHARS])
-    for weight, part in ((LEAD_WEIGHT, body[:LEAD_WORDS]), (BODY_WEIGHT, body[LEAD_WORDS:])):
-        for word, opening in part:
-            key, boost = _weighed(word, opening)
-            if key:
-                counts[key] = get(key, 0.0) + weight * boost
     for quote in _QUOTE_RE.findall(text):
         keys = [k for k in (_key(w) for w in words(quote)) if k]
         for a, b in zip(keys, keys[1:], strict=False):
@@ -110,7 +124,8 @@ def cosine(a: Vector, b: Vector) -> float:
 
 
 def _normalised(vec: Vector, keep: int) -> Vector:
-    top = sorted(vec.items(), key=itemgetter(1), reverse=True)[:keep]  # stable: ties keep order
+    # A stable sort: among equal weights the words met first (title, lead) stay.
+    top = sorted(vec.items(), key=itemgetter(1), reverse=True)[:keep]
     norm = math.sqrt(sum(v * v for _, v in top)) or 1.0
     return {k: v / norm for k, v in top}
 
@@ -182,17 +197,17 @@ class StoryIndex:
 
     # --- vectors ---------------------------------------------------------------------------
 
-    def _idf(self, key: str) -> float:
-        return math.log((self._docs + 20) / (self._df.get(key, 0) + 1))
-
     def vector(self, article: ClusterArticle, learn: bool = True) -> Vector:
         """The article's TF-IDF vector; ``learn`` counts it into the document frequencies."""
         raw = features(article.title, article.text)
+        df = self._df
         if learn:
             self._docs += 1
             for key in raw:
-                self._df[key] = self._df.get(key, 0) + 1
-        return _normalised({k: math.log1p(v) * self._idf(k) for k, v in raw.items()}, VECTOR_TERMS)
+                df[key] = df.get(key, 0) + 1
+        docs, log, log1p = self._docs + IDF_PRIOR, math.log, math.log1p
+        weights = {k: log1p(v) * log(docs / (df.get(k, 0) + 1)) for k, v in raw.items()}
+        return _normalised(weights, VECTOR_TERMS)
 
     # --- the index -------------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ SHINGLE_WORDS = 4
 NUM_PERM = 64
 DUPLICATE_JACCARD = 0.6  # estimated Jaccard of word 4-gram shingles: a copy, lightly edited
 MIN_SHINGLES = 12  # shorter texts say too little to call one a copy of another
-SHINGLE_TEXT_WORDS = 150  # a copy is a copy from its first paragraphs on
+SHINGLE_TEXT_WORDS = 100  # a copy is a copy from its first paragraphs on
 
 
 def shingles(text: str, limit: int | None = None) -> set[bytes]:

@@ -98,18 +98,6 @@ class ClusterArticle:
     fetched: datetime | None = None  # breaks ties between equal published times
 
 
-@dataclass
-class ClusterStory:
-    """A story as the grouping stage sees it: its articles' words and its time span."""
-
-    story_id: str
-    title_terms: dict[str, float]
-    terms: dict[str, float]
-    first_published: datetime
-    last_published: datetime
-    source_ids: set[str] = field(default_factory=set)
-
-
 @dataclass(frozen=True)
 class StoryArticle:
     """One source article of a story, as the rewrite stage sees it."""

@@ -149,15 +149,12 @@ def join_names(names: Iterable[str]) -> str:
 _SENTENCE_OPEN_RE = re.compile(r"[.!?:][\"'”’)\]]*\s+|\n|[“\"]")
 
 
-def marked_words(text: str) -> list[tuple[str, bool]]:
-    """Each word of a text with whether it opens a sentence (where capitals say nothing)."""
-    out: list[tuple[str, bool]] = []
-    for piece in _SENTENCE_OPEN_RE.split(text):
-        found = _WORD_RE.findall(piece)
-        if found:
-            out.append((found[0], True))
-            out.extend((word, False) for word in found[1:])
-    return out
+def sentence_pieces(text: str) -> list[list[str]]:
+    """The words of each sentence (or quoted stretch), in order; the first one opens it.
+
+    Capitals mean a name only mid-sentence, so callers need to know which word opens one.
+    """
+    return [found for found in map(_WORD_RE.findall, _SENTENCE_OPEN_RE.split(text)) if found]
 
 
 def stem(word: str) -> str:

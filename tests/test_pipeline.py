@@ -239,3 +239,31 @@ def test_copies_are_one_article_with_via_outlets_and_attribution(
     assert "Also carried, as a copy of the same report, by Wire News (Right)." in html
     assert "Covered by 2 left, 1 centre, 3 right outlets." in html
     assert "Wire News" not in {x.title for x in entry.links if x.rel == "related"}
+
+
+def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(
+    config: Config, atom_schema
+) -> None:
+    """Two stories found to be one: the older id keeps every article, the newer one retires."""
+    pipeline = Pipeline(config)
+    pipeline.run_cycle()
+    with pipeline.session.begin() as s:
+        rows = list(s.scalars(select(StoryRow).order_by(StoryRow.first_published)))
+        older, newer = rows[0], rows[1]
+        kept, retired = older.id, newer.id
+        moved = set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == retired)))
+        before = older.updated_at
+        pipeline._merge_story(s, retired, kept)
+    pipeline.rewrite({kept})
+    path = pipeline.publish()
+    assert_valid_atom(atom_schema, path.read_bytes())
+    stories = stories_of(path)
+    assert atom_id(kept) in stories and atom_id(retired) not in stories
+    assert len(stories) == 2
+    with pipeline.session() as s:
+        assert s.get(StoryRow, retired).merged_into == kept  # the row stays: the id is taken
+        assert moved <= set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == kept)))
+        assert s.get(StoryRow, kept).updated_at > before  # readers see the entry change
+    # Later cycles never bring the retired id back.
+    Pipeline(config).run_cycle()
+    assert atom_id(retired) not in stories_of(path)
