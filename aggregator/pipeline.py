@@ -602,7 +602,10 @@ class Pipeline:
                 )
             ).rowcount
             used = select(EntryRow.story_id).where(EntryRow.story_id.is_not(None))
-            s.execute(delete(StoryRow).where(StoryRow.id.not_in(used)))
+            # Retired (merged) rows stay: they hold their ids so that none is ever reused.
+            s.execute(
+                delete(StoryRow).where(StoryRow.id.not_in(used), StoryRow.merged_into.is_(None))
+            )
         return gone or 0
 
     # --- the whole cycle -----------------------------------------------------------------------

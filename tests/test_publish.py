@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,3 +92,12 @@ def test_write_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["balanced.atom"]
     write_atomic(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_a_blindspot_story_carries_the_blindspot_category(atom_schema) -> None:
+    story = bridge_story()
+    data = build_atom([story, replace(story, id="one-sided", blindspot=True)], Settings(), now=NOW)
+    assert_valid_atom(atom_schema, data)
+    _front, both, one_sided = feedparser.parse(data).entries
+    assert "blindspot" not in {t.term for t in both.tags}
+    assert "blindspot" in {t.term for t in one_sided.tags}

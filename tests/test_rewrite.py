@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.rewrite import clean_title, coverage_of, rewrite_story
 from tests.stories import story_articles
@@ -62,3 +64,22 @@ def test_coverage_counts_each_side() -> None:
     coverage = coverage_of(story_articles("bridge"))
     assert (coverage.count("left"), coverage.count("center"), coverage.count("right")) == (1, 1, 2)
     assert coverage.first_source == "Alpha Times"
+
+
+def test_first_reporter_ties_break_by_fetch_time_and_copies_count_for_their_side() -> None:
+    alpha, beta, gamma, delta = story_articles("bridge")
+    same_time = alpha.published
+    early = alpha.published.replace(hour=1)
+    tied = [
+        replace(alpha, fetched=early.replace(hour=3)),
+        replace(gamma, published=same_time, fetched=early.replace(hour=2)),
+    ]
+    assert coverage_of(tied).first_source == "Gamma Post"  # fetched first
+    # Only the right covers it: a blindspot, until a left outlet carries a copy of a report.
+    right_only = coverage_of([gamma, delta])
+    assert right_only.blindspot and right_only.count("left") == 0
+    carried = coverage_of([replace(gamma, via=(("Wire Left", "left", None),)), delta])
+    assert not carried.blindspot and carried.count("left") == 1
+    assert carried.via == (("Wire Left", "left", None),) and carried.first_source == "Gamma Post"
+    assert not coverage_of([alpha, beta, gamma]).blindspot
+    assert not coverage_of([alpha]).blindspot  # centre only: neither side is missing it
