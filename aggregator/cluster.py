@@ -8,7 +8,7 @@ Online clustering, one article at a time, in the order articles arrive:
 - candidate stories come from an inverted index of each story's most telling terms, walked
   newest first and only within the time window, never from all stories;
 - the article joins the best candidate whose similarity (mean cosine to the story's members,
-  damped by the time gap) passes the threshold, else opens a story;
+  text and title, damped by the time gap) passes the threshold, else opens a story;
 - when an article is close to two stories that are close to each other, they merge into the
   older story id, which never changes; the newer id is retired, never reused.
 
@@ -50,11 +50,13 @@ COMPARED = 4  # of which the closest centroids are compared member by member
 POSTING_SCAN = 300
 SWEEP_EVERY = timedelta(days=1)
 IDF_PRIOR = 20  # pseudo-documents: early in a stream no word is rare yet
+TEXT_SHARE = 0.8  # of the similarity; the rest is title against title
 DAY_DECAY = 0.3  # similarity lost per day between the article and the story
 _STORY_NS = uuid.UUID("6f1d2c1e-9f7a-4c1b-8b0e-2b1f6a2d9c41")
 _QUOTE_RE = re.compile(r"[“\"]([^”\"]{10,240})[”\"]")
 
 Vector = dict[str, float]
+Doc = tuple[Vector, Vector]  # an article's whole vector and its title's
 
 
 def story_id_for(source_id: str, entry_key: str) -> str:
@@ -139,15 +141,15 @@ class Story:
     last_published: datetime
     total: Vector = field(default_factory=dict)  # sum of member vectors
     centroid: Vector = field(default_factory=dict)  # normalised, pruned
-    members: list[Vector] = field(default_factory=list)
+    members: list[tuple[Vector, Vector]] = field(default_factory=list)  # (text, title)
     entry_ids: list[int] = field(default_factory=list)
     source_ids: set[str] = field(default_factory=set)
 
-    def add(self, entry_id: int, source_id: str, vec: Vector, published: datetime) -> None:
-        for k, v in vec.items():
+    def add(self, entry_id: int, source_id: str, doc: Doc, published: datetime) -> None:
+        for k, v in doc[0].items():
             self.total[k] = self.total.get(k, 0.0) + v
         self.centroid = _normalised(self.total, CENTROID_TERMS)
-        self.members = [*self.members[-(MEMBERS_KEPT - 1) :], vec]
+        self.members = [*self.members[-(MEMBERS_KEPT - 1) :], doc]
         self.entry_ids.append(entry_id)
         self.source_ids.add(source_id)
         self.first_published = min(self.first_published, published)
@@ -199,6 +201,10 @@ class StoryIndex:
 
     def vector(self, article: ClusterArticle, learn: bool = True) -> Vector:
         """The article's TF-IDF vector; ``learn`` counts it into the document frequencies."""
+        return self.doc(article, learn)[0]
+
+    def doc(self, article: ClusterArticle, learn: bool = True) -> Doc:
+        """The article's TF-IDF vectors: the whole (title and text) and the title alone."""
         raw = features(article.title, article.text)
         df = self._df
         if learn:
@@ -207,7 +213,10 @@ class StoryIndex:
                 df[key] = df.get(key, 0) + 1
         docs, log, log1p = self._docs + IDF_PRIOR, math.log, math.log1p
         weights = {k: log1p(v) * log(docs / (df.get(k, 0) + 1)) for k, v in raw.items()}
-        return _normalised(weights, VECTOR_TERMS)
+        title: Vector = {}
+        _count(title, words(article.title), TITLE_WEIGHT, names=False)
+        title = {k: log1p(v) * log(docs / (df.get(k, 0) + 1)) for k, v in title.items()}
+        return _normalised(weights, VECTOR_TERMS), _normalised(title, VECTOR_TERMS)
 
     # --- the index -------------------------------------------------------------------------
 
@@ -263,15 +272,19 @@ class StoryIndex:
         found.sort(key=lambda s: (-cosine(vec, s.centroid), s.first_published, s.story_id))
         return found[:COMPARED]
 
-    def similarity(self, vec: Vector, story: Story, when: datetime) -> float:
+    def similarity(self, doc: Doc, story: Story, when: datetime) -> float:
         """Mean cosine to the story's (newest) members, damped by the time gap.
 
         Average link: an article must resemble the story as a whole, not one stray member,
-        which keeps chains of loosely related articles from growing into one story.
+        which keeps chains of loosely related articles from growing into one story. Titles
+        count once more on their own: they name the event in the fewest words.
         """
         if not story.members:
             return 0.0
-        score = sum(cosine(vec, m) for m in story.members) / len(story.members)
+        vec, title = doc
+        text_score = sum(cosine(vec, m) for m, _ in story.members)
+        title_score = sum(cosine(title, t) for _, t in story.members)
+        score = (TEXT_SHARE * text_score + (1 - TEXT_SHARE) * title_score) / len(story.members)
         days = story.gap(when).total_seconds() / 86400
         return score * max(0.0, 1.0 - DAY_DECAY * days)
 
@@ -285,47 +298,46 @@ class StoryIndex:
 
     def restore(self, article: ClusterArticle, story_id: str) -> None:
         """Put back an article grouped in an earlier run, without deciding anything."""
-        vec = self.vector(article)
-        self._attach(article, vec, story_id)
+        self._attach(article, self.doc(article), story_id)
         if self._dups is not None:
             self._dups.add(article.entry_id, article.title, article.text)
 
-    def _attach(self, article: ClusterArticle, vec: Vector, story_id: str) -> Story:
+    def _attach(self, article: ClusterArticle, doc: Doc, story_id: str) -> Story:
         story = self.stories.get(story_id)
         if story is None:
             story = Story(story_id, article.published, article.published)
             self.stories[story_id] = story
-        story.add(article.entry_id, article.source_id, vec, article.published)
+        story.add(article.entry_id, article.source_id, doc, article.published)
         self.story_of[article.entry_id] = story_id
-        self._post(story, vec)
+        self._post(story, doc[0])
         return story
 
     def add(self, article: ClusterArticle, new_story_id: str | None = None) -> Assignment:
         """Assign one article: join the best story, or open one with ``new_story_id``."""
         self._forget_old(article.published)
-        vec = self.vector(article)
+        doc = self.doc(article)
         copy_of = None
         if self._dups is not None:
             copy_of = self._dups.add(article.entry_id, article.title, article.text)
         if copy_of is not None and copy_of in self.story_of:
             sid = self.resolve(self.story_of[copy_of])
             if sid in self.stories:
-                self._attach(article, vec, sid)
+                self._attach(article, doc, sid)
                 return Assignment(sid, 1.0, False, copy_of=copy_of)
         scored = sorted(
             (
-                (self.similarity(vec, s, article.published), s)
-                for s in self.candidates(vec, article.published)
+                (self.similarity(doc, s, article.published), s)
+                for s in self.candidates(doc[0], article.published)
             ),
             key=lambda pair: (-pair[0], pair[1].first_published, pair[1].story_id),
         )
         if not scored or scored[0][0] < self.threshold:
             sid = new_story_id or str(article.entry_id)
-            self._attach(article, vec, sid)
+            self._attach(article, doc, sid)
             return Assignment(sid, scored[0][0] if scored else 0.0, True)
         best_score, best = scored[0]
         others = [s for score, s in scored[1:] if score >= self.threshold]
-        story = self._attach(article, vec, best.story_id)
+        story = self._attach(article, doc, best.story_id)
         merged = []
         for other in others:
             if cosine(story.centroid, other.centroid) >= self.merge_threshold:
