@@ -300,7 +300,7 @@ class StoryIndex:
         """Put back an article grouped in an earlier run, without deciding anything."""
         self._attach(article, self.doc(article), story_id)
         if self._dups is not None:
-            self._dups.add(article.entry_id, article.title, article.text)
+            self._dups.add(article.entry_id, article.text, article.published)
 
     def _attach(self, article: ClusterArticle, doc: Doc, story_id: str) -> Story:
         story = self.stories.get(story_id)
@@ -318,7 +318,7 @@ class StoryIndex:
         doc = self.doc(article)
         copy_of = None
         if self._dups is not None:
-            copy_of = self._dups.add(article.entry_id, article.title, article.text)
+            copy_of = self._dups.add(article.entry_id, article.text, article.published)
         if copy_of is not None and copy_of in self.story_of:
             sid = self.resolve(self.story_of[copy_of])
             if sid in self.stories:

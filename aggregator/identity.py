@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from datasketch import MinHash, MinHashLSH
@@ -99,6 +100,7 @@ def canonical_url(url: str) -> str:
 
 # --- near-duplicate text ----------------------------------------------------------------------
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SHINGLE_WORDS = 4
 NUM_PERM = 64
 DUPLICATE_JACCARD = 0.6  # estimated Jaccard of word 4-gram shingles: a copy, lightly edited
@@ -131,14 +133,18 @@ class NearDuplicates:
         self._num_perm = num_perm
         self._threshold = threshold
         self._hashes: dict[int, MinHash] = {}
+        self._order: dict[int, tuple[datetime, int]] = {}
         # crc32 hashes at C speed and is the same in every process (replays decide the same);
         # the permutations are drawn once, not per article.
         self._proto = MinHash(num_perm, seed=1)
 
-    def add(self, entry_id: int, title: str, text: str) -> int | None:
+    def add(self, entry_id: int, text: str, published: datetime | None = None) -> int | None:
         """Index an article; return the entry id of the earliest article it copies, if any.
 
         Only the text counts: republishers often retitle a wire story but keep its words.
+        "Earliest" is by ``published`` when given (then entry id), so the original is the one
+        that came out first, whichever was fetched first; an article published before all the
+        texts it resembles is itself an original (None).
         """
         grams = shingles(text, SHINGLE_TEXT_WORDS)
         if len(grams) < MIN_SHINGLES:
@@ -155,11 +161,16 @@ class NearDuplicates:
             for other in self._lsh.query(mh)
             if mh.jaccard(self._hashes[other]) >= self._threshold
         ]
+        mine = (published or _EPOCH, entry_id)
         if entry_id not in self._hashes:
             self._lsh.insert(entry_id, mh)
             self._hashes[entry_id] = mh
-        return min(found) if found else None
+            self._order[entry_id] = mine
+        first = min(found, key=self._order.__getitem__, default=None)
+        # Published before everything it resembles: it is the original, not a copy.
+        return first if first is not None and self._order[first] < mine else None
 
     def remove(self, entry_id: int) -> None:
+        self._order.pop(entry_id, None)
         if self._hashes.pop(entry_id, None) is not None:
             self._lsh.remove(entry_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from hypothesis import given, settings
@@ -133,10 +134,13 @@ def test_near_duplicates_find_the_original_of_a_lightly_edited_copy() -> None:
         "that it would wait for more evidence before cutting."
     )
     index = NearDuplicates()
-    assert index.add(1, "Harbor Bridge to close", original) is None
-    assert index.add(2, "Reserve holds rates", other) is None
+    noon = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert index.add(1, original, noon) is None
+    assert index.add(2, other, noon) is None
     edited = original.replace("Thursday", "Thursday afternoon") + " Copyright Wire Service."
-    assert index.add(3, "Harbor Bridge to close for repairs", edited) == 1
-    assert index.add(4, "Short", "Too short to judge.") is None
+    assert index.add(3, edited, noon + timedelta(hours=1)) == 1
+    assert index.add(4, "Too short to judge.") is None
+    # Fetched later but published earlier: that one is the original.
+    assert index.add(5, original + " Updated.", noon - timedelta(hours=1)) is None
     index.remove(1)
-    assert index.add(5, "Harbor Bridge to close", original) == 3
+    assert index.add(6, original, noon + timedelta(hours=2)) == 5
