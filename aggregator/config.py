@@ -78,6 +78,8 @@ class Settings:
     max_page_bytes: int = 5_000_000
     max_redirects: int = 5
     headlines: int = 5  # entries in the latest-headlines list
+    hub: str = ""  # WebSub hub URL; empty: no hub
+    stale_after: int = 180  # minutes since the last publish before /healthz reports unhealthy
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "max_page_bytes": (int,),
     "max_redirects": (int,),
     "headlines": (int,),
+    "hub": (str,),
+    "stale_after": (int,),
 }
 _TYPE_NAMES = {
     str: "a string",
@@ -168,7 +172,14 @@ def _check_settings(raw: Any, where: str) -> Settings:
                 f"not {value!r}"
             )
         values[key] = value
-    for key in ("feed_size", "default_interval", "max_feed_bytes", "max_page_bytes", "headlines"):
+    for key in (
+        "feed_size",
+        "default_interval",
+        "max_feed_bytes",
+        "max_page_bytes",
+        "headlines",
+        "stale_after",
+    ):
         if key in values and values[key] < 1:
             raise ConfigError(f"{where}: [settings]: {key} must be at least 1")
     for key in ("retention_days", "max_redirects"):
@@ -181,6 +192,8 @@ def _check_settings(raw: Any, where: str) -> Settings:
             raise ConfigError(f"{where}: [settings]: site_url is not an http(s) URL")
         if not values["site_url"].endswith("/"):
             values["site_url"] += "/"
+    if values.get("hub") and not is_http_url(values["hub"]):
+        raise ConfigError(f"{where}: [settings]: hub is not an http(s) URL")
     if "timeout" in values:
         values["timeout"] = float(values["timeout"])
     return Settings(**values)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from aggregator import cluster, db, extract, publish, rewrite
 from aggregator.config import Config, Source
-from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, utcnow
+from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StageRow, StoryRow, utcnow
 from aggregator.fetch import Fetcher, user_agent
 from aggregator.models import (
     ClusterArticle,
@@ -36,6 +36,7 @@ from aggregator.models import (
     Validators,
 )
 from aggregator.parse import parse_feed, strip_html
+from aggregator.publish import websub
 
 log = logging.getLogger("aggregator")
 
@@ -90,6 +91,28 @@ class CycleReport:
             stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
             lines.append(f"Seconds per stage: {stages}")
         return lines
+
+
+@dataclass(frozen=True)
+class Health:
+    """The service's health as /healthz reports it; ``problems`` empty means healthy."""
+
+    last_publish: datetime | None
+    publish_age: float | None  # seconds
+    failing: list[SourceStatus]
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Counters and timings for /metrics."""
+
+    polls: dict[str, int]  # by outcome
+    entries: int
+    stories: int
+    stages: dict[str, tuple[float, float, int, datetime]]  # last s, total s, runs, last run
+    failing_sources: int
+    sources: int
 
 
 class Pipeline:
@@ -476,15 +499,16 @@ class Pipeline:
 
     # --- publish -------------------------------------------------------------------------------
 
-    def published_stories(self) -> list[PublishedStory]:
-        """The newest ``feed_size`` stories, newest first, whatever their age."""
+    def published_stories(self, *, everything: bool = False) -> list[PublishedStory]:
+        """The newest ``feed_size`` stories (or all, for the archive pages), newest first."""
         with self.session() as s:
-            rows = s.scalars(
+            query = (
                 select(StoryRow)
                 .where(StoryRow.content_html.is_not(None))
                 .order_by(StoryRow.last_published.desc(), StoryRow.id)
-                .limit(self.settings.feed_size)
             )
+            if not everything:
+                query = query.limit(self.settings.feed_size)
             return [
                 PublishedStory(
                     id=row.id,
@@ -496,7 +520,7 @@ class Pipeline:
                     leans=tuple(json.loads(row.leans_json or "[]")),
                     related=tuple(RelatedLink(**r) for r in json.loads(row.related_json or "[]")),
                 )
-                for row in rows
+                for row in s.scalars(query)
             ]
 
     def failing_sources(self) -> list[SourceStatus]:
@@ -512,13 +536,68 @@ class Pipeline:
             ]
 
     def publish(self) -> Path:
-        """Write the Atom feed atomically into the output folder."""
-        stories = self.published_stories()
-        data = publish.build_atom(stories, self.settings, self.failing_sources(), now=utcnow())
-        path = self.config.out_dir / publish.ATOM_FILE
-        publish.write_atomic(path, data)
-        self.progress("publish", 1, 1, str(path))
-        return path
+        """Write every output (feeds, archive pages, site, OPML) and ping the WebSub hub."""
+        started = time.perf_counter()
+        result = publish.publish_site(
+            self.published_stories(everything=True),
+            self.settings,
+            self.failing_sources(),
+            self.config.out_dir,
+            self.config.sources,
+            utcnow(),
+        )
+        if self.settings.hub:
+            for error in websub.ping_hub(self.settings.hub, result.topics, self.settings.timeout):
+                log.warning("%s", error)
+        self.record_stage("publish", time.perf_counter() - started)
+        self.progress("publish", 1, 1, str(result.feed_path))
+        return result.feed_path
+
+    # --- health and metrics --------------------------------------------------------------------
+
+    def record_stage(self, stage: str, seconds: float) -> None:
+        """Remember how long a stage took (for /metrics) and when it last ran (for /healthz)."""
+        with self.session.begin() as s:
+            row = s.get(StageRow, stage)
+            if row is None:
+                row = StageRow(stage=stage, total_seconds=0.0, runs=0)
+                s.add(row)
+            row.last_at = utcnow()
+            row.last_seconds = seconds
+            row.total_seconds += seconds
+            row.runs += 1
+
+    def health(self) -> Health:
+        """Is the service doing its job: last publish recent enough, which sources fail."""
+        with self.session() as s:
+            row = s.get(StageRow, "publish")
+            last = row.last_at if row else None
+        failing = self.failing_sources()
+        age = (utcnow() - last).total_seconds() if last else None
+        problems = []
+        if age is None:
+            problems.append("nothing published yet")
+        elif age > self.settings.stale_after * 60:
+            problems.append(f"last publish {age / 60:.0f} minutes ago")
+        enabled = self.config.enabled_sources
+        if enabled and len(failing) == len(enabled):
+            problems.append("every source is failing")
+        return Health(last, age, failing, problems)
+
+    def metrics(self) -> Metrics:
+        """Counts and timings from the database, for the Prometheus endpoint."""
+        with self.session() as s:
+            polls = dict(s.execute(select(PollRow.outcome, func.count()).group_by(PollRow.outcome)))
+            entries = s.scalar(select(func.count()).select_from(EntryRow)) or 0
+            stories = s.scalar(select(func.count()).select_from(StoryRow)) or 0
+            stages = {
+                r.stage: (r.last_seconds, r.total_seconds, r.runs, r.last_at)
+                for r in s.scalars(select(StageRow))
+            }
+            failing = s.scalar(
+                select(func.count()).select_from(SourceRow).where(SourceRow.status == "failing")
+            )
+        return Metrics(polls, entries, stories, stages, failing or 0, len(self.config.sources))
 
     # --- retention -----------------------------------------------------------------------------
 
@@ -568,6 +647,7 @@ class Pipeline:
             started = time.perf_counter()
             step()
             report.seconds[name] = time.perf_counter() - started
+            self.record_stage(name, report.seconds[name])
         started = time.perf_counter()
         self.prune()
         report.feed_path = self.publish()
@@ -581,6 +661,7 @@ class Pipeline:
         started = time.perf_counter()
         report.sources = self.poll(sources)
         report.seconds["fetch"] = time.perf_counter() - started
+        self.record_stage("fetch", report.seconds["fetch"])
         report.new_entries = sum(r.new_entries for r in report.sources)
         self.process(report)
         return report

@@ -1,0 +1,239 @@
+"""The Atom documents: the main feed, its RFC 5005 archive pages and the blindspot feed.
+
+Written with lxml directly (feedgen 1.0.0 drops the attributes of entry links), so every text
+is XML-escaped by the serializer and every structure is ours to check against RFC 4287:
+
+- the feed always has an author, so no entry needs one;
+- every entry has a ``link rel="alternate"`` (its page on our site) as well as its content;
+- every URL is absolute; a source link that is not absolute http(s) is left out.
+
+The first entry of the main feed is pinned: "Latest Headlines" lists the newest headlines and
+carries the status notice when sources are failing (the subtitle carries the notice too).
+Older stories live in archive pages (``archive/N.atom``, 1 the oldest) chained with
+``prev-archive`` / ``next-archive`` links, so the main feed stays ``feed_size`` stories long.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+
+from lxml import etree
+
+from aggregator import __version__
+from aggregator.config import Settings
+from aggregator.models import PublishedStory, SourceStatus
+from aggregator.publish.sanitize import safe_url
+from aggregator.publish.story import LEAN_LABELS, atom_id, status_notice, story_path
+
+ATOM_FILE = "balanced.atom"
+BLINDSPOT_FILE = "blindspot.atom"
+ARCHIVE_DIR = "archive"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+ATOM_TYPE = "application/atom+xml"
+_A = f"{{{ATOM_NS}}}"
+_NSMAP = {None: ATOM_NS}
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str | None) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (a feed may send any of them)."""
+    return _NOT_XML.sub("", text or "")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def archive_path(page: int) -> str:
+    return f"{ARCHIVE_DIR}/{page}.atom"
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    el = etree.SubElement(parent, _A + tag, {k: xml_text(v) for k, v in attrs.items()})
+    if text is not None:
+        el.text = xml_text(text)
+    return el
+
+
+def _link(parent: etree._Element, href: str, rel: str, type_: str | None = None, **attrs: str):
+    extra = {"type": type_} if type_ else {}
+    return _sub(parent, "link", href=href, rel=rel, **extra, **attrs)
+
+
+def _story_entry(feed: etree._Element, story: PublishedStory, site: str, content: str) -> None:
+    entry = _sub(feed, "entry")
+    _sub(entry, "id", atom_id(story.id))
+    _sub(entry, "title", story.headline, type="text")
+    _link(entry, site + story_path(story.id), "alternate", "text/html")
+    _sub(entry, "published", rfc3339(story.published))
+    _sub(entry, "updated", rfc3339(story.updated))
+    _sub(entry, "summary", story.summary, type="text")
+    _sub(entry, "content", content, type="html")
+    for lean in story.leans:
+        _sub(entry, "category", term=lean, label=LEAN_LABELS.get(lean, lean), scheme=f"{site}leans")
+    for link in story.related:
+        url = safe_url(link.url)
+        if url:
+            _link(entry, url, "related", "text/html", title=link.outlet)
+
+
+def _front_html(
+    stories: Sequence[PublishedStory], failing: Sequence[SourceStatus], headlines: int, site: str
+) -> str:
+    parts = []
+    notice = status_notice(failing)
+    if notice:
+        parts.append(f'<p class="status">{escape(notice)}</p>')
+        parts.append('<ul class="status-details">')
+        parts.extend(f"<li>{escape(s.name)}: {escape(s.error)}</li>" for s in failing)
+        parts.append("</ul>")
+    parts.append('<h3>Latest Headlines</h3><ul class="headlines">')
+    parts.extend(
+        f'<li><a href="{escape(site + story_path(s.id))}">{escape(s.headline)}</a></li>'
+        for s in stories[:headlines]
+    )
+    parts.append("</ul>")
+    return "".join(parts)
+
+
+def _feed(
+    settings: Settings,
+    feed_id: str,
+    title: str,
+    subtitle: str,
+    self_path: str,
+    updated: datetime,
+    links: Sequence[tuple[str, str]] = (),
+) -> etree._Element:
+    site = settings.site_url
+    feed = etree.Element(_A + "feed", nsmap=_NSMAP)
+    _sub(feed, "id", feed_id)
+    _sub(feed, "title", title, type="text")
+    _sub(feed, "subtitle", subtitle, type="text")
+    _link(feed, site + self_path, "self", ATOM_TYPE)
+    _link(feed, site, "alternate", "text/html")
+    if settings.hub:
+        _link(feed, settings.hub, "hub")
+    for rel, path in links:
+        _link(feed, site + path, rel, ATOM_TYPE)
+    author = _sub(feed, "author")
+    _sub(author, "name", settings.title)
+    _sub(author, "uri", site)
+    _sub(feed, "generator", "balanced-news", version=__version__)
+    _sub(feed, "updated", rfc3339(updated))
+    feed.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+    return feed
+
+
+def _finish(
+    feed: etree._Element,
+    stories: Sequence[PublishedStory],
+    site: str,
+    contents: dict[str, str] | None,
+) -> bytes:
+    """Append the story entries (cleaned content when given) and serialize the document."""
+    for story in stories:
+        _story_entry(feed, story, site, (contents or {}).get(story.id, story.content_html))
+    etree.indent(feed, space="  ")
+    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8") + b"\n"
+
+
+def _latest(stories: Sequence[PublishedStory], fallback: datetime | None) -> datetime:
+    return max((s.updated for s in stories), default=fallback or datetime.now(UTC))
+
+
+def build_atom(
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    failing: Sequence[SourceStatus] = (),
+    now: datetime | None = None,
+    *,
+    prev_archive: str | None = None,
+    contents: dict[str, str] | None = None,
+) -> bytes:
+    """The main Atom document: a pinned "Latest Headlines" entry, then the stories, newest first.
+
+    ``contents`` maps story ids to their sanitized HTML (the caller cleans once for every
+    output); without it each story's ``content_html`` is used as stored.
+    """
+    site = settings.site_url
+    notice = status_notice(failing)
+    # The feed changes only when its content does: newest story change or newest outage.
+    updated = max([s.updated for s in stories] + [s.since for s in failing], default=None)
+    updated = updated or now or datetime.now(UTC)
+    feed = _feed(
+        settings,
+        atom_id(f"feed:{site}"),
+        settings.title,
+        f"{settings.subtitle} {notice}".strip() if notice else settings.subtitle,
+        ATOM_FILE,
+        updated,
+        [("prev-archive", prev_archive)] if prev_archive else (),
+    )
+    front = _sub(feed, "entry")
+    _sub(front, "id", atom_id("front"))
+    _sub(front, "title", "Latest Headlines" + (" (some sources are down)" if failing else ""))
+    _link(front, site, "alternate", "text/html")
+    _sub(front, "updated", rfc3339(updated))
+    _sub(front, "content", _front_html(stories, failing, settings.headlines, site), type="html")
+    return _finish(feed, stories, site, contents)
+
+
+def build_blindspot(
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    contents: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """The blindspot feed: the given stories (covered by one side only), newest first."""
+    site = settings.site_url
+    feed = _feed(
+        settings,
+        atom_id(f"blindspot:{site}"),
+        f"{settings.title}: Blindspot",
+        "Stories covered by outlets on one side of the spectrum only.",
+        BLINDSPOT_FILE,
+        _latest(stories, now),
+    )
+    return _finish(feed, stories, site, contents)
+
+
+def build_archives(
+    older: Sequence[PublishedStory],
+    settings: Settings,
+    contents: dict[str, str] | None = None,
+) -> list[tuple[str, bytes]]:
+    """RFC 5005 archive pages for the stories older than the main feed's, oldest page first.
+
+    ``older`` is newest first (as the main feed). Page 1 holds the oldest ``feed_size`` stories,
+    so a page, once full, keeps its stories for as long as they keep their order.
+    """
+    size = settings.feed_size
+    oldest_first = list(reversed(older))
+    pages = [oldest_first[i : i + size] for i in range(0, len(oldest_first), size)]
+    documents = []
+    for number, page in enumerate(pages, start=1):
+        links = [("current", ATOM_FILE)]
+        if number > 1:
+            links.append(("prev-archive", archive_path(number - 1)))
+        if number < len(pages):
+            links.append(("next-archive", archive_path(number + 1)))
+        newest_first = list(reversed(page))
+        feed = _feed(
+            settings,
+            atom_id(f"archive:{settings.site_url}:{number}"),
+            f"{settings.title} (archive page {number})",
+            settings.subtitle,
+            archive_path(number),
+            _latest(newest_first, None),
+            links,
+        )
+        etree.SubElement(feed, f"{{{FH_NS}}}archive", nsmap={"fh": FH_NS})
+        documents.append(
+            (archive_path(number), _finish(feed, newest_first, settings.site_url, contents))
+        )
+    return documents
