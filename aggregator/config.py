@@ -8,6 +8,7 @@ line that names the file, the source and the problem.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import tomllib
@@ -275,6 +276,27 @@ def parse_sources(text: str, where: str = DEFAULT_SOURCES) -> tuple[Settings, tu
         seen.add(src.id)
         sources.append(src)
     return settings, tuple(sources)
+
+
+def source_toml(source: Source) -> str:
+    """``source`` as a ``[[source]]`` table that :func:`parse_sources` reads back the same.
+
+    TOML basic strings take JSON's escapes, so json.dumps quotes any name safely.
+    """
+    q = json.dumps
+    feed = q(source.feeds[0]) if len(source.feeds) == 1 else f"[{', '.join(map(q, source.feeds))}]"
+    lines = [
+        "[[source]]",
+        f"id = {q(source.id)}",
+        f"name = {q(source.name)}",
+        f"homepage = {q(source.homepage)}",
+        f"feed = {feed}",
+        f"lean = {q(source.lean)}",
+        f"kind = {q(source.kind)}",
+    ]
+    if source.rated_by:
+        lines.append(f"rated_by = {q(source.rated_by)}")
+    return "\n".join(lines) + "\n"
 
 
 def load_config(

@@ -587,7 +587,9 @@ class Pipeline:
     def metrics(self) -> Metrics:
         """Counts and timings from the database, for the Prometheus endpoint."""
         with self.session() as s:
-            polls = dict(s.execute(select(PollRow.outcome, func.count()).group_by(PollRow.outcome)))
+            polls = dict(
+                s.execute(select(PollRow.outcome, func.count()).group_by(PollRow.outcome)).all()
+            )
             entries = s.scalar(select(func.count()).select_from(EntryRow)) or 0
             stories = s.scalar(select(func.count()).select_from(StoryRow)) or 0
             stages = {

@@ -4,8 +4,11 @@ fault behaviours for any path, and the Atom schema from ../shared when it is the
 from __future__ import annotations
 
 import dataclasses
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -251,3 +254,30 @@ def hostile_outlet(web: SampleWeb, source_id: str = "hostile") -> Source:
         feeds=(web.url(f"{source_id}/rss.xml"),),
         lean="right",
     )
+
+
+# --- our own server ------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
+    """Run ``app`` on a real uvicorn server on a free 127.0.0.1 port; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
