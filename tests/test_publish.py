@@ -418,3 +418,56 @@ def test_opml_export_round_trips_sources_and_leans(config: Config) -> None:
         [(s.name, s.feeds[0], s.homepage, s.lean) for s in config.sources],
         key=lambda t: ("left", "lean-left", "center", "lean-right", "right").index(t[3]),
     )
+
+
+# --- WebSub -------------------------------------------------------------------------------------
+
+
+def hub_route(pings: list[dict[str, list[str]]], status: int = 204):
+    """A loopback WebSub hub: records each publish ping's form fields."""
+    from urllib.parse import parse_qs
+
+    def handler(h) -> None:  # noqa: ANN001 - BaseHTTPRequestHandler
+        body = h.rfile.read(int(h.headers.get("Content-Length", 0)))
+        pings.append(parse_qs(body.decode()))
+        h.send_response(status)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    return handler
+
+
+def test_feeds_name_the_hub_and_every_publish_pings_it(web: SampleWeb, tmp_path: Path) -> None:
+    pings: list[dict[str, list[str]]] = []
+    web.routes["/hub"] = hub_route(pings)
+    config = make_config(web, tmp_path, hub=web.url("hub"))
+    pipeline = Pipeline(config)
+    pipeline.run_cycle()
+    site = config.settings.site_url
+    topics = [site + "balanced.atom", site + "balanced.json", site + "blindspot.atom"]
+    assert [p["hub.url"] for p in pings] == [[t] for t in topics]
+    assert all(p["hub.mode"] == ["publish"] for p in pings)
+    for name in ("balanced.atom", "blindspot.atom"):
+        assert links((config.out_dir / name).read_bytes(), "hub") == [web.url("hub")]
+    doc = json.loads((config.out_dir / "balanced.json").read_bytes())
+    assert doc["hubs"] == [{"type": "WebSub", "url": web.url("hub")}]
+    pipeline.publish()
+    assert len(pings) == 6, "every publish pings"
+
+
+def test_a_failing_hub_does_not_stop_publishing(web: SampleWeb, tmp_path: Path, caplog) -> None:
+    pings: list[dict[str, list[str]]] = []
+    web.routes["/hub"] = hub_route(pings, status=500)
+    config = make_config(web, tmp_path, hub=web.url("hub"))
+    report = Pipeline(config).run_cycle()
+    assert report.feed_path is not None and report.feed_path.is_file()
+    assert len(pings) == 3
+    assert f"WebSub hub {web.url('hub')}: {config.settings.site_url}balanced.atom: HTTP 500" in (
+        caplog.text
+    )
+
+
+def test_no_hub_no_hub_link(config: Config) -> None:
+    Pipeline(config).run_cycle()
+    assert links((config.out_dir / "balanced.atom").read_bytes(), "hub") == []
+    assert "hubs" not in json.loads((config.out_dir / "balanced.json").read_bytes())
