@@ -23,7 +23,7 @@ from aggregator.config import Settings, Source
 from aggregator.models import PublishedStory, SourceStatus
 from aggregator.publish import atom, html, jsonfeed, opml
 from aggregator.publish.atom import ATOM_FILE, BLINDSPOT_FILE, build_atom
-from aggregator.publish.files import write_atomic, write_if_changed
+from aggregator.publish.files import write_atomic, write_many
 from aggregator.publish.jsonfeed import JSON_FEED_FILE
 from aggregator.publish.sanitize import clean_html, safe_url
 from aggregator.publish.story import (
@@ -103,11 +103,8 @@ def publish_site(
         ),
     ]
     result = PublishResult(feed_path=out_dir / ATOM_FILE)
-    for name, data in files:
-        if write_if_changed(out_dir / name, data):
-            result.written += 1
-        else:
-            result.unchanged += 1
+    result.written = write_many(out_dir, files)
+    result.unchanged = len(files) - result.written
     result.removed = _remove_stale(out_dir, {name for name, _ in files})
     site = settings.site_url
     result.topics = [site + ATOM_FILE, site + JSON_FEED_FILE, site + BLINDSPOT_FILE]

@@ -1,7 +1,8 @@
 """The Atom documents: the main feed, its RFC 5005 archive pages and the blindspot feed.
 
-Written with lxml directly (feedgen 1.0.0 drops the attributes of entry links), so every text
-is XML-escaped by the serializer and every structure is ours to check against RFC 4287:
+Written directly (feedgen 1.0.0 drops the attributes of entry links, and building element trees
+costs more than the rest of publishing): ``_el`` escapes every text and attribute value and
+drops characters XML cannot carry, and every structure is ours to check against RFC 4287:
 
 - the feed always has an author, so no entry needs one;
 - every entry has a ``link rel="alternate"`` (its page on our site) as well as its content;
@@ -18,9 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from html import escape
-
-from lxml import etree
 
 from aggregator import __version__
 from aggregator.config import Settings
@@ -34,8 +34,6 @@ ARCHIVE_DIR = "archive"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 ATOM_TYPE = "application/atom+xml"
-_A = f"{{{ATOM_NS}}}"
-_NSMAP = {None: ATOM_NS}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -52,33 +50,49 @@ def archive_path(page: int) -> str:
     return f"{ARCHIVE_DIR}/{page}.atom"
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, _A + tag, {k: xml_text(v) for k, v in attrs.items()})
-    if text is not None:
-        el.text = xml_text(text)
-    return el
+def _attrs(attrs: dict[str, str]) -> str:
+    return "".join(f' {k}="{escape(xml_text(v), quote=True)}"' for k, v in attrs.items())
 
 
-def _link(parent: etree._Element, href: str, rel: str, type_: str | None = None, **attrs: str):
-    extra = {"type": type_} if type_ else {}
-    return _sub(parent, "link", href=href, rel=rel, **extra, **attrs)
+def _el(tag: str, text: str | None = None, depth: int = 1, **attrs: str) -> str:
+    """One element on its own line; text and attribute values are XML-escaped here."""
+    pad = "  " * depth
+    if text is None:
+        return f"{pad}<{tag}{_attrs(attrs)}/>\n"
+    return f"{pad}<{tag}{_attrs(attrs)}>{escape(xml_text(text), quote=False)}</{tag}>\n"
 
 
-def _story_entry(feed: etree._Element, story: PublishedStory, site: str, content: str) -> None:
-    entry = _sub(feed, "entry")
-    _sub(entry, "id", atom_id(story.id))
-    _sub(entry, "title", story.headline, type="text")
-    _link(entry, site + story_path(story.id), "alternate", "text/html")
-    _sub(entry, "published", rfc3339(story.published))
-    _sub(entry, "updated", rfc3339(story.updated))
-    _sub(entry, "summary", story.summary, type="text")
-    _sub(entry, "content", content, type="html")
-    for lean in story.leans:
-        _sub(entry, "category", term=lean, label=LEAN_LABELS.get(lean, lean), scheme=f"{site}leans")
+def _link(href: str, rel: str, type_: str | None = None, depth: int = 1, **attrs: str) -> str:
+    return _el(
+        "link", None, depth, href=href, rel=rel, **({"type": type_} if type_ else {}), **attrs
+    )
+
+
+@lru_cache(maxsize=8192)
+def _story_entry(story: PublishedStory, site: str, content: str) -> str:
+    """A story's entry (cached: an unchanged story costs a lookup on the next publish)."""
+    parts = [
+        "  <entry>\n",
+        _el("id", atom_id(story.id), 2),
+        _el("title", story.headline, 2, type="text"),
+        _link(site + story_path(story.id), "alternate", "text/html", 2),
+        _el("published", rfc3339(story.published), 2),
+        _el("updated", rfc3339(story.updated), 2),
+        _el("summary", story.summary, 2, type="text"),
+        _el("content", content, 2, type="html"),
+    ]
+    parts.extend(
+        _el(
+            "category", None, 2, term=lean, label=LEAN_LABELS.get(lean, lean), scheme=f"{site}leans"
+        )
+        for lean in story.leans
+    )
     for link in story.related:
         url = safe_url(link.url)
         if url:
-            _link(entry, url, "related", "text/html", title=link.outlet)
+            parts.append(_link(url, "related", "text/html", 2, title=link.outlet))
+    parts.append("  </entry>\n")
+    return "".join(parts)
 
 
 def _front_html(
@@ -108,38 +122,46 @@ def _feed(
     self_path: str,
     updated: datetime,
     links: Sequence[tuple[str, str]] = (),
-) -> etree._Element:
+    archive: bool = False,
+) -> list[str]:
+    """The document's opening and feed-level elements, as a list to append entries to."""
     site = settings.site_url
-    feed = etree.Element(_A + "feed", nsmap=_NSMAP)
-    _sub(feed, "id", feed_id)
-    _sub(feed, "title", title, type="text")
-    _sub(feed, "subtitle", subtitle, type="text")
-    _link(feed, site + self_path, "self", ATOM_TYPE)
-    _link(feed, site, "alternate", "text/html")
+    fh = f' xmlns:fh="{FH_NS}"' if archive else ""
+    parts = [
+        "<?xml version='1.0' encoding='UTF-8'?>\n",
+        f'<feed xmlns="{ATOM_NS}"{fh} xml:lang="en">\n',
+        _el("id", feed_id),
+        _el("title", title, type="text"),
+        _el("subtitle", subtitle, type="text"),
+        _link(site + self_path, "self", ATOM_TYPE),
+        _link(site, "alternate", "text/html"),
+    ]
     if settings.hub:
-        _link(feed, settings.hub, "hub")
-    for rel, path in links:
-        _link(feed, site + path, rel, ATOM_TYPE)
-    author = _sub(feed, "author")
-    _sub(author, "name", settings.title)
-    _sub(author, "uri", site)
-    _sub(feed, "generator", "balanced-news", version=__version__)
-    _sub(feed, "updated", rfc3339(updated))
-    feed.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
-    return feed
+        parts.append(_link(settings.hub, "hub"))
+    parts.extend(_link(site + path, rel, ATOM_TYPE) for rel, path in links)
+    parts += [
+        "  <author>\n",
+        _el("name", settings.title, 2),
+        _el("uri", site, 2),
+        "  </author>\n",
+        _el("generator", "balanced-news", version=__version__),
+        _el("updated", rfc3339(updated)),
+    ]
+    if archive:
+        parts.append("  <fh:archive/>\n")
+    return parts
 
 
 def _finish(
-    feed: etree._Element,
+    parts: list[str],
     stories: Sequence[PublishedStory],
     site: str,
     contents: dict[str, str] | None,
 ) -> bytes:
-    """Append the story entries (cleaned content when given) and serialize the document."""
-    for story in stories:
-        _story_entry(feed, story, site, (contents or {}).get(story.id, story.content_html))
-    etree.indent(feed, space="  ")
-    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8") + b"\n"
+    """Append the story entries (cleaned content when given) and close the document."""
+    parts.extend(_story_entry(s, site, (contents or {}).get(s.id, s.content_html)) for s in stories)
+    parts.append("</feed>\n")
+    return "".join(parts).encode("utf-8")
 
 
 def _latest(stories: Sequence[PublishedStory], fallback: datetime | None) -> datetime:
@@ -174,12 +196,15 @@ def build_atom(
         updated,
         [("prev-archive", prev_archive)] if prev_archive else (),
     )
-    front = _sub(feed, "entry")
-    _sub(front, "id", atom_id("front"))
-    _sub(front, "title", "Latest Headlines" + (" (some sources are down)" if failing else ""))
-    _link(front, site, "alternate", "text/html")
-    _sub(front, "updated", rfc3339(updated))
-    _sub(front, "content", _front_html(stories, failing, settings.headlines, site), type="html")
+    feed += [
+        "  <entry>\n",
+        _el("id", atom_id("front"), 2),
+        _el("title", "Latest Headlines" + (" (some sources are down)" if failing else ""), 2),
+        _link(site, "alternate", "text/html", 2),
+        _el("updated", rfc3339(updated), 2),
+        _el("content", _front_html(stories, failing, settings.headlines, site), 2, type="html"),
+        "  </entry>\n",
+    ]
     return _finish(feed, stories, site, contents)
 
 
@@ -231,8 +256,8 @@ def build_archives(
             archive_path(number),
             _latest(newest_first, None),
             links,
+            archive=True,
         )
-        etree.SubElement(feed, f"{{{FH_NS}}}archive", nsmap={"fh": FH_NS})
         documents.append(
             (archive_path(number), _finish(feed, newest_first, settings.site_url, contents))
         )
