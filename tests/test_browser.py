@@ -75,6 +75,13 @@ HEADINGS_JS = """
 """
 
 
+def assert_heading_outline(page) -> None:  # noqa: ANN001 - a Playwright page
+    """One h1, first; no level skipped on the way down (screen readers navigate by them)."""
+    levels = page.evaluate(HEADINGS_JS)
+    assert levels.count(1) == 1 and levels[0] == 1, levels
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+
+
 def published(web: SampleWeb, tmp_path: Path) -> Config:
     """The fixture outlets plus one failing source (for the status banner), published."""
     web.routes["/down/rss.xml"] = respond(503, b"maintenance")
@@ -122,9 +129,7 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             # Nothing wider than the screen.
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             # Accessibility basics.
-            levels = page.evaluate(HEADINGS_JS)
-            assert levels.count(1) == 1 and levels[0] == 1
-            assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+            assert_heading_outline(page)
             assert page.evaluate("document.documentElement.lang") == "en"
             assert page.locator("img:not([alt])").count() == 0
             for selector in ("body", ".tagline", ".meta", ".legend", ".seg", ".status p", "a"):
@@ -151,6 +156,9 @@ def test_story_page_from_a_headline(browser, web: SampleWeb, tmp_path: Path) -> 
         page.wait_for_load_state()
         assert "/stories/" in page.url
         assert page.get_by_role("heading", level=1).inner_text() == title
+        assert_heading_outline(page)
+        for heading in ("Sources", "Different Perspectives", "Common Ground"):
+            assert page.get_by_role("heading", name=heading).is_visible()
         assert page.locator(".bar").is_visible() and page.get_by_role("status").is_visible()
         assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("Georgia")
         page.screenshot(path=str(tmp_path / "story-phone.png"), full_page=True)

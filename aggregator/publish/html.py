@@ -42,6 +42,14 @@ class StoryView:
     updated_iso: str
     updated_text: str
 
+    @property
+    def content_under_h1(self) -> Markup:
+        """The content with its headings one level up, for a page whose h1 is the headline."""
+        html = str(self.content)
+        for old, new in (("h3", "h2"), ("h4", "h3"), ("h5", "h4")):
+            html = html.replace(f"<{old}>", f"<{new}>").replace(f"</{old}>", f"</{new}>")
+        return Markup(html)  # noqa: S704 - the same sanitized HTML, headings renamed
+
 
 def coverage_counts(story: PublishedStory) -> dict[str, int]:
     """Distinct outlets per side (left, center, right) among the story's sources."""
