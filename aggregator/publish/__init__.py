@@ -84,7 +84,7 @@ def publish_site(
     files: list[tuple[str, bytes]] = [
         (html.STYLE_FILE, html.stylesheet()),
         *archives,
-        *((v.path, html.render_story_page(v, settings, failing)) for v in views),
+        *html.render_story_pages(views, settings, failing),
         (JSON_FEED_FILE, jsonfeed.build_json_feed(current, settings, failing, contents)),
         (BLINDSPOT_FILE, atom.build_blindspot(blind, settings, contents, now)),
         (opml.OPML_FILE, opml.build_opml(sources, settings, now)),

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Settings
 from aggregator.models import PublishedStory, SourceStatus
@@ -101,11 +101,31 @@ def render_index(
     return _render("index.html", "", settings, failing, views=views)
 
 
-def render_story_page(
-    view: StoryView, settings: Settings, failing: Sequence[SourceStatus] = ()
-) -> bytes:
-    """A story's own page (``stories/<id>.html``), the target of the feeds' alternate links."""
-    return _render("story.html", "../", settings, failing, view=view)
+def render_story_pages(
+    views: Sequence[StoryView], settings: Settings, failing: Sequence[SourceStatus] = ()
+) -> list[tuple[str, bytes]]:
+    """Each story's own page (``stories/<id>.html``), the target of the feeds' alternate links.
+
+    The page around the story is the same for all of them, so it is rendered once and each
+    story's article (the same macro the front page uses) is set into it.
+    """
+    shell = _render(
+        "story.html", "../", settings, failing, page_title=_TITLE, article=Markup(_ARTICLE)
+    ).decode("utf-8")
+    # <title> comes before any other text and the footer after the article holds none of ours:
+    # the first title mark and the last article mark are the placeholders, whatever else says.
+    head, rest = shell.split(_TITLE, 1)
+    middle, tail = rest.rsplit(_ARTICLE, 1)
+    macro = _env().get_template("_story.html").module.story_article  # type: ignore[attr-defined]
+    pages = []
+    for view in views:
+        title = escape(f"{view.story.headline} - {settings.title}")
+        page = f"{head}{title}{middle}{macro(view, 'h1', '../')}{tail}"
+        pages.append((view.path, page.encode("utf-8")))
+    return pages
+
+
+_TITLE, _ARTICLE = "\ue000title\ue000", "\ue000article\ue000"  # private-use: never in a page
 
 
 def _render(
