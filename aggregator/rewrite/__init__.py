@@ -12,8 +12,10 @@ from aggregator.rewrite.extractive import (
     coverage_of,
     rewrite_story,
 )
+from aggregator.rewrite.model import PROMPT_VERSION
 
 __all__ = [
+    "PROMPT_VERSION",
     "SUMMARY_WORDS",
     "attribute",
     "choose_headline",

@@ -78,20 +78,22 @@ def _usable(sentence: str) -> bool:
 
 
 def _sentences(article: StoryArticle) -> list[Sentence]:
-    out = []
-    for index, text in enumerate(split_sentences(article.text)):
-        if _usable(text):
-            out.append(
-                Sentence(
-                    text=text,
-                    entry_id=article.entry_id,
-                    index=index,
-                    source_id=article.source_id,
-                    source_name=article.source_name,
-                    link=article.link,
-                )
-            )
-    return out
+    return [
+        _sentence(article, index, text)
+        for index, text in enumerate(split_sentences(article.text))
+        if _usable(text)
+    ]
+
+
+def _sentence(article: StoryArticle, index: int, text: str) -> Sentence:
+    return Sentence(
+        text=text,
+        entry_id=article.entry_id,
+        index=index,
+        source_id=article.source_id,
+        source_name=article.source_name,
+        link=article.link,
+    )
 
 
 def _centrality(
@@ -326,10 +328,9 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     news = [s for s in candidates if _kind(articles, s.entry_id) == "news"] or candidates
     budget = min(summary_words, SOURCE_SHARE * sum(word_count(a.text) for a in articles))
     summary_sents = _mmr(news, scores, vectors, max_words=max(budget, 1))
-    summary_sents = _attribution_order(summary_sents, articles)
-    summary = " ".join(s.text for s in summary_sents)
-    if not summary:  # nothing usable: fall back to the headline-bearing article's first words
-        summary = " ".join(articles[0].text.split()[:summary_words])
+    summary_sents = _attribution_order(summary_sents, articles) or _first_sentence(articles)
+    headline = choose_headline(articles)
+    summary = " ".join(s.text for s in summary_sents) or headline
 
     body = _body(news, scores, vectors, articles)
     coverage = coverage_of(articles)
@@ -361,8 +362,9 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     else:
         missing_common = None
     return Rewrite(
-        headline=choose_headline(articles),
+        headline=headline,
         summary=summary,
+        summary_sentences=tuple(summary_sents),
         lede=lede,
         body=tuple(body),
         progressive=progressive,
@@ -373,6 +375,14 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
         common_ground_missing=missing_common,
         unavailable=tuple(sorted({a.source_name for a in articles if not a.text_available})),
     )
+
+
+def _first_sentence(articles: Sequence[StoryArticle]) -> list[Sentence]:
+    """When no sentence passes the filters: the first sentence of the first article with text."""
+    for a in articles:
+        for index, text in enumerate(split_sentences(a.text)[:1]):
+            return [_sentence(a, index, text)]
+    return []
 
 
 def _kind(articles: Sequence[StoryArticle], entry_id: int) -> str:
