@@ -271,7 +271,7 @@ def _common_ground(
     return tuple(chosen[:4])
 
 
-_LEAD_INS = ("According to {}, ", "As {} reported, ")
+LEAD_INS = ("According to {}, ", "As {} reported, ")
 
 
 def proper_words(texts: Iterable[str]) -> frozenset[str]:
@@ -305,7 +305,7 @@ def attribute(sentence: Sentence, turn: int = 0, names: frozenset[str] = frozens
     )
     if common and first[:1].isupper():
         text = text[0].lower() + text[1:]
-    lead_in = _LEAD_INS[turn % len(_LEAD_INS)].format(sentence.source_name)
+    lead_in = LEAD_INS[turn % len(LEAD_INS)].format(sentence.source_name)
     return dataclasses.replace(sentence, attributed=lead_in + text)
 
 
