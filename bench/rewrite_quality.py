@@ -138,7 +138,28 @@ def evaluate(
             "words": (statistics.fmean(lengths), seconds, 0.0),
         }
     _print(name, len(cases), results)
+    traced, total = traceability(cases, summary_words)
+    print(f"  extractive sentences traceable to a source: {traced}/{total} ({traced / total:.1%})")
     return results
+
+
+def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:
+    """How many output sentences (summary, body, perspectives) are verbatim source sentences
+    at the entry id and sentence index they claim."""
+    traced = total = 0
+    for articles, _, _ in cases:
+        by_id = {a.entry_id: a for a in articles}
+        result = rewrite_story(articles, summary_words=summary_words)
+        for s in (
+            *result.summary_sentences,
+            *result.body,
+            *result.progressive,
+            *result.conservative,
+            *result.common_ground,
+        ):
+            total += 1
+            traced += split_sentences(by_id[s.entry_id].text)[s.index] == s.text
+    return traced, total
 
 
 def _ours(articles: list[StoryArticle], summary_words: int) -> tuple[str, str]:
