@@ -9,7 +9,9 @@ Two real-world sets from ``../shared/fixtures`` (read at run time, never copied)
 
 For each set it prints ROUGE-1, ROUGE-2 and ROUGE-L F1 of our summary beside a trivial baseline
 computed in the same run (the first two sentences of the first article), and the same for the
-headline against the editors' headline. Needs the optional ``bench`` extra (rouge-score):
+headline against the editors' headline, and for both together ("both": headline and summary
+against the reference's title and summary, the way NeuS target lines hold them; the summary
+alone is the figure the targets are set on). Needs the optional ``bench`` extra (rouge-score):
 
     pip install -e '.[bench]' && python bench/rewrite_quality.py [--summary-words N]
 
@@ -121,6 +123,7 @@ def evaluate(
         started = time.perf_counter()
         summary_scores: list[tuple[float, float, float]] = []
         headline_scores: list[tuple[float, float, float]] = []
+        both_scores: list[tuple[float, float, float]] = []
         lengths = []
         for articles, ref_summary, ref_title in cases:
             headline, summary = system(articles)
@@ -128,6 +131,7 @@ def evaluate(
             for out, ref, hyp in (
                 (summary_scores, ref_summary, summary),
                 (headline_scores, ref_title, headline),
+                (both_scores, f"{ref_title}. {ref_summary}", f"{headline}. {summary}"),
             ):
                 s = scorer.score(ref, hyp)
                 out.append(tuple(s[k].fmeasure * 100 for k in ("rouge1", "rouge2", "rougeL")))
@@ -135,6 +139,7 @@ def evaluate(
         results[label] = {
             "summary": tuple(statistics.fmean(x[k] for x in summary_scores) for k in range(3)),
             "headline": tuple(statistics.fmean(x[k] for x in headline_scores) for k in range(3)),
+            "both": tuple(statistics.fmean(x[k] for x in both_scores) for k in range(3)),
             "words": (statistics.fmean(lengths), seconds, 0.0),
         }
     _print(name, len(cases), results)
@@ -172,7 +177,7 @@ def _print(name: str, n: int, results: dict[str, dict[str, tuple[float, float, f
     print(f"  {'system':<18} {'part':<9} {'R-1':>6} {'R-2':>6} {'R-L':>6}   words   seconds")
     for label, parts in results.items():
         words, seconds, _ = parts["words"]
-        for part in ("summary", "headline"):
+        for part in ("summary", "headline", "both"):
             r1, r2, rl = parts[part]
             extra = f"  {words:6.1f}  {seconds:7.2f}" if part == "summary" else ""
             print(f"  {label:<18} {part:<9} {r1:6.2f} {r2:6.2f} {rl:6.2f}{extra}")
