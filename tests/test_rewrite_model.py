@@ -18,7 +18,8 @@ from aggregator.config import Config, ConfigError, ModelSettings, load_config
 from aggregator.db import StoryRow, rewrite_from_json
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
-from aggregator.rewrite import guard, rewrite_story
+from aggregator.publish import render_story_html
+from aggregator.rewrite import coverage_of, guard, rewrite_story
 from aggregator.rewrite.model import PROMPT_FILE, ModelRewriter, parse_answer
 from aggregator.text import split_sentences
 from tests.conftest import FIXTURES, hang, make_config, respond
@@ -325,3 +326,20 @@ def test_pipeline_keeps_the_extractive_story_when_the_guard_rejects(
     assert len(log) == 3, "a rejected answer is final: not sent again"
     with pipeline.session() as s:
         assert not any("9,999" in (r.content_html or "") for r in s.scalars(select(StoryRow)))
+
+
+def test_a_paragraph_citing_several_outlets_links_each_of_them(web: SampleWeb) -> None:
+    text = "Alpha Times and Beta Daily both reported the December 1 closure."
+    outcome, _ = run(web, chat(with_paragraph(text, [1, 2])))
+    assert outcome.rewrite.method == "model", outcome.rewrite.fallback
+    html = render_story_html(outcome.rewrite, coverage_of(story_articles("bridge")))
+    assert (
+        '<a href="http://alpha.example/bridge">Alpha Times</a> and '
+        '<a href="http://beta.example/bridge">Beta Daily</a> both reported'
+    ) in html
+
+
+def test_guard_accepts_a_capitalised_common_word_the_sources_use() -> None:
+    sources = [a.text for a in story_articles("bridge")]
+    assert guard.check("Commuters in the northern suburbs will be hit hardest.", sources) == []
+    assert guard.check("Ruiz said so.", sources) == ["name 'Ruiz' is not in its sources"]
