@@ -43,7 +43,7 @@ _BOILERPLATE_RE = re.compile(
 _SENSATIONAL_RE = re.compile(
     r"(?i)\b(?:slams?|blasts?|destroys?|shocking|bombshell|outrage\w*|rips?|epic|furious|"
     r"meltdown|disaster|chaos|humiliat\w*|brutal|stunning|insane|fiasco|debacle|mess|"
-    r"firestorm|scandal\w*|hammers?|torches?|eviscerat\w*|smack\w*|owns?|wrecks?|caves?|"
+    r"firestorm|scandal\w*|hammers?|torches?|eviscerat\w*|smack\w*|wrecks?|caves in|"
     r"radical|extremist|lies|lying|rammed|amnesty|illegals|illegal aliens?|"
     r"crazy|unhinged|savage\w*|explosive|devastating|horrif\w*|terrifying)\b|!"
 )
