@@ -244,6 +244,7 @@ def test_provenance_is_stored_and_each_attributed_outlet_links_to_its_article(
 
 def test_a_story_is_rewritten_only_when_its_inputs_change(config: Config) -> None:
     pipeline = Pipeline(config)
+    assert pipeline.model is None, "no model unless one is configured"
     pipeline.run_cycle()
     before = stored(pipeline)
     report = Pipeline(config).run_cycle()  # nothing new: nothing rewritten, nothing updated

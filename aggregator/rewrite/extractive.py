@@ -19,7 +19,7 @@ LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
 SUMMARY_WORDS = 60
 BODY_MIN, BODY_MAX = 4, 8
 PERSPECTIVE_SENTENCES = 3
-COMMON_GROUND_MIN = 0.30
+COMMON_GROUND_MIN = 0.35  # cosine: both sides clearly report the same claim
 # Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see _centrality.
 TITLE_WEIGHT = 0.2
 LEAD_WEIGHT = 0.6
