@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.config import Config, ConfigError, ModelSettings, load_config
-from aggregator.db import StoryRow, rewrite_from_json
+from aggregator.db import EntryRow, StoryRow, rewrite_from_json
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
@@ -278,6 +278,10 @@ def test_pipeline_uses_the_model_and_never_sends_an_unchanged_story_twice(
     assert methods(pipeline) == [("model", None)] * 3
     with pipeline.session() as s:
         html = " ".join(r.content_html or "" for r in s.scalars(select(StoryRow)))
+        for row in s.scalars(select(StoryRow)):
+            members = set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == row.id)))
+            body = rewrite_from_json(row.rewrite_json or "").body
+            assert body and all(p.cites and set(p.cites) <= members for p in body)
     assert ">Alpha Times</a> reported:" in html  # the outlet linked to its article
     assert Pipeline(config).run_cycle().rewritten == 0  # a new process: the database remembers
     assert len(log) == 3
