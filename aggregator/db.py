@@ -201,7 +201,9 @@ def rewrite_to_json(rewrite: Rewrite) -> str:
 
 def rewrite_from_json(text: str) -> Rewrite:
     data = json.loads(text)
-    for key in ("body", "progressive", "conservative", "common_ground"):
-        data[key] = tuple(Sentence(**s) for s in data[key])
+    for key in ("body", "progressive", "conservative", "common_ground", "summary_sentences"):
+        data[key] = tuple(
+            Sentence(**{**s, "cites": tuple(s.get("cites", ()))}) for s in data.get(key, ())
+        )
     data["unavailable"] = tuple(data.get("unavailable", ()))
     return Rewrite(**data)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ from aggregator.models import (
 )
 from aggregator.parse import parse_feed, strip_html
 from aggregator.publish import websub
+from aggregator.rewrite.model import ModelRewriter
 
 log = logging.getLogger("aggregator")
 
@@ -132,6 +134,7 @@ class Pipeline:
         self.session = db.session_factory(self.engine)
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
+        self.model = ModelRewriter(config.model) if config.model.enabled else None
         self._sync_sources()
 
     # --- set-up --------------------------------------------------------------------------------
@@ -420,22 +423,64 @@ class Pipeline:
     # --- rewrite -------------------------------------------------------------------------------
 
     def rewrite(self, story_ids: Iterable[str] | None = None) -> int:
-        """Rewrite the stories whose inputs changed; return how many were rewritten."""
+        """Rewrite the stories whose inputs changed; return how many were rewritten.
+
+        Besides ``story_ids``, stories never rewritten and stories whose model rewrite should
+        be tried again (a timeout, a 429, a spent budget) are taken. With a model configured,
+        up to ``concurrency`` stories are rewritten at once, and at most ``budget`` are sent.
+        """
         with self.session() as s:
-            query = select(StoryRow.id)
             ids = set(story_ids or ())
-            ids |= set(s.scalars(query.where(StoryRow.rewrite_json.is_(None))))
-        done = 0
-        for n, story_id in enumerate(sorted(ids), start=1):
-            if self.stop.is_set():
-                break
-            if self._rewrite_one(story_id):
-                done += 1
-            self.progress("rewrite", n, len(ids), story_id)
+            ids |= set(
+                s.scalars(
+                    select(StoryRow.id).where(
+                        StoryRow.rewrite_json.is_(None) | StoryRow.input_hash.is_(None)
+                    )
+                )
+            )
+        ordered = sorted(ids)
+        if self.model is None:
+            done = 0
+            for n, story_id in enumerate(ordered, start=1):
+                if self.stop.is_set():
+                    break
+                done += self._rewrite_one(story_id)
+                self.progress("rewrite", n, len(ordered), story_id)
+            return done
+        self.model.new_cycle()
+        with ThreadPoolExecutor(max_workers=self.config.model.concurrency) as pool:
+            results = pool.map(
+                lambda sid: False if self.stop.is_set() else self._rewrite_one(sid), ordered
+            )
+            done = 0
+            for n, (story_id, changed) in enumerate(zip(ordered, results, strict=True), start=1):
+                done += changed
+                self.progress("rewrite", n, len(ordered), story_id)
         return done
 
+    def _input_hash(self, articles: Sequence[StoryArticle]) -> str:
+        """What a rewrite is made from: the articles, the rewrite settings and the model."""
+        model = self.config.model
+        return _hash(
+            json.dumps(
+                [
+                    [
+                        [a.entry_id, a.source_name, a.lean, a.kind, a.title, a.text]
+                        for a in articles
+                    ],
+                    self.config.rewrite.summary_words,
+                    [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
+                ]
+            )
+        )
+
     def _rewrite_one(self, story_id: str) -> bool:
-        with self.session.begin() as s:
+        """Rewrite one story if its inputs changed; store it in one transaction.
+
+        The model (if any) is asked outside any transaction; the story's ``updated`` time
+        moves only when what readers see changed.
+        """
+        with self.session() as s:
             story = s.get(StoryRow, story_id)
             if story is None:
                 return False
@@ -449,21 +494,25 @@ class Pipeline:
             if not entries:
                 return False
             articles = [self._story_article(s, e) for e in entries]
-            input_hash = _hash(
-                json.dumps([[a.entry_id, a.source_name, a.lean, a.title, a.text] for a in articles])
-            )
+            input_hash = self._input_hash(articles)
             if story.input_hash == input_hash and story.rewrite_json:
                 return False
-            result = rewrite.rewrite_story(articles)
-            coverage = rewrite.coverage_of(articles)
-            content_html = publish.render_story_html(result, coverage)
-            related = [
-                {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
-            ]
-            content_hash = _hash(
-                json.dumps([result.headline, result.summary, content_html, related])
-            )
-            story.input_hash = input_hash
+        result = rewrite.rewrite_story(articles, summary_words=self.config.rewrite.summary_words)
+        final = True
+        if self.model is not None:
+            outcome = self.model.rewrite(input_hash, articles, result, label=story_id)
+            result, final = outcome.rewrite, outcome.final
+        coverage = rewrite.coverage_of(articles)
+        content_html = publish.render_story_html(result, coverage)
+        related = [
+            {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
+        ]
+        content_hash = _hash(json.dumps([result.headline, result.summary, content_html, related]))
+        with self.session.begin() as s:
+            story = s.get(StoryRow, story_id)
+            if story is None:  # pruned meanwhile
+                return False
+            story.input_hash = input_hash if final else None  # None: try the model again
             story.rewrite_json = db.rewrite_to_json(result)
             story.headline = result.headline
             story.summary = result.summary

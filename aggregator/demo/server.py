@@ -122,7 +122,7 @@ class SampleWeb:
                 self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                """Only routes answer POST (a test's WebSub hub, say): the sample web is static."""
+                """Only routes answer a POST (fake APIs, a WebSub hub): the site is static."""
                 path = urlsplit(self.path).path
                 with web._lock:
                     web.requests.append((path, {k.lower(): v for k, v in self.headers.items()}))

@@ -7,6 +7,7 @@ is cleaned again by the one sanitizer when it is published.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from html import escape
@@ -30,9 +31,31 @@ def atom_id(name: str) -> str:
     return uuid.uuid5(_NS, name).urn
 
 
-def _sentence_html(sentence: Sentence) -> str:
-    """The attributed sentence, with the outlet's name linked to its article."""
+def _sentence_html(sentence: Sentence, coverage: Coverage | None = None) -> str:
+    """The attributed sentence, with the outlet's name linked to its article.
+
+    A model-written paragraph (``cites``) may name several outlets: each is linked.
+    """
     prose = escape(sentence.attributed or sentence.text)
+    if sentence.cites and coverage is not None:
+        links = {
+            escape(name): url
+            for name, _, link in coverage.outlets
+            for url in [safe_url(link)]
+            if url
+        }
+        if links:
+            pattern = "|".join(re.escape(n) for n in sorted(links, key=len, reverse=True))
+            done: set[str] = set()
+
+            def link_once(match: re.Match[str]) -> str:
+                name = match.group(0)
+                if name in done:
+                    return name
+                done.add(name)
+                return f'<a href="{escape(links[name], quote=True)}">{name}</a>'
+
+            return re.sub(pattern, link_once, prose)
     url = safe_url(sentence.link)
     if url:
         name = escape(sentence.source_name)
@@ -73,7 +96,7 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     for outlet in rewrite.unavailable:
         parts.append(f'<p class="unavailable">{escape(outlet)}\'s text was not available.</p>')
     parts.append('<div class="story-body">')
-    parts.extend(f"<p>{_sentence_html(s)}</p>" for s in rewrite.body)
+    parts.extend(f"<p>{_sentence_html(s, coverage)}</p>" for s in rewrite.body)
     parts.append("</div>")
     parts.append('<h3>Sources</h3><ul class="sources">')
     for name, lean, link in coverage.outlets:
