@@ -196,3 +196,44 @@ def test_sources_import_refuses_a_non_opml_file(web: SampleWeb, tmp_path: Path, 
     bad.write_text("<html><body>not opml</body></html>")
     assert main(["sources", "import", str(bad), "--lean", "left", *common(web, tmp_path)]) == 1
     assert "not an OPML file" in capsys.readouterr().err
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_serve_command_serves_the_published_folder(web: SampleWeb, tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    args = common(web, tmp_path)
+    assert main(["run", "--once", *args]) == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "serve", *args, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, health = time.monotonic() + 30, None
+        while health is None and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        feed = httpx.get(f"http://127.0.0.1:{port}/balanced.atom")
+        assert feed.content == (tmp_path / "out" / "balanced.atom").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit shows the signal.
+    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert "Application shutdown complete" in err
+    assert f"Serving {tmp_path / 'out'}/ at http://127.0.0.1:{port}/" in err
