@@ -127,6 +127,7 @@ class Sentence:
     source_name: str
     link: str | None
     attributed: str = ""  # the sentence in prose: "According to The Wall Street Journal, ..."
+    cites: tuple[int, ...] = ()  # a model-written paragraph: every entry id it draws on
 
 
 @dataclass(frozen=True)
@@ -149,11 +150,6 @@ class Coverage:
             return sum(1 for _, lean in carried if lean in groups[side])
         return sum(1 for _, lean in carried if lean == "center")
 
-    @property
-    def blindspot(self) -> bool:
-        """Only one side (left or right) covers the story: the other side's readers miss it."""
-        return (self.count("left") > 0) != (self.count("right") > 0)
-
 
 @dataclass(frozen=True)
 class Rewrite:
@@ -173,6 +169,9 @@ class Rewrite:
     conservative_missing: str | None = None
     common_ground_missing: str | None = None
     unavailable: tuple[str, ...] = ()  # outlets whose text could not be read
+    summary_sentences: tuple[Sentence, ...] = ()  # the summary, sentence by sentence, sourced
+    method: str = "extractive"  # or "model"
+    fallback: str | None = None  # why the model's rewrite was not used, when it was not
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,6 @@ class PublishedStory:
     updated: datetime
     leans: tuple[str, ...]
     related: tuple[RelatedLink, ...]
-    blindspot: bool = False
 
 
 @dataclass(frozen=True)
