@@ -12,6 +12,9 @@ Online clustering, one article at a time, in the order articles arrive:
 - when an article is close to two stories that are close to each other, they merge into the
   older story id, which never changes; the newer id is retired, never reused.
 
+Opinion pieces are grouped like news: one that clearly discusses a story scores as high as
+the news does (measured: a higher bar for opinion only lost recall on the dev stories).
+
 Time is the articles' own published time, never the wall clock, so a replay of old news groups
 exactly as the live stream did. Near-duplicate copies (syndicated wire text) join the story of
 their original and are reported as copies of it.

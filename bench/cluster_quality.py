@@ -65,7 +65,7 @@ def load(path: Path) -> tuple[list[ClusterArticle], dict[int, int]]:
                     title=title,
                     text=body,
                     published=published_time(item.get("newsLink", ""), story_date, side),
-                    kind="opinion" if item.get("opinionTag") else "news",
+                    kind="opinion" if item.get("opinionTag") == "OPINION" else "news",
                 )
             )
             gold[entry_id] = story["id"]
