@@ -24,6 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -161,10 +164,11 @@ class StoryRow(Base):
     # Attribution, from the story's articles (copies excluded): who was first, who covered it.
     first_source_id: Mapped[str | None] = mapped_column(String(100))
     outlets_json: Mapped[str | None] = mapped_column(Text)  # [[source id, name, lean, via?]]
-    count_left: Mapped[int] = mapped_column(Integer, default=0)
-    count_center: Mapped[int] = mapped_column(Integer, default=0)
-    count_right: Mapped[int] = mapped_column(Integer, default=0)
-    blindspot: Mapped[bool] = mapped_column(default=False)  # only one side covers it
+    count_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    count_center: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    count_right: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Only one side covers it.
+    blindspot: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class StageRow(Base):
@@ -199,7 +203,33 @@ def connect(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Give a database made by an earlier version the columns this one added (and their indexes).
+
+    ``create_all`` only makes missing tables; without this, an upgraded install would fail on
+    the first query naming a new column. New columns are nullable or have a server default.
+    """
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c for c in table.columns if c.name not in have]
+            for column in missing:
+                ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                ddl += column.type.compile(engine.dialect)
+                if column.server_default is not None:
+                    default = column.server_default.arg  # type: ignore[attr-defined]
+                    if not isinstance(default, str):
+                        default = default.compile(dialect=engine.dialect)
+                    ddl += f" DEFAULT {default}"
+                conn.execute(text(ddl))
+            if missing:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -61,3 +61,25 @@ def test_cycle_on_postgresql_matches_sqlite(config: Config, pg_url: str) -> None
         assert s.scalar(select(func.count()).select_from(EntryRow)) == lite.new_entries
         assert s.scalar(select(func.count()).where(StoryRow.content_html.is_(None))) == 0
     pg.engine.dispose()
+
+
+def test_a_database_from_an_earlier_version_gains_the_new_columns(config: Config) -> None:
+    """An install made before story identity (no copy_of, merged_into, attribution) upgrades."""
+    from sqlalchemy import MetaData, Table, inspect
+
+    from aggregator.db import Base
+
+    added = {"copy_of", "merged_into", "first_source_id", "outlets_json", "blindspot"}
+    added |= {"count_left", "count_center", "count_right"}
+    older = MetaData()
+    for table in Base.metadata.sorted_tables:
+        Table(table.name, older, *(c._copy() for c in table.columns if c.name not in added))
+    older.create_all(create_engine(config.db_url))
+    engine = connect(config.db_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("stories")}
+    columns |= {c["name"] for c in inspect(engine).get_columns("entries")}
+    assert added <= columns
+    report = Pipeline(config, engine).run_cycle()
+    assert report.failed == [] and report.stories == 3
+    with Pipeline(config, engine).session() as s:
+        assert s.scalar(select(func.count()).where(StoryRow.first_source_id.is_not(None))) == 3
