@@ -27,8 +27,9 @@ STOPWORDS = frozenset(
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|\d[\d,.]*\d|\d")
 # A sentence ends at . ! or ? (optionally followed by a closing quote or bracket) and a space
-# before a capital letter, a digit or an opening quote; common abbreviations do not end one.
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]?\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+# before a capital letter, a digit or an opening quote; the closing quote or bracket stays with
+# the sentence it closes. Common abbreviations do not end one.
+_SENTENCE_END_RE = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _ABBREVIATIONS = (
     "Mr.",
     "Mrs.",

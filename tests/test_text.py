@@ -1,0 +1,22 @@
+"""Text tools: the sentence splitter keeps every character of the sentence it splits off."""
+
+from __future__ import annotations
+
+from aggregator.text import split_sentences
+
+PARAGRAPH = (
+    '"It is a farce," Sen. Rand Paul said on "Fox News Sunday." The vote is on Tuesday. '
+    "The mayor called the plan 'reckless.' (Officials disagreed.) Work starts in the U.S. soon."
+)
+
+
+def test_a_closing_quote_or_bracket_stays_with_its_sentence() -> None:
+    sentences = split_sentences(PARAGRAPH)
+    assert sentences == [
+        '"It is a farce," Sen. Rand Paul said on "Fox News Sunday."',
+        "The vote is on Tuesday.",
+        "The mayor called the plan 'reckless.'",
+        "(Officials disagreed.)",
+        "Work starts in the U.S. soon.",
+    ]
+    assert " ".join(sentences) == PARAGRAPH, "splitting never drops a character"
