@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -74,6 +78,12 @@ class SourceRow(Base):
     last_http_status: Mapped[int | None] = mapped_column(Integer)
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # polling engine: backoff, server requests, publishing rate, response time
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    retry_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 429/503 Retry-After
+    mean_gap_seconds: Mapped[float | None] = mapped_column(Float)  # between new entries
+    last_new_entry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mean_response_ms: Mapped[float | None] = mapped_column(Float)  # moving average
 
 
 class FeedRow(Base):
@@ -86,6 +96,8 @@ class FeedRow(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetch_url: Mapped[str | None] = mapped_column(String(2000))  # after a permanent redirect
+    body_hash: Mapped[str | None] = mapped_column(String(64))  # last parsed document
 
 
 class PollRow(Base):
@@ -128,8 +140,30 @@ class EntryRow(Base):
     story_id: Mapped[str | None] = mapped_column(
         ForeignKey("stories.id", ondelete="SET NULL"), index=True
     )
+    ident: Mapped[str | None] = mapped_column(String(64))  # link + title, survives GUID changes
+    text_available: Mapped[bool] = mapped_column(Boolean, default=True)  # False: paywall
 
-    __table_args__ = (UniqueConstraint("source_id", "key", name="uq_entries_source_key"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
+        Index("ix_entries_source_ident", "source_id", "ident"),
+    )
+
+
+class TombstoneRow(Base):
+    """A pruned entry's identity, so a feed that still lists it does not bring it back."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(2000))
+    ident: Mapped[str | None] = mapped_column(String(64))
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_tombstones_source_key", "source_id", "key"),
+        Index("ix_tombstones_source_ident", "source_id", "ident"),
+    )
 
 
 class StoryRow(Base):
@@ -172,7 +206,30 @@ def connect(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns introduced since a database was created (nullable or with a default), so an
+    existing deployment keeps its data across upgrades without a migration tool."""
+    existing = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = ""
+            if column.default is not None and getattr(column.default, "is_scalar", False):
+                value = column.default.arg
+                if isinstance(value, bool):
+                    value = "TRUE" if value else "FALSE"
+                default = f" DEFAULT {value}"
+            with engine.begin() as conn:
+                conn.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}')
+                )
 
 
 def session_factory(engine: Engine) -> sessionmaker:

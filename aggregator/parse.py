@@ -80,6 +80,16 @@ def entry_key(guid: str | None, link: str | None, title: str, summary: str | Non
     return f"sha256:{digest[:32]}"
 
 
+def entry_ident(link: str | None, title: str) -> str | None:
+    """Link and title together: the same article even when a feed changes its guids.
+
+    None without a link (a title alone is too weak to merge two entries on).
+    """
+    if not link or not link.strip():
+        return None
+    return hashlib.sha256(f"{link.strip()}\n{title.strip()}".encode()).hexdigest()[:32]
+
+
 def parse_feed(
     content: bytes,
     *,
@@ -129,9 +139,13 @@ def parse_feed(
             )
         )
     feed_title = strip_html(parsed.feed.get("title")) or None
+    ttl = str(parsed.feed.get("ttl") or "").strip()
+    ttl_minutes = int(ttl) if ttl.isdigit() else None
     if not entries:
         if problem:
             return ParsedFeed(title=feed_title, entries=(), error=f"invalid feed: {problem}")
         if not parsed.get("version"):
             return ParsedFeed(title=feed_title, entries=(), error="not an RSS or Atom feed")
-    return ParsedFeed(title=feed_title, entries=tuple(entries), warning=problem)
+    return ParsedFeed(
+        title=feed_title, entries=tuple(entries), warning=problem, ttl_minutes=ttl_minutes
+    )

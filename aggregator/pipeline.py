@@ -8,34 +8,40 @@ half a story; network I/O happens outside transactions.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from aggregator import cluster, db, extract, publish, rewrite
+from aggregator import cluster, db, extract, polling, publish, rewrite
 from aggregator.config import Config, Source
-from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, utcnow
-from aggregator.fetch import Fetcher, user_agent
+from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, TombstoneRow, utcnow
+from aggregator.fetch import AsyncFetcher, Fetcher, user_agent
 from aggregator.models import (
     ClusterArticle,
     FeedEntry,
     FetchResult,
+    ParsedFeed,
     PublishedStory,
     RelatedLink,
     SourceStatus,
     StoryArticle,
     Validators,
 )
-from aggregator.parse import parse_feed, strip_html
+from aggregator.parse import entry_ident, parse_feed, strip_html
 
 log = logging.getLogger("aggregator")
 
@@ -53,15 +59,75 @@ def _no_progress(stage: str, done: int, total: int, detail: str) -> None:
     return None
 
 
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def parser_pool() -> ProcessPoolExecutor:
+    """Worker processes for feedparser (CPU-bound), one per core, started once per process.
+
+    forkserver, not fork: the parent has threads (scheduler, writer, test servers) that a
+    forked child would inherit in an unknown state.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["aggregator.parse"])
+            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
+        return _POOL
+
+
+@dataclass(frozen=True)
+class _FeedState:
+    """What we remember of a feed for its next poll."""
+
+    fetch_url: str  # the configured URL, or where it moved permanently
+    validators: Validators
+    body_hash: str | None
+
+
+@dataclass
+class _FeedPoll:
+    """One feed's fetch and what it came to, on its way to the database."""
+
+    url: str  # the configured URL (the feed's key)
+    started: datetime
+    result: FetchResult
+    outcome: str = "error"  # new, unchanged, not-modified, error
+    error: str | None = None
+    parsed: ParsedFeed | None = None
+    body_hash: str | None = None
+    new_entries: int = 0
+
+
+def _same_validators(sent: Validators, got: Validators) -> bool:
+    """A 200 carrying the very validators we sent: the server ignored our conditional GET."""
+    if sent.etag or got.etag:
+        return bool(sent.etag) and sent.etag == got.etag
+    return bool(sent.last_modified) and sent.last_modified == got.last_modified
+
+
 @dataclass
 class SourceResult:
     """What one poll of one source came to, in words for the operator."""
 
     source_id: str
     name: str
-    outcome: str  # new, unchanged, not-modified, error
+    outcome: str  # new, unchanged, not-modified, error, waiting
     new_entries: int = 0
     error: str | None = None
+    note: str | None = None  # why a waiting source was left alone
+    status: str | None = None  # the source's health after the poll: ok, failing, parked
+
+    @property
+    def detail(self) -> str:
+        detail = f"{self.source_id}: {self.outcome}"
+        if self.error or self.note:
+            detail += f" ({self.error or self.note})"
+        elif self.new_entries:
+            detail += f" (+{self.new_entries})"
+        return detail
 
 
 @dataclass
@@ -77,15 +143,22 @@ class CycleReport:
     def failed(self) -> list[SourceResult]:
         return [r for r in self.sources if r.outcome == "error"]
 
+    @property
+    def waiting(self) -> list[SourceResult]:
+        return [r for r in self.sources if r.outcome == "waiting"]
+
     def summary(self) -> list[str]:
         """The end-of-cycle summary: where the feed is, what changed, what failed, how long."""
         lines = [f"Feed written: {self.feed_path}"] if self.feed_path else []
-        ok = len(self.sources) - len(self.failed)
+        ok = len(self.sources) - len(self.failed) - len(self.waiting)
+        waiting = f", {len(self.waiting)} waiting" if self.waiting else ""
         lines.append(
-            f"Sources: {ok} ok, {len(self.failed)} failing; new entries: {self.new_entries}; "
+            f"Sources: {ok} ok, {len(self.failed)} failing{waiting}; "
+            f"new entries: {self.new_entries}; "
             f"stories: {self.stories} ({self.rewritten} rewritten)"
         )
         lines += [f"  failing: {r.source_id} ({r.name}): {r.error}" for r in self.failed]
+        lines += [f"  waiting: {r.source_id} ({r.name}): {r.note}" for r in self.waiting]
         if self.seconds:
             stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
             lines.append(f"Seconds per stage: {stages}")
@@ -114,8 +187,10 @@ class Pipeline:
     # --- set-up --------------------------------------------------------------------------------
 
     def fetcher(self) -> Fetcher:
+        """The one-at-a-time fetcher (article pages), with the same limits as polling."""
         return Fetcher(
             timeout=self.settings.timeout,
+            total_timeout=self.settings.total_timeout,
             max_redirects=self.settings.max_redirects,
             allow_private_hosts=self.config.allow_private_hosts,
             agent=user_agent(self.settings.site_url),
@@ -140,116 +215,235 @@ class Pipeline:
     # --- fetch and parse -----------------------------------------------------------------------
 
     def poll(self, sources: Sequence[Source] | None = None) -> list[SourceResult]:
-        """Fetch, parse and store every given source (default: all enabled ones)."""
-        sources = self.config.enabled_sources if sources is None else sources
+        """Fetch, parse and store every given source (default: all enabled ones), concurrently.
+
+        Without an explicit list, sources waiting out a server's Retry-After or an error
+        backoff are left alone (their result says why); everything else is polled now,
+        whatever its interval. Sources named explicitly are polled regardless.
+        """
+        explicit = sources is not None
+        sources = list(self.config.enabled_sources if sources is None else sources)
+        now = utcnow()
+        feeds, waits = self._poll_state(sources, now)
+        if explicit:
+            waits = {}
+        todo = [src for src in sources if src.id not in waits]
+        polled = asyncio.run(self._poll_all(todo, feeds)) if todo else {}
         results = []
-        with self.fetcher() as fetcher:
-            for done, src in enumerate(sources, start=1):
-                if self.stop.is_set():
-                    break
-                result = self.poll_source(fetcher, src)
-                results.append(result)
-                detail = f"{src.id}: {result.outcome}"
-                if result.error:
-                    detail += f" ({result.error})"
-                elif result.new_entries:
-                    detail += f" (+{result.new_entries})"
-                self.progress("fetch", done, len(sources), detail)
+        for src in sources:
+            if src.id in waits:
+                results.append(SourceResult(src.id, src.name, "waiting", note=waits[src.id]))
+            elif src.id in polled:
+                results.append(polled[src.id])
         return results
 
-    def poll_source(self, fetcher: Fetcher, src: Source) -> SourceResult:
-        """Poll one source's feeds; one transaction stores its entries, polls and health."""
-        with self.session() as s:
-            validators = {
-                url: Validators(row.etag, row.last_modified) if row else Validators()
-                for url in src.feeds
-                for row in [s.get(FeedRow, url)]
-            }
-        fetched: list[tuple[str, datetime, FetchResult]] = []
-        for url in src.feeds:
-            started = utcnow()
-            fetched.append(
-                (
-                    url,
-                    started,
-                    fetcher.get(
-                        url,
-                        validators[url],
-                        max_bytes=self.settings.max_feed_bytes,
-                        accept=FEED_ACCEPT,
-                    ),
-                )
-            )
+    def async_fetcher(self, **overrides: object) -> AsyncFetcher:
+        options: dict[str, object] = {
+            "timeout": self.settings.timeout,
+            "total_timeout": self.settings.total_timeout,
+            "max_redirects": self.settings.max_redirects,
+            "allow_private_hosts": self.config.allow_private_hosts,
+            "agent": user_agent(self.settings.site_url),
+            "concurrency": self.settings.concurrency,
+            "per_host": self.settings.per_host,
+        }
+        return AsyncFetcher(**{**options, **overrides})  # type: ignore[arg-type]
 
+    @property
+    def policy(self) -> polling.Policy:
+        st = self.settings
+        return polling.Policy(
+            min_interval=timedelta(minutes=st.min_interval),
+            max_interval=timedelta(minutes=st.max_interval),
+            default_interval=timedelta(minutes=st.default_interval),
+            park_after=timedelta(days=st.park_after_days),
+        )
+
+    def _poll_state(
+        self, sources: Sequence[Source], now: datetime
+    ) -> tuple[dict[str, _FeedState], dict[str, str]]:
+        """Each feed's validators and address, and which sources must wait (one query each)."""
+        ids = [src.id for src in sources]
+        with self.session() as s:
+            feeds = {
+                row.url: _FeedState(
+                    row.fetch_url or row.url,
+                    Validators(row.etag, row.last_modified),
+                    row.body_hash,
+                )
+                for row in s.scalars(select(FeedRow).where(FeedRow.source_id.in_(ids)))
+            }
+            waits = {}
+            for row in s.scalars(select(SourceRow).where(SourceRow.id.in_(ids))):
+                why = polling.waiting(
+                    row.status, row.consecutive_errors or 0, row.next_poll_at, row.retry_until, now
+                )
+                if why:
+                    waits[row.id] = why
+        return feeds, waits
+
+    async def _poll_all(
+        self, sources: Sequence[Source], feeds: dict[str, _FeedState]
+    ) -> dict[str, SourceResult]:
+        """Fetch every source at once (within the fetcher's limits), parse in worker
+        processes, and store each source in its own transaction on one writer thread."""
+        results: dict[str, SourceResult] = {}
+        writer = ThreadPoolExecutor(1, thread_name_prefix="poll-writer")
+        try:
+            async with self.async_fetcher() as fetcher:
+                tasks = [
+                    asyncio.create_task(self._poll_one(fetcher, src, feeds, writer))
+                    for src in sources
+                ]
+                for done, task in enumerate(asyncio.as_completed(tasks), start=1):
+                    result = await task
+                    if result is None:
+                        continue
+                    results[result.source_id] = result
+                    self.progress("fetch", done, len(tasks), result.detail)
+        finally:
+            writer.shutdown(wait=True)
+        return results
+
+    async def _poll_one(
+        self,
+        fetcher: AsyncFetcher,
+        src: Source,
+        feeds: dict[str, _FeedState],
+        writer: ThreadPoolExecutor,
+    ) -> SourceResult | None:
+        if self.stop.is_set():
+            return None
+        polls = []
+        for url in src.feeds:
+            state = feeds.get(url) or _FeedState(url, Validators(), None)
+            started = utcnow()
+            res = await fetcher.get(
+                state.fetch_url,
+                state.validators,
+                max_bytes=self.settings.max_feed_bytes,
+                accept=FEED_ACCEPT,
+            )
+            polls.append(await self._examine(url, started, res, state))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(writer, self._store_poll, src, polls)
+
+    async def _examine(
+        self, url: str, started: datetime, res: FetchResult, state: _FeedState
+    ) -> _FeedPoll:
+        """Layered "not modified": a 304, else the same validators, else the same body bytes;
+        only a changed document is parsed (in a worker process, off the event loop)."""
+        poll = _FeedPoll(url, started, res)
+        if res.error:
+            poll.outcome, poll.error = "error", res.error
+        elif res.not_modified or _same_validators(state.validators, res.validators):
+            poll.outcome = "not-modified"
+        else:
+            poll.body_hash = hashlib.sha256(res.content).hexdigest()
+            if poll.body_hash == state.body_hash:
+                poll.outcome = "unchanged"
+            else:
+                parse = functools.partial(
+                    parse_feed,
+                    res.content,
+                    url=res.final_url,
+                    content_type=res.content_type,
+                    max_entries=self.settings.max_entries,
+                )
+                poll.parsed = await asyncio.get_running_loop().run_in_executor(parser_pool(), parse)
+                if poll.parsed.error:
+                    poll.outcome, poll.error = "error", poll.parsed.error
+        return poll
+
+    def _store_poll(self, src: Source, polls: list[_FeedPoll]) -> SourceResult:
+        """One transaction: the source's new entries, its poll records and its health."""
         errors: list[str] = []
         new_total = 0
-        outcomes: list[str] = []
         with self.session.begin() as s:
             now = utcnow()
-            for url, started, res in fetched:
-                poll = PollRow(
-                    source_id=src.id,
-                    feed_url=url,
-                    started_at=started,
-                    seconds=res.elapsed,
-                    http_status=res.status,
-                    outcome="error",
-                )
-                s.add(poll)
-                feed_row = s.get(FeedRow, url)
-                if res.error:
-                    poll.error = res.error
-                elif res.not_modified:
-                    poll.outcome = "not-modified"
-                else:
-                    parsed = parse_feed(
-                        res.content, url=res.final_url, content_type=res.content_type
+            for p in polls:
+                res = p.result
+                feed_row = s.get(FeedRow, p.url)
+                if p.parsed is not None and not p.error:
+                    p.new_entries = self._store_entries(s, src, p.parsed.entries, now)
+                    p.outcome = "new" if p.new_entries else "unchanged"
+                    new_total += p.new_entries
+                    if feed_row is not None:
+                        feed_row.etag = res.validators.etag
+                        feed_row.last_modified = res.validators.last_modified
+                        feed_row.body_hash = p.body_hash
+                s.add(
+                    PollRow(
+                        source_id=src.id,
+                        feed_url=p.url,
+                        started_at=p.started,
+                        seconds=res.elapsed,
+                        http_status=res.status,
+                        outcome=p.outcome,
+                        error=p.error,
+                        new_entries=p.new_entries,
                     )
-                    if parsed.error:
-                        poll.error = parsed.error
-                    else:
-                        new = self._store_entries(s, src, parsed.entries, now)
-                        poll.new_entries = new
-                        poll.outcome = "new" if new else "unchanged"
-                        new_total += new
-                        if feed_row is not None:
-                            feed_row.etag = res.validators.etag
-                            feed_row.last_modified = res.validators.last_modified
+                )
                 if feed_row is not None:
                     feed_row.last_poll_at = now
-                outcomes.append(poll.outcome)
-                if poll.error:
-                    errors.append(poll.error if len(src.feeds) == 1 else f"{url}: {poll.error}")
-            self._record_health(s, src, fetched, errors, now)
+                    if not p.error and res.moved_to and res.moved_to != feed_row.fetch_url:
+                        feed_row.fetch_url = res.moved_to
+                        log.warning(
+                            "source %s: feed %s moved permanently to %s; polling the new "
+                            "address from now on (update %s)",
+                            src.id,
+                            p.url,
+                            res.moved_to,
+                            self.config.sources_path,
+                        )
+                if p.error:
+                    errors.append(p.error if len(src.feeds) == 1 else f"{p.url}: {p.error}")
+            status = self._record_health(s, src, polls, errors, now)
+        outcomes = [p.outcome for p in polls]
         if errors:
             message = "; ".join(errors)
             log.warning("source %s (%s): %s", src.id, src.name, message)
-            return SourceResult(src.id, src.name, "error", new_total, message)
+            return SourceResult(src.id, src.name, "error", new_total, message, status=status)
         outcome = next(
             (o for o in ("new", "unchanged", "not-modified") if o in outcomes), "unchanged"
         )
-        return SourceResult(src.id, src.name, outcome, new_total)
+        return SourceResult(src.id, src.name, outcome, new_total, status=status)
 
     def _store_entries(
         self, s: Session, src: Source, entries: Iterable[FeedEntry], now: datetime
     ) -> int:
-        """Insert the entries we have not seen; return how many were new."""
+        """Insert the entries we have not seen; return how many were new.
+
+        An entry is known by its key (guid), or by its link and title together (feeds that
+        change their guids), and an entry we pruned stays gone (tombstones).
+        """
         entries = list(entries)
         keys = [e.key for e in entries]
-        existing = set(
-            s.scalars(
-                select(EntryRow.key).where(EntryRow.source_id == src.id, EntryRow.key.in_(keys))
+        idents = [i for i in (entry_ident(e.link, e.title) for e in entries) if i]
+        known_keys: set[str] = set()
+        known_idents: set[str] = set()
+        for model in (EntryRow, TombstoneRow):
+            known_keys.update(
+                s.scalars(select(model.key).where(model.source_id == src.id, model.key.in_(keys)))
             )
-        )
+            known_idents.update(
+                s.scalars(
+                    select(model.ident).where(model.source_id == src.id, model.ident.in_(idents))
+                )
+            )
         new = 0
         for entry in entries:
-            if entry.key in existing:
+            ident = entry_ident(entry.link, entry.title)
+            if entry.key in known_keys or (ident and ident in known_idents):
                 continue
-            existing.add(entry.key)
+            known_keys.add(entry.key)
+            if ident:
+                known_idents.add(ident)
             s.add(
                 EntryRow(
                     source_id=src.id,
                     key=entry.key,
+                    ident=ident,
                     link=entry.link,
                     title=entry.title,
                     author=entry.author,
@@ -268,27 +462,65 @@ class Pipeline:
         self,
         s: Session,
         src: Source,
-        fetched: list[tuple[str, datetime, FetchResult]],
+        polls: list[_FeedPoll],
         errors: list[str],
         now: datetime,
-    ) -> None:
+    ) -> str:
+        """Status, next poll time and response time of a source after a poll; returns status."""
         row = s.get(SourceRow, src.id)
         if row is None:  # pragma: no cover - _sync_sources made it
-            return
+            return "new"
+        failed = next((p.result for p in polls if p.error), None)
+        shown = failed or (polls[-1].result if polls else None)
+        published = tuple(
+            e.published for p in polls if p.parsed for e in p.parsed.entries if e.published
+        )
+        ttls = [p.parsed.ttl_minutes for p in polls if p.parsed and p.parsed.ttl_minutes]
+        outcome = polling.Outcome(
+            ok=not errors,
+            http_status=shown.status if shown else None,
+            headers=shown.headers if shown else None,
+            ttl_minutes=max(ttls, default=None),
+            new_entries=sum(p.new_entries for p in polls),
+            published=published,
+        )
+        health = polling.Health(
+            status=row.status,
+            failing_since=row.failing_since,
+            consecutive_errors=row.consecutive_errors or 0,
+            mean_gap=timedelta(seconds=row.mean_gap_seconds) if row.mean_gap_seconds else None,
+            last_new_entry_at=row.last_new_entry_at,
+        )
+        pinned = timedelta(minutes=src.interval) if src.interval else None
+        decision = polling.decide(health, outcome, now, self.policy, pinned=pinned)
+        if decision.status == "parked" and row.status != "parked":
+            log.warning(
+                "source %s (%s) parked after failing since %s: %s; retried daily",
+                src.id,
+                src.name,
+                f"{decision.failing_since:%Y-%m-%d %H:%M} UTC",
+                "; ".join(errors),
+            )
         row.last_poll_at = now
-        row.last_http_status = fetched[-1][2].status if fetched else None
-        interval = src.interval or self.settings.default_interval
-        row.next_poll_at = now + timedelta(minutes=interval)
+        row.last_http_status = shown.status if shown else None
+        row.status = decision.status
+        row.failing_since = decision.failing_since
+        row.consecutive_errors = decision.consecutive_errors
+        row.next_poll_at = decision.next_poll_at
+        row.retry_until = decision.retry_until
+        row.mean_gap_seconds = decision.mean_gap.total_seconds() if decision.mean_gap else None
+        row.last_new_entry_at = decision.last_new_entry_at
+        if polls:
+            ms = 1000 * sum(p.result.elapsed for p in polls) / len(polls)
+            row.mean_response_ms = (
+                ms if row.mean_response_ms is None else (0.8 * row.mean_response_ms + 0.2 * ms)
+            )
         if errors:
             row.last_error = "; ".join(errors)
-            if row.status != "failing":
-                row.status = "failing"
-                row.failing_since = now
         else:
-            row.status = "ok"
-            row.failing_since = None
             row.last_error = None
             row.last_ok_at = now
+        return decision.status
 
     # --- extract -------------------------------------------------------------------------------
 
@@ -503,10 +735,17 @@ class Pipeline:
         enabled = {src.id for src in self.config.enabled_sources}
         with self.session() as s:
             rows = s.scalars(
-                select(SourceRow).where(SourceRow.status == "failing").order_by(SourceRow.name)
+                select(SourceRow)
+                .where(SourceRow.status.in_(("failing", "parked")))
+                .order_by(SourceRow.name)
             )
             return [
-                SourceStatus(r.name, r.failing_since or utcnow(), r.last_error or "")
+                SourceStatus(
+                    r.name,
+                    r.failing_since or utcnow(),
+                    ("parked, retried daily: " if r.status == "parked" else "")
+                    + (r.last_error or ""),
+                )
                 for r in rows
                 if r.id in enabled
             ]
@@ -531,17 +770,26 @@ class Pipeline:
         days = self.settings.retention_days
         if not days:
             return 0
-        cutoff = utcnow() - timedelta(days=days)
+        now = utcnow()
+        cutoff = now - timedelta(days=days)
         with self.session.begin() as s:
             recent = select(EntryRow.story_id).where(
                 EntryRow.fetched_at >= cutoff, EntryRow.story_id.is_not(None)
             )
-            gone = s.execute(
-                delete(EntryRow).where(
-                    EntryRow.fetched_at < cutoff,
-                    (EntryRow.story_id.is_(None)) | (EntryRow.story_id.not_in(recent)),
+            doomed = (
+                EntryRow.fetched_at < cutoff,
+                (EntryRow.story_id.is_(None)) | (EntryRow.story_id.not_in(recent)),
+            )
+            # Tombstones first: a feed that still lists a pruned entry must not bring it back.
+            s.execute(
+                insert(TombstoneRow).from_select(
+                    ["source_id", "key", "ident", "pruned_at"],
+                    select(EntryRow.source_id, EntryRow.key, EntryRow.ident, literal(now)).where(
+                        *doomed
+                    ),
                 )
-            ).rowcount
+            )
+            gone = s.execute(delete(EntryRow).where(*doomed)).rowcount
             used = select(EntryRow.story_id).where(EntryRow.story_id.is_not(None))
             s.execute(delete(StoryRow).where(StoryRow.id.not_in(used)))
         return gone or 0

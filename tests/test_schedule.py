@@ -19,7 +19,11 @@ def test_everything_is_due_at_first_then_at_its_interval(config: Config) -> None
     assert report is not None and report.feed_path is not None and report.new_entries > 0
     assert due_sources(pipeline, utcnow()) == []
     assert tick(pipeline) is None  # nothing due: no poll, no publish
-    later = utcnow() + timedelta(minutes=config.settings.default_interval + 1)
+    # The interval adapts to each source's publishing rate, within min_interval..max_interval
+    # (plus up to 10% jitter): nothing is due before the floor, everything after the ceiling.
+    soon = utcnow() + timedelta(minutes=config.settings.min_interval - 1)
+    assert due_sources(pipeline, soon) == []
+    later = utcnow() + timedelta(minutes=config.settings.max_interval * 1.1 + 1)
     assert len(due_sources(pipeline, later)) == len(config.sources)
 
 
