@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -22,11 +23,12 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, delete, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from aggregator import cluster, db, extract, polling, publish, rewrite
+from aggregator import cluster, db, extract, polling, publish, rewrite, robots
 from aggregator.config import Config, Source
 from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, TombstoneRow, utcnow
 from aggregator.fetch import AsyncFetcher, Fetcher, user_agent
@@ -162,6 +164,29 @@ def _settle(future: asyncio.Future[SourceResult], outcome: SourceResult | BaseEx
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What fetching an article page came to."""
+
+    text: str | None = None
+    error: str | None = None
+    paywalled: bool = False
+
+
+T = TypeVar("T")
+
+
+def _round_robin(items: Sequence[T], key: Callable[[T], str]) -> list[T]:
+    """Items reordered so that groups (hosts) take turns, keeping order within a group."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    out: list[T] = []
+    for round_ in itertools.zip_longest(*groups.values()):
+        out.extend(item for item in round_ if item is not None)
+    return out
 
 
 @dataclass
@@ -586,7 +611,13 @@ class Pipeline:
     # --- extract -------------------------------------------------------------------------------
 
     def extract_pending(self) -> int:
-        """Give every entry without text its article text (page, else the feed's own text)."""
+        """Give every entry without text its article text (page, else the feed's own text).
+
+        Pages are fetched politely: robots.txt is asked first (once per host), requests to one
+        host are spaced by ``page_delay`` (or its Crawl-delay), and hosts take turns so the
+        pauses overlap. A paywalled or truncated page marks the entry's text unavailable, so
+        the story says so instead of passing a teaser off as the article.
+        """
         with self.session() as s:
             pending = list(
                 s.execute(
@@ -598,34 +629,52 @@ class Pipeline:
         if not pending:
             return 0
         full_text = {src.id: src.full_text for src in self.config.sources}
+        pending = _round_robin(pending, lambda row: robots.host_of(row[2] or ""))
         with self.fetcher() as fetcher:
+            rules = robots.Robots(lambda url: fetcher.get(url, max_bytes=500_000))
+            pacer = robots.HostPacer(self.settings.page_delay, self.stop)
             for done, (entry_id, source_id, link) in enumerate(pending, start=1):
                 if self.stop.is_set():
                     break
-                text, error = None, None
+                page = _Page()
                 if full_text.get(source_id, False) and link:
-                    text, error = self._extract_page(fetcher, link)
+                    page = self._extract_page(fetcher, rules, pacer, link)
                 with self.session.begin() as s:
                     entry = s.get(EntryRow, entry_id)
                     if entry is None:
                         continue
+                    text = page.text
                     if text is None:
                         text = strip_html(entry.content or entry.summary) or entry.title
                     entry.text = text
-                    entry.extract_error = error
-                if error:
-                    log.info("entry %s (%s): extraction failed: %s", entry_id, link, error)
+                    entry.extract_error = page.error
+                    entry.text_available = not page.paywalled and (
+                        page.error is None or len(text) >= extract.MIN_TEXT_CHARS
+                    )
+                if page.error:
+                    log.info("entry %s (%s): extraction failed: %s", entry_id, link, page.error)
                 self.progress("extract", done, len(pending), link or "")
         return len(pending)
 
-    def _extract_page(self, fetcher: Fetcher, link: str) -> tuple[str | None, str | None]:
+    def _extract_page(
+        self, fetcher: Fetcher, rules: robots.Robots, pacer: robots.HostPacer, link: str
+    ) -> _Page:
+        if not rules.allowed(link):
+            return _Page(error="robots.txt disallows fetching this page")
+        pacer.wait(link, rules.crawl_delay(link))
         res = fetcher.get(link, max_bytes=self.settings.max_page_bytes, accept=PAGE_ACCEPT)
         if res.error:
-            return None, res.error
+            return _Page(error=res.error)
+        marker = extract.paywall_marker(res.content)
         try:
-            return extract.extract_article(res.content, res.final_url).text, None
+            text = extract.extract_article(res.content, res.final_url).text
         except extract.ExtractionError as exc:
-            return None, str(exc)
+            return _Page(
+                error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)
+            )
+        if marker:
+            return _Page(text=text, error=f"paywalled: {marker}", paywalled=True)
+        return _Page(text=text)
 
     # --- group ---------------------------------------------------------------------------------
 
@@ -753,7 +802,9 @@ class Pipeline:
             row = s.get(SourceRow, entry.source_id)
             name, lean, kind = (row.name, row.lean, row.kind) if row else (entry.source_id,) * 3
         text = entry.text or ""
-        available = not (entry.extract_error and len(text) < extract.MIN_TEXT_CHARS)
+        available = entry.text_available is not False and not (
+            entry.extract_error and len(text) < extract.MIN_TEXT_CHARS
+        )
         return StoryArticle(
             entry_id=entry.id,
             source_id=entry.source_id,
