@@ -286,6 +286,7 @@ class AsyncFetcher:
                         if permanent:
                             state["moved_to"] = nxt
                         current = state["current"] = nxt
+                        await _drain(response)
                         continue
                     return await self._read(url, current, response, started, max_bytes, state)
                 finally:
@@ -318,8 +319,10 @@ class AsyncFetcher:
             return FetchResult(**common, **kwargs, elapsed=time.monotonic() - started)  # type: ignore[arg-type]
 
         if status == 304:
+            await _drain(response)
             return result(not_modified=True)
         if status >= 400:
+            await _drain(response)
             reason = response.reason_phrase or ""
             return result(error=f"HTTP {status} {reason}".strip())
         declared = headers.get("content-length", "")
@@ -339,6 +342,22 @@ class AsyncFetcher:
         except zlib.error as exc:
             return result(error=f"cannot decompress {inflater.coding} body: {exc}")
         return result(content=bytes(body))
+
+
+async def _drain(response: httpx.Response, limit: int = 65_536) -> None:
+    """Read a small unwanted body (304, error, redirect) so its connection goes back to the
+    pool: closing a half-read response throws the connection away and costs a reconnect."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return
+    size = 0
+    try:
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                return
+    except httpx.HTTPError:
+        return
 
 
 def _error(url: str, final_url: str, started: float, message: str) -> FetchResult:

@@ -16,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -61,6 +62,7 @@ def _no_progress(stage: str, done: int, total: int, detail: str) -> None:
     return None
 
 
+_RNG = random.Random()  # jitter; one generator, not one seeded from the OS per poll
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -135,6 +137,14 @@ class _PollWriter:
     def close(self) -> None:
         self._thread.shutdown(wait=True)
 
+    @staticmethod
+    def _preload(s: Session, batch: list[tuple[Source, list[_FeedPoll], object]]) -> None:
+        """The batch's source and feed rows in two queries; ``Session.get`` then finds them in
+        the identity map instead of asking the database once per source."""
+        s.scalars(select(SourceRow).where(SourceRow.id.in_([src.id for src, _, _ in batch]))).all()
+        urls = [p.url for _, polls, _ in batch for p in polls]
+        s.scalars(select(FeedRow).where(FeedRow.url.in_(urls))).all()
+
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
@@ -143,6 +153,7 @@ class _PollWriter:
         settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]] = []
         try:
             with self.pipeline.session.begin() as s:
+                self._preload(s, batch)
                 for src, polls, future in batch:
                     settled.append((future, self.pipeline._store_poll(s, src, polls)))
         except Exception:  # noqa: BLE001 - retried one by one below, where it is reported
@@ -578,7 +589,7 @@ class Pipeline:
             last_new_entry_at=row.last_new_entry_at,
         )
         pinned = timedelta(minutes=src.interval) if src.interval else None
-        decision = polling.decide(health, outcome, now, self.policy, pinned=pinned)
+        decision = polling.decide(health, outcome, now, self.policy, pinned=pinned, rng=_RNG)
         if decision.status == "parked" and row.status != "parked":
             log.warning(
                 "source %s (%s) parked after failing since %s: %s; retried daily",
