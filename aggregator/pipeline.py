@@ -31,7 +31,16 @@ from sqlalchemy.orm import Session
 
 from aggregator import cluster, db, extract, polling, publish, rewrite, robots
 from aggregator.config import Config, Source
-from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, StoryRow, TombstoneRow, utcnow
+from aggregator.db import (
+    EntryRow,
+    FeedRow,
+    PollRow,
+    SourceRow,
+    StoryRow,
+    TombstoneRow,
+    UTCDateTime,
+    utcnow,
+)
 from aggregator.fetch import AsyncFetcher, Fetcher, user_agent
 from aggregator.models import (
     ClusterArticle,
@@ -907,9 +916,12 @@ class Pipeline:
             s.execute(
                 insert(TombstoneRow).from_select(
                     ["source_id", "key", "ident", "pruned_at"],
-                    select(EntryRow.source_id, EntryRow.key, EntryRow.ident, literal(now)).where(
-                        *doomed
-                    ),
+                    select(
+                        EntryRow.source_id,
+                        EntryRow.key,
+                        EntryRow.ident,
+                        literal(now, UTCDateTime()),
+                    ).where(*doomed),
                 )
             )
             gone = s.execute(delete(EntryRow).where(*doomed)).rowcount

@@ -32,14 +32,14 @@ FEEDS = FIXTURES / "feeds"
 RSS = "application/rss+xml"
 
 
-def feed(*items: tuple[str, str, str]) -> bytes:
-    """A small RSS document with (guid, link path, title) items."""
+def feed(*items: tuple[str, str, str], channel: str = "") -> bytes:
+    """A small RSS document with (guid, link path, title) items and extra channel markup."""
     body = "".join(
         f"<item><guid>{g}</guid><link>https://example.invalid/{link}</link>"
         f"<title>{t}</title><pubDate>Tue, 24 Nov 2026 1{n}:00:00 GMT</pubDate></item>"
         for n, (g, link, t) in enumerate(items)
     )
-    return f"<rss version='2.0'><channel><title>T</title>{body}</channel></rss>".encode()
+    return f"<rss version='2.0'><channel><title>T</title>{channel}{body}</channel></rss>".encode()
 
 
 def entries(pipeline: Pipeline, source_id: str | None = None) -> list[EntryRow]:
@@ -293,3 +293,34 @@ def test_a_stalled_host_does_not_hold_up_the_others(web: SampleWeb, tmp_path: Pa
     assert set(finished[: len(healthy)]) == set(healthy), finished
     with pipeline.session() as s:
         assert s.scalar(select(func.count()).select_from(EntryRow)) == len(entries(pipeline))
+
+
+def test_schedule_follows_server_hints_and_sources_warns_of_backlog(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    ttl = feed(("a", "a", "A"), channel="<ttl>180</ttl>")
+    web.routes["/ttl/rss.xml"] = respond(200, ttl, RSS)
+    web.routes["/cached/rss.xml"] = respond(
+        200, feed(("b", "b", "B")), RSS, Cache_Control="max-age=7200"
+    )
+    names = ("ttl", "cached")
+    config = make_config(
+        web, tmp_path, extra=tuple(extra_source(web, n, f"{n}/rss.xml") for n in names)
+    )
+    pipeline = Pipeline(config)
+    before = utcnow()
+    pipeline.poll()
+    assert source_row(pipeline, "ttl").next_poll_at >= before + timedelta(minutes=180)
+    assert source_row(pipeline, "cached").next_poll_at >= before + timedelta(hours=2)
+    alpha = source_row(pipeline, "alpha")
+    assert alpha.mean_gap_seconds and alpha.last_new_entry_at and alpha.mean_response_ms
+    assert before + timedelta(minutes=5) <= alpha.next_poll_at <= before + timedelta(hours=27)
+
+    out = io.StringIO()
+    print_sources(pipeline, out)
+    assert "warning" not in out.getvalue()
+    out = io.StringIO()
+    print_sources(pipeline, out, now=utcnow() + timedelta(days=2))
+    assert f"warning: {len(config.sources)} of {len(config.sources)} sources are overdue" in (
+        out.getvalue()
+    )
