@@ -19,7 +19,7 @@ import time
 import zlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -398,13 +398,7 @@ class Fetcher:
             self._run(self._async.aclose())
             self._loop.close()
 
-    def get(
-        self,
-        url: str,
-        validators: Validators | None = None,
-        *,
-        max_bytes: int = 10_000_000,
-        accept: str = "*/*",
-    ) -> FetchResult:
-        """GET ``url`` (see :meth:`AsyncFetcher.get`); never raises for the network."""
-        return self._run(self._async.get(url, validators, max_bytes=max_bytes, accept=accept))
+    def get(self, url: str, validators: Validators | None = None, **limits: Any) -> FetchResult:
+        """GET ``url``: :meth:`AsyncFetcher.get` with the same arguments; never raises for
+        the network."""
+        return self._run(self._async.get(url, validators, **limits))

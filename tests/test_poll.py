@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from aggregator.cli import print_sources
 from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, utcnow
@@ -237,7 +237,14 @@ def test_entry_identity_survives_guid_changes_duplicates_and_pruning(
     )
     pipeline = Pipeline(config)
     id_src, dup_src = config.source("id"), config.source("dup")
+    capped = Pipeline(replace(config, settings=replace(config.settings, max_entries=1)))
+    (one,) = capped.poll([id_src])
+    assert one.new_entries == 1, "entries beyond max_entries are not processed"
+    with pipeline.session.begin() as s:  # start over with the whole feed
+        s.execute(delete(EntryRow))
+        s.execute(update(FeedRow).values(body_hash=None))
     pipeline.poll([id_src, dup_src])
+    assert len(entries(pipeline, "id")) == 2
     assert [e.key for e in entries(pipeline, "dup")].count("dup-1") == 1
     # The feed re-issues every guid: same link and title, same entries.
     web.routes["/id/rss.xml"] = respond(

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from aggregator.config import Config
 from aggregator.db import SourceRow, utcnow
 from aggregator.pipeline import Pipeline
-from aggregator.schedule import due_sources, tick
+from aggregator.schedule import due_sources, overdue, tick
 
 
 def test_everything_is_due_at_first_then_at_its_interval(config: Config) -> None:
@@ -37,3 +37,12 @@ def test_unchanged_poll_does_not_republish(config: Config) -> None:
     again = tick(pipeline)
     assert again is not None and again.new_entries == 0
     assert again.feed_path is None and first.feed_path.stat().st_mtime_ns == stamp
+
+
+def test_overdue_sources_are_counted(config: Config) -> None:
+    pipeline = Pipeline(config)
+    tick(pipeline)
+    assert overdue(pipeline, utcnow()) == 0
+    with pipeline.session.begin() as s:
+        s.execute(update(SourceRow).values(next_poll_at=utcnow() - timedelta(minutes=30)))
+    assert overdue(pipeline, utcnow()) == len(config.sources)
