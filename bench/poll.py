@@ -6,7 +6,9 @@ each response delayed by --latency. Each engine, in its own process, runs three 
 
 - cold: everything new (an empty database);
 - warm: nothing changed (conditional GETs: 304s);
-- mixed: 10% of the feeds changed (one new entry each).
+- mixed: 10% of the feeds changed (one new entry each);
+- stalled: warm again, but one host (127.0.0.2) sits 3 s on every request; printed too is
+  when every *other* host's feeds were done, which a stalled host should not delay.
 
 Printed per cycle: seconds, feeds per second, peak RSS (the poller process plus its parser
 workers), the ratio reader/balanced-news, and the network floor N x latency / concurrency.
@@ -42,7 +44,9 @@ ENTRIES = 30
 HOSTS = 100
 CONCURRENCY = 32
 READER_WORKERS = 16
-CYCLES = ("cold", "warm", "mixed")
+CYCLES = ("cold", "warm", "mixed", "stalled")
+STALL = 3.0  # seconds the stalled host (127.0.0.2) sits on each request in the last cycle
+STALLED_HOST = "127.0.0.2"
 
 
 # --- the loopback publisher -------------------------------------------------------------------
@@ -80,6 +84,7 @@ def render_feed(i: int, version: int) -> bytes:
 def serve(port: int, feeds: int, latency: float, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
     """The publisher: every host answers /feed/<i>.xml with ETag, 304s and --latency."""
     versions = [0] * feeds
+    stall = {"seconds": 0.0}
     cache: dict[tuple[int, int], bytes] = {}
 
     def body(i: int) -> bytes:
@@ -100,6 +105,10 @@ def serve(port: int, feeds: int, latency: float, ready: multiprocessing.Event) -
             return 200, b"ok", {}
         if path == "/_reset":
             versions[:] = [0] * feeds
+            stall["seconds"] = 0.0
+            return 200, b"ok", {}
+        if path == "/_stall":
+            stall["seconds"] = float(parse_qs(urlsplit(target).query)["seconds"][0])
             return 200, b"ok", {}
         if path.startswith("/feed/") and path.endswith(".xml"):
             i = int(path[6:-4])
@@ -125,6 +134,8 @@ def serve(port: int, feeds: int, latency: float, ready: multiprocessing.Event) -
                     headers[name.strip().lower()] = value.strip()
                 if not target.startswith("/_"):
                     await asyncio.sleep(latency)
+                    if writer.get_extra_info("sockname")[0] == STALLED_HOST:
+                        await asyncio.sleep(stall["seconds"])
                 status, data, extra = route(target, headers)
                 head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(data)}"]
                 head += [f"{k}: {v}" for k, v in extra.items()]
@@ -172,6 +183,18 @@ def vm_hwm(pid: int) -> int:
     return 0
 
 
+def stalled(i: int) -> bool:
+    return host_of(i) == STALLED_HOST
+
+
+def prepare(port: int, cycle: str, n: int) -> None:
+    """Set the publisher up for a cycle: 10% of feeds changed, or one host stalled."""
+    if cycle == "mixed":
+        control(port, f"_change?fraction=0.1&round={n}")
+    if cycle == "stalled":
+        control(port, f"_stall?seconds={STALL}")
+
+
 def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
     sys.path.insert(0, str(ROOT))
     from aggregator import pipeline as pipeline_module
@@ -194,15 +217,21 @@ def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
         out_dir=folder / "feeds",
         allow_private_hosts=True,
     )
-    pipe = pipeline_module.Pipeline(config)
+    finished: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int, detail: str) -> None:
+        finished[detail.split(":")[0]] = time.perf_counter()
+
+    pipe = pipeline_module.Pipeline(config, progress=progress)
     pipeline_module.parser_pool()  # workers started before the clock, as in a long-running service
     rows = []
     for n, cycle in enumerate(CYCLES):
-        if cycle == "mixed":
-            control(port, f"_change?fraction=0.1&round={n}")
+        prepare(port, cycle, n)
+        finished.clear()
         started = time.perf_counter()
         results = pipe.poll()
         seconds = time.perf_counter() - started
+        others = max(t for sid, t in finished.items() if not stalled(int(sid[4:]))) - started
         pool = pipeline_module.parser_pool()
         rss = vm_hwm(os.getpid()) + sum(vm_hwm(pid) for pid in pool._processes)  # noqa: SLF001
         errors = [r for r in results if r.outcome == "error"]
@@ -213,6 +242,7 @@ def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
                 "errors": len(errors),
                 "new": sum(r.new_entries for r in results),
                 "first_error": errors[0].error if errors else "",
+                "others": others,
             }
         )
     return rows
@@ -226,11 +256,14 @@ def run_reader(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
         reader.add_feed(f"http://{host_of(i)}:{port}/feed/{i}.xml")
     rows = []
     for n, cycle in enumerate(CYCLES):
-        if cycle == "mixed":
-            control(port, f"_change?fraction=0.1&round={n}")
+        prepare(port, cycle, n)
         before = reader.get_entry_counts().total
         started = time.perf_counter()
-        reader.update_feeds(workers=READER_WORKERS, scheduled=False)  # every feed, every cycle
+        others = 0.0
+        # every feed, every cycle (not only those reader's own schedule says are due)
+        for result in reader.update_feeds_iter(workers=READER_WORKERS, scheduled=False):
+            if not stalled(int(result.url.rsplit("/", 1)[1][:-4])):
+                others = time.perf_counter() - started
         seconds = time.perf_counter() - started
         errors = sum(1 for f in reader.get_feeds() if f.last_exception)
         rows.append(
@@ -240,6 +273,7 @@ def run_reader(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
                 "errors": errors,
                 "new": reader.get_entry_counts().total - before,
                 "first_error": "",
+                "others": others,
             }
         )
     reader.close()
@@ -324,7 +358,7 @@ def main() -> int:
         f"at {CONCURRENCY} (balanced-news), {n * args.latency / READER_WORKERS:.2f} s "
         f"at {READER_WORKERS} (reader workers)"
     )
-    header = f"{'cycle':<6} {'engine':<14} {'seconds':>8} {'feeds/s':>8} {'peak RSS':>9} "
+    header = f"{'cycle':<7} {'engine':<14} {'seconds':>8} {'feeds/s':>8} {'peak RSS':>9} "
     print(header + f"{'new':>6} {'errors':>6}  reader/ours")
     for k, cycle in enumerate(CYCLES):
         for name, rows in (("balanced-news", ours), ("reader", theirs)):
@@ -335,12 +369,19 @@ def main() -> int:
             if name == "reader" and ours:
                 ratio = f"  {row['seconds'] / ours[k]['seconds']:.2f}x"
             print(
-                f"{cycle:<6} {name:<14} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
+                f"{cycle:<7} {name:<14} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
                 f"{row['rss'] / 2**20:>7.0f}MB {int(row['new']):>6} {int(row['errors']):>6}"
                 f"{ratio}"
             )
             if row.get("first_error"):
                 print(f"       first error: {row['first_error']}")
+    for name, rows in (("balanced-news", ours), ("reader", theirs)):
+        if rows:
+            print(
+                f"stalled host ({STALLED_HOST} waits {STALL:g} s per request): {name} finished "
+                f"every other host's feeds in {rows[-1]['others']:.2f} s "
+                f"(warm cycle without a stall: {rows[1]['seconds']:.2f} s)"
+            )
     on, off = parse_cost()
     print(
         f"feedparser per bench feed: {on:.1f} ms with sanitizing and relative URIs, "
