@@ -1,4 +1,4 @@
-"""The ``balanced-news`` command: run, poll, publish, sources, extract and demo.
+"""The ``balanced-news`` command: run, poll, publish, sources, extract, demo and serve.
 
 Every command takes ``--sources``, ``--db``, ``--out`` and ``--allow-private-hosts`` (each with
 an environment variable). A configuration problem is one line on stderr and exit status 2;
@@ -10,28 +10,36 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
 from aggregator import __version__, demo, extract, polling, schedule
 from aggregator.config import (
+    LEANS,
     Config,
     ConfigError,
+    Source,
     add_common_arguments,
     config_from_args,
+    is_http_url,
     parse_sources,
     private_hosts_allowed,
+    source_toml,
 )
 from aggregator.db import EntryRow, SourceRow, utcnow
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
+from aggregator.publish import write_atomic
+from aggregator.publish.opml import OpmlError, parse_opml
 
 EXIT_CONFIG = 2
 
@@ -69,10 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         "publish",
         "Extract, group and rewrite what `poll` stored, then write the feed (no feed polling).",
     )
-    command(
+    src = command(
         "sources",
         "Show each source: lean, status (ok, failing since, parked), last poll, HTTP status, "
-        "mean response time, entries, last new entry, next poll, last error.",
+        "mean response time, entries, last new entry, next poll, last error. "
+        "`sources import FILE.opml` adds the feeds of another reader's OPML export.",
+    )
+    src.add_argument("action", nargs="?", choices=["import"], help="import an OPML file")
+    src.add_argument("file", nargs="?", metavar="FILE.opml", help="the OPML file to import")
+    src.add_argument(
+        "--lean",
+        choices=LEANS,
+        help="the lean of every imported feed (otherwise the file's /lean/ category, else asked)",
     )
     ex = command(
         "extract",
@@ -86,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         "works with no internet. Output goes to --out (default: a new temporary folder).",
     )
     dm.set_defaults(out=None)
+    sv = command(
+        "serve",
+        "Serve the published feeds and pages over HTTP (ETag, 304, gzip), "
+        "with /healthz and /metrics.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     return parser
 
 
@@ -143,8 +166,101 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if args.action == "import":
+        return import_opml(config, args.file, args.lean)
     print_sources(Pipeline(config), sys.stdout)
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aggregator import serve
+
+    config = config_from_args(args)
+    print(f"Serving {config.out_dir}/ at http://{args.host}:{args.port}/", file=sys.stderr)
+    serve.serve(config, args.host, args.port)
+    return 0
+
+
+def import_opml(config: Config, file: str | None, lean: str | None) -> int:
+    """Append the OPML file's new feeds to the sources file as validated [[source]] tables."""
+    if not file:
+        print("balanced-news: sources import: name the OPML file to import", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        feeds = parse_opml(Path(file).read_bytes(), file)
+    except OSError as exc:
+        print(f"balanced-news: {file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except OpmlError as exc:
+        print(f"balanced-news: {exc}", file=sys.stderr)
+        return 1
+    known = {url for src in config.sources for url in src.feeds}
+    ids = {src.id for src in config.sources}
+    added: list[Source] = []
+    for feed in feeds:
+        if feed.feed in known:
+            continue
+        chosen = lean or feed.lean or _ask_lean(feed.title, feed.feed)
+        if chosen is None:
+            print(
+                f"balanced-news: {file}: {feed.title!r}: lean required "
+                f"(pass --lean or answer the question in a terminal)",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        source = Source(
+            id=_new_id(feed.title, ids),
+            name=feed.title,
+            homepage=feed.homepage
+            if feed.homepage and is_http_url(feed.homepage)
+            else _origin(feed.feed),
+            feeds=(feed.feed,),
+            lean=chosen,
+            rated_by=f"imported from {Path(file).name}; lean set by the operator",
+        )
+        ids.add(source.id)
+        known.add(feed.feed)
+        added.append(source)
+    if not added:
+        print(f"Nothing to import: every feed in {file} is already in {config.sources_path}")
+        return 0
+    old = config.sources_path.read_text(encoding="utf-8")
+    new = old.rstrip("\n") + "\n\n" + "\n".join(source_toml(s) for s in added)
+    parse_sources(new, str(config.sources_path))  # the whole file again, before writing it
+    write_atomic(config.sources_path, new.encode("utf-8"))
+    print(f"Added {len(added)} sources to {config.sources_path}:")
+    for s in added:
+        print(f"  {s.id:<24} {s.lean:<10} {s.feeds[0]}")
+    return 0
+
+
+def _ask_lean(title: str, url: str) -> str | None:
+    """Ask the operator for a feed's lean; None when nobody can answer (no terminal, EOF)."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return None
+    while True:
+        try:
+            answer = input(f"Lean of {title} ({url}) [{', '.join(LEANS)}]: ").strip()
+        except EOFError:
+            return None
+        if answer in LEANS:
+            return answer
+        print(f"  please answer one of: {', '.join(LEANS)}", file=sys.stderr)
+
+
+def _new_id(title: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "source"
+    if not base[0].isalnum():
+        base = "s" + base
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -209,6 +325,7 @@ _COMMANDS = {
     "sources": cmd_sources,
     "extract": cmd_extract,
     "demo": cmd_demo,
+    "serve": cmd_serve,
 }
 
 

@@ -8,6 +8,8 @@ line that names the file, the source and the problem.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -86,6 +88,35 @@ class Settings:
     max_interval: int = 1440  # minutes: its ceiling, and the cap on error backoff
     park_after_days: int = 3  # a source failing this long is parked (shown, retried daily)
     page_delay: float = 1.0  # seconds between article-page requests to one host
+    hub: str = ""  # WebSub hub URL; empty: no hub
+    stale_after: int = 180  # minutes since the last publish before /healthz reports unhealthy
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The ``[model]`` table: an optional OpenAI-compatible chat-completions backend.
+
+    Off by default: the extractive rewrite needs no model and no network. ``api_key_env`` is the
+    *name* of the environment variable holding the key; ``api_key`` is its value, read here.
+    """
+
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:11434/v1"  # Ollama's; llama.cpp, vLLM or a hosted API
+    model: str = ""
+    api_key_env: str = ""
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0  # seconds per request
+    max_tokens: int = 1200
+    concurrency: int = 2  # requests in flight at once
+    budget: int = 20  # model requests per cycle; the other stories stay extractive this cycle
+    temperature: float = 0.0
+
+
+@dataclass(frozen=True)
+class RewriteSettings:
+    """The ``[rewrite]`` table."""
+
+    summary_words: int = 60
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,8 @@ class Config:
     db_url: str = DEFAULT_DB
     out_dir: Path = Path(DEFAULT_OUT)
     allow_private_hosts: bool = False
+    rewrite: RewriteSettings = field(default_factory=RewriteSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
 
     def source(self, source_id: str) -> Source:
         for src in self.sources:
@@ -143,6 +176,8 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "max_interval": (int,),
     "park_after_days": (int,),
     "page_delay": (int, float),
+    "hub": (str,),
+    "stale_after": (int,),
 }
 _TYPE_NAMES = {
     str: "a string",
@@ -171,19 +206,7 @@ def is_http_url(value: str) -> bool:
 
 
 def _check_settings(raw: Any, where: str) -> Settings:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: [settings] must be a table")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in _SETTINGS_TYPES:
-            known = ", ".join(sorted(_SETTINGS_TYPES))
-            raise ConfigError(f"{where}: [settings]: unknown key {key!r} (known: {known})")
-        if not _type_ok(value, _SETTINGS_TYPES[key]):
-            raise ConfigError(
-                f"{where}: [settings]: {key} must be {_expected(_SETTINGS_TYPES[key])}, "
-                f"not {value!r}"
-            )
-        values[key] = value
+    values = _check_table(raw, "settings", _SETTINGS_TYPES, where)
     for key in (
         "feed_size",
         "default_interval",
@@ -196,6 +219,7 @@ def _check_settings(raw: Any, where: str) -> Settings:
         "min_interval",
         "max_interval",
         "park_after_days",
+        "stale_after",
     ):
         if key in values and values[key] < 1:
             raise ConfigError(f"{where}: [settings]: {key} must be at least 1")
@@ -214,10 +238,76 @@ def _check_settings(raw: Any, where: str) -> Settings:
             raise ConfigError(f"{where}: [settings]: site_url is not an http(s) URL")
         if not values["site_url"].endswith("/"):
             values["site_url"] += "/"
+    if values.get("hub") and not is_http_url(values["hub"]):
+        raise ConfigError(f"{where}: [settings]: hub is not an http(s) URL")
     for key in ("timeout", "total_timeout", "page_delay"):
         if key in values:
             values[key] = float(values[key])
     return Settings(**values)
+
+
+_MODEL_TYPES: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,),
+    "base_url": (str,),
+    "model": (str,),
+    "api_key_env": (str,),
+    "timeout": (int, float),
+    "max_tokens": (int,),
+    "concurrency": (int,),
+    "budget": (int,),
+    "temperature": (int, float),
+}
+_REWRITE_TYPES: dict[str, tuple[type, ...]] = {"summary_words": (int,)}
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_table(
+    raw: Any, table: str, types: dict[str, tuple[type, ...]], where: str
+) -> dict[str, Any]:
+    """A flat table's keys and value types, checked; the values, as given."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: [{table}] must be a table")
+    for key, value in raw.items():
+        if key not in types:
+            known = ", ".join(sorted(types))
+            raise ConfigError(f"{where}: [{table}]: unknown key {key!r} (known: {known})")
+        if not _type_ok(value, types[key]):
+            raise ConfigError(
+                f"{where}: [{table}]: {key} must be {_expected(types[key])}, not {value!r}"
+            )
+    return dict(raw)
+
+
+def _check_rewrite(raw: Any, where: str) -> RewriteSettings:
+    values = _check_table(raw, "rewrite", _REWRITE_TYPES, where)
+    if values.get("summary_words", 10) < 10:
+        raise ConfigError(f"{where}: [rewrite]: summary_words must be at least 10")
+    return RewriteSettings(**values)
+
+
+def _check_model(raw: Any, where: str) -> ModelSettings:
+    values = _check_table(raw, "model", _MODEL_TYPES, where)
+    for key in ("max_tokens", "concurrency"):
+        if key in values and values[key] < 1:
+            raise ConfigError(f"{where}: [model]: {key} must be at least 1")
+    if values.get("budget", 0) < 0:
+        raise ConfigError(f"{where}: [model]: budget must not be negative")
+    if values.get("timeout", 1) <= 0:
+        raise ConfigError(f"{where}: [model]: timeout must be positive")
+    if "base_url" in values and not is_http_url(values["base_url"]):
+        raise ConfigError(f"{where}: [model]: base_url is not an http(s) URL")
+    if values.get("api_key_env") and not _ENV_NAME_RE.match(values["api_key_env"]):
+        raise ConfigError(
+            f"{where}: [model]: api_key_env must name an environment variable, "
+            f"not {values['api_key_env']!r}"
+        )
+    if values.get("enabled") and not values.get("model"):
+        raise ConfigError(f"{where}: [model]: enabled needs a model name (model = ...)")
+    for key in ("timeout", "temperature"):
+        if key in values:
+            values[key] = float(values[key])
+    values["base_url"] = values.get("base_url", ModelSettings.base_url).rstrip("/")
+    return ModelSettings(**values)
 
 
 def _check_source(raw: Any, index: int, where: str) -> Source:
@@ -272,17 +362,35 @@ def _check_source(raw: Any, index: int, where: str) -> Source:
     )
 
 
-def parse_sources(text: str, where: str = DEFAULT_SOURCES) -> tuple[Settings, tuple[Source, ...]]:
-    """Validate the text of a sources file; raise :class:`ConfigError` on the first problem."""
+def _load_toml(text: str, where: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     for key in data:
-        if key not in ("settings", "source"):
+        if key not in ("settings", "source", "rewrite", "model"):
             raise ConfigError(
-                f"{where}: unknown top-level key {key!r} (use [settings], [[source]])"
+                f"{where}: unknown top-level key {key!r} "
+                "(use [settings], [rewrite], [model], [[source]])"
             )
+    return data
+
+
+def parse_rewrite(
+    text: str, where: str = DEFAULT_SOURCES, env: Mapping[str, str] | None = None
+) -> tuple[RewriteSettings, ModelSettings]:
+    """The ``[rewrite]`` and ``[model]`` tables; the model's API key comes from ``env``."""
+    data = _load_toml(text, where)
+    rewrite = _check_rewrite(data.get("rewrite", {}), where)
+    model = _check_model(data.get("model", {}), where)
+    if model.api_key_env and env is not None:
+        model = dataclasses.replace(model, api_key=env.get(model.api_key_env) or None)
+    return rewrite, model
+
+
+def parse_sources(text: str, where: str = DEFAULT_SOURCES) -> tuple[Settings, tuple[Source, ...]]:
+    """Validate the text of a sources file; raise :class:`ConfigError` on the first problem."""
+    data = _load_toml(text, where)
     settings = _check_settings(data.get("settings", {}), where)
     raw_sources = data.get("source", [])
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -298,13 +406,39 @@ def parse_sources(text: str, where: str = DEFAULT_SOURCES) -> tuple[Settings, tu
     return settings, tuple(sources)
 
 
+def source_toml(source: Source) -> str:
+    """``source`` as a ``[[source]]`` table that :func:`parse_sources` reads back the same.
+
+    TOML basic strings take JSON's escapes, so json.dumps quotes any name safely.
+    """
+    q = json.dumps
+    feed = q(source.feeds[0]) if len(source.feeds) == 1 else f"[{', '.join(map(q, source.feeds))}]"
+    lines = [
+        "[[source]]",
+        f"id = {q(source.id)}",
+        f"name = {q(source.name)}",
+        f"homepage = {q(source.homepage)}",
+        f"feed = {feed}",
+        f"lean = {q(source.lean)}",
+        f"kind = {q(source.kind)}",
+    ]
+    if source.rated_by:
+        lines.append(f"rated_by = {q(source.rated_by)}")
+    return "\n".join(lines) + "\n"
+
+
 def load_config(
     sources_path: str | Path = DEFAULT_SOURCES,
     db_url: str = DEFAULT_DB,
     out_dir: str | Path = DEFAULT_OUT,
     allow_private_hosts: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Config:
-    """Read and validate a sources file into a :class:`Config`."""
+    """Read and validate a sources file into a :class:`Config`.
+
+    ``env`` is where the model's API key is looked up (by the name the file gives); without it
+    no key is read.
+    """
     path = Path(sources_path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -313,6 +447,7 @@ def load_config(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     settings, sources = parse_sources(text, str(path))
+    rewrite, model = parse_rewrite(text, str(path), env)
     return Config(
         sources=sources,
         settings=settings,
@@ -320,6 +455,8 @@ def load_config(
         db_url=db_url,
         out_dir=Path(out_dir),
         allow_private_hosts=allow_private_hosts,
+        rewrite=rewrite,
+        model=model,
     )
 
 
@@ -370,4 +507,4 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     sources = args.sources or env.get(ENV_SOURCES) or DEFAULT_SOURCES
     db_url = args.db or env.get(ENV_DB) or DEFAULT_DB
     out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
-    return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env))
+    return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env), env)

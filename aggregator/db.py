@@ -186,6 +186,18 @@ class StoryRow(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # content last changed
 
 
+class StageRow(Base):
+    """How long each stage took, for /metrics: last run, total and count (a Prometheus summary)."""
+
+    __tablename__ = "stage_runs"
+
+    stage: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seconds: Mapped[float] = mapped_column(default=0.0)
+    total_seconds: Mapped[float] = mapped_column(default=0.0)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -246,7 +258,9 @@ def rewrite_to_json(rewrite: Rewrite) -> str:
 
 def rewrite_from_json(text: str) -> Rewrite:
     data = json.loads(text)
-    for key in ("body", "progressive", "conservative", "common_ground"):
-        data[key] = tuple(Sentence(**s) for s in data[key])
+    for key in ("body", "progressive", "conservative", "common_ground", "summary_sentences"):
+        data[key] = tuple(
+            Sentence(**{**s, "cites": tuple(s.get("cites", ()))}) for s in data.get(key, ())
+        )
     data["unavailable"] = tuple(data.get("unavailable", ()))
     return Rewrite(**data)

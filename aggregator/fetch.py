@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import threading
 import time
 import zlib
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -371,17 +372,23 @@ def _error(url: str, final_url: str, started: float, message: str) -> FetchResul
 
 
 class Fetcher:
-    """:class:`AsyncFetcher` for one-at-a-time callers, on its own event loop; a context manager."""
+    """:class:`AsyncFetcher` for one-at-a-time callers; a context manager.
+
+    Its event loop runs on a thread of its own, so it works whatever the caller's thread is
+    doing (even running an event loop of its own, as Playwright's sync API does).
+    """
 
     def __init__(self, **options: object) -> None:
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
         self._async = self._run(self._make(options))
 
     async def _make(self, options: dict[str, object]) -> AsyncFetcher:
         return AsyncFetcher(**options)  # type: ignore[arg-type]
 
-    def _run(self, coro: Awaitable[T]) -> T:
-        return self._loop.run_until_complete(coro)
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     @property
     def timeout(self) -> float:
@@ -396,6 +403,8 @@ class Fetcher:
     def close(self) -> None:
         if not self._loop.is_closed():
             self._run(self._async.aclose())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
             self._loop.close()
 
     def get(self, url: str, validators: Validators | None = None, **limits: Any) -> FetchResult:

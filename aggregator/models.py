@@ -137,6 +137,7 @@ class Sentence:
     source_name: str
     link: str | None
     attributed: str = ""  # the sentence in prose: "According to The Wall Street Journal, ..."
+    cites: tuple[int, ...] = ()  # a model-written paragraph: every entry id it draws on
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,9 @@ class Rewrite:
     conservative_missing: str | None = None
     common_ground_missing: str | None = None
     unavailable: tuple[str, ...] = ()  # outlets whose text could not be read
+    summary_sentences: tuple[Sentence, ...] = ()  # the summary, sentence by sentence, sourced
+    method: str = "extractive"  # or "model"
+    fallback: str | None = None  # why the model's rewrite was not used, when it was not
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from aggregator.db import (
     FeedRow,
     PollRow,
     SourceRow,
+    StageRow,
     StoryRow,
     TombstoneRow,
     UTCDateTime,
@@ -54,6 +55,8 @@ from aggregator.models import (
     Validators,
 )
 from aggregator.parse import entry_ident, parse_feed, strip_html
+from aggregator.publish import websub
+from aggregator.rewrite.model import ModelRewriter
 
 log = logging.getLogger("aggregator")
 
@@ -119,6 +122,16 @@ def _same_validators(sent: Validators, got: Validators) -> bool:
     if sent.etag or got.etag:
         return bool(sent.etag) and sent.etag == got.etag
     return bool(sent.last_modified) and sent.last_modified == got.last_modified
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, or on a fresh thread when this one already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1, thread_name_prefix="poll-loop") as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class _PollWriter:
@@ -266,6 +279,28 @@ class CycleReport:
         return lines
 
 
+@dataclass(frozen=True)
+class Health:
+    """The service's health as /healthz reports it; ``problems`` empty means healthy."""
+
+    last_publish: datetime | None
+    publish_age: float | None  # seconds
+    failing: list[SourceStatus]
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Counters and timings for /metrics."""
+
+    polls: dict[str, int]  # by outcome
+    entries: int
+    stories: int
+    stages: dict[str, tuple[float, float, int, datetime]]  # last s, total s, runs, last run
+    failing_sources: int
+    sources: int
+
+
 class Pipeline:
     """The stages, run against one database and one configuration."""
 
@@ -283,6 +318,7 @@ class Pipeline:
         self.session = db.session_factory(self.engine)
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
+        self.model = ModelRewriter(config.model) if config.model.enabled else None
         self._sync_sources()
 
     # --- set-up --------------------------------------------------------------------------------
@@ -329,7 +365,7 @@ class Pipeline:
         if explicit:
             waits = {}
         todo = [src for src in sources if src.id not in waits]
-        polled = asyncio.run(self._poll_all(todo, feeds)) if todo else {}
+        polled = _run_async(self._poll_all(todo, feeds)) if todo else {}
         results = []
         for src in sources:
             if src.id in waits:
@@ -759,22 +795,64 @@ class Pipeline:
     # --- rewrite -------------------------------------------------------------------------------
 
     def rewrite(self, story_ids: Iterable[str] | None = None) -> int:
-        """Rewrite the stories whose inputs changed; return how many were rewritten."""
+        """Rewrite the stories whose inputs changed; return how many were rewritten.
+
+        Besides ``story_ids``, stories never rewritten and stories whose model rewrite should
+        be tried again (a timeout, a 429, a spent budget) are taken. With a model configured,
+        up to ``concurrency`` stories are rewritten at once, and at most ``budget`` are sent.
+        """
         with self.session() as s:
-            query = select(StoryRow.id)
             ids = set(story_ids or ())
-            ids |= set(s.scalars(query.where(StoryRow.rewrite_json.is_(None))))
-        done = 0
-        for n, story_id in enumerate(sorted(ids), start=1):
-            if self.stop.is_set():
-                break
-            if self._rewrite_one(story_id):
-                done += 1
-            self.progress("rewrite", n, len(ids), story_id)
+            ids |= set(
+                s.scalars(
+                    select(StoryRow.id).where(
+                        StoryRow.rewrite_json.is_(None) | StoryRow.input_hash.is_(None)
+                    )
+                )
+            )
+        ordered = sorted(ids)
+        if self.model is None:
+            done = 0
+            for n, story_id in enumerate(ordered, start=1):
+                if self.stop.is_set():
+                    break
+                done += self._rewrite_one(story_id)
+                self.progress("rewrite", n, len(ordered), story_id)
+            return done
+        self.model.new_cycle()
+        with ThreadPoolExecutor(max_workers=self.config.model.concurrency) as pool:
+            results = pool.map(
+                lambda sid: False if self.stop.is_set() else self._rewrite_one(sid), ordered
+            )
+            done = 0
+            for n, (story_id, changed) in enumerate(zip(ordered, results, strict=True), start=1):
+                done += changed
+                self.progress("rewrite", n, len(ordered), story_id)
         return done
 
+    def _input_hash(self, articles: Sequence[StoryArticle]) -> str:
+        """What a rewrite is made from: the articles, the rewrite settings and the model."""
+        model = self.config.model
+        return _hash(
+            json.dumps(
+                [
+                    [
+                        [a.entry_id, a.source_name, a.lean, a.kind, a.title, a.text]
+                        for a in articles
+                    ],
+                    self.config.rewrite.summary_words,
+                    [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
+                ]
+            )
+        )
+
     def _rewrite_one(self, story_id: str) -> bool:
-        with self.session.begin() as s:
+        """Rewrite one story if its inputs changed; store it in one transaction.
+
+        The model (if any) is asked outside any transaction; the story's ``updated`` time
+        moves only when what readers see changed.
+        """
+        with self.session() as s:
             story = s.get(StoryRow, story_id)
             if story is None:
                 return False
@@ -788,21 +866,25 @@ class Pipeline:
             if not entries:
                 return False
             articles = [self._story_article(s, e) for e in entries]
-            input_hash = _hash(
-                json.dumps([[a.entry_id, a.source_name, a.lean, a.title, a.text] for a in articles])
-            )
+            input_hash = self._input_hash(articles)
             if story.input_hash == input_hash and story.rewrite_json:
                 return False
-            result = rewrite.rewrite_story(articles)
-            coverage = rewrite.coverage_of(articles)
-            content_html = publish.render_story_html(result, coverage)
-            related = [
-                {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
-            ]
-            content_hash = _hash(
-                json.dumps([result.headline, result.summary, content_html, related])
-            )
-            story.input_hash = input_hash
+        result = rewrite.rewrite_story(articles, summary_words=self.config.rewrite.summary_words)
+        final = True
+        if self.model is not None:
+            outcome = self.model.rewrite(input_hash, articles, result, label=story_id)
+            result, final = outcome.rewrite, outcome.final
+        coverage = rewrite.coverage_of(articles)
+        content_html = publish.render_story_html(result, coverage)
+        related = [
+            {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
+        ]
+        content_hash = _hash(json.dumps([result.headline, result.summary, content_html, related]))
+        with self.session.begin() as s:
+            story = s.get(StoryRow, story_id)
+            if story is None:  # pruned meanwhile
+                return False
+            story.input_hash = input_hash if final else None  # None: try the model again
             story.rewrite_json = db.rewrite_to_json(result)
             story.headline = result.headline
             story.summary = result.summary
@@ -840,15 +922,16 @@ class Pipeline:
 
     # --- publish -------------------------------------------------------------------------------
 
-    def published_stories(self) -> list[PublishedStory]:
-        """The newest ``feed_size`` stories, newest first, whatever their age."""
+    def published_stories(self, *, everything: bool = False) -> list[PublishedStory]:
+        """The newest ``feed_size`` stories (or all, for the archive pages), newest first."""
         with self.session() as s:
-            rows = s.scalars(
+            query = (
                 select(StoryRow)
                 .where(StoryRow.content_html.is_not(None))
                 .order_by(StoryRow.last_published.desc(), StoryRow.id)
-                .limit(self.settings.feed_size)
             )
+            if not everything:
+                query = query.limit(self.settings.feed_size)
             return [
                 PublishedStory(
                     id=row.id,
@@ -860,7 +943,7 @@ class Pipeline:
                     leans=tuple(json.loads(row.leans_json or "[]")),
                     related=tuple(RelatedLink(**r) for r in json.loads(row.related_json or "[]")),
                 )
-                for row in rows
+                for row in s.scalars(query)
             ]
 
     def failing_sources(self) -> list[SourceStatus]:
@@ -883,13 +966,72 @@ class Pipeline:
             ]
 
     def publish(self) -> Path:
-        """Write the Atom feed atomically into the output folder."""
-        stories = self.published_stories()
-        data = publish.build_atom(stories, self.settings, self.failing_sources(), now=utcnow())
-        path = self.config.out_dir / publish.ATOM_FILE
-        publish.write_atomic(path, data)
-        self.progress("publish", 1, 1, str(path))
-        return path
+        """Write every output (feeds, archive pages, site, OPML) and ping the WebSub hub."""
+        started = time.perf_counter()
+        result = publish.publish_site(
+            self.published_stories(everything=True),
+            self.settings,
+            self.failing_sources(),
+            self.config.out_dir,
+            self.config.sources,
+            utcnow(),
+        )
+        if self.settings.hub:
+            for error in websub.ping_hub(self.settings.hub, result.topics, self.settings.timeout):
+                log.warning("%s", error)
+        self.record_stage("publish", time.perf_counter() - started)
+        self.progress("publish", 1, 1, str(result.feed_path))
+        return result.feed_path
+
+    # --- health and metrics --------------------------------------------------------------------
+
+    def record_stage(self, stage: str, seconds: float) -> None:
+        """Remember how long a stage took (for /metrics) and when it last ran (for /healthz)."""
+        with self.session.begin() as s:
+            row = s.get(StageRow, stage)
+            if row is None:
+                row = StageRow(stage=stage, total_seconds=0.0, runs=0)
+                s.add(row)
+            row.last_at = utcnow()
+            row.last_seconds = seconds
+            row.total_seconds += seconds
+            row.runs += 1
+
+    def health(self) -> Health:
+        """Is the service doing its job: last publish recent enough, which sources fail."""
+        with self.session() as s:
+            row = s.get(StageRow, "publish")
+            last = row.last_at if row else None
+        failing = self.failing_sources()
+        age = (utcnow() - last).total_seconds() if last else None
+        problems = []
+        if age is None:
+            problems.append("nothing published yet")
+        elif age > self.settings.stale_after * 60:
+            problems.append(f"last publish {age / 60:.0f} minutes ago")
+        enabled = self.config.enabled_sources
+        if enabled and len(failing) == len(enabled):
+            problems.append("every source is failing")
+        return Health(last, age, failing, problems)
+
+    def metrics(self) -> Metrics:
+        """Counts and timings from the database, for the Prometheus endpoint."""
+        with self.session() as s:
+            polls = dict(
+                s.execute(select(PollRow.outcome, func.count()).group_by(PollRow.outcome)).all()
+            )
+            entries = s.scalar(select(func.count()).select_from(EntryRow)) or 0
+            stories = s.scalar(select(func.count()).select_from(StoryRow)) or 0
+            stages = {
+                r.stage: (r.last_seconds, r.total_seconds, r.runs, r.last_at)
+                for r in s.scalars(select(StageRow))
+            }
+            failing = s.scalar(
+                select(func.count())
+                .select_from(SourceRow)
+                .where(SourceRow.status.in_(("failing", "parked")))
+            )
+        return Metrics(polls, entries, stories, stages, failing or 0, len(self.config.sources))
 
     # --- retention -----------------------------------------------------------------------------
 
@@ -951,6 +1093,7 @@ class Pipeline:
             started = time.perf_counter()
             step()
             report.seconds[name] = time.perf_counter() - started
+            self.record_stage(name, report.seconds[name])
         started = time.perf_counter()
         self.prune()
         report.feed_path = self.publish()
@@ -964,6 +1107,7 @@ class Pipeline:
         started = time.perf_counter()
         report.sources = self.poll(sources)
         report.seconds["fetch"] = time.perf_counter() - started
+        self.record_stage("fetch", report.seconds["fetch"])
         report.new_entries = sum(r.new_entries for r in report.sources)
         self.process(report)
         return report

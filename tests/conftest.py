@@ -4,8 +4,11 @@ fault behaviours for any path, and the Atom schema from ../shared when it is the
 from __future__ import annotations
 
 import dataclasses
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -165,3 +168,155 @@ def assert_valid_atom(schema, data: bytes) -> None:  # noqa: ANN001 - lxml's typ
     doc = etree.fromstring(data)
     if not schema.validate(doc):
         raise AssertionError(f"Atom feed is not schema-valid: {schema.error_log}")
+
+
+# --- hostile input (tests/fixtures/xss) ---------------------------------------------------------
+
+XSS_PAYLOADS = [
+    line
+    for line in (FIXTURES / "xss" / "payloads.txt").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
+# Elements that run code, load active content, navigate or submit: never in what we publish.
+ACTIVE_TAGS = frozenset(
+    "script style iframe frame frameset object embed applet svg math base form input button "
+    "textarea select keygen isindex noscript template xmp marquee video audio source".split()
+)
+URL_ATTRIBUTES = frozenset(
+    "href src action formaction background cite data poster srcset xlink:href lowsrc".split()
+)
+
+
+def _scheme_of(value: str) -> str:
+    """The scheme a browser would see: controls and whitespace are ignored inside it."""
+    import re
+
+    squeezed = re.sub(r"[\x00-\x20\x7f]", "", value).lower()
+    return squeezed.split(":", 1)[0] if ":" in squeezed else ""
+
+
+def active_parts(html: str, page: bool = False) -> list[str]:
+    """Everything in ``html`` that could run script; [] when inert.
+
+    ``page`` allows what our own page head needs (meta charset/viewport/referrer and
+    stylesheet/alternate links), which a fragment must not have at all.
+    """
+    import lxml.html
+
+    if not html.strip():
+        return []
+    root = (
+        lxml.html.document_fromstring(html)
+        if page
+        else lxml.html.fragment_fromstring(html, create_parent="div")
+    )
+    found = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tag = el.tag.lower()
+        if tag in ACTIVE_TAGS:
+            found.append(f"<{tag}>")
+        if tag == "meta" and (not page or el.get("http-equiv")):
+            found.append("<meta http-equiv>" if el.get("http-equiv") else "<meta>")
+        if tag == "link" and (not page or el.get("rel") not in ("stylesheet", "alternate")):
+            found.append("<link>")
+        for name, value in el.attrib.items():
+            name = name.lower()
+            if name.startswith("on") or name in ("style", "srcdoc", "formaction"):
+                found.append(f"{tag}@{name}")
+            if name in URL_ATTRIBUTES and _scheme_of(value) in ("javascript", "data", "vbscript"):
+                found.append(f"{tag}@{name}={value[:40]}")
+    return found
+
+
+def assert_inert(html: str, where: str, page: bool = False) -> None:
+    found = active_parts(html, page)
+    assert not found, f"{where}: active content survived: {found}"
+
+
+def hostile_outlet(web: SampleWeb, source_id: str = "hostile") -> Source:
+    """An outlet on the fixture web whose feed and article pages carry every XSS payload.
+
+    Item ``i`` has payload ``i`` in its title, author, category, summary and content; its
+    article page has payloads ``i..i+3`` raw in the markup and again as visible text, in the
+    title, author and body. Some items link to ``javascript:`` and ``data:`` URLs.
+    """
+    from html import escape
+
+    from lxml import etree
+
+    content_ns = "http://purl.org/rss/1.0/modules/content/"
+    rss = etree.Element("rss", version="2.0", nsmap={"content": content_ns})
+    channel = etree.SubElement(rss, "channel")
+    etree.SubElement(channel, "title").text = XSS_PAYLOADS[0]
+    etree.SubElement(channel, "link").text = web.url(f"{source_id}/")
+    etree.SubElement(channel, "description").text = XSS_PAYLOADS[1]
+    bad_links = ("javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>")
+    n = len(XSS_PAYLOADS)
+    for i, payload in enumerate(XSS_PAYLOADS):
+        path = f"/{source_id}/articles/{i}.html"
+        item = etree.SubElement(channel, "item")
+        etree.SubElement(item, "title").text = f"Quillon zoning board report {i} {payload}"
+        link = bad_links[i % 2] if i % 10 == 9 else web.url(path)
+        etree.SubElement(item, "link").text = link
+        etree.SubElement(item, "guid", isPermaLink="false").text = f"{source_id}-{i}"
+        etree.SubElement(item, "author").text = f"desk@hostile.example ({payload})"
+        etree.SubElement(item, "category").text = payload
+        etree.SubElement(item, "description").text = f"Council members said {payload} today."
+        etree.SubElement(
+            item, f"{{{content_ns}}}encoded"
+        ).text = f"<p>The Quillon zoning board met. {payload}</p><p>{XSS_PAYLOADS[(i + 1) % n]}</p>"
+        etree.SubElement(
+            item, "pubDate"
+        ).text = f"Wed, 04 Nov 2026 {10 + i % 12:02d}:{i % 60:02d}:00 GMT"
+        nearby = [XSS_PAYLOADS[(i + k) % n] for k in range(4)]
+        body = "".join(
+            f"<p>The Quillon zoning board heard testimony number {k} about the "
+            f"warehouse permit and the rail spur. {raw} Residents quoted the notice "
+            f"{escape(raw)} in full before the vote on the permit.</p>"
+            for k, raw in enumerate(nearby)
+        )
+        page = (
+            f"<!DOCTYPE html><html><head><title>{payload}</title>"
+            f'<meta name="author" content="{escape(payload)}"></head><body><article>'
+            f"<h1>Quillon zoning board report {i} {escape(payload)}</h1>{body}</article>"
+            "</body></html>"
+        )
+        web.routes[path] = respond(200, page.encode(), "text/html; charset=utf-8")
+    feed = etree.tostring(rss, xml_declaration=True, encoding="UTF-8")
+    web.routes[f"/{source_id}/rss.xml"] = respond(200, feed, "application/rss+xml")
+    return Source(
+        id=source_id,
+        name="Hostile Wire",
+        homepage=web.url(f"{source_id}/"),
+        feeds=(web.url(f"{source_id}/rss.xml"),),
+        lean="right",
+    )
+
+
+# --- our own server ------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
+    """Run ``app`` on a real uvicorn server on a free 127.0.0.1 port; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -131,3 +131,109 @@ def test_scheduler_runs_until_sigterm(web: SampleWeb, tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "received SIGTERM" in err and "scheduler stopped" in err
+
+
+# --- sources import FILE.opml -------------------------------------------------------------------
+
+
+def opml_file(web: SampleWeb, tmp_path: Path) -> Path:
+    path = tmp_path / "reader.opml"
+    path.write_text(web.render((FIXTURES / "opml" / "reader-export.opml").read_text()), "utf-8")
+    return path
+
+
+def test_sources_import_appends_valid_sources(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    from aggregator.config import load_config
+
+    args = common(web, tmp_path)
+    sources = Path(args[1])
+    before = load_config(sources).sources
+    opml = str(opml_file(web, tmp_path))
+    assert main(["sources", "import", opml, "--lean", "center", *args]) == 0
+    out = capsys.readouterr().out
+    assert "Added 3 sources" in out
+    after = load_config(sources).sources
+    assert after[: len(before)] == before, "existing sources untouched"
+    new = {s.id: s for s in after[len(before) :]}
+    assert set(new) == {"zeta-ledger", "eta-morning-star", "theta-courier"}
+    assert new["eta-morning-star"].name == 'Eta "Morning" Star'
+    assert new["eta-morning-star"].homepage == "https://eta.example/"
+    assert new["theta-courier"].homepage == "https://theta.example/"  # javascript: refused
+    assert {s.lean for s in new.values()} == {"center"}
+    # Again: everything is there already (the alpha feed was there from the start).
+    assert main(["sources", "import", opml, "--lean", "center", *args]) == 0
+    assert "Nothing to import" in capsys.readouterr().out
+
+
+def test_sources_import_needs_a_lean(web: SampleWeb, tmp_path: Path, capsys, monkeypatch) -> None:
+    import io
+
+    args = common(web, tmp_path)
+    sources = Path(args[1])
+    text = sources.read_text()
+    opml = str(opml_file(web, tmp_path))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal: nobody to ask
+    assert main(["sources", "import", opml, *args]) == 2
+    assert "'Zeta Ledger': lean required" in capsys.readouterr().err
+    assert sources.read_text() == text, "nothing written"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    # Asked for the two without a lean category (a wrong answer is asked again).
+    monkeypatch.setattr("sys.stdin", Terminal("far-left\nleft\nright\n"))
+    assert main(["sources", "import", opml, *args]) == 0
+    from aggregator.config import load_config
+
+    leans = {s.id: s.lean for s in load_config(sources).sources}
+    assert (leans["zeta-ledger"], leans["eta-morning-star"]) == ("left", "right")
+    assert leans["theta-courier"] == "lean-right"  # from the file's /lean/ category
+
+
+def test_sources_import_refuses_a_non_opml_file(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<html><body>not opml</body></html>")
+    assert main(["sources", "import", str(bad), "--lean", "left", *common(web, tmp_path)]) == 1
+    assert "not an OPML file" in capsys.readouterr().err
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_serve_command_serves_the_published_folder(web: SampleWeb, tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    args = common(web, tmp_path)
+    assert main(["run", "--once", *args]) == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "serve", *args, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, health = time.monotonic() + 30, None
+        while health is None and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        feed = httpx.get(f"http://127.0.0.1:{port}/balanced.atom")
+        assert feed.content == (tmp_path / "out" / "balanced.atom").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit shows the signal.
+    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert "Application shutdown complete" in err
+    assert f"Serving {tmp_path / 'out'}/ at http://127.0.0.1:{port}/" in err

@@ -1,24 +1,44 @@
-"""The published Atom: schema-valid, stable ids, status notice, never half-written."""
+"""Every output: Atom (schema, RFC 4287 rules, archives), JSON Feed, blindspot, OPML, the site;
+sanitization against the XSS corpus, alone and through the real pipeline; atomic writes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import feedparser
 import pytest
+from lxml import etree
+from sqlalchemy import select
 
-from aggregator.config import Settings
+from aggregator.config import Config, Settings, parse_sources
+from aggregator.db import StoryRow
+from aggregator.demo import SampleWeb
 from aggregator.models import PublishedStory, RelatedLink, SourceStatus
+from aggregator.pipeline import Pipeline
 from aggregator.publish import (
     atom_id,
     build_atom,
+    clean_html,
+    publish_site,
     render_story_html,
+    safe_url,
     status_notice,
     write_atomic,
 )
+from aggregator.publish.opml import build_opml, parse_opml
 from aggregator.rewrite import coverage_of, rewrite_story
-from tests.conftest import assert_valid_atom
+from tests.conftest import (
+    XSS_PAYLOADS,
+    active_parts,
+    assert_inert,
+    assert_valid_atom,
+    hostile_outlet,
+    make_config,
+)
 from tests.stories import story_articles
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -91,3 +111,363 @@ def test_write_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["balanced.atom"]
     write_atomic(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+A = "{http://www.w3.org/2005/Atom}"
+
+
+def story(n: int, leans: tuple[str, ...] = ("left", "right"), **fields: object) -> PublishedStory:
+    """Story ``n``: newer for higher ``n``; its sources' leans are ``leans``."""
+    when = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=n)
+    base = PublishedStory(
+        id=f"00000000-0000-5000-8000-{n:012d}",
+        headline=f"Story number {n}",
+        summary=f"Summary of story {n}.",
+        content_html=f"<p>Body of story {n}.</p>",
+        published=when,
+        updated=when,
+        leans=leans,
+        related=tuple(
+            RelatedLink(f"http://news{k}.example/{n}", f"Outlet {lean}", lean)
+            for k, lean in enumerate(leans)
+        ),
+    )
+    return dataclasses.replace(base, **fields)
+
+
+def rfc4287_problems(data: bytes) -> list[str]:
+    """The RFC 4287 rules RELAX NG cannot express, plus absolute URLs and unique ids."""
+    feed = etree.fromstring(data)
+    problems = []
+    entries = feed.findall(f"{A}entry")
+    if feed.find(f"{A}author") is None and not all(
+        e.find(f"{A}author") is not None for e in entries
+    ):
+        problems.append("feed without author has an entry without author")
+    for entry in entries:
+        alternate = [
+            x for x in entry.findall(f"{A}link") if x.get("rel", "alternate") == "alternate"
+        ]
+        if not alternate and entry.find(f"{A}content") is None:
+            problems.append(f"entry {entry.findtext(f'{A}id')} has no alternate link nor content")
+    for link in feed.iter(f"{A}link"):
+        if safe_url(link.get("href")) is None:
+            problems.append(f"link href not absolute http(s): {link.get('href')!r}")
+    ids = [e.findtext(f"{A}id") for e in entries]
+    if len(ids) != len(set(ids)):
+        problems.append("duplicate entry ids")
+    return problems
+
+
+def links(data: bytes, rel: str) -> list[str]:
+    return [
+        x.get("href") for x in etree.fromstring(data).findall(f"{A}link") if x.get("rel") == rel
+    ]
+
+
+def assert_outputs_inert(out: Path) -> None:
+    """No file we published carries anything executable, in any format."""
+    for path in sorted(out.rglob("*.atom")):
+        data = path.read_bytes()
+        assert not feedparser.parse(data).bozo, path
+        assert rfc4287_problems(data) == [], path
+        for el in etree.fromstring(data).iter(f"{A}content", f"{A}summary", f"{A}title"):
+            if el.get("type") == "html":
+                assert_inert(el.text or "", f"{path.name} {el.tag}")
+    raw = (out / "balanced.json").read_bytes()
+    assert b"<" not in raw and b">" not in raw, "JSON Feed writes < and > as \\u escapes"
+    for item in json.loads(raw)["items"]:
+        assert_inert(item["content_html"], f"balanced.json {item['id']}")
+        assert safe_url(item["url"]) == item["url"]
+        assert all(safe_url(x["url"]) for x in item["_balanced_news"]["sources"])
+    for path in sorted(out.rglob("*.html")):
+        assert_inert(path.read_text(encoding="utf-8"), str(path.relative_to(out)), page=True)
+
+
+# --- sanitization -------------------------------------------------------------------------------
+
+
+def test_the_corpus_is_big_and_hostile() -> None:
+    assert len(XSS_PAYLOADS) >= 50
+    # The checker itself sees the danger in the raw payloads (else it would prove nothing).
+    dangerous = [p for p in XSS_PAYLOADS if active_parts(p)]
+    assert len(dangerous) >= 50
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_sanitizer_leaves_no_payload_active(payload: str) -> None:
+    assert_inert(clean_html(payload), payload)
+    assert_inert(clean_html(f"<p>before {payload} after</p>"), payload)
+
+
+def test_sanitizer_keeps_ordinary_markup() -> None:
+    html = '<p class="x">A <a href="https://a.example/x">link</a> and <em>emphasis</em>.</p>'
+    assert clean_html(html) == (
+        '<p class="x">A <a href="https://a.example/x" rel="noopener noreferrer nofollow">link</a>'
+        " and <em>emphasis</em>.</p>"
+    )
+    assert clean_html('<a href="/relative">x</a>') == '<a rel="noopener noreferrer nofollow">x</a>'
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "/relative/path",
+        "//no-scheme.example/x",
+        "http:no-host",
+        "http://[broken",
+        "",
+        None,
+    ],
+)
+def test_safe_url_refuses_all_but_absolute_http(url: str | None) -> None:
+    assert safe_url(url) is None
+
+
+def test_safe_url_keeps_http_and_https() -> None:
+    for url in ("http://a.example/x?y=1#z", "https://b.example/"):
+        assert safe_url(url) == url
+
+
+def test_every_output_escapes_hostile_fields(tmp_path: Path) -> None:
+    """Payloads in every field of every story, the settings and the status notice."""
+    settings = Settings(
+        title=XSS_PAYLOADS[0], subtitle=XSS_PAYLOADS[2], feed_size=30, site_url="http://x.example/"
+    )
+    stories = [
+        story(
+            n,
+            headline=payload,
+            summary=payload,
+            content_html=f"<p>{payload}</p>{payload}",
+            related=(
+                RelatedLink(payload, payload, "left"),
+                RelatedLink("javascript:alert(1)", payload, "right"),
+                RelatedLink("http://ok.example/a", f"Outlet {payload}", "center"),
+            ),
+        )
+        for n, payload in enumerate(XSS_PAYLOADS)
+    ]
+    failing = [SourceStatus(XSS_PAYLOADS[3], datetime(2026, 11, 2, tzinfo=UTC), XSS_PAYLOADS[4])]
+    _, sources = parse_sources(
+        '[[source]]\nid = "x"\nname = "<script>alert(1)</script>"\n'
+        'homepage = "http://x.example/"\nfeed = "http://x.example/rss"\nlean = "left"\n'
+    )
+    stories.sort(key=lambda s: s.updated, reverse=True)
+    publish_site(stories, settings, failing, tmp_path, sources, datetime(2026, 11, 28, tzinfo=UTC))
+    assert_outputs_inert(tmp_path)
+    assert len(list((tmp_path / "archive").glob("*.atom"))) == 2  # 82 stories, 30 per page
+    # The payloads are there, as text: escaped, not dropped.
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
+    feed = feedparser.parse((tmp_path / "balanced.atom").read_bytes())
+    assert {e.title for e in feed.entries[1:]} <= set(XSS_PAYLOADS)
+    opml = parse_opml((tmp_path / "sources.opml").read_bytes())
+    assert opml[0].title == "<script>alert(1)</script>"
+
+
+def test_hostile_feed_and_pages_through_the_real_pipeline(web: SampleWeb, tmp_path: Path) -> None:
+    """The corpus in titles, authors, summaries, content and links of a feed and its pages."""
+    config = make_config(web, tmp_path, extra=(hostile_outlet(web),))
+    report = Pipeline(config).run_cycle()
+    assert report.failed == []
+    pages = [p for p, _ in web.requests if p.startswith("/hostile/articles/")]
+    assert len(pages) >= len(XSS_PAYLOADS) * 8 // 10, "the hostile pages were fetched"
+    out = config.out_dir
+    assert_outputs_inert(out)
+    # Not vacuous: the hostile outlet's stories are published, payload text shown as text.
+    feed = feedparser.parse((out / "balanced.atom").read_bytes())
+    hostile = [e for e in feed.entries if any(x.get("title") == "Hostile Wire" for x in e.links)]
+    assert hostile
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Quillon zoning board" in index
+    assert "&lt;script" in index.lower() and "&lt;img" in index.lower(), "payloads shown as text"
+
+
+# --- Atom ---------------------------------------------------------------------------------------
+
+
+def test_every_atom_document_is_valid_and_follows_rfc4287(tmp_path: Path, atom_schema) -> None:
+    stories = [story(n, leans=("left",) if n % 3 == 0 else ("left", "right")) for n in range(9)]
+    stories.reverse()
+    settings = Settings(feed_size=4)
+    publish_site(stories, settings, [], tmp_path, (), datetime(2026, 11, 28, tzinfo=UTC))
+    documents = sorted(tmp_path.rglob("*.atom"))
+    assert [p.relative_to(tmp_path).as_posix() for p in documents] == [
+        "archive/1.atom",
+        "archive/2.atom",
+        "balanced.atom",
+        "blindspot.atom",
+    ]
+    for path in documents:
+        data = path.read_bytes()
+        assert_valid_atom(atom_schema, data)
+        assert rfc4287_problems(data) == []
+        assert not feedparser.parse(data).bozo
+
+
+def test_rfc4287_checker_catches_what_the_schema_cannot() -> None:
+    bare = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:x</id><title>t</title>'
+        b"<updated>2026-01-01T00:00:00Z</updated><entry><id>urn:e</id><title>e</title>"
+        b'<updated>2026-01-01T00:00:00Z</updated><link rel="related" href="/x"/></entry></feed>'
+    )
+    assert len(rfc4287_problems(bare)) == 3
+
+
+def test_archives_keep_the_main_feed_small_and_every_story_reachable(tmp_path: Path) -> None:
+    stories = [story(n) for n in reversed(range(11))]  # newest first
+    site = "http://localhost:8000/"
+    publish_site(
+        stories, Settings(feed_size=4), [], tmp_path, (), datetime(2026, 11, 28, tzinfo=UTC)
+    )
+    seen: list[str] = []
+    data = (tmp_path / "balanced.atom").read_bytes()
+    main_entries = feedparser.parse(data).entries[1:]
+    assert len(main_entries) == 4
+    seen += [e.id for e in main_entries]
+    hops = 0
+    while prev := links(data, "prev-archive"):
+        data = (tmp_path / prev[0].removeprefix(site)).read_bytes()
+        doc = etree.fromstring(data)
+        assert doc.find("{http://purl.org/syndication/history/1.0}archive") is not None
+        assert links(data, "current") == [site + "balanced.atom"]
+        seen += [e.id for e in feedparser.parse(data).entries]
+        hops += 1
+    assert hops == 2
+    assert sorted(seen) == sorted(atom_id(s.id) for s in stories), "each story exactly once"
+    # The oldest page is full and stays put when a newer story arrives.
+    first = (tmp_path / "archive/1.atom").read_bytes()
+    publish_site(
+        [story(11), *stories],
+        Settings(feed_size=4),
+        [],
+        tmp_path,
+        (),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    assert (tmp_path / "archive/1.atom").read_bytes() == first
+
+
+def test_entry_updated_moves_only_when_content_changes(web: SampleWeb, tmp_path: Path) -> None:
+    full = make_config(web, tmp_path)
+    early = dataclasses.replace(full, sources=(full.source("alpha"), full.source("gamma")))
+    path = Pipeline(early).run_cycle().feed_path
+    assert path is not None
+    pipeline = Pipeline(early)
+    with pipeline.session.begin() as s:  # an hour passes (feeds carry whole seconds)
+        for row in s.scalars(select(StoryRow)):
+            row.updated_at -= timedelta(hours=1)
+    pipeline.run_cycle()
+    before = {e.id: e.updated for e in feedparser.parse(path.read_bytes()).entries[1:]}
+    Pipeline(early).run_cycle()  # nothing new: nothing moves
+    again = {e.id: e.updated for e in feedparser.parse(path.read_bytes()).entries[1:]}
+    assert again == before
+    Pipeline(full).run_cycle()  # beta, delta, epsilon join two of the stories
+    after = {e.id: e.updated for e in feedparser.parse(path.read_bytes()).entries[1:]}
+    assert set(before) <= set(after)
+    moved = {i for i in before if after[i] != before[i]}
+    assert moved and moved != set(before), "only the stories whose content changed move"
+
+
+# --- JSON Feed, blindspot, OPML -----------------------------------------------------------------
+
+
+def test_json_feed_has_the_same_stories_and_ids_as_atom(config: Config) -> None:
+    Pipeline(config).run_cycle()
+    out = config.out_dir
+    atom_ids = [e.id for e in feedparser.parse((out / "balanced.atom").read_bytes()).entries[1:]]
+    doc = json.loads((out / "balanced.json").read_bytes())
+    assert doc["version"] == "https://jsonfeed.org/version/1.1"
+    assert doc["feed_url"] == config.settings.site_url + "balanced.json"
+    assert [i["id"] for i in doc["items"]] == atom_ids and len(atom_ids) == 3
+    for item in doc["items"]:
+        assert item["title"] and item["content_html"] and item["summary"]
+        assert datetime.fromisoformat(item["date_modified"]) >= datetime.fromisoformat(
+            item["date_published"]
+        )
+        page = out / urlsplit(item["url"]).path.lstrip("/")
+        assert page.is_file(), "each item's url is its published page"
+
+
+def test_blindspot_feed_has_the_one_sided_stories(config: Config) -> None:
+    Pipeline(config).run_cycle()
+    feed = feedparser.parse((config.out_dir / "blindspot.atom").read_bytes())
+    assert not feed.bozo
+    assert len(feed.entries) == 1  # the Fairhaven tax cut: right only
+    assert {t.term for t in feed.entries[0].tags} == {"right"}
+    stories = [story(1, ("left", "center")), story(2, ("lean-right",)), story(3, ("center",))]
+    out = config.out_dir / "unit"
+    publish_site(stories, Settings(), [], out, (), datetime(2026, 11, 28, tzinfo=UTC))
+    blind = feedparser.parse((out / "blindspot.atom").read_bytes())
+    assert sorted(e.title for e in blind.entries) == ["Story number 1", "Story number 2"]
+
+
+def test_opml_export_round_trips_sources_and_leans(config: Config) -> None:
+    data = build_opml(config.sources, config.settings, datetime(2026, 11, 28, tzinfo=UTC))
+    feeds = parse_opml(data)
+    assert [(f.title, f.feed, f.homepage, f.lean) for f in feeds] == sorted(
+        [(s.name, s.feeds[0], s.homepage, s.lean) for s in config.sources],
+        key=lambda t: ("left", "lean-left", "center", "lean-right", "right").index(t[3]),
+    )
+
+
+# --- WebSub -------------------------------------------------------------------------------------
+
+
+def hub_route(pings: list[dict[str, list[str]]], status: int = 204):
+    """A loopback WebSub hub: records each publish ping's form fields."""
+    from urllib.parse import parse_qs
+
+    def handler(h) -> None:  # noqa: ANN001 - BaseHTTPRequestHandler
+        body = h.rfile.read(int(h.headers.get("Content-Length", 0)))
+        pings.append(parse_qs(body.decode()))
+        h.send_response(status)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    return handler
+
+
+def test_feeds_name_the_hub_and_every_publish_pings_it(web: SampleWeb, tmp_path: Path) -> None:
+    pings: list[dict[str, list[str]]] = []
+    web.routes["/hub"] = hub_route(pings)
+    config = make_config(web, tmp_path, hub=web.url("hub"))
+    pipeline = Pipeline(config)
+    pipeline.run_cycle()
+    site = config.settings.site_url
+    topics = [site + "balanced.atom", site + "balanced.json", site + "blindspot.atom"]
+    assert [p["hub.url"] for p in pings] == [[t] for t in topics]
+    assert all(p["hub.mode"] == ["publish"] for p in pings)
+    for name in ("balanced.atom", "blindspot.atom"):
+        assert links((config.out_dir / name).read_bytes(), "hub") == [web.url("hub")]
+    doc = json.loads((config.out_dir / "balanced.json").read_bytes())
+    assert doc["hubs"] == [{"type": "WebSub", "url": web.url("hub")}]
+    pipeline.publish()
+    assert len(pings) == 6, "every publish pings"
+
+
+def test_a_failing_hub_does_not_stop_publishing(web: SampleWeb, tmp_path: Path, caplog) -> None:
+    pings: list[dict[str, list[str]]] = []
+    web.routes["/hub"] = hub_route(pings, status=500)
+    config = make_config(web, tmp_path, hub=web.url("hub"))
+    report = Pipeline(config).run_cycle()
+    assert report.feed_path is not None and report.feed_path.is_file()
+    assert len(pings) == 3
+    assert f"WebSub hub {web.url('hub')}: {config.settings.site_url}balanced.atom: HTTP 500" in (
+        caplog.text
+    )
+
+
+def test_no_hub_no_hub_link(config: Config) -> None:
+    Pipeline(config).run_cycle()
+    assert links((config.out_dir / "balanced.atom").read_bytes(), "hub") == []
+    assert "hubs" not in json.loads((config.out_dir / "balanced.json").read_bytes())

@@ -125,6 +125,17 @@ class SampleWeb:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                """Only routes answer a POST (fake APIs, a WebSub hub): the site is static."""
+                path = urlsplit(self.path).path
+                with web._lock:
+                    web.requests.append((path, {k.lower(): v for k, v in self.headers.items()}))
+                route = web.routes.get(path)
+                if route is None:
+                    self.send_error(405, "Method Not Allowed")
+                    return
+                route(self)
+
         return Handler
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Coverage, Rewrite, Sentence, StoryArticle
@@ -19,7 +19,17 @@ LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
 SUMMARY_WORDS = 60
 BODY_MIN, BODY_MAX = 4, 8
 PERSPECTIVE_SENTENCES = 3
-COMMON_GROUND_MIN = 0.30
+COMMON_GROUND_MIN = 0.35  # cosine: both sides clearly report the same claim
+# Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see _centrality.
+TITLE_WEIGHT = 0.2
+LEAD_WEIGHT = 0.6
+QUOTE_PENALTY = 0.3  # a sentence opening with a quotation is someone's words, not a fact
+REPEAT_SIMILARITY = 0.4  # above this, two sentences state the same fact
+LOADED_PENALTY = 0.3  # per loaded or sensational word ("slams", "fiasco")
+LEAN_BONUS = {"center": 0.02}  # a tie-break only: more cost ROUGE on the AllSides set
+CONTAINED = 0.5  # at or above this share of its words already said, a sentence adds too little
+OVERRUN = 1.3  # the last summary sentence may run this far past summary_words
+SOURCE_SHARE = 0.35  # a summary is at most this share of all the sources' words
 
 _OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
 _DANGLING_START_RE = re.compile(
@@ -32,8 +42,20 @@ _BOILERPLATE_RE = re.compile(
 )
 _SENSATIONAL_RE = re.compile(
     r"(?i)\b(?:slams?|blasts?|destroys?|shocking|bombshell|outrage\w*|rips?|epic|furious|"
-    r"meltdown|disaster|chaos|humiliat\w*|brutal|stunning|insane)\b|!"
+    r"meltdown|disaster|chaos|humiliat\w*|brutal|stunning|insane|fiasco|debacle|mess|"
+    r"firestorm|scandal\w*|hammers?|torches?|eviscerat\w*|smack\w*|wrecks?|caves in|"
+    r"radical|extremist|lies|lying|rammed|amnesty|illegals|illegal aliens?|"
+    r"crazy|unhinged|savage\w*|explosive|devastating|horrif\w*|terrifying)\b|!"
 )
+# Words that take a side or shout, in a sentence we would print without quotation marks.
+_LOADED_RE = re.compile(
+    r"(?i)\b(?:rammed|slams?|blasts?|rips?|destroys?|illegals|illegal aliens?|amnesty|radical|"
+    r"extremist|meltdown|fiasco|debacle|unhinged|insane|crazy|humiliat\w*|bombshell|"
+    r"shocking|outrageous|disgraceful|sham|hoax|witch hunt)\b"
+)
+_EXPLAINER_RE = re.compile(r"^(?:What|Why|How|Who|Here's|Here is|Opinion|Analysis)\b")
+_SCARE_QUOTE_RE = re.compile(r"[\u2018\u201c\"'][^\u2019\u201d\"']{1,40}[\u2019\u201d\"']")
+_SHOUT_RE = re.compile(r"\b[A-Z]{3,}(?:\s+[A-Z]{2,})+\b")  # "HARBOR BRIDGE FIASCO", not "COVID"
 _LOWERABLE = frozenset(
     "a an the in on at for of as after before during while when with by from under over some "
     "many most several officials".split()
@@ -59,43 +81,64 @@ def _usable(sentence: str) -> bool:
         return False
     if sentence.count("\u201c") != sentence.count("\u201d") or sentence.count('"') % 2:
         return False  # a dangling quote: it needs the sentence around it
+    if sentence.endswith(("...", "\u2026")):
+        return False  # cut off: an excerpt's last words, not a whole sentence
     return sentence[-1] in ".!?\"'\u201d\u2019"
 
 
 def _sentences(article: StoryArticle) -> list[Sentence]:
-    out = []
-    for index, text in enumerate(split_sentences(article.text)):
-        if _usable(text):
-            out.append(
-                Sentence(
-                    text=text,
-                    entry_id=article.entry_id,
-                    index=index,
-                    source_id=article.source_id,
-                    source_name=article.source_name,
-                    link=article.link,
-                )
-            )
-    return out
+    return [
+        _sentence(article, index, text)
+        for index, text in enumerate(split_sentences(article.text))
+        if _usable(text)
+    ]
+
+
+def _sentence(article: StoryArticle, index: int, text: str) -> Sentence:
+    return Sentence(
+        text=text,
+        entry_id=article.entry_id,
+        index=index,
+        source_id=article.source_id,
+        source_name=article.source_name,
+        link=article.link,
+    )
 
 
 def _centrality(
-    candidates: Sequence[Sentence], vectors: dict[tuple[int, int], dict[str, float]]
+    candidates: Sequence[Sentence],
+    vectors: dict[tuple[int, int], dict[str, float]],
+    titles: Mapping[str, float],
+    leans: Mapping[int, str],
 ) -> dict[tuple[int, int], float]:
-    """How much of each sentence the *other* sources also say (plus a little lead bonus)."""
+    """How much of each sentence the *other* sources also say, with the titles and the lead.
+
+    Mean best-match similarity to every other source is the strongest sign that a sentence is a
+    fact the sources agree on (measured on the NeuS and AllSides sets by
+    ``bench/rewrite_quality.py``); the titles' words and an early position add a little. Of
+    two equally central sentences, the centre outlet's and the one without loaded words win.
+    """
     by_source: dict[str, list[Sentence]] = {}
     for s in candidates:
         by_source.setdefault(s.source_id, []).append(s)
+    others = max(1, len(by_source) - 1)
     scores = {}
     for s in candidates:
         vec = vectors[(s.entry_id, s.index)]
         support = 0.0
-        for source_id, others in by_source.items():
+        for source_id, theirs in by_source.items():
             if source_id == s.source_id:
                 continue
-            support += max(cosine(vec, vectors[(o.entry_id, o.index)]) for o in others)
-        lead_bonus = 0.15 / (1 + s.index)
-        scores[(s.entry_id, s.index)] = support + lead_bonus
+            support += max(cosine(vec, vectors[(o.entry_id, o.index)]) for o in theirs)
+        penalty = QUOTE_PENALTY if s.text[:1] in '"\u201c' else 0.0
+        penalty += LOADED_PENALTY * len(_LOADED_RE.findall(s.text))
+        scores[(s.entry_id, s.index)] = (
+            support / others
+            + TITLE_WEIGHT * cosine(vec, titles)
+            + LEAD_WEIGHT / (1 + s.index)
+            + LEAN_BONUS.get(leans.get(s.entry_id, ""), 0.0)
+            - penalty
+        )
     return scores
 
 
@@ -104,11 +147,18 @@ def _mmr(
     scores: dict[tuple[int, int], float],
     vectors: dict[tuple[int, int], dict[str, float]],
     *,
-    max_words: int | None = None,
+    max_words: float | None = None,
     max_count: int | None = None,
-    redundancy: float = 0.6,
+    redundancy: float = 0.5,
+    repeat: float = REPEAT_SIMILARITY,
+    contained: float = CONTAINED,
 ) -> list[Sentence]:
-    """Maximal marginal relevance: the central sentences, without saying anything twice."""
+    """Maximal marginal relevance: the central sentences, without saying anything twice.
+
+    A sentence closer than ``repeat`` to one already chosen is a near-repeat (the same fact in
+    another outlet's words) and is never taken. With ``max_words``, the last sentence may run
+    past the target by up to a third rather than leave the summary short.
+    """
     chosen: list[Sentence] = []
     words_used = 0
     pool = list(candidates)
@@ -119,21 +169,35 @@ def _mmr(
             overlap = max(
                 (cosine(vec, vectors[(c.entry_id, c.index)]) for c in chosen), default=0.0
             )
-            return scores[(s.entry_id, s.index)] - redundancy * overlap * 2
+            return scores[(s.entry_id, s.index)] - redundancy * overlap
 
         best = max(pool, key=lambda s: (gain(s), -s.index, s.source_id))
         pool.remove(best)
         vec = vectors[(best.entry_id, best.index)]
-        if any(cosine(vec, vectors[(c.entry_id, c.index)]) > 0.7 for c in chosen):
+        if any(cosine(vec, vectors[(c.entry_id, c.index)]) > repeat for c in chosen):
             continue  # a near-repeat of a sentence we already have
+        if (
+            chosen
+            and _contained(vec, [vectors[(c.entry_id, c.index)] for c in chosen]) >= contained
+        ):
+            continue  # nearly every word of it already said, if spread over several sentences
         n = word_count(best.text)
-        if max_words is not None and chosen and words_used + n > max_words:
+        if max_words is not None and chosen and words_used + n > max_words * OVERRUN:
             continue
         chosen.append(best)
         words_used += n
         if max_words is not None and words_used >= max_words:
             break
     return chosen
+
+
+def _contained(vec: Mapping[str, float], chosen: Sequence[Mapping[str, float]]) -> float:
+    """The share of a sentence's term weight that the chosen sentences already use."""
+    total = sum(vec.values())
+    if not total:
+        return 1.0
+    said = set().union(*chosen)
+    return sum(w for t, w in vec.items() if t in said) / total
 
 
 def choose_headline(articles: Sequence[StoryArticle]) -> str:
@@ -146,12 +210,26 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
     def score(i: int) -> float:
         article, title = titles[i]
         agree = sum(cosine(vectors[i], v) for j, v in enumerate(vectors) if j != i)
-        penalty = 1.0 * len(_SENSATIONAL_RE.findall(title)) + (0.5 if "?" in title else 0.0)
+        penalty = _loaded(title)
         bonus = 0.3 if article.lean == "center" else 0.0
         return agree + bonus - penalty
 
     best = max(range(len(titles)), key=lambda i: (score(i), -len(titles[i][1])))
     return titles[best][1]
+
+
+def _loaded(title: str) -> float:
+    """How far a title is from a plain news headline: loaded words, shouting, questions,
+    explainers, scare quotes and run-on length all count against it."""
+    n = word_count(title)
+    return (
+        1.0 * len(_SENSATIONAL_RE.findall(title))
+        + 0.5 * len(_SHOUT_RE.findall(title))
+        + (0.5 if "?" in title else 0.0)
+        + (0.5 if _EXPLAINER_RE.match(title) else 0.0)
+        + 0.2 * len(_SCARE_QUOTE_RE.findall(title))
+        + 0.05 * max(0, n - 14)
+    )
 
 
 def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
@@ -224,7 +302,7 @@ def _common_ground(
     return tuple(chosen[:4])
 
 
-_LEAD_INS = ("According to {}, ", "As {} reported, ")
+LEAD_INS = ("According to {}, ", "As {} reported, ")
 
 
 def proper_words(texts: Iterable[str]) -> frozenset[str]:
@@ -258,7 +336,7 @@ def attribute(sentence: Sentence, turn: int = 0, names: frozenset[str] = frozens
     )
     if common and first[:1].isupper():
         text = text[0].lower() + text[1:]
-    lead_in = _LEAD_INS[turn % len(_LEAD_INS)].format(sentence.source_name)
+    lead_in = LEAD_INS[turn % len(LEAD_INS)].format(sentence.source_name)
     return dataclasses.replace(sentence, attributed=lead_in + text)
 
 
@@ -270,17 +348,21 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     by_entry = {a.entry_id: _sentences(a) for a in articles}
     candidates = [s for a in articles for s in by_entry[a.entry_id]]
     vectors = {(s.entry_id, s.index): dict(terms(s.text)) for s in candidates}
-    scores = _centrality(candidates, vectors)
+    titles: dict[str, float] = {}
+    for a in articles:
+        add_terms(titles, terms(clean_title(a.title, a.source_name)))
+    scores = _centrality(candidates, vectors, titles, {a.entry_id: a.lean for a in articles})
     centroid: dict[str, float] = {}
     for vec in vectors.values():
         add_terms(centroid, vec)
 
     news = [s for s in candidates if _kind(articles, s.entry_id) == "news"] or candidates
-    summary_sents = _mmr(news, scores, vectors, max_words=summary_words)
-    summary_sents = _attribution_order(summary_sents, articles)
-    summary = " ".join(s.text for s in summary_sents)
-    if not summary:  # nothing usable: fall back to the headline-bearing article's first words
-        summary = " ".join(articles[0].text.split()[:summary_words])
+    budget = min(summary_words, SOURCE_SHARE * sum(word_count(a.text) for a in articles))
+    summary_sents = _mmr(news, scores, vectors, max_words=max(budget, 1))
+    # Most central first: the story's main fact opens the summary.
+    summary_sents = summary_sents or _first_sentence(articles)
+    headline = choose_headline(articles)
+    summary = " ".join(s.text for s in summary_sents) or headline
 
     body = _body(news, scores, vectors, articles)
     coverage = coverage_of(articles)
@@ -312,8 +394,9 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     else:
         missing_common = None
     return Rewrite(
-        headline=choose_headline(articles),
+        headline=headline,
         summary=summary,
+        summary_sentences=tuple(summary_sents),
         lede=lede,
         body=tuple(body),
         progressive=progressive,
@@ -324,6 +407,14 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
         common_ground_missing=missing_common,
         unavailable=tuple(sorted({a.source_name for a in articles if not a.text_available})),
     )
+
+
+def _first_sentence(articles: Sequence[StoryArticle]) -> list[Sentence]:
+    """When no sentence passes the filters: the first sentence of the first article with text."""
+    for a in articles:
+        for index, text in enumerate(split_sentences(a.text)[:1]):
+            return [_sentence(a, index, text)]
+    return []
 
 
 def _kind(articles: Sequence[StoryArticle], entry_id: int) -> str:
@@ -340,7 +431,9 @@ def _body(
     articles: Sequence[StoryArticle],
 ) -> list[Sentence]:
     """4 to 8 sentences across all sources, each source heard at least once where possible."""
-    chosen = _mmr(candidates, scores, vectors, max_count=BODY_MAX, redundancy=0.5)
+    chosen = _mmr(candidates, scores, vectors, max_count=BODY_MAX)
+    if len(chosen) < BODY_MIN:  # few distinct facts: let closer paraphrases in, never repeats
+        chosen = _mmr(candidates, scores, vectors, max_count=BODY_MIN, repeat=0.7, contained=1.1)
     voices = {s.source_id for s in chosen}
     for a in articles:
         if a.kind != "news" or a.source_id in voices:

@@ -1,0 +1,122 @@
+"""Publishing: every output we write, from the same stories, cleaned by the same sanitizer.
+
+``publish_site`` writes, into the output folder:
+
+- ``balanced.atom`` (the newest ``feed_size`` stories) and ``archive/N.atom`` (RFC 5005 pages
+  for the older ones), ``blindspot.atom`` (stories one side only covered);
+- ``balanced.json`` (JSON Feed 1.1, the same stories and ids as ``balanced.atom``);
+- ``index.html``, ``stories/<id>.html`` and ``style.css`` (the readable site);
+- ``sources.opml`` (our sources, for other readers).
+
+Each story's HTML is cleaned once (:func:`sanitize.clean_html`) and that one result goes into
+every format. Each file is written atomically and only when its bytes change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from aggregator.config import Settings, Source
+from aggregator.models import PublishedStory, SourceStatus
+from aggregator.publish import atom, html, jsonfeed, opml
+from aggregator.publish.atom import ATOM_FILE, BLINDSPOT_FILE, build_atom
+from aggregator.publish.files import write_atomic, write_many
+from aggregator.publish.jsonfeed import JSON_FEED_FILE
+from aggregator.publish.sanitize import clean_html, safe_url
+from aggregator.publish.story import (
+    LEAN_LABELS,
+    atom_id,
+    blindspot_side,
+    coverage_line,
+    render_story_html,
+    status_notice,
+    story_path,
+)
+
+__all__ = [
+    "ATOM_FILE",
+    "BLINDSPOT_FILE",
+    "JSON_FEED_FILE",
+    "LEAN_LABELS",
+    "PublishResult",
+    "atom_id",
+    "blindspot_side",
+    "build_atom",
+    "clean_html",
+    "coverage_line",
+    "publish_site",
+    "render_story_html",
+    "safe_url",
+    "status_notice",
+    "story_path",
+    "write_atomic",
+]
+
+
+@dataclass
+class PublishResult:
+    """What a publish wrote: the main feed's path, the feeds' URLs (for WebSub), file counts."""
+
+    feed_path: Path
+    topics: list[str] = field(default_factory=list)
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+def publish_site(
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    failing: Sequence[SourceStatus],
+    out_dir: Path,
+    sources: Sequence[Source],
+    now: datetime,
+) -> PublishResult:
+    """Write every output for ``stories`` (all of them, newest first) into ``out_dir``."""
+    contents = {s.id: clean_html(s.content_html) for s in stories}
+    current, older = stories[: settings.feed_size], stories[settings.feed_size :]
+    archives = atom.build_archives(older, settings, contents)
+    blind = [s for s in stories if blindspot_side(s.leans)][: settings.feed_size]
+    views = [html.story_view(s, contents[s.id]) for s in stories]
+    files: list[tuple[str, bytes]] = [
+        (html.STYLE_FILE, html.stylesheet()),
+        *archives,
+        *html.render_story_pages(views, settings, failing),
+        (JSON_FEED_FILE, jsonfeed.build_json_feed(current, settings, failing, contents)),
+        (BLINDSPOT_FILE, atom.build_blindspot(blind, settings, contents, now)),
+        (opml.OPML_FILE, opml.build_opml(sources, settings, now)),
+        (html.INDEX_FILE, html.render_index(views[: settings.feed_size], settings, failing)),
+        # Last, so a reader who sees the new main feed finds every page it links to.
+        (
+            ATOM_FILE,
+            build_atom(
+                current,
+                settings,
+                failing,
+                now,
+                prev_archive=archives[-1][0] if archives else None,
+                contents=contents,
+            ),
+        ),
+    ]
+    result = PublishResult(feed_path=out_dir / ATOM_FILE)
+    result.written = write_many(out_dir, files)
+    result.unchanged = len(files) - result.written
+    result.removed = _remove_stale(out_dir, {name for name, _ in files})
+    site = settings.site_url
+    result.topics = [site + ATOM_FILE, site + JSON_FEED_FILE, site + BLINDSPOT_FILE]
+    return result
+
+
+def _remove_stale(out_dir: Path, keep: set[str]) -> int:
+    """Drop story pages and archive pages of stories that are gone (pruned)."""
+    removed = 0
+    for folder, suffix in (("stories", ".html"), (atom.ARCHIVE_DIR, ".atom")):
+        for path in (out_dir / folder).glob(f"*{suffix}"):
+            if f"{folder}/{path.name}" not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed

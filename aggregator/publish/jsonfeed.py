@@ -1,0 +1,66 @@
+"""JSON Feed 1.1 (``balanced.json``): the main feed's stories, with the same ids.
+
+Titles and summaries are plain text by the JSON Feed spec; ``content_html`` is the sanitized
+fragment. ``<``, ``>`` and ``&`` are written as ``\\u`` escapes, so the document is inert even
+when someone pastes it into an HTML page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aggregator.config import Settings
+from aggregator.models import PublishedStory, SourceStatus
+from aggregator.publish.atom import rfc3339
+from aggregator.publish.sanitize import safe_url
+from aggregator.publish.story import LEAN_LABELS, atom_id, status_notice, story_path
+
+JSON_FEED_FILE = "balanced.json"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+_INERT = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def _item(story: PublishedStory, site: str, content: str) -> dict[str, object]:
+    sources = [
+        {"url": url, "outlet": link.outlet, "lean": link.lean}
+        for link in story.related
+        for url in [safe_url(link.url)]
+        if url
+    ]
+    return {
+        "id": atom_id(story.id),
+        "url": site + story_path(story.id),
+        "title": story.headline,
+        "summary": story.summary,
+        "content_html": content,
+        "date_published": rfc3339(story.published),
+        "date_modified": rfc3339(story.updated),
+        "tags": [LEAN_LABELS.get(lean, lean) for lean in story.leans],
+        "_balanced_news": {"leans": list(story.leans), "sources": sources},
+    }
+
+
+def build_json_feed(
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    failing: Sequence[SourceStatus] = (),
+    contents: dict[str, str] | None = None,
+) -> bytes:
+    """The JSON Feed document for ``stories`` (newest first)."""
+    site = settings.site_url
+    notice = status_notice(failing)
+    doc: dict[str, object] = {
+        "version": JSON_FEED_VERSION,
+        "title": settings.title,
+        "home_page_url": site,
+        "feed_url": site + JSON_FEED_FILE,
+        "description": f"{settings.subtitle} {notice}".strip(),
+        "language": "en",
+        "authors": [{"name": settings.title, "url": site}],
+    }
+    if settings.hub:
+        doc["hubs"] = [{"type": "WebSub", "url": settings.hub}]
+    doc["items"] = [_item(s, site, (contents or {}).get(s.id, s.content_html)) for s in stories]
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(_INERT).encode("utf-8", "replace") + b"\n"

@@ -1,0 +1,155 @@
+"""The story's HTML body and the wording every output shares (ids, notice, lean labels).
+
+Every text that came from a source is escaped here, and every link checked by
+:func:`~aggregator.publish.sanitize.safe_url`, whatever the source sent; the finished fragment
+is cleaned again by the one sanitizer when it is published.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from html import escape
+
+from aggregator.config import LEFT_LEANS, RIGHT_LEANS
+from aggregator.models import Coverage, Rewrite, Sentence, SourceStatus
+from aggregator.publish.sanitize import safe_url
+
+_NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
+LEAN_LABELS = {
+    "left": "Left",
+    "lean-left": "Lean Left",
+    "center": "Center",
+    "lean-right": "Lean Right",
+    "right": "Right",
+}
+
+
+def atom_id(name: str) -> str:
+    """A permanent Atom id (a UUID URN) for a story id or a fixed name."""
+    return uuid.uuid5(_NS, name).urn
+
+
+def _sentence_html(sentence: Sentence, coverage: Coverage | None = None) -> str:
+    """The attributed sentence, with the outlet's name linked to its article.
+
+    A model-written paragraph (``cites``) may name several outlets: each is linked.
+    """
+    prose = escape(sentence.attributed or sentence.text)
+    if sentence.cites and coverage is not None:
+        links = {
+            escape(name): url
+            for name, _, link in coverage.outlets
+            for url in [safe_url(link)]
+            if url
+        }
+        if links:
+            pattern = "|".join(re.escape(n) for n in sorted(links, key=len, reverse=True))
+            done: set[str] = set()
+
+            def link_once(match: re.Match[str]) -> str:
+                name = match.group(0)
+                if name in done:
+                    return name
+                done.add(name)
+                return f'<a href="{escape(links[name], quote=True)}">{name}</a>'
+
+            return re.sub(pattern, link_once, prose)
+    url = safe_url(sentence.link)
+    if url:
+        name = escape(sentence.source_name)
+        link = f'<a href="{escape(url, quote=True)}">{name}</a>'
+        prose = prose.replace(name, link, 1)
+    return prose
+
+
+def _quoted_html(sentence: Sentence) -> str:
+    """A verbatim sentence followed by its outlet, for the perspectives."""
+    name = escape(sentence.source_name)
+    url = safe_url(sentence.link)
+    if url:
+        name = f'<a href="{escape(url, quote=True)}">{name}</a>'
+    return f"{escape(sentence.text)} <cite>({name})</cite>"
+
+
+def _section(css: str, title: str, sentences: Sequence[Sentence], missing: str | None) -> str:
+    parts = [f'<section class="{css}">', f"<h4>{title}</h4>"]
+    if sentences:
+        parts.extend(f"<p>{_quoted_html(s)}</p>" for s in sentences)
+    else:
+        parts.append(f'<p class="missing">{escape(missing or "Nothing to show yet.")}</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def coverage_line(coverage: Coverage) -> str:
+    return (
+        f"Covered by {coverage.count('left')} left, {coverage.count('center')} centre, "
+        f"{coverage.count('right')} right outlets."
+    )
+
+
+def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
+    """The story's HTML body: sourcing, attributed body, sources, Different Perspectives."""
+    parts = [f'<p class="sourcing">{escape(rewrite.lede)} {escape(coverage_line(coverage))}</p>']
+    for outlet in rewrite.unavailable:
+        parts.append(f'<p class="unavailable">{escape(outlet)}\'s text was not available.</p>')
+    parts.append('<div class="story-body">')
+    parts.extend(f"<p>{_sentence_html(s, coverage)}</p>" for s in rewrite.body)
+    parts.append("</div>")
+    parts.append('<h3>Sources</h3><ul class="sources">')
+    for name, lean, link in coverage.outlets:
+        label = escape(LEAN_LABELS.get(lean, lean))
+        named = escape(name)
+        url = safe_url(link)
+        if url:
+            named = f'<a href="{escape(url, quote=True)}">{named}</a>'
+        parts.append(f'<li class="lean-{escape(lean)}">{named} ({label})</li>')
+    parts.append("</ul>")
+    parts.append('<h3>Different Perspectives</h3><div class="perspectives">')
+    parts.append(
+        _section(
+            "progressive", "Progressive View", rewrite.progressive, rewrite.progressive_missing
+        )
+    )
+    parts.append(
+        _section(
+            "conservative", "Conservative View", rewrite.conservative, rewrite.conservative_missing
+        )
+    )
+    parts.append(
+        _section(
+            "common-ground", "Common Ground", rewrite.common_ground, rewrite.common_ground_missing
+        )
+    )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def status_notice(failing: Sequence[SourceStatus]) -> str:
+    """'Status: our Fox News feed has been down since 10:05 UTC; we are retrying.'"""
+    if not failing:
+        return ""
+    pieces = [
+        f"our {s.name} feed has been down since {s.since:%Y-%m-%d %H:%M} UTC" for s in failing
+    ]
+    return "Status: " + "; ".join(pieces) + "; we are retrying."
+
+
+def story_path(story_id: str) -> str:
+    """Where a story's own page lives, relative to the site root (ids are UUIDs: path-safe)."""
+    return f"stories/{story_id}.html"
+
+
+def sides(leans: Sequence[str]) -> set[str]:
+    """The sides of the spectrum (left, right) that ``leans`` reach; the centre is no side."""
+    return {"left" for lean in leans if lean in LEFT_LEANS} | {
+        "right" for lean in leans if lean in RIGHT_LEANS
+    }
+
+
+def blindspot_side(leans: Sequence[str]) -> str | None:
+    """'left' or 'right' when only that side covered the story (a blindspot for the other)."""
+    reached = sides(leans)
+    return reached.pop() if len(reached) == 1 else None

@@ -1,0 +1,215 @@
+"""How close the extractive rewrite comes to human neutral summaries (ROUGE F1, stemming on).
+
+Two real-world sets from ``../shared/fixtures`` (read at run time, never copied):
+
+- ``neus/val.source`` + ``neus/val.target``: 307 stories, each a left, a centre and a right
+  article (random order); the reference is the AllSides editors' neutral summary.
+- ``allsides/dev-stories.jsonl``: 100 headline roundups; the reference is the first ``roundup``
+  paragraph, the articles are the left/centre/right excerpts with their real leans.
+
+For each set it prints ROUGE-1, ROUGE-2 and ROUGE-L F1 of our summary beside a trivial baseline
+computed in the same run (the first two sentences of the first article), and the same for the
+headline against the editors' headline, and for both together ("both": headline and summary
+against the reference's title and summary, the way NeuS target lines hold them; the summary
+alone is the figure the targets are set on). Needs the optional ``bench`` extra (rouge-score):
+
+    pip install -e '.[bench]' && python bench/rewrite_quality.py [--summary-words N]
+
+Figures are printed, never asserted. Exits 0 with a note when ``../shared`` is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.models import StoryArticle
+from aggregator.rewrite import rewrite_story
+from aggregator.text import split_sentences
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+NEUS_SOURCE = SHARED / "neus" / "val.source"
+NEUS_TARGET = SHARED / "neus" / "val.target"
+ALLSIDES = SHARED / "allsides" / "dev-stories.jsonl"
+STANCES = {
+    "left": "left",
+    "lean left": "lean-left",
+    "center": "center",
+    "lean right": "lean-right",
+    "right": "right",
+}
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+# (articles, reference summary, reference headline)
+Case = tuple[list[StoryArticle], str, str]
+
+
+def _title_and_text(chunk: str) -> tuple[str, str]:
+    title, _, text = chunk.partition("ARTICLE=>")
+    return title.replace("TITLE=>", "", 1).strip(), text.strip()
+
+
+def _article(i: int, title: str, text: str, lean: str, name: str, kind: str) -> StoryArticle:
+    return StoryArticle(
+        entry_id=i + 1,
+        source_id=f"s{i + 1}",
+        source_name=name,
+        lean=lean,
+        kind=kind,
+        title=title,
+        link=None,
+        published=T0 + timedelta(minutes=i),  # the given order is the only order we know
+        text=text,
+    )
+
+
+def neus_cases() -> Iterator[Case]:
+    """NeuS gives no leans (the order is random), so every article counts as centre."""
+    with NEUS_SOURCE.open(encoding="utf-8") as src, NEUS_TARGET.open(encoding="utf-8") as tgt:
+        for source_line, target_line in zip(src, tgt, strict=True):
+            articles = [
+                _article(i, *_title_and_text(chunk), "center", f"Outlet {i + 1}", "news")
+                for i, chunk in enumerate(source_line.split("[SEP]"))
+            ]
+            title, summary = _title_and_text(target_line)
+            yield articles, summary, title
+
+
+def allsides_cases() -> Iterator[Case]:
+    with ALLSIDES.open(encoding="utf-8") as f:
+        for line in f:
+            story = json.loads(line)
+            articles = []
+            for i, item in enumerate(story["news"].values()):
+                kind = "opinion" if item.get("opinionTag") else "news"
+                lean = STANCES.get(item.get("stance_specific", ""), item.get("stance", "center"))
+                articles.append(
+                    _article(
+                        i,
+                        item["newsTitle"],
+                        "\n".join(item["newBody"]),
+                        lean,
+                        item["newsSource"],
+                        kind,
+                    )
+                )
+            if articles and story["roundup"]:
+                yield articles, story["roundup"][0], story["issue"]
+
+
+def baseline(articles: list[StoryArticle]) -> tuple[str, str]:
+    """The trivial baseline: the first article's title and its first two sentences."""
+    return articles[0].title, " ".join(split_sentences(articles[0].text)[:2])
+
+
+def evaluate(
+    name: str, cases: list[Case], summary_words: int
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    systems: dict[str, Callable[[list[StoryArticle]], tuple[str, str]]] = {
+        "baseline (lead-2)": baseline,
+        "extractive": lambda arts: _ours(arts, summary_words),
+    }
+    results = {}
+    for label, system in systems.items():
+        started = time.perf_counter()
+        summary_scores: list[tuple[float, float, float]] = []
+        headline_scores: list[tuple[float, float, float]] = []
+        both_scores: list[tuple[float, float, float]] = []
+        lengths = []
+        for articles, ref_summary, ref_title in cases:
+            headline, summary = system(articles)
+            lengths.append(len(summary.split()))
+            for out, ref, hyp in (
+                (summary_scores, ref_summary, summary),
+                (headline_scores, ref_title, headline),
+                (both_scores, f"{ref_title}. {ref_summary}", f"{headline}. {summary}"),
+            ):
+                s = scorer.score(ref, hyp)
+                out.append(tuple(s[k].fmeasure * 100 for k in ("rouge1", "rouge2", "rougeL")))
+        seconds = time.perf_counter() - started
+        results[label] = {
+            "summary": tuple(statistics.fmean(x[k] for x in summary_scores) for k in range(3)),
+            "headline": tuple(statistics.fmean(x[k] for x in headline_scores) for k in range(3)),
+            "both": tuple(statistics.fmean(x[k] for x in both_scores) for k in range(3)),
+            "words": (statistics.fmean(lengths), seconds, 0.0),
+        }
+    _print(name, len(cases), results)
+    traced, total = traceability(cases, summary_words)
+    print(f"  extractive sentences traceable to a source: {traced}/{total} ({traced / total:.1%})")
+    return results
+
+
+def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:
+    """How many output sentences (summary, body, perspectives) are verbatim source sentences
+    at the entry id and sentence index they claim."""
+    traced = total = 0
+    for articles, _, _ in cases:
+        by_id = {a.entry_id: a for a in articles}
+        result = rewrite_story(articles, summary_words=summary_words)
+        for s in (
+            *result.summary_sentences,
+            *result.body,
+            *result.progressive,
+            *result.conservative,
+            *result.common_ground,
+        ):
+            total += 1
+            traced += split_sentences(by_id[s.entry_id].text)[s.index] == s.text
+    return traced, total
+
+
+def _ours(articles: list[StoryArticle], summary_words: int) -> tuple[str, str]:
+    result = rewrite_story(articles, summary_words=summary_words)
+    return result.headline, result.summary
+
+
+def _print(name: str, n: int, results: dict[str, dict[str, tuple[float, float, float]]]) -> None:
+    print(f"\n{name}: {n} stories (ROUGE F1 x100, stemming on)")
+    print(f"  {'system':<18} {'part':<9} {'R-1':>6} {'R-2':>6} {'R-L':>6}   words   seconds")
+    for label, parts in results.items():
+        words, seconds, _ = parts["words"]
+        for part in ("summary", "headline", "both"):
+            r1, r2, rl = parts[part]
+            extra = f"  {words:6.1f}  {seconds:7.2f}" if part == "summary" else ""
+            print(f"  {label:<18} {part:<9} {r1:6.2f} {r2:6.2f} {rl:6.2f}{extra}")
+    base, ours = results["baseline (lead-2)"]["summary"], results["extractive"]["summary"]
+    ratios = "  ".join(
+        f"{k} {o / b:.2f}x" for k, b, o in zip(("R-1", "R-2", "R-L"), base, ours, strict=True)
+    )
+    print(f"  summary, extractive / baseline: {ratios}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--summary-words",
+        type=int,
+        default=66,
+        help="summary length in words (default 66, the NeuS references' mean length)",
+    )
+    args = parser.parse_args(argv)
+    if not (NEUS_SOURCE.is_file() and ALLSIDES.is_file()):
+        print(f"rewrite_quality: {SHARED} not found (../shared is absent); nothing to measure")
+        return 0
+    try:
+        import rouge_score  # noqa: F401
+    except ImportError:
+        print("rewrite_quality: needs rouge-score: pip install -e '.[bench]'")
+        return 0
+    print(f"summary_words = {args.summary_words}")
+    evaluate("neus/val", list(neus_cases()), args.summary_words)
+    evaluate("allsides/dev-stories", list(allsides_cases()), args.summary_words)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

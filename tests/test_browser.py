@@ -1,0 +1,184 @@
+"""The published site in a real headless browser: Debian's chromium driven by Playwright.
+
+Checks what a reader sees on a phone and on a desktop (sections visible, nothing wider than
+the screen, perspectives side by side only where there is room), basic accessibility (one h1,
+no skipped heading levels, alt text, contrast), that the strict CSP breaks nothing, and that
+the hostile corpus runs no script in the browser. Screenshots go to the test's tmp folder.
+Skips where chromium is not installed (a user's machine); CI installs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import Config
+from aggregator.demo import SampleWeb
+from aggregator.pipeline import Pipeline
+from aggregator.serve import create_app
+from tests.conftest import extra_source, hostile_outlet, make_config, respond, serving
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run "
+        "the browser tests (.ci/run does)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# Contrast of an element's text against the nearest opaque background (WCAG 2 formula).
+CONTRAST_JS = """
+(el) => {
+  const rgb = (s) => s.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                      : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  let bg = null;
+  for (let n = el; n && !bg; n = n.parentElement) {
+    const c = rgb(getComputedStyle(n).backgroundColor);
+    if (c.length < 4 || c[3] > 0) bg = c;
+  }
+  const fg = lum(rgb(getComputedStyle(el).color)), back = lum(bg || [255, 255, 255]);
+  return (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05);
+}
+"""
+
+HEADINGS_JS = """
+() => Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')).map((h) => +h.tagName[1])
+"""
+
+
+def assert_heading_outline(page) -> None:  # noqa: ANN001 - a Playwright page
+    """One h1, first; no level skipped on the way down (screen readers navigate by them)."""
+    levels = page.evaluate(HEADINGS_JS)
+    assert levels.count(1) == 1 and levels[0] == 1, levels
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+
+
+def published(web: SampleWeb, tmp_path: Path) -> Config:
+    """The fixture outlets plus one failing source (for the status banner), published."""
+    web.routes["/down/rss.xml"] = respond(503, b"maintenance")
+    config = make_config(web, tmp_path, extra=(extra_source(web, "down", "down/rss.xml"),))
+    Pipeline(config).run_cycle()
+    return config
+
+
+def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path) -> None:
+    config = published(web, tmp_path)
+    with serving(create_app(config)) as base:
+        for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+            page = browser.new_page(viewport=viewport)
+            errors: list[str] = []
+            page.on(
+                "console",
+                lambda m, e=errors: (
+                    e.append(f"{m.text} {m.location.get('url')}")
+                    if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+                    else None
+                ),
+            )
+            page.goto(f"{base}/")
+            status = page.get_by_role("status")
+            assert status.is_visible() and "Down News feed has been down" in status.inner_text()
+            assert page.locator(".tagline").inner_text() == config.settings.subtitle
+            latest = page.get_by_role("navigation").locator("li")
+            assert latest.count() == 3 and latest.first.is_visible()
+            stories = page.locator("article.story")
+            assert stories.count() == 3
+            shared = (
+                stories.filter(has=page.locator(".seg.left"))
+                .filter(has=page.locator(".seg.right"))
+                .first
+            )
+            for selector in (".headline", ".summary", ".bar", ".legend", ".sources", ".content"):
+                assert shared.locator(selector).first.is_visible(), (name, selector)
+            for heading in ("Sources", "Different Perspectives"):
+                assert shared.get_by_role("heading", name=heading).is_visible()
+            sections = [shared.locator(f".perspectives .{c}") for c in PERSPECTIVES]
+            assert all(s.is_visible() for s in sections)
+            tops = {round(s.bounding_box()["y"]) for s in sections}
+            assert (len(tops) == 1) == (name == "desktop"), "side by side only on a desktop"
+            assert shared.locator(".seg").count() >= 2 and shared.locator(".seg").first.is_visible()
+            # Nothing wider than the screen.
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            # Accessibility basics.
+            assert_heading_outline(page)
+            assert page.evaluate("document.documentElement.lang") == "en"
+            assert page.locator("img:not([alt])").count() == 0
+            for selector in ("body", ".tagline", ".meta", ".legend", ".seg", ".status p", "a"):
+                ratio = page.locator(selector).first.evaluate(CONTRAST_JS)
+                assert ratio >= 4.5, (name, selector, ratio)
+            assert errors == [], "the CSP blocks nothing the page needs"
+            shot = tmp_path / f"index-{name}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            page.close()
+
+
+PERSPECTIVES = ("progressive", "conservative", "common-ground")
+
+
+def test_story_page_from_a_headline(browser, web: SampleWeb, tmp_path: Path) -> None:
+    config = published(web, tmp_path)
+    with serving(create_app(config)) as base:
+        page = browser.new_page(viewport=PHONE)
+        page.goto(f"{base}/")
+        first = page.locator("article.story .headline a").first
+        title = first.inner_text()
+        first.click()
+        page.wait_for_load_state()
+        assert "/stories/" in page.url
+        assert page.get_by_role("heading", level=1).inner_text() == title
+        assert_heading_outline(page)
+        for heading in ("Sources", "Different Perspectives", "Common Ground"):
+            assert page.get_by_role("heading", name=heading).is_visible()
+        assert page.locator(".bar").is_visible() and page.get_by_role("status").is_visible()
+        assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("Georgia")
+        page.screenshot(path=str(tmp_path / "story-phone.png"), full_page=True)
+        page.close()
+
+
+def test_hostile_corpus_runs_no_script(browser, web: SampleWeb, tmp_path: Path) -> None:
+    """Opened from the folder (no CSP to help): the sanitizing alone must hold."""
+    config = make_config(web, tmp_path, extra=(hostile_outlet(web),))
+    Pipeline(config).run_cycle()
+    pages = [config.out_dir / "index.html", *sorted((config.out_dir / "stories").glob("*.html"))]
+    dialogs: list[str] = []
+    page = browser.new_page(viewport=DESKTOP)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for path in pages:
+        page.goto(path.as_uri())
+        page.mouse.move(200, 300)  # hover handlers, were any left
+        page.keyboard.press("Tab")  # focus handlers, likewise
+        assert page.evaluate("document.scripts.length") == 0, path.name
+    page.screenshot(path=str(tmp_path / "hostile-desktop.png"), full_page=True)
+    page.close()
+    assert dialogs == []
+    assert "Quillon zoning board" in pages[0].read_text(encoding="utf-8")
