@@ -234,7 +234,9 @@ class AsyncFetcher:
         """GET ``url`` (conditionally when validators are given); never raises for the network.
 
         The total timeout covers every hop and the whole body, so a server that trickles a
-        byte a second is cut off however patient the read timeout is.
+        byte a second is cut off however patient the read timeout is. It starts, like the
+        measured time, when the request gets its slots: waiting in a busy host's queue is no
+        fault of the request.
         """
         started = time.monotonic()
         headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
@@ -242,28 +244,27 @@ class AsyncFetcher:
             headers["If-None-Match"] = validators.etag
         if validators and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        state = {"current": url, "moved_to": None}
+        state: dict[str, Any] = {"current": url, "moved_to": None, "started": started}
         try:
-            async with asyncio.timeout(self.total_timeout):
-                return await self._follow(url, headers, state, started, max_bytes)
+            return await self._follow(url, headers, state, max_bytes)
         except TimeoutError:
             message = f"took longer than {self.total_timeout:g}s in total"
         except BlockedAddress as exc:
             message = str(exc)
         except (httpx.HTTPError, OSError) as exc:
             message = _describe(exc, self.timeout)
-        return _error(url, str(state["current"]), started, message)
+        return _error(url, str(state["current"]), state["started"], message)
 
     async def _follow(
         self,
         url: str,
         headers: dict[str, str],
-        state: dict[str, str | None],
-        started: float,
+        state: dict[str, Any],
         max_bytes: int,
     ) -> FetchResult:
         current = url
         seen: set[str] = set()
+        deadline: float | None = None
         permanent = True  # still on the leading run of 301/308 hops
         for _hop in range(self.max_redirects + 1):
             if not self.allow_private_hosts:
@@ -271,8 +272,13 @@ class AsyncFetcher:
             seen.add(current)
             host = self._host(current)
             async with host.slot, self._global:
-                request = host.client.build_request("GET", current, headers=headers)
-                response = await host.client.send(request, stream=True)
+                if deadline is None:
+                    deadline = asyncio.get_running_loop().time() + self.total_timeout
+                    state["started"] = time.monotonic()
+                started = state["started"]
+                async with asyncio.timeout_at(deadline):
+                    request = host.client.build_request("GET", current, headers=headers)
+                    response = await host.client.send(request, stream=True)
                 try:
                     status = response.status_code
                     if status in REDIRECT_CODES and "location" in response.headers:
@@ -287,12 +293,16 @@ class AsyncFetcher:
                         if permanent:
                             state["moved_to"] = nxt
                         current = state["current"] = nxt
-                        await _drain(response)
+                        async with asyncio.timeout_at(deadline):
+                            await _drain(response)
                         continue
-                    return await self._read(url, current, response, started, max_bytes, state)
+                    async with asyncio.timeout_at(deadline):
+                        return await self._read(url, current, response, started, max_bytes, state)
                 finally:
                     await response.aclose()
-        return _error(url, current, started, f"too many redirects (more than {self.max_redirects})")
+        return _error(
+            url, current, state["started"], f"too many redirects (more than {self.max_redirects})"
+        )
 
     async def _read(
         self,
@@ -301,7 +311,7 @@ class AsyncFetcher:
         response: httpx.Response,
         started: float,
         max_bytes: int,
-        state: dict[str, str | None],
+        state: dict[str, Any],
     ) -> FetchResult:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
