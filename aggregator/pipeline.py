@@ -160,12 +160,16 @@ class _PollWriter:
         self._thread.shutdown(wait=True)
 
     @staticmethod
-    def _preload(s: Session, batch: list[tuple[Source, list[_FeedPoll], object]]) -> None:
+    def _preload(s: Session, batch: list[tuple[Source, list[_FeedPoll], object]]) -> list[object]:
         """The batch's source and feed rows in two queries; ``Session.get`` then finds them in
-        the identity map instead of asking the database once per source."""
-        s.scalars(select(SourceRow).where(SourceRow.id.in_([src.id for src, _, _ in batch]))).all()
+        the identity map instead of asking the database once per source. The caller keeps the
+        returned rows: the identity map holds unchanged rows only weakly."""
+        ids = [src.id for src, _, _ in batch]
         urls = [p.url for _, polls, _ in batch for p in polls]
-        s.scalars(select(FeedRow).where(FeedRow.url.in_(urls))).all()
+        return [
+            *s.scalars(select(SourceRow).where(SourceRow.id.in_(ids))),
+            *s.scalars(select(FeedRow).where(FeedRow.url.in_(urls))),
+        ]
 
     def _flush(self) -> None:
         with self._lock:
@@ -175,7 +179,7 @@ class _PollWriter:
         settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]] = []
         try:
             with self.pipeline.session.begin() as s:
-                self._preload(s, batch)
+                rows = self._preload(s, batch)  # noqa: F841 - kept alive for Session.get
                 for src, polls, future in batch:
                     settled.append((future, self.pipeline._store_poll(s, src, polls)))
         except Exception:  # noqa: BLE001 - retried one by one below, where it is reported
