@@ -560,7 +560,8 @@ class Pipeline:
         """
         entries = list(entries)
         keys = [e.key for e in entries]
-        idents = [i for i in (entry_ident(e.link, e.title) for e in entries) if i]
+        ident_of = [entry_ident(e.link, e.title) for e in entries]
+        idents = [i for i in ident_of if i]
         known_keys: set[str] = set()
         known_idents: set[str] = set()
         seen = union_all(
@@ -576,8 +577,7 @@ class Pipeline:
             if ident:
                 known_idents.add(ident)
         rows = []
-        for entry in entries:
-            ident = entry_ident(entry.link, entry.title)
+        for entry, ident in zip(entries, ident_of, strict=True):
             if entry.key in known_keys or (ident and ident in known_idents):
                 continue
             known_keys.add(entry.key)
@@ -601,7 +601,8 @@ class Pipeline:
                 }
             )
         if rows:
-            s.execute(insert(EntryRow), rows)  # one executemany, not one INSERT per entry
+            # Core, not ORM: one executemany without the unit of work's per-row bookkeeping.
+            s.execute(EntryRow.__table__.insert(), rows)
         return len(rows)
 
     def _record_health(
