@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -87,11 +88,26 @@ def parser_pool() -> ProcessPoolExecutor:
     """
     global _POOL
     with _POOL_LOCK:
+        if _POOL is not None and getattr(_POOL, "_broken", False):
+            _POOL.shutdown(wait=False, cancel_futures=True)  # a worker died: start afresh
+            _POOL = None
         if _POOL is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.parse"])
             _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
         return _POOL
+
+
+async def _parse_in_pool(parse: Callable[[], ParsedFeed]) -> ParsedFeed:
+    """Run ``parse`` in a worker process; a dead worker (killed, out of memory, a crash in
+    a C parser) costs a fresh pool and one retry, then an error for this feed only."""
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        try:
+            return await loop.run_in_executor(parser_pool(), parse)
+        except BrokenProcessPool:
+            log.warning("feed parser process died (attempt %d); restarting the pool", attempt)
+    return ParsedFeed(title=None, entries=(), error="the feed parser crashed on this document")
 
 
 @dataclass(frozen=True)
@@ -465,8 +481,16 @@ class Pipeline:
                 max_bytes=self.settings.max_feed_bytes,
                 accept=FEED_ACCEPT,
             )
-            polls.append(await self._examine(url, started, res, state))
-        result = await writer.store(src, polls)
+            try:
+                polls.append(await self._examine(url, started, res, state))
+            except Exception as exc:  # a bug on one feed must not stop the others
+                log.exception("source %s: feed %s could not be examined", src.id, url)
+                polls.append(_FeedPoll(url, started, res, error=f"internal error: {exc}"))
+        try:
+            result = await writer.store(src, polls)
+        except Exception as exc:  # noqa: BLE001 - reported for this source; others carry on
+            log.exception("source %s: its poll could not be stored", src.id)
+            result = SourceResult(src.id, src.name, "error", error=f"not stored: {exc}")
         if result.error:
             log.warning("source %s (%s): %s", src.id, src.name, result.error)
         return result
@@ -493,7 +517,7 @@ class Pipeline:
                     content_type=res.content_type,
                     max_entries=self.settings.max_entries,
                 )
-                poll.parsed = await asyncio.get_running_loop().run_in_executor(parser_pool(), parse)
+                poll.parsed = await _parse_in_pool(parse)
                 if poll.parsed.error:
                     poll.outcome, poll.error = "error", poll.parsed.error
         return poll

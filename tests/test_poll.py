@@ -331,3 +331,17 @@ def test_schedule_follows_server_hints_and_sources_warns_of_backlog(
     assert f"warning: {len(config.sources)} of {len(config.sources)} sources are overdue" in (
         out.getvalue()
     )
+
+
+def test_a_dead_parser_process_is_replaced(web: SampleWeb, tmp_path: Path) -> None:
+    from aggregator.pipeline import parser_pool
+
+    pool = parser_pool()
+    pool.submit(len, b"").result()  # workers up
+    for process in list(pool._processes.values()):  # noqa: SLF001 - the real worker processes
+        process.kill()
+        process.join()
+    config = make_config(web, tmp_path)
+    results = Pipeline(config).poll()
+    assert {r.outcome for r in results} == {"new"}
+    assert parser_pool() is not pool
