@@ -14,14 +14,14 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from aggregator import __version__, demo, extract, schedule
+from aggregator import __version__, demo, extract, polling, schedule
 from aggregator.config import (
     LEANS,
     Config,
@@ -34,7 +34,7 @@ from aggregator.config import (
     private_hosts_allowed,
     source_toml,
 )
-from aggregator.db import EntryRow, SourceRow
+from aggregator.db import EntryRow, SourceRow, utcnow
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = command(
         "sources",
-        "Show each source: lean, status, last poll, entries, next poll, last error. "
+        "Show each source: lean, status (ok, failing since, parked), last poll, HTTP status, "
+        "mean response time, entries, last new entry, next poll, last error. "
         "`sources import FILE.opml` adds the feeds of another reader's OPML export.",
     )
     src.add_argument("action", nargs="?", choices=["import"], help="import an OPML file")
@@ -145,10 +146,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
     progress.close()
     for r in results:
         line = f"{r.source_id:<24} {r.outcome:<13}"
-        line += f" {r.error}" if r.error else f" +{r.new_entries}"
+        line += f" {r.error or r.note}" if r.error or r.note else f" +{r.new_entries}"
         print(line)
     failed = sum(r.outcome == "error" for r in results)
-    print(f"{len(results)} sources polled, {failed} failed")
+    waiting = sum(r.outcome == "waiting" for r in results)
+    print(f"{len(results) - waiting} sources polled, {failed} failed, {waiting} waiting")
     return 0
 
 
@@ -338,27 +340,43 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def print_sources(pipeline: Pipeline, out: TextIO) -> None:
-    """One row per configured source, from the database: what each source is doing."""
+def print_sources(pipeline: Pipeline, out: TextIO, now: datetime | None = None) -> None:
+    """One row per configured source, from the database: what each source is doing, and a
+    warning when due sources pile up (polling cannot keep up, or no scheduler is running)."""
+    now = now or utcnow()
     with pipeline.session() as s:
         rows = {r.id: r for r in s.scalars(select(SourceRow))}
         counts = dict(
             s.execute(select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)).all()
         )
     header = (
-        f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'LAST POLL':<16} "
-        f"{'ENTRIES':>7} {'NEXT POLL':<16} LAST ERROR"
+        f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'SINCE':<16} "
+        f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'LAST NEW':<16} "
+        f"{'NEXT POLL':<16} LAST ERROR"
     )
     print(header, file=out)
     for src in pipeline.config.sources:
         row = rows.get(src.id)
         status = "disabled" if not src.enabled else (row.status if row else "new")
-        last_poll = _when(row.last_poll_at if row else None)
-        next_poll = _when(row.next_poll_at if row else None)
+        ms = f"{row.mean_response_ms:.0f}" if row and row.mean_response_ms is not None else "-"
+        http = str(row.last_http_status) if row and row.last_http_status else "-"
         error = (row.last_error or "") if row else ""
         print(
-            f"{src.id:<22} {src.lean:<10} {src.kind:<7} {status:<8} {last_poll:<16} "
-            f"{counts.get(src.id, 0):>7} {next_poll:<16} {error}",
+            f"{src.id:<22} {src.lean:<10} {src.kind:<7} {status:<8} "
+            f"{_when(row.failing_since if row else None):<16} "
+            f"{_when(row.last_poll_at if row else None):<16} {http:>4} {ms:>6} "
+            f"{counts.get(src.id, 0):>7} {_when(row.last_new_entry_at if row else None):<16} "
+            f"{_when(row.next_poll_at if row else None):<16} {error}",
+            file=out,
+        )
+    enabled = {src.id for src in pipeline.config.enabled_sources}
+    grace = timedelta(seconds=2 * schedule.TICK_SECONDS)
+    late = polling.backlog((r.next_poll_at for r in rows.values() if r.id in enabled), now, grace)
+    if late:
+        print(
+            f"warning: {late} of {len(enabled)} sources are overdue by more than "
+            f"{grace.total_seconds() / 60:g} minutes: polling cannot keep up "
+            "(raise [settings] concurrency) or no scheduler is running",
             file=out,
         )
 

@@ -80,6 +80,14 @@ class Settings:
     max_page_bytes: int = 5_000_000
     max_redirects: int = 5
     headlines: int = 5  # entries in the latest-headlines list
+    concurrency: int = 32  # feed requests in flight at once
+    per_host: int = 2  # requests in flight to one host: never hammer a publisher
+    total_timeout: float = 60.0  # seconds for a whole request, so a trickling server is cut off
+    max_entries: int = 200  # entries processed per feed document
+    min_interval: int = 5  # minutes: the adaptive interval's floor
+    max_interval: int = 1440  # minutes: its ceiling, and the cap on error backoff
+    park_after_days: int = 3  # a source failing this long is parked (shown, retried daily)
+    page_delay: float = 1.0  # seconds between article-page requests to one host
     hub: str = ""  # WebSub hub URL; empty: no hub
     stale_after: int = 180  # minutes since the last publish before /healthz reports unhealthy
 
@@ -160,6 +168,14 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "max_page_bytes": (int,),
     "max_redirects": (int,),
     "headlines": (int,),
+    "concurrency": (int,),
+    "per_host": (int,),
+    "total_timeout": (int, float),
+    "max_entries": (int,),
+    "min_interval": (int,),
+    "max_interval": (int,),
+    "park_after_days": (int,),
+    "page_delay": (int, float),
     "hub": (str,),
     "stale_after": (int,),
 }
@@ -197,6 +213,12 @@ def _check_settings(raw: Any, where: str) -> Settings:
         "max_feed_bytes",
         "max_page_bytes",
         "headlines",
+        "concurrency",
+        "per_host",
+        "max_entries",
+        "min_interval",
+        "max_interval",
+        "park_after_days",
         "stale_after",
     ):
         if key in values and values[key] < 1:
@@ -204,8 +226,13 @@ def _check_settings(raw: Any, where: str) -> Settings:
     for key in ("retention_days", "max_redirects"):
         if key in values and values[key] < 0:
             raise ConfigError(f"{where}: [settings]: {key} must not be negative")
-    if "timeout" in values and values["timeout"] <= 0:
-        raise ConfigError(f"{where}: [settings]: timeout must be positive")
+    for key in ("timeout", "total_timeout"):
+        if key in values and values[key] <= 0:
+            raise ConfigError(f"{where}: [settings]: {key} must be positive")
+    if "page_delay" in values and values["page_delay"] < 0:
+        raise ConfigError(f"{where}: [settings]: page_delay must not be negative")
+    if values.get("min_interval", 5) > values.get("max_interval", 1440):
+        raise ConfigError(f"{where}: [settings]: min_interval is above max_interval")
     if "site_url" in values:
         if not is_http_url(values["site_url"]):
             raise ConfigError(f"{where}: [settings]: site_url is not an http(s) URL")
@@ -213,8 +240,9 @@ def _check_settings(raw: Any, where: str) -> Settings:
             values["site_url"] += "/"
     if values.get("hub") and not is_http_url(values["hub"]):
         raise ConfigError(f"{where}: [settings]: hub is not an http(s) URL")
-    if "timeout" in values:
-        values["timeout"] = float(values["timeout"])
+    for key in ("timeout", "total_timeout", "page_delay"):
+        if key in values:
+            values[key] = float(values[key])
     return Settings(**values)
 
 

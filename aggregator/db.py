@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -77,6 +79,12 @@ class SourceRow(Base):
     last_http_status: Mapped[int | None] = mapped_column(Integer)
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # polling engine: backoff, server requests, publishing rate, response time
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    retry_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 429/503 Retry-After
+    mean_gap_seconds: Mapped[float | None] = mapped_column(Float)  # between new entries
+    last_new_entry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mean_response_ms: Mapped[float | None] = mapped_column(Float)  # moving average
 
 
 class FeedRow(Base):
@@ -89,6 +97,8 @@ class FeedRow(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetch_url: Mapped[str | None] = mapped_column(String(2000))  # after a permanent redirect
+    body_hash: Mapped[str | None] = mapped_column(String(64))  # last parsed document
 
 
 class PollRow(Base):
@@ -136,8 +146,30 @@ class EntryRow(Base):
     copy_of: Mapped[int | None] = mapped_column(
         ForeignKey("entries.id", ondelete="SET NULL"), index=True
     )
+    ident: Mapped[str | None] = mapped_column(String(64))  # link + title, survives GUID changes
+    text_available: Mapped[bool] = mapped_column(Boolean, default=True)  # False: paywall
 
-    __table_args__ = (UniqueConstraint("source_id", "key", name="uq_entries_source_key"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
+        Index("ix_entries_source_ident", "source_id", "ident"),
+    )
+
+
+class TombstoneRow(Base):
+    """A pruned entry's identity, so a feed that still lists it does not bring it back."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(2000))
+    ident: Mapped[str | None] = mapped_column(String(64))
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_tombstones_source_key", "source_id", "key"),
+        Index("ix_tombstones_source_ident", "source_id", "ident"),
+    )
 
 
 class StoryRow(Base):
@@ -211,7 +243,8 @@ def _add_missing_columns(engine: Engine) -> None:
     """Give a database made by an earlier version the columns this one added (and their indexes).
 
     ``create_all`` only makes missing tables; without this, an upgraded install would fail on
-    the first query naming a new column. New columns are nullable or have a server default.
+    the first query naming a new column. New columns are nullable or have a default, which
+    existing rows take.
     """
     inspector = inspect(engine)
     with engine.begin() as conn:
@@ -219,17 +252,33 @@ def _add_missing_columns(engine: Engine) -> None:
             have = {c["name"] for c in inspector.get_columns(table.name)}
             missing = [c for c in table.columns if c.name not in have]
             for column in missing:
-                ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
                 ddl += column.type.compile(engine.dialect)
-                if column.server_default is not None:
-                    default = column.server_default.arg  # type: ignore[attr-defined]
-                    if not isinstance(default, str):
-                        default = default.compile(dialect=engine.dialect)
+                default = _default_sql(column, engine)
+                if default is not None:
                     ddl += f" DEFAULT {default}"
                 conn.execute(text(ddl))
             if missing:
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
+
+
+def _default_sql(column: Any, engine: Engine) -> str | None:
+    """The SQL default of a column: its server default, else a scalar Python-side default."""
+    if column.server_default is not None:
+        default = column.server_default.arg
+        if not isinstance(default, str):
+            default = default.compile(dialect=engine.dialect)
+        return str(default)
+    if column.default is not None and getattr(column.default, "is_scalar", False):
+        value = column.default.arg
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float):
+            return str(value)
+        if isinstance(value, str):
+            return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -34,6 +34,7 @@ class FetchResult:
     error: str | None = None
     elapsed: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    moved_to: str | None = None  # where 301/308 redirects (only permanent ones) led
 
     @property
     def ok(self) -> bool:
@@ -63,6 +64,7 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     error: str | None = None
     warning: str | None = None
+    ttl_minutes: int | None = None  # RSS <ttl>: the publisher's hint for how often to poll
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 
+from aggregator import polling
 from aggregator.config import Config, Source
 from aggregator.db import SourceRow, utcnow
 from aggregator.pipeline import CycleReport, Pipeline, Progress
@@ -38,11 +39,30 @@ def due_sources(pipeline: Pipeline, now: datetime) -> list[Source]:
     ]
 
 
+def overdue(pipeline: Pipeline, now: datetime, grace: timedelta | None = None) -> int:
+    """Enabled sources overdue by more than ``grace`` (two ticks): polling is falling behind."""
+    grace = grace or timedelta(seconds=2 * TICK_SECONDS)
+    enabled = {src.id for src in pipeline.config.enabled_sources}
+    with pipeline.session() as s:
+        rows = s.execute(select(SourceRow.id, SourceRow.next_poll_at)).all()
+    return polling.backlog((when for sid, when in rows if sid in enabled), now, grace)
+
+
 def tick(pipeline: Pipeline) -> CycleReport | None:
     """Poll what is due; process and publish if anything new arrived or a source's health moved."""
-    due = due_sources(pipeline, utcnow())
+    now = utcnow()
+    due = due_sources(pipeline, now)
     if not due:
         return None
+    late = overdue(pipeline, now)
+    if late:
+        log.warning(
+            "polling cannot keep up: %d of %d sources are overdue by more than %d minutes "
+            "(raise [settings] concurrency, or poll fewer sources)",
+            late,
+            len(pipeline.config.enabled_sources),
+            2 * TICK_SECONDS // 60,
+        )
     before = {s.name for s in pipeline.failing_sources()}
     report = CycleReport(sources=pipeline.poll(due))
     report.new_entries = sum(r.new_entries for r in report.sources)

@@ -110,6 +110,45 @@ def redirect(location: str, status: int = 302) -> Handler:
     return respond(status, Location=location)
 
 
+def trickle(body: bytes, every: float, content_type: str = "application/rss+xml") -> Handler:
+    """A route that sends ``body`` one byte per ``every`` seconds (never idle long enough for a
+    read timeout: only a total timeout stops it)."""
+
+    def handler(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            for i in range(len(body)):
+                h.wfile.write(body[i : i + 1])
+                h.wfile.flush()
+                time.sleep(every)
+        except OSError:  # the client gave up, as it should
+            return
+
+    return handler
+
+
+def hang_mid_body(body: bytes, seconds: float) -> Handler:
+    """A route that sends half of ``body`` and then says nothing for ``seconds``."""
+
+    def handler(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/rss+xml")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            h.wfile.write(body[: len(body) // 2])
+            h.wfile.flush()
+            time.sleep(seconds)
+            h.wfile.write(body[len(body) // 2 :])
+        except OSError:
+            return
+
+    return handler
+
+
 # --- Atom validity ------------------------------------------------------------------------------
 
 

@@ -1,16 +1,20 @@
-"""Storage: the same cycle on the embedded SQLite default and on a real PostgreSQL server."""
+"""Storage: the same cycle on the embedded SQLite default and on a real PostgreSQL server, and
+older databases gaining the columns added since."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from aggregator import db
 from aggregator.config import Config
 from aggregator.db import EntryRow, StoryRow, connect
 from aggregator.pipeline import Pipeline
@@ -65,7 +69,7 @@ def test_cycle_on_postgresql_matches_sqlite(config: Config, pg_url: str) -> None
 
 def test_a_database_from_an_earlier_version_gains_the_new_columns(config: Config) -> None:
     """An install made before story identity (no copy_of, merged_into, attribution) upgrades."""
-    from sqlalchemy import MetaData, Table, inspect
+    from sqlalchemy import MetaData, Table
 
     from aggregator.db import Base
 
@@ -83,3 +87,20 @@ def test_a_database_from_an_earlier_version_gains_the_new_columns(config: Config
     assert report.failed == [] and report.stories == 3
     with Pipeline(config, engine).session() as s:
         assert s.scalar(select(func.count()).where(StoryRow.first_source_id.is_not(None))) == 3
+
+
+def test_older_database_gains_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE sources (id VARCHAR(100) PRIMARY KEY, name VARCHAR(300), "
+            "lean VARCHAR(20), kind VARCHAR(20), status VARCHAR(20))"
+        )
+        conn.execute("INSERT INTO sources VALUES ('old', 'Old News', 'center', 'news', 'ok')")
+    engine = db.connect(f"sqlite:///{path}")
+    columns = {c["name"] for c in inspect(engine).get_columns("sources")}
+    assert {"consecutive_errors", "retry_until", "mean_response_ms", "next_poll_at"} <= columns
+    with db.session_factory(engine)() as s:
+        row = s.scalars(select(db.SourceRow)).one()
+        assert (row.name, row.status, row.consecutive_errors) == ("Old News", "ok", 0)
+    db.connect(f"sqlite:///{path}")  # a second start changes nothing and does not fail

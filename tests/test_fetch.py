@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
+import time
 
 import pytest
 
 from aggregator.demo import SampleWeb
-from aggregator.fetch import BlockedAddress, Fetcher, check_host, user_agent
+from aggregator.fetch import AsyncFetcher, BlockedAddress, Fetcher, check_host, user_agent
 from aggregator.models import Validators
 from tests.conftest import hang, redirect, respond
 
@@ -114,3 +116,25 @@ def test_check_host_blocks_private_ranges() -> None:
         with pytest.raises(BlockedAddress):
             check_host(url)
     check_host("http://93.184.215.14/")  # a public address passes
+
+
+def test_waiting_for_a_busy_host_is_not_counted_against_the_total_timeout(web: SampleWeb) -> None:
+    """Three feeds on one host, one request at a time, each taking 1 s: the third waits 2 s for
+    its turn, yet only its own second counts against the 1.6 s total."""
+
+    def slow(h) -> None:  # noqa: ANN001 - the stdlib handler
+        time.sleep(1.0)
+        respond(200, FEED, "application/rss+xml")(h)
+
+    for n in range(3):
+        web.routes[f"/slow{n}.xml"] = slow
+
+    async def fetch_all() -> list:
+        async with AsyncFetcher(
+            allow_private_hosts=True, timeout=5.0, total_timeout=1.6, per_host=1
+        ) as f:
+            return await asyncio.gather(*(f.get(web.url(f"slow{n}.xml")) for n in range(3)))
+
+    results = asyncio.run(fetch_all())
+    assert [r.error for r in results] == [None, None, None]
+    assert all(r.content == FEED for r in results)

@@ -66,3 +66,9 @@ def test_non_feeds_give_one_clear_error(source: str, error: str) -> None:
     assert parsed.entries == ()
     assert parsed.error is not None and parsed.error.startswith(error)
     assert "\n" not in parsed.error
+
+
+def test_strip_html_drops_scripts_styles_and_comments() -> None:
+    # feedparser's sanitizer is off (publish sanitizes), so text extraction must not keep them.
+    value = "<p>Kept <b>text</b></p><script>track('x')</script><style>p{}</style><!-- c -->end"
+    assert strip_html(value) == "Kept text end"

@@ -22,6 +22,11 @@ _TYPES = {".xml": "application/xml", ".atom": "application/atom+xml", ".rss": "a
 _LAST_MODIFIED = formatdate(1_764_000_000, usegmt=True)  # fixed: the sample web never changes
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # a poller opens many connections at once; 5 would drop SYNs
+
+
 class SampleWeb:
     """Serve ``root`` on a free loopback port; use as a context manager."""
 
@@ -31,8 +36,7 @@ class SampleWeb:
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers), for tests
         self._lock = threading.Lock()
         handler = self._handler_class()
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property

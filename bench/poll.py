@@ -1,0 +1,395 @@
+"""Polling speed at scale: balanced-news against the `reader` library, side by side.
+
+A loopback server (its own process, asyncio, so a response's latency never blocks another)
+publishes N feeds of 30 entries spread over 100 loopback hosts (127.0.0.2, 127.0.0.3, ...),
+each response delayed by --latency. Each engine, in its own process, runs three cycles:
+
+- cold: everything new (an empty database);
+- warm: nothing changed (conditional GETs: 304s);
+- mixed: 10% of the feeds changed (one new entry each);
+- stalled: warm again, but one host (127.0.0.2) sits 3 s on every request; printed too is
+  when every *other* host's feeds were done, which a stalled host should not delay.
+
+Printed per cycle: seconds, feeds per second, peak RSS (the poller process plus its parser
+workers), the ratio reader/balanced-news, and the network floor N x latency / concurrency.
+
+    python bench/poll.py                   # 1,000 feeds, 50 ms, both engines (a few minutes)
+    python bench/poll.py --feeds 200       # a quick run
+    python bench/poll.py --no-reader       # balanced-news only
+
+`reader` comes from the optional extra: pip install -e '.[bench]'. Figures are printed, never
+asserted: compare runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRIES = 30
+HOSTS = 100
+CONCURRENCY = 32
+READER_WORKERS = 16
+CYCLES = ("cold", "warm", "mixed", "stalled")
+STALL = 3.0  # seconds the stalled host (127.0.0.2) sits on each request in the last cycle
+STALLED_HOST = "127.0.0.2"
+
+
+# --- the loopback publisher -------------------------------------------------------------------
+
+
+def host_of(i: int) -> str:
+    return f"127.0.0.{2 + i % HOSTS}"
+
+
+def render_feed(i: int, version: int) -> bytes:
+    """Feed ``i`` at ``version``: 30 entries, one newer entry per version, realistic HTML."""
+    base = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i)
+    items = []
+    for n in range(version + ENTRIES - 1, version - 1, -1):
+        when = format_datetime(base + timedelta(hours=n), usegmt=True)
+        link = f"https://outlet{i % HOSTS}.example/news/{i}/{n}"
+        items.append(
+            f"<item><title>Outlet {i} story {n}: council weighs plan for harbor district</title>"
+            f"<link>{link}</link><guid isPermaLink='true'>{link}</guid>"
+            f"<pubDate>{when}</pubDate><author>desk@outlet{i}.example (News Desk)</author>"
+            f"<category>Local</category>"
+            f"<description>&lt;p&gt;The council met on &lt;b&gt;Tuesday&lt;/b&gt; to weigh a plan "
+            f"for the harbor district, story {n} of feed {i}. &lt;a href='/news/{n}'&gt;More"
+            f"&lt;/a&gt; &lt;img src='/img/{n}.jpg' alt=''&gt;&lt;/p&gt;&lt;p&gt;Residents "
+            f"asked questions about parking, ferries and the budget.&lt;/p&gt;</description>"
+            f"</item>"
+        )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        f"<title>Outlet {i}</title><link>https://outlet{i % HOSTS}.example/</link>"
+        f"<description>Bench feed {i}</description>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def serve(port: int, feeds: int, latency: float, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
+    """The publisher: every host answers /feed/<i>.xml with ETag, 304s and --latency."""
+    versions = [0] * feeds
+    stall = {"seconds": 0.0}
+    cache: dict[tuple[int, int], bytes] = {}
+
+    def body(i: int) -> bytes:
+        key = (i, versions[i])
+        if key not in cache:
+            cache[key] = render_feed(i, versions[i])
+        return cache[key]
+
+    def route(target: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        path = urlsplit(target).path
+        if path == "/_change":
+            q = parse_qs(urlsplit(target).query)
+            share, rnd = float(q["fraction"][0]), int(q["round"][0])
+            step = max(1, round(1 / share))
+            for i in range(feeds):
+                if (i + rnd) % step == 0:
+                    versions[i] += 1
+            return 200, b"ok", {}
+        if path == "/_reset":
+            versions[:] = [0] * feeds
+            stall["seconds"] = 0.0
+            return 200, b"ok", {}
+        if path == "/_stall":
+            stall["seconds"] = float(parse_qs(urlsplit(target).query)["seconds"][0])
+            return 200, b"ok", {}
+        if path.startswith("/feed/") and path.endswith(".xml"):
+            i = int(path[6:-4])
+            etag = f'"{i}-{versions[i]}"'
+            if headers.get("if-none-match") == etag:
+                return 304, b"", {"ETag": etag}
+            return 200, body(i), {"ETag": etag, "Content-Type": "application/rss+xml"}
+        return 404, b"not found", {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                target = line.split()[1].decode()
+                headers: dict[str, str] = {}
+                while True:
+                    raw = await reader.readline()
+                    if raw in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = raw.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                if not target.startswith("/_"):
+                    await asyncio.sleep(latency)
+                    if writer.get_extra_info("sockname")[0] == STALLED_HOST:
+                        await asyncio.sleep(stall["seconds"])
+                status, data, extra = route(target, headers)
+                head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(data)}"]
+                head += [f"{k}: {v}" for k, v in extra.items()]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    break
+        except (ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        servers = [
+            await asyncio.start_server(handle, f"127.0.0.{2 + h}", port, backlog=1024)
+            for h in range(HOSTS)
+        ]
+        ready.set()
+        await asyncio.gather(*(s.serve_forever() for s in servers))
+
+    asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.2", 0))
+        return sock.getsockname()[1]
+
+
+def control(port: int, what: str) -> None:
+    urllib.request.urlopen(f"http://127.0.0.2:{port}/{what}", timeout=10).read()
+
+
+# --- the engines (each in its own process, so peak RSS is its own) -----------------------------
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident set of a process in bytes (Linux /proc)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def stalled(i: int) -> bool:
+    return host_of(i) == STALLED_HOST
+
+
+def prepare(port: int, cycle: str, n: int) -> None:
+    """Set the publisher up for a cycle: 10% of feeds changed, or one host stalled."""
+    if cycle == "mixed":
+        control(port, f"_change?fraction=0.1&round={n}")
+    if cycle == "stalled":
+        control(port, f"_stall?seconds={STALL}")
+
+
+def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
+    sys.path.insert(0, str(ROOT))
+    from aggregator import pipeline as pipeline_module
+    from aggregator.config import Config, Settings, Source
+
+    sources = tuple(
+        Source(
+            id=f"feed{i}",
+            name=f"Outlet {i}",
+            homepage=f"http://{host_of(i)}:{port}/",
+            feeds=(f"http://{host_of(i)}:{port}/feed/{i}.xml",),
+            lean="center",
+        )
+        for i in range(feeds)
+    )
+    config = Config(
+        sources=sources,
+        settings=Settings(concurrency=CONCURRENCY),
+        db_url=f"sqlite:///{folder / 'ours.db'}",
+        out_dir=folder / "feeds",
+        allow_private_hosts=True,
+    )
+    finished: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int, detail: str) -> None:
+        finished[detail.split(":")[0]] = time.perf_counter()
+
+    pipe = pipeline_module.Pipeline(config, progress=progress)
+    pipeline_module.parser_pool()  # workers started before the clock, as in a long-running service
+    rows = []
+    for n, cycle in enumerate(CYCLES):
+        prepare(port, cycle, n)
+        finished.clear()
+        started = time.perf_counter()
+        results = pipe.poll()
+        seconds = time.perf_counter() - started
+        others = max(t for sid, t in finished.items() if not stalled(int(sid[4:]))) - started
+        pool = pipeline_module.parser_pool()
+        rss = vm_hwm(os.getpid()) + sum(vm_hwm(pid) for pid in pool._processes)  # noqa: SLF001
+        errors = [r for r in results if r.outcome == "error"]
+        rows.append(
+            {
+                "seconds": seconds,
+                "rss": rss,
+                "errors": len(errors),
+                "new": sum(r.new_entries for r in results),
+                "first_error": errors[0].error if errors else "",
+                "others": others,
+            }
+        )
+    return rows
+
+
+def run_reader(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
+    from reader import make_reader
+
+    reader = make_reader(str(folder / "reader.sqlite"))
+    for i in range(feeds):
+        reader.add_feed(f"http://{host_of(i)}:{port}/feed/{i}.xml")
+    rows = []
+    for n, cycle in enumerate(CYCLES):
+        prepare(port, cycle, n)
+        before = reader.get_entry_counts().total
+        started = time.perf_counter()
+        others = 0.0
+        # every feed, every cycle (not only those reader's own schedule says are due)
+        for result in reader.update_feeds_iter(workers=READER_WORKERS, scheduled=False):
+            if not stalled(int(result.url.rsplit("/", 1)[1][:-4])):
+                others = time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        errors = sum(1 for f in reader.get_feeds() if f.last_exception)
+        rows.append(
+            {
+                "seconds": seconds,
+                "rss": vm_hwm(os.getpid()),
+                "errors": errors,
+                "new": reader.get_entry_counts().total - before,
+                "first_error": "",
+                "others": others,
+            }
+        )
+    reader.close()
+    return rows
+
+
+def engine_main(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-poll-{args.engine}-"))
+    run = run_ours if args.engine == "ours" else run_reader
+    print(json.dumps(run(args.port, args.feeds, folder)))
+
+
+def in_child(engine: str, port: int, feeds: int) -> list[dict[str, float]] | None:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--engine", engine, "--port", str(port), "--feeds", str(feeds)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        print(f"{engine} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def parse_cost(samples: int = 40) -> tuple[float, float]:
+    """Milliseconds feedparser takes per bench feed with and without its HTML sanitizing and
+    relative-URI resolution (what turning them off would save once output sanitizes)."""
+    import feedparser
+
+    data = [render_feed(i, 0) for i in range(samples)]
+    costs = []
+    for options in ({}, {"sanitize_html": False, "resolve_relative_uris": False}):
+        started = time.perf_counter()
+        for doc in data:
+            feedparser.parse(doc, **options)
+        costs.append(1000 * (time.perf_counter() - started) / samples)
+    return costs[0], costs[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000, help="number of feeds (default 1000)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
+    parser.add_argument("--no-reader", action="store_true", help="skip the reader comparison")
+    parser.add_argument("--engine", choices=("ours", "reader"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.engine:
+        engine_main(args)
+        return 0
+
+    port = free_port()
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(
+        target=serve, args=(port, args.feeds, args.latency, ready), daemon=True
+    )
+    server.start()
+    if not ready.wait(30):
+        print("the loopback server did not start", file=sys.stderr)
+        return 1
+    try:
+        ours = in_child("ours", port, args.feeds)
+        theirs = None
+        if not args.no_reader:
+            try:
+                import reader  # noqa: F401
+            except ImportError:
+                print("reader is not installed (pip install -e '.[bench]'): skipping it")
+            else:
+                control(port, "_reset")
+                theirs = in_child("reader", port, args.feeds)
+    finally:
+        server.terminate()
+    n = args.feeds
+    print(
+        f"{n} feeds x {ENTRIES} entries over {HOSTS} loopback hosts, "
+        f"{args.latency * 1000:g} ms latency per response, {os.cpu_count()} cores"
+    )
+    print(
+        f"network floor: N x latency / concurrency = {n * args.latency / CONCURRENCY:.2f} s "
+        f"at {CONCURRENCY} (balanced-news), {n * args.latency / READER_WORKERS:.2f} s "
+        f"at {READER_WORKERS} (reader workers)"
+    )
+    header = f"{'cycle':<7} {'engine':<14} {'seconds':>8} {'feeds/s':>8} {'peak RSS':>9} "
+    print(header + f"{'new':>6} {'errors':>6}  reader/ours")
+    for k, cycle in enumerate(CYCLES):
+        for name, rows in (("balanced-news", ours), ("reader", theirs)):
+            if not rows:
+                continue
+            row = rows[k]
+            ratio = ""
+            if name == "reader" and ours:
+                ratio = f"  {row['seconds'] / ours[k]['seconds']:.2f}x"
+            print(
+                f"{cycle:<7} {name:<14} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
+                f"{row['rss'] / 2**20:>7.0f}MB {int(row['new']):>6} {int(row['errors']):>6}"
+                f"{ratio}"
+            )
+            if row.get("first_error"):
+                print(f"       first error: {row['first_error']}")
+    for name, rows in (("balanced-news", ours), ("reader", theirs)):
+        if rows:
+            print(
+                f"stalled host ({STALLED_HOST} waits {STALL:g} s per request): {name} finished "
+                f"every other host's feeds in {rows[-1]['others']:.2f} s "
+                f"(warm cycle without a stall: {rows[1]['seconds']:.2f} s)"
+            )
+    on, off = parse_cost()
+    print(
+        f"feedparser per bench feed: {on:.1f} ms with sanitizing and relative URIs, "
+        f"{off:.1f} ms without ({100 * (1 - off / on):.0f}% less); balanced-news parses "
+        "without (aggregator.parse.FEEDPARSER_OPTIONS: publish sanitizes with nh3)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
