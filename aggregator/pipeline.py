@@ -71,6 +71,11 @@ FEED_ACCEPT = (
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 STAGES = ("fetch", "extract", "group", "rewrite", "publish")
 
+# The order entries are grouped and rewritten in: published time, then fetch time, then the
+# entry's own identity (never the row id, which depends on which source answered first), so a
+# replay of the same feeds opens every story with the same article on every machine.
+ENTRY_ORDER = (EntryRow.published_at, EntryRow.fetched_at, EntryRow.source_id, EntryRow.key)
+
 Progress = Callable[[str, int, int, str], None]
 
 
@@ -587,7 +592,10 @@ class Pipeline:
         """
         entries = list(entries)
         keys = [e.key for e in entries]
-        ident_of = [entry_ident(e.link, e.title) for e in entries]
+        # Link spelled one way (tracking parameters, www., fragments gone) before it is hashed.
+        ident_of = [
+            entry_ident(canonical_url(e.link) if e.link else None, e.title) for e in entries
+        ]
         idents = [i for i in ident_of if i]
         known_keys: set[str] = set()
         known_idents: set[str] = set()
@@ -781,7 +789,7 @@ class Pipeline:
                 s.scalars(
                     select(EntryRow)
                     .where(EntryRow.story_id.is_(None), EntryRow.text.is_not(None))
-                    .order_by(EntryRow.published_at, EntryRow.fetched_at, EntryRow.id)
+                    .order_by(*ENTRY_ORDER)
                 )
             )
             if not pending:
@@ -793,7 +801,7 @@ class Pipeline:
             history = s.scalars(
                 select(EntryRow)
                 .where(EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
-                .order_by(EntryRow.published_at, EntryRow.fetched_at, EntryRow.id)
+                .order_by(*ENTRY_ORDER)
             )
             for entry in history:
                 index.restore(
@@ -918,9 +926,7 @@ class Pipeline:
                 return False
             entries = list(
                 s.scalars(
-                    select(EntryRow)
-                    .where(EntryRow.story_id == story_id)
-                    .order_by(EntryRow.published_at, EntryRow.id)
+                    select(EntryRow).where(EntryRow.story_id == story_id).order_by(*ENTRY_ORDER)
                 )
             )
             if not entries:

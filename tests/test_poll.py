@@ -246,9 +246,16 @@ def test_entry_identity_survives_guid_changes_duplicates_and_pruning(
     pipeline.poll([id_src, dup_src])
     assert len(entries(pipeline, "id")) == 2
     assert [e.key for e in entries(pipeline, "dup")].count("dup-1") == 1
-    # The feed re-issues every guid: same link and title, same entries.
+    # The feed re-issues every guid: same link and title, same entries, even when the link
+    # comes back spelled another way (tracking parameters, a trailing slash, a fragment).
     web.routes["/id/rss.xml"] = respond(
-        200, feed(("x1", "one", "One"), ("x2", "two", "Two"), ("x3", "three", "Three")), RSS
+        200,
+        feed(
+            ("x1", "one?utm_source=rss&amp;utm_medium=feed", "One"),
+            ("x2", "two/#comments", "Two"),
+            ("x3", "three", "Three"),
+        ),
+        RSS,
     )
     (result,) = pipeline.poll([id_src])
     assert result.new_entries == 1 and len(entries(pipeline, "id")) == 3
