@@ -292,6 +292,9 @@ class CycleReport:
     def summary(self) -> list[str]:
         """The end-of-cycle summary: where the feed is, what changed, what failed, how long."""
         lines = [f"Feed written: {self.feed_path}"] if self.feed_path else []
+        front = self.feed_path.parent / "index.html" if self.feed_path else None
+        if front is not None and front.exists():
+            lines.append(f"Front page: {front}")
         ok = len(self.sources) - len(self.failed) - len(self.waiting)
         waiting = f", {len(self.waiting)} waiting" if self.waiting else ""
         lines.append(

@@ -35,6 +35,7 @@ def test_run_once_then_sources_table(web: SampleWeb, tmp_path: Path, capsys) -> 
     assert main(["run", "--once", *common(web, tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"Feed written: {tmp_path / 'out' / 'balanced.atom'}" in out
+    assert f"Front page: {tmp_path / 'out' / 'index.html'}" in out
     assert "Sources: 5 ok, 0 failing" in out and "Seconds per stage: fetch" in out
     assert main(["sources", *common(web, tmp_path)]) == 0
     table = capsys.readouterr().out.splitlines()
