@@ -195,6 +195,21 @@ class _PollWriter:
             *s.scalars(select(FeedRow).where(FeedRow.url.in_(urls))),
         ]
 
+    @staticmethod
+    def _fresh(s: Session, batch: list[tuple[Source, list[_FeedPoll], object]]) -> set[str]:
+        """Sources of the batch with entries to store and nothing stored yet (no entry, no
+        tombstone): one query here spares each of them the query for its known entries."""
+        ids = {src.id for src, polls, _ in batch if any(p.parsed for p in polls)}
+        if not ids:
+            return set()
+        stored = union_all(
+            *(
+                select(model.source_id).where(model.source_id.in_(ids))
+                for model in (EntryRow, TombstoneRow)
+            )
+        )
+        return ids - set(s.scalars(select(stored.subquery().c.source_id).distinct()))
+
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
@@ -204,8 +219,9 @@ class _PollWriter:
         try:
             with self.pipeline.session.begin() as s:
                 rows = self._preload(s, batch)  # noqa: F841 - kept alive for Session.get
+                fresh = self._fresh(s, batch)
                 for src, polls, future in batch:
-                    settled.append((future, self.pipeline._store_poll(s, src, polls)))
+                    settled.append((future, self.pipeline._store_poll(s, src, polls, fresh)))
         except Exception:  # noqa: BLE001 - retried one by one below, where it is reported
             settled = []
             for src, polls, future in batch:
@@ -533,8 +549,21 @@ class Pipeline:
                     poll.outcome, poll.error = "error", poll.parsed.error
         return poll
 
-    def _store_poll(self, s: Session, src: Source, polls: list[_FeedPoll]) -> SourceResult:
-        """In the caller's transaction: the source's new entries, polls and health."""
+    def _store_poll(
+        self, s: Session, src: Source, polls: list[_FeedPoll], fresh: set[str] | None = None
+    ) -> SourceResult:
+        """In the caller's transaction: the source's new entries, polls and health.
+
+        ``fresh``: ids of sources known to have nothing stored (see ``_PollWriter._fresh``).
+        The ORM changes (polls, health) are flushed once, at commit: entries go in through
+        Core, so no query here needs them flushed first, and one flush batches them all.
+        """
+        with s.no_autoflush:
+            return self._store_poll_rows(s, src, polls, fresh if fresh is not None else set())
+
+    def _store_poll_rows(
+        self, s: Session, src: Source, polls: list[_FeedPoll], fresh: set[str]
+    ) -> SourceResult:
         errors: list[str] = []
         new_total = 0
         now = utcnow()
@@ -542,7 +571,10 @@ class Pipeline:
             res = p.result
             feed_row = s.get(FeedRow, p.url)
             if p.parsed is not None and not p.error:
-                p.new_entries = self._store_entries(s, src, p.parsed.entries, now)
+                p.new_entries = self._store_entries(
+                    s, src, p.parsed.entries, now, fresh=src.id in fresh
+                )
+                fresh.discard(src.id)  # its next feed must see what this one stored
                 p.outcome = "new" if p.new_entries else "unchanged"
                 new_total += p.new_entries
                 if feed_row is not None:
@@ -586,12 +618,19 @@ class Pipeline:
         return SourceResult(src.id, src.name, outcome, new_total, status=status)
 
     def _store_entries(
-        self, s: Session, src: Source, entries: Iterable[FeedEntry], now: datetime
+        self,
+        s: Session,
+        src: Source,
+        entries: Iterable[FeedEntry],
+        now: datetime,
+        *,
+        fresh: bool = False,
     ) -> int:
         """Insert the entries we have not seen; return how many were new.
 
         An entry is known by its key (guid), or by its link and title together (feeds that
-        change their guids), and an entry we pruned stays gone (tombstones).
+        change their guids), and an entry we pruned stays gone (tombstones). ``fresh``: the
+        source has nothing stored, so there is nothing to look up.
         """
         entries = list(entries)
         keys = [e.key for e in entries]
@@ -602,18 +641,19 @@ class Pipeline:
         idents = [i for i in ident_of if i]
         known_keys: set[str] = set()
         known_idents: set[str] = set()
-        seen = union_all(
-            *(
-                select(model.key, model.ident).where(
-                    model.source_id == src.id, model.key.in_(keys) | model.ident.in_(idents)
+        if not fresh:
+            seen = union_all(
+                *(
+                    select(model.key, model.ident).where(
+                        model.source_id == src.id, model.key.in_(keys) | model.ident.in_(idents)
+                    )
+                    for model in (EntryRow, TombstoneRow)
                 )
-                for model in (EntryRow, TombstoneRow)
             )
-        )
-        for key, ident in s.execute(seen):
-            known_keys.add(key)
-            if ident:
-                known_idents.add(ident)
+            for key, ident in s.execute(seen):
+                known_keys.add(key)
+                if ident:
+                    known_idents.add(ident)
         rows = []
         for entry, ident in zip(entries, ident_of, strict=True):
             if entry.key in known_keys or (ident and ident in known_idents):

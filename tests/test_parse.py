@@ -72,3 +72,33 @@ def test_strip_html_drops_scripts_styles_and_comments() -> None:
     # feedparser's sanitizer is off (publish sanitizes), so text extraction must not keep them.
     value = "<p>Kept <b>text</b></p><script>track('x')</script><style>p{}</style><!-- c -->end"
     assert strip_html(value) == "Kept text end"
+
+
+def test_remembered_base_uris_resolve_as_feedparser_does() -> None:
+    """The memoized base-URI join gives feedparser's own answers, unsafe schemes included,
+    and a document parsed twice (answers then come from memory) reads the same."""
+    import feedparser.mixin
+
+    join = feedparser.mixin.make_safe_absolute_uri
+    original = join.__wrapped__
+    for base, rel in [
+        ("http://a.example/feed/rss.xml", "../news/1"),
+        ("http://a.example/feed/rss.xml", "javascript:alert(1)"),
+        ("http://a.example/feed/", "http://a.example/feed/"),
+        ("", "/relative"),
+        ("http://a.example/", None),
+    ]:
+        assert join(base, rel) == join(base, rel) == original(base, rel)
+    doc = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+        b"<item><title>One</title><link>/news/1</link><guid>/news/1</guid></item>"
+        b"<item xml:base='http://b.example/sub/'><title>Two</title><link>2</link></item>"
+        b"</channel></rss>"
+    )
+    first = parse_feed(doc, url="http://a.example/feed/rss.xml")
+    assert [e.link for e in first.entries] == [
+        "http://a.example/news/1",
+        "http://b.example/sub/2",
+    ]
+    assert first.entries[0].key == "http://a.example/news/1"
+    assert parse_feed(doc, url="http://a.example/feed/rss.xml") == first

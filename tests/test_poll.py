@@ -279,6 +279,22 @@ def test_entry_identity_survives_guid_changes_duplicates_and_pruning(
     assert [e.title for e in entries(pipeline, "id")] == ["Four"]
 
 
+def test_a_new_source_with_two_feeds_stores_a_shared_entry_once(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A source with nothing stored yet skips the look-up of known entries; an entry both its
+    feeds list is still stored once."""
+    web.routes["/two/a.xml"] = respond(200, feed(("s1", "shared", "Shared"), ("a1", "a", "A")), RSS)
+    web.routes["/two/b.xml"] = respond(200, feed(("s1", "shared", "Shared"), ("b1", "b", "B")), RSS)
+    two = replace(
+        extra_source(web, "two", "two/a.xml"), feeds=(web.url("two/a.xml"), web.url("two/b.xml"))
+    )
+    pipeline = Pipeline(make_config(web, tmp_path, extra=(two,)))
+    (result,) = pipeline.poll([two])
+    assert result.new_entries == 3
+    assert sorted(e.title for e in entries(pipeline, "two")) == ["A", "B", "Shared"]
+
+
 def test_a_stalled_host_does_not_hold_up_the_others(web: SampleWeb, tmp_path: Path) -> None:
     """Three feeds on a host that hangs (more than its two per-host slots) and the fixture
     outlets on a second host: every healthy source finishes before any stalled one."""
