@@ -52,8 +52,9 @@ def _memoized(join: Any) -> Any:
     return safe_join
 
 
-if not hasattr(feedparser.mixin.make_safe_absolute_uri, "__wrapped__"):
-    feedparser.mixin.make_safe_absolute_uri = _memoized(feedparser.mixin.make_safe_absolute_uri)
+_join = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
+if _join is not None and not hasattr(_join, "__wrapped__"):  # absent in another version: skip
+    feedparser.mixin.make_safe_absolute_uri = _memoized(_join)
 
 
 def strip_html(value: str | None) -> str:
