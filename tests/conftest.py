@@ -295,6 +295,13 @@ def hostile_outlet(web: SampleWeb, source_id: str = "hostile") -> Source:
     )
 
 
+def free_port() -> int:
+    """A 127.0.0.1 port nobody listens on (for refused connections, or a server to start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 # --- our own server ------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.demo import SampleWeb
-from tests.conftest import FIXTURES, write_sources
+from tests.conftest import FIXTURES, free_port, write_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,15 +204,12 @@ def test_sources_import_refuses_a_non_opml_file(web: SampleWeb, tmp_path: Path, 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_serve_command_serves_the_published_folder(web: SampleWeb, tmp_path: Path) -> None:
-    import socket
 
     import httpx
 
     args = common(web, tmp_path)
     assert main(["run", "--once", *args]) == 0
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "aggregator.cli", "serve", *args, "--port", str(port)],
         cwd=ROOT,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from aggregator.demo import SampleWeb
 from aggregator.fetch import AsyncFetcher, BlockedAddress, Fetcher, check_host, user_agent
 from aggregator.models import Validators
-from tests.conftest import hang, redirect, respond
+from tests.conftest import free_port, hang, redirect, respond
 
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
 
@@ -62,9 +61,7 @@ def test_read_timeout_is_reported(web: SampleWeb) -> None:
 
 
 def test_refused_connection_is_reported() -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with fetcher() as f:
         res = f.get(f"http://127.0.0.1:{port}/feed.xml")
     assert res.error is not None and res.error.startswith("cannot connect")

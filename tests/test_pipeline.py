@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -17,7 +16,7 @@ from aggregator.db import EntryRow, SourceRow, StoryRow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
-from tests.conftest import assert_valid_atom, extra_source, hang, make_config, respond
+from tests.conftest import assert_valid_atom, extra_source, free_port, hang, make_config, respond
 
 SECTIONS = ("Progressive View", "Conservative View", "Common Ground")
 
@@ -91,9 +90,7 @@ def test_second_poll_is_conditional_and_stores_nothing(web: SampleWeb, config: C
 def test_failing_sources_are_reported_and_the_others_publish(
     web: SampleWeb, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_port = sock.getsockname()[1]
+    dead_port = free_port()
     web.routes["/slow/rss.xml"] = hang(3)
     web.routes["/err/rss.xml"] = respond(500, b"Internal Server Error")
     dead = replace(
