@@ -12,10 +12,13 @@ each response delayed by --latency. Each engine, in its own process, runs three 
 
 Printed per cycle: seconds, feeds per second, peak RSS (the poller process plus its parser
 workers), the ratio reader/balanced-news, and the network floor N x latency / concurrency.
+--concurrency takes a list of global limits: balanced-news runs once per limit, so the default
+(32) and a raised limit compare in the same run, against one reader run.
 
     python bench/poll.py                   # 1,000 feeds, 50 ms, both engines (a few minutes)
     python bench/poll.py --feeds 200       # a quick run
     python bench/poll.py --no-reader       # balanced-news only
+    python bench/poll.py --concurrency 32,128   # our default global limit beside a raised one
 
 `reader` comes from the optional extra: pip install -e '.[bench]'. Figures are printed, never
 asserted: compare runs on the same machine.
@@ -195,7 +198,7 @@ def prepare(port: int, cycle: str, n: int) -> None:
         control(port, f"_stall?seconds={STALL}")
 
 
-def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
+def run_ours(port: int, feeds: int, folder: Path, concurrency: int) -> list[dict[str, float]]:
     sys.path.insert(0, str(ROOT))
     from aggregator import pipeline as pipeline_module
     from aggregator.config import Config, Settings, Source
@@ -212,7 +215,7 @@ def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
     )
     config = Config(
         sources=sources,
-        settings=Settings(concurrency=CONCURRENCY),
+        settings=Settings(concurrency=concurrency),
         db_url=f"sqlite:///{folder / 'ours.db'}",
         out_dir=folder / "feeds",
         allow_private_hosts=True,
@@ -248,7 +251,7 @@ def run_ours(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
     return rows
 
 
-def run_reader(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
+def run_reader(port: int, feeds: int, folder: Path, concurrency: int) -> list[dict[str, float]]:
     from reader import make_reader
 
     reader = make_reader(str(folder / "reader.sqlite"))
@@ -283,12 +286,17 @@ def run_reader(port: int, feeds: int, folder: Path) -> list[dict[str, float]]:
 def engine_main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix=f"bench-poll-{args.engine}-"))
     run = run_ours if args.engine == "ours" else run_reader
-    print(json.dumps(run(args.port, args.feeds, folder)))
+    print(json.dumps(run(args.port, args.feeds, folder, int(args.concurrency))))
 
 
-def in_child(engine: str, port: int, feeds: int) -> list[dict[str, float]] | None:
+def in_child(
+    engine: str, port: int, feeds: int, concurrency: int = CONCURRENCY
+) -> list[dict[str, float]] | None:
     proc = subprocess.run(
-        [sys.executable, __file__, "--engine", engine, "--port", str(port), "--feeds", str(feeds)],
+        [
+            *(sys.executable, __file__, "--engine", engine, "--port", str(port)),
+            *("--feeds", str(feeds), "--concurrency", str(concurrency)),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -319,6 +327,12 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=1000, help="number of feeds (default 1000)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
     parser.add_argument("--no-reader", action="store_true", help="skip the reader comparison")
+    parser.add_argument(
+        "--concurrency",
+        default=str(CONCURRENCY),
+        help=f"balanced-news global limits, comma-separated (default {CONCURRENCY}, the "
+        "engine's default); one balanced-news run per limit",
+    )
     parser.add_argument("--engine", choices=("ours", "reader"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -326,6 +340,7 @@ def main() -> int:
         engine_main(args)
         return 0
 
+    limits = [int(x) for x in args.concurrency.split(",")]
     port = free_port()
     ready = multiprocessing.Event()
     server = multiprocessing.Process(
@@ -336,7 +351,10 @@ def main() -> int:
         print("the loopback server did not start", file=sys.stderr)
         return 1
     try:
-        ours = in_child("ours", port, args.feeds)
+        ours_by_limit = {}
+        for limit in limits:
+            control(port, "_reset")
+            ours_by_limit[limit] = in_child("ours", port, args.feeds, limit)
         theirs = None
         if not args.no_reader:
             try:
@@ -353,29 +371,35 @@ def main() -> int:
         f"{n} feeds x {ENTRIES} entries over {HOSTS} loopback hosts, "
         f"{args.latency * 1000:g} ms latency per response, {os.cpu_count()} cores"
     )
-    print(
-        f"network floor: N x latency / concurrency = {n * args.latency / CONCURRENCY:.2f} s "
-        f"at {CONCURRENCY} (balanced-news), {n * args.latency / READER_WORKERS:.2f} s "
-        f"at {READER_WORKERS} (reader workers)"
+    floors = ", ".join(
+        f"{n * args.latency / limit:.2f} s at {limit} (balanced-news)" for limit in limits
     )
-    header = f"{'cycle':<7} {'engine':<14} {'seconds':>8} {'feeds/s':>8} {'peak RSS':>9} "
-    print(header + f"{'new':>6} {'errors':>6}  reader/ours")
+    print(
+        f"network floor: N x latency / concurrency = {floors}, "
+        f"{n * args.latency / READER_WORKERS:.2f} s at {READER_WORKERS} (reader workers)"
+    )
+    engines = [
+        (f"balanced-news@{limit}" if len(limits) > 1 else "balanced-news", rows)
+        for limit, rows in ours_by_limit.items()
+    ]
+    header = f"{'cycle':<7} {'engine':<17} {'seconds':>8} {'feeds/s':>8} {'peak RSS':>9} "
+    print(header + f"{'new':>6} {'errors':>6}  reader/this")
     for k, cycle in enumerate(CYCLES):
-        for name, rows in (("balanced-news", ours), ("reader", theirs)):
+        for name, rows in (*engines, ("reader", theirs)):
             if not rows:
                 continue
             row = rows[k]
             ratio = ""
-            if name == "reader" and ours:
-                ratio = f"  {row['seconds'] / ours[k]['seconds']:.2f}x"
+            if name != "reader" and theirs:
+                ratio = f"  {theirs[k]['seconds'] / row['seconds']:.2f}x"
             print(
-                f"{cycle:<7} {name:<14} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
+                f"{cycle:<7} {name:<17} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
                 f"{row['rss'] / 2**20:>7.0f}MB {int(row['new']):>6} {int(row['errors']):>6}"
                 f"{ratio}"
             )
             if row.get("first_error"):
                 print(f"       first error: {row['first_error']}")
-    for name, rows in (("balanced-news", ours), ("reader", theirs)):
+    for name, rows in (*engines, ("reader", theirs)):
         if rows:
             print(
                 f"stalled host ({STALLED_HOST} waits {STALL:g} s per request): {name} finished "
