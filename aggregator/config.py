@@ -84,6 +84,7 @@ class Settings:
     per_host: int = 2  # requests in flight to one host: never hammer a publisher
     total_timeout: float = 60.0  # seconds for a whole request, so a trickling server is cut off
     max_entries: int = 200  # entries processed per feed document
+    parse_timeout: float = 30.0  # seconds one feed document may take to parse
     min_interval: int = 5  # minutes: the adaptive interval's floor
     max_interval: int = 1440  # minutes: its ceiling, and the cap on error backoff
     park_after_days: int = 3  # a source failing this long is parked (shown, retried daily)
@@ -172,6 +173,7 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "per_host": (int,),
     "total_timeout": (int, float),
     "max_entries": (int,),
+    "parse_timeout": (int, float),
     "min_interval": (int,),
     "max_interval": (int,),
     "park_after_days": (int,),
@@ -226,7 +228,7 @@ def _check_settings(raw: Any, where: str) -> Settings:
     for key in ("retention_days", "max_redirects"):
         if key in values and values[key] < 0:
             raise ConfigError(f"{where}: [settings]: {key} must not be negative")
-    for key in ("timeout", "total_timeout"):
+    for key in ("timeout", "total_timeout", "parse_timeout"):
         if key in values and values[key] <= 0:
             raise ConfigError(f"{where}: [settings]: {key} must be positive")
     if "page_delay" in values and values["page_delay"] < 0:
@@ -240,7 +242,7 @@ def _check_settings(raw: Any, where: str) -> Settings:
             values["site_url"] += "/"
     if values.get("hub") and not is_http_url(values["hub"]):
         raise ConfigError(f"{where}: [settings]: hub is not an http(s) URL")
-    for key in ("timeout", "total_timeout", "page_delay"):
+    for key in ("timeout", "total_timeout", "parse_timeout", "page_delay"):
         if key in values:
             values[key] = float(values[key])
     return Settings(**values)

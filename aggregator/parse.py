@@ -7,11 +7,15 @@ and address checks are the only road to the network.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import functools
 import hashlib
 import html
 import re
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,18 +130,58 @@ def entry_ident(link: str | None, title: str) -> str | None:
     return hashlib.sha256(f"{link.strip()}\n{title.strip()}".encode()).hexdigest()[:32]
 
 
+class _ParseTimeout(BaseException):
+    """Raised by the alarm in the middle of feedparser. A BaseException, so that feedparser's
+    own ``except Exception`` fallbacks (strict parser, then the loose one) cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` with a SIGALRM timer (the main thread only: the
+    parser workers run their tasks there). Elsewhere, or without a limit, it does nothing."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum: int, frame: object) -> None:
+        raise _ParseTimeout
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def parse_feed(
     content: bytes,
     *,
     url: str = "",
     content_type: str | None = None,
     max_entries: int = 500,
+    time_limit: float | None = None,
 ) -> ParsedFeed:
     """Parse one fetched feed document.
 
     ``error`` is set only when no entry could be read (invalid XML, HTML instead of a feed, an
-    empty body); a feed that is merely sloppy keeps its entries and gets a ``warning``.
+    empty body); a feed that is merely sloppy keeps its entries and gets a ``warning``. With
+    ``time_limit`` (seconds), a document that takes longer is given up as an error: one
+    pathological feed must not hold a parser worker for the rest of the cycle.
     """
+    try:
+        with _time_limit(time_limit):
+            return _parse(content, url=url, content_type=content_type, max_entries=max_entries)
+    except _ParseTimeout:
+        return ParsedFeed(
+            title=None,
+            entries=(),
+            error=f"the feed took over {time_limit:g} s to parse (parse_timeout); skipped",
+        )
+
+
+def _parse(content: bytes, *, url: str, content_type: str | None, max_entries: int) -> ParsedFeed:
     if not content.strip():
         return ParsedFeed(title=None, entries=(), error="empty response (no feed document)")
     headers = {"content-location": url} if url else {}

@@ -74,6 +74,7 @@ def test_fields_become_typed_values() -> None:
         ("wrong-type", "source 'wsj': interval must be an integer"),
         ("not-toml", "not valid TOML"),
         ("bad-setting", "[settings]: feed_size must be at least 1"),
+        ("bad-parse-timeout", "[settings]: parse_timeout must be positive"),
     ],
 )
 def test_bad_file_names_file_source_and_problem(name: str, message: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -102,3 +104,27 @@ def test_remembered_base_uris_resolve_as_feedparser_does() -> None:
     ]
     assert first.entries[0].key == "http://a.example/news/1"
     assert parse_feed(doc, url="http://a.example/feed/rss.xml") == first
+
+
+def _many_items(n: int) -> bytes:
+    items = "".join(
+        f"<item><guid>g{i}</guid><link>https://example.invalid/{i}</link>"
+        f"<title>Item {i}</title><description>&lt;p&gt;Text {i}&lt;/p&gt;</description></item>"
+        for i in range(n)
+    )
+    return f"<rss version='2.0'><channel><title>T</title>{items}</channel></rss>".encode()
+
+
+def test_a_document_over_the_time_limit_is_given_up() -> None:
+    """feedparser reads every item before our entry cap applies: a document it would chew on
+    for many seconds is given up at ``time_limit``, and the alarm is cleared afterwards."""
+    started = time.perf_counter()
+    parsed = parse_feed(_many_items(30_000), max_entries=5, time_limit=0.2)
+    assert time.perf_counter() - started < 2
+    assert parsed.error == "the feed took over 0.2 s to parse (parse_timeout); skipped"
+    assert parsed.entries == ()
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    small = parse_feed(_many_items(3), time_limit=5)
+    assert [e.title for e in small.entries] == ["Item 0", "Item 1", "Item 2"]
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

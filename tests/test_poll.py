@@ -368,3 +368,48 @@ def test_a_dead_parser_process_is_replaced(web: SampleWeb, tmp_path: Path) -> No
     results = Pipeline(config).poll()
     assert {r.outcome for r in results} == {"new"}
     assert parser_pool() is not pool
+
+
+def test_a_feed_too_slow_to_parse_is_given_up_and_the_others_carry_on(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    items = "".join(
+        f"<item><guid>g{i}</guid><link>https://example.invalid/{i}</link><title>T{i}</title></item>"
+        for i in range(40_000)
+    )
+    web.routes["/heavy/rss.xml"] = respond(
+        200, f"<rss version='2.0'><channel><title>H</title>{items}</channel></rss>".encode(), RSS
+    )
+    config = make_config(web, tmp_path, extra=(extra_source(web, "heavy", "heavy/rss.xml"),))
+    pipeline = Pipeline(replace(config, settings=replace(config.settings, parse_timeout=0.5)))
+    results = {r.source_id: r for r in pipeline.poll()}
+    assert results["heavy"].outcome == "error"
+    assert results["heavy"].error == "the feed took over 0.5 s to parse (parse_timeout); skipped"
+    assert {r.outcome for sid, r in results.items() if sid != "heavy"} == {"new"}
+    assert entries(pipeline, "heavy") == []
+    assert "parse_timeout" in (source_row(pipeline, "heavy").last_error or "")
+
+
+def test_a_parser_stuck_in_c_code_is_killed_and_replaced() -> None:
+    """A regular expression backtracking for ever holds a worker where no alarm reaches it:
+    past the hard limit the workers are killed, the feed gets an error, the next parse works."""
+    import asyncio
+    import functools
+    import re
+
+    from aggregator.parse import parse_feed
+    from aggregator.pipeline import parser_pool
+    from aggregator.pipeline.fetching import _parse_in_pool
+
+    pool = parser_pool()
+    pool.submit(len, b"").result()
+    workers = list(pool._processes.values())  # noqa: SLF001 - the real worker processes
+    stuck = functools.partial(re.match, r"(a+)+$", "a" * 64 + "b")
+    result = asyncio.run(_parse_in_pool(stuck, hard_limit=1.0))  # type: ignore[arg-type]
+    assert result.error == "the feed parser hung on this document (no answer in 1 s)"
+    for process in workers:
+        process.join(5)
+        assert not process.is_alive()
+    assert parser_pool() is not pool
+    after = asyncio.run(_parse_in_pool(functools.partial(parse_feed, feed(("g", "l", "Fine")))))
+    assert [e.title for e in after.entries] == ["Fine"]

@@ -77,15 +77,48 @@ def parser_pool() -> ProcessPoolExecutor:
         return _POOL
 
 
-async def _parse_in_pool(parse: Callable[[], ParsedFeed]) -> ParsedFeed:
+def _restart_pool() -> None:
+    """Kill the parser workers and let the next parse start a fresh pool.
+
+    For a worker stuck where the parse's own alarm cannot reach it (inside C code). Parses
+    in flight on the other worker fail with BrokenProcessPool and are retried on the new pool.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        workers = getattr(pool, "_processes", None) or {}  # no public way to kill a worker
+        for process in list(workers.values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _parse_in_pool(
+    parse: Callable[[], ParsedFeed], hard_limit: float | None = None
+) -> ParsedFeed:
     """Run ``parse`` in a worker process; a dead worker (killed, out of memory, a crash in
-    a C parser) costs a fresh pool and one retry, then an error for this feed only."""
+    a C parser) costs a fresh pool and one retry, then an error for this feed only.
+
+    ``hard_limit`` (seconds) is the last resort for a worker that never answers (the parse's
+    own time limit covers Python code, not a C loop): the workers are killed and restarted,
+    and this feed gets an error.
+    """
     loop = asyncio.get_running_loop()
     for attempt in (1, 2):
         try:
-            return await loop.run_in_executor(parser_pool(), parse)
+            return await asyncio.wait_for(
+                loop.run_in_executor(parser_pool(), parse), timeout=hard_limit
+            )
         except BrokenProcessPool:
             log.warning("feed parser process died (attempt %d); restarting the pool", attempt)
+        except TimeoutError:
+            log.warning("feed parser gave no answer in %g s; restarting the pool", hard_limit)
+            _restart_pool()
+            return ParsedFeed(
+                title=None,
+                entries=(),
+                error=f"the feed parser hung on this document (no answer in {hard_limit:g} s)",
+            )
     return ParsedFeed(title=None, entries=(), error="the feed parser crashed on this document")
 
 
@@ -391,8 +424,11 @@ class Fetching:
                     url=res.final_url,
                     content_type=res.content_type,
                     max_entries=self.settings.max_entries,
+                    time_limit=self.settings.parse_timeout,
                 )
-                poll.parsed = await _parse_in_pool(parse)
+                # the parse's own alarm answers first; the hard limit is for a worker stuck in C
+                hard_limit = 2 * self.settings.parse_timeout + 10
+                poll.parsed = await _parse_in_pool(parse, hard_limit)
                 if poll.parsed.error:
                     poll.outcome, poll.error = "error", poll.parsed.error
         return poll
