@@ -18,11 +18,12 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from aggregator import __version__
@@ -55,6 +56,13 @@ def _blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
+def _refusal(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> BlockedAddress:
+    return BlockedAddress(
+        f"refused to fetch {host} ({ip}): private or loopback address "
+        "(use --allow-private-hosts for local sources)"
+    )
+
+
 def check_host(url: str) -> None:
     """Raise :class:`BlockedAddress` when any address the URL's host resolves to is not public.
 
@@ -74,10 +82,63 @@ def check_host(url: str) -> None:
         ips = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     for ip in ips:
         if _blocked_ip(ip):
-            raise BlockedAddress(
-                f"refused to fetch {host} ({ip}): private or loopback address "
-                "(use --allow-private-hosts for local sources)"
-            )
+            raise _refusal(host, ip)
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Opens connections only to public addresses, checked on the very addresses it uses.
+
+    :func:`check_host` resolves a name before the request, but the connection would resolve it
+    again: a DNS answer that changes in between (DNS rebinding) could reach an internal
+    service. Here the name is resolved once, every address is checked, and the connection
+    goes to a checked address; TLS still verifies the certificate against the name.
+    """
+
+    def __init__(
+        self,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        blocked: Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], bool] = _blocked_ip,
+    ) -> None:
+        self._inner = inner or httpcore.AnyIOBackend()
+        self._blocked = blocked
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            ips = [ipaddress.ip_address(host)]
+        except ValueError:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                raise OSError(f"DNS lookup failed for {host}: {exc.strerror}") from None
+            ips = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        for ip in ips:
+            if self._blocked(ip):
+                raise _refusal(host, ip)
+        error: Exception = httpcore.ConnectError(f"no address for {host}")
+        for ip in dict.fromkeys(ips):  # each address in turn, as a plain connect would
+            try:
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise BlockedAddress(f"refused to connect to the local socket {path}")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 def _describe(exc: Exception, timeout: float) -> str:
@@ -156,6 +217,14 @@ class _Inflater:
         return out
 
 
+def _guard(transport: httpx.AsyncHTTPTransport) -> None:
+    """Give the transport's connection pool the :class:`GuardedBackend`. httpx has no public
+    way in; should its pool change shape, the check before each request still applies."""
+    pool = getattr(transport, "_pool", None)
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = GuardedBackend()  # noqa: SLF001
+
+
 @dataclass
 class _Host:
     slot: asyncio.Semaphore
@@ -211,14 +280,19 @@ class AsyncFetcher:
         name = (urlsplit(url).hostname or "").lower()
         host = self._hosts.get(name)
         if host is None:
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, pool=None),
+            transport = httpx.AsyncHTTPTransport(
+                verify=self._ssl,
                 limits=httpx.Limits(
                     max_connections=self.per_host, max_keepalive_connections=self.per_host
                 ),
+            )
+            if not self.allow_private_hosts:
+                _guard(transport)
+            client = httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(self.timeout, pool=None),
                 follow_redirects=False,
                 headers=self._headers,
-                verify=self._ssl,
             )
             host = self._hosts[name] = _Host(asyncio.Semaphore(self.per_host), client)
         return host

@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+from urllib.parse import urlsplit
 
+import httpcore
 import pytest
 
 from aggregator.demo import SampleWeb
-from aggregator.fetch import AsyncFetcher, BlockedAddress, Fetcher, check_host, user_agent
+from aggregator.fetch import (
+    AsyncFetcher,
+    BlockedAddress,
+    Fetcher,
+    GuardedBackend,
+    check_host,
+    user_agent,
+)
 from aggregator.models import Validators
 from tests.conftest import free_port, hang, redirect, respond
 
@@ -135,3 +144,41 @@ def test_waiting_for_a_busy_host_is_not_counted_against_the_total_timeout(web: S
     results = asyncio.run(fetch_all())
     assert [r.error for r in results] == [None, None, None]
     assert all(r.content == FEED for r in results)
+
+
+def _get_through(backend: GuardedBackend, url: str) -> httpcore.Response:
+    async def go() -> httpcore.Response:
+        async with httpcore.AsyncConnectionPool(network_backend=backend) as pool:
+            return await pool.request("GET", url)
+
+    return asyncio.run(go())
+
+
+def test_connections_are_opened_only_to_checked_addresses(web: SampleWeb) -> None:
+    """The guard resolves the name itself and connects to an address it has checked, so a DNS
+    answer that changes after the check (rebinding) cannot reach an internal service."""
+    web.routes["/feed.xml"] = respond(200, FEED)
+    port = urlsplit(web.base).port
+    url = f"http://localhost:{port}/feed.xml"
+    with pytest.raises(BlockedAddress, match=r"refused to fetch localhost \((127\.0\.0\.1|::1)\)"):
+        _get_through(GuardedBackend(), url)
+    assert web.seen("/feed.xml") == []
+    response = _get_through(GuardedBackend(blocked=lambda ip: False), url)
+    assert response.status == 200 and response.content == FEED
+    assert web.seen("/feed.xml")[0]["host"] == f"localhost:{port}"  # the name, not the IP
+    with pytest.raises(BlockedAddress, match=r"localhost \(127\.0\.0\.1\)"):
+        _get_through(GuardedBackend(blocked=lambda ip: str(ip) == "127.0.0.1"), url)
+
+
+def test_the_fetcher_connects_through_the_guard_unless_private_hosts_are_allowed() -> None:
+    async def backends() -> list[object]:
+        found = []
+        for allow in (False, True):
+            async with AsyncFetcher(allow_private_hosts=allow) as fetcher:
+                pool = fetcher._host("https://example.invalid/").client._transport._pool  # noqa: SLF001
+                found.append(pool._network_backend)  # noqa: SLF001
+        return found
+
+    guarded, plain = asyncio.run(backends())
+    assert isinstance(guarded, GuardedBackend)
+    assert not isinstance(plain, GuardedBackend)
