@@ -117,7 +117,7 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
                 .filter(has=page.locator(".seg.right"))
                 .first
             )
-            for selector in (".headline", ".summary", ".bar", ".legend", ".sources", ".content"):
+            for selector in (".headline", ".summary", ".bar", ".sourcing", ".sources", ".content"):
                 assert shared.locator(selector).first.is_visible(), (name, selector)
             for heading in ("Sources", "Different Perspectives"):
                 assert shared.get_by_role("heading", name=heading).is_visible()
@@ -132,7 +132,7 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             assert_heading_outline(page)
             assert page.evaluate("document.documentElement.lang") == "en"
             assert page.locator("img:not([alt])").count() == 0
-            for selector in ("body", ".tagline", ".meta", ".legend", ".seg", ".status p", "a"):
+            for selector in ("body", ".tagline", ".meta", ".sourcing", ".seg", ".status p", "a"):
                 ratio = page.locator(selector).first.evaluate(CONTRAST_JS)
                 assert ratio >= 4.5, (name, selector, ratio)
             assert errors == [], "the CSP blocks nothing the page needs"

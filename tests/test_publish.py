@@ -480,3 +480,17 @@ def test_a_blindspot_story_carries_the_blindspot_category(atom_schema) -> None:
     terms = {e.id: {t.term for t in e.tags} for e in feedparser.parse(data).entries[1:]}
     assert "blindspot" not in terms[atom_id(both.id)]
     assert "blindspot" in terms[atom_id(one_sided.id)]
+
+
+def test_each_page_states_a_storys_coverage_once(tmp_path: Path) -> None:
+    """The bar shows the sides; the sourcing line says the counts in words, once per story."""
+    story = bridge_story()
+    publish_site([story], Settings(), [], tmp_path, (), NOW)
+    pages = [tmp_path / "index.html", *(tmp_path / "stories").glob("*.html")]
+    assert len(pages) == 2
+    for page in pages:
+        html = etree.HTML(page.read_bytes())
+        text = " ".join(html.xpath("//article")[0].itertext())
+        assert text.count(" left, ") == 1, page.name
+        bar = html.xpath("//article//*[@class='bar']")[0]
+        assert bar.get("aria-label", "").startswith("Coverage: ")
