@@ -21,6 +21,8 @@ from aggregator.rewrite.extractive import (
     LEAD_INS,
     OVERRUN,
     REPEAT_SIMILARITY,
+    attribute,
+    proper_words,
 )
 from aggregator.text import cosine, split_sentences, terms
 from tests.conftest import SHARED
@@ -126,6 +128,33 @@ def test_each_attribution_names_the_outlet_that_wrote_the_sentence(name: str) ->
         assert s.attributed[len(lead_in) :] in (s.text, s.text[0].lower() + s.text[1:])
         others = {a.source_name for a in articles} - {s.source_name}
         assert not any(o in s.attributed[: len(lead_in)] for o in others)
+
+
+def test_attribution_keeps_capitals_of_names_only() -> None:
+    """After "According to X, " the sentence's first word loses its capital unless it is a
+    name: a word the sources capitalize mid-sentence and never write in lower case."""
+    sources = [
+        "The group Cedar Hollow Parents for Excellence met. Many parents came with Dana Lee.",
+        "The board met in Cedar Hollow. Officials said Lee spoke first.",
+    ]
+    names = proper_words(sources)
+    assert {"Cedar", "Hollow", "Excellence", "Dana", "Lee"} <= names
+    assert "Parents" not in names
+    article = story_articles("bridge")[0]
+
+    def lead(text: str) -> str:
+        sentence = Sentence(text, article.entry_id, 0, article.source_id, "The Post", None)
+        return attribute(sentence, 0, names).attributed
+
+    assert lead("Parents in Cedar Hollow said they would sue.") == (
+        "According to The Post, parents in Cedar Hollow said they would sue."
+    )
+    assert lead("Lee said the vote was close.") == (
+        "According to The Post, Lee said the vote was close."
+    )
+    assert lead("Cedar Hollow Parents for Excellence filed suit.").endswith(
+        ", Cedar Hollow Parents for Excellence filed suit."
+    )
 
 
 def test_no_sentence_that_needs_missing_context() -> None:

@@ -311,15 +311,20 @@ LEAD_INS = ("According to {}, ", "As {} reported, ")
 
 
 def proper_words(texts: Iterable[str]) -> frozenset[str]:
-    """Words the sources capitalize mid-sentence: names, which keep their capital."""
-    found: set[str] = set()
+    """Words the sources capitalize mid-sentence and never write in lower case there: names,
+    which keep their capital. "Parents" in "Cedar Hollow Parents for Excellence" is not one
+    when the same sources also write "parents"."""
+    capital: set[str] = set()
+    lower: set[str] = set()
     for text in texts:
         for sentence in split_sentences(text):
             for word in sentence.split()[1:]:
                 word = word.strip("\"'“”‘’(),.;:!?")
                 if word[:1].isupper():
-                    found.add(word)
-    return frozenset(found)
+                    capital.add(word)
+                elif word[:1].islower():
+                    lower.add(word)
+    return frozenset(w for w in capital if w[0].lower() + w[1:] not in lower)
 
 
 def attribute(sentence: Sentence, turn: int = 0, names: frozenset[str] = frozenset()) -> Sentence:
