@@ -69,6 +69,16 @@ _ABBREVIATIONS = (
 )
 
 
+# Abbreviations that may also end a sentence: they do when the next word is one that opens
+# sentences rather than names ("in the U.S. The ..." but "the U.S. Senate").
+_MAY_END = frozenset({"U.S.", "U.K.", "U.N.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."})
+_NOT_BEFORE_OPENER = (
+    r"(?!\s+(?:The|A|An|In|On|At|By|For|He|She|It|They|We|I|His|Her|Their|Its|But|And|This|"
+    r"That|These|Those|There|However|Meanwhile|Officials|After|Before|When|While|If|Some|"
+    r"Many|Most|Last|Earlier|Later|Still|Now|Yet|So|Also|Both)\b)"
+)
+
+
 def words(text: str) -> list[str]:
     """The words and numbers of a text, in order, as written."""
     return _WORD_RE.findall(text)
@@ -129,7 +139,11 @@ def split_sentences(text: str) -> list[str]:
             continue
         protected = paragraph
         for i, abbr in enumerate(_ABBREVIATIONS):
-            protected = protected.replace(abbr, abbr.replace(".", f"\x00{i}\x00"))
+            hidden = abbr.replace(".", f"\x00{i}\x00")
+            if abbr in _MAY_END:  # "... in the U.S. The ..." ends a sentence
+                protected = re.sub(re.escape(abbr) + _NOT_BEFORE_OPENER, hidden, protected)
+            else:
+                protected = protected.replace(abbr, hidden)
         for piece in _SENTENCE_END_RE.split(protected):
             piece = re.sub(r"\x00\d+\x00", ".", piece).strip()
             if piece:

@@ -20,3 +20,18 @@ def test_a_closing_quote_or_bracket_stays_with_its_sentence() -> None:
         "Work starts in the U.S. soon.",
     ]
     assert " ".join(sentences) == PARAGRAPH, "splitting never drops a character"
+
+
+def test_an_abbreviation_ends_a_sentence_only_before_a_sentence_opener() -> None:
+    text = (
+        "The plant will open in the U.S. The company said it would hire 300 people. "
+        "The U.S. Senate voted at 9 a.m. Tuesday. Shares of Acme Inc. rose, "
+        "and Acme Inc. He declined to comment."
+    )
+    assert split_sentences(text) == [
+        "The plant will open in the U.S.",
+        "The company said it would hire 300 people.",
+        "The U.S. Senate voted at 9 a.m. Tuesday.",
+        "Shares of Acme Inc. rose, and Acme Inc.",
+        "He declined to comment.",
+    ]
