@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import feedparser
+import pytest
 from sqlalchemy import func, select
 
 from aggregator.config import Config
@@ -264,3 +266,37 @@ def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(
     # Later cycles never bring the retired id back.
     Pipeline(config).run_cycle()
     assert atom_id(retired) not in stories_of(path)
+
+
+def test_a_long_running_pipeline_keeps_its_story_index_and_groups_as_a_restart_would(
+    web: SampleWeb, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduler's pipeline keeps its story index between runs instead of restoring days of
+    history each time; anything else that groups (another process) makes it rebuild. Either
+    way every entry lands in the story a restarted process would give it."""
+    caplog.set_level(logging.DEBUG, logger="aggregator")
+
+    def grouped(folder: Path, processes: str) -> tuple[dict[tuple[str, str], str], list[str]]:
+        folder.mkdir()
+        config = make_config(web, folder)
+        early = [config.source("alpha"), config.source("gamma")]
+        middle = [config.source("delta")]
+        rest = [s for s in config.sources if s not in early + middle]
+        long_running = Pipeline(config)
+        caplog.clear()
+        for step, sources in zip(processes, (early, middle, rest), strict=True):
+            (long_running if step == "L" else Pipeline(config)).run_cycle(sources)
+        how = [r.getMessage().split(" (")[0] for r in caplog.records if "story index" in r.msg]
+        with long_running.session() as s:
+            rows = s.execute(select(EntryRow.source_id, EntryRow.key, EntryRow.story_id)).all()
+        return {(src, key): story for src, key, story in rows}, how
+
+    restarted, how = grouped(tmp_path / "restarted", "RRR")
+    assert len(how) == 3 and all("rebuilt" in h for h in how)
+    assert len(set(restarted.values())) >= 2 and None not in restarted.values()
+    kept, how = grouped(tmp_path / "kept", "LLL")
+    assert [("kept" in h) for h in how] == [False, True, True]
+    assert kept == restarted
+    interleaved, how = grouped(tmp_path / "interleaved", "LRL")
+    assert [("kept" in h) for h in how] == [False, False, False], "another process grouped"
+    assert interleaved == restarted

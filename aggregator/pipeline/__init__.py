@@ -123,7 +123,7 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
             return 0
         now = utcnow()
         cutoff = now - timedelta(days=days)
-        with self.session.begin() as s:
+        with self.session.begin() as s, self.keeping_the_index(s, timedelta(days=days)):
             recent = select(EntryRow.story_id).where(
                 EntryRow.fetched_at >= cutoff, EntryRow.story_id.is_not(None)
             )

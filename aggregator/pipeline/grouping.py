@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aggregator import cluster, publish
@@ -23,19 +25,89 @@ from aggregator.models import (
 )
 from aggregator.pipeline.reports import (
     ENTRY_ORDER,
+    log,
 )
+
+# The database's grouping, summed up: grouped entries (count, highest id) and retired stories.
+# Anything else that groups, merges or prunes changes it, and the kept index is rebuilt.
+Mark = tuple[int, int | None, int]
+
+
+@dataclass
+class _KeptIndex:
+    """The story index kept between runs of a long-running pipeline (the scheduler), so that
+    each run streams only its new entries through it instead of first restoring days of
+    history: with thousands of sources, that history is most of the group stage's time."""
+
+    index: cluster.StoryIndex
+    since: datetime  # the history it was built from starts here
+    mark: Mark  # the database as this index left it
+    by_url: dict[str, tuple[int, str, datetime]] = field(default_factory=dict)
+    # canonical URL -> (entry id, story id, published) of the first entry seen with it
+
+
+def _mark(s: Session) -> Mark:
+    grouped = s.execute(
+        select(func.count(EntryRow.id), func.max(EntryRow.id)).where(EntryRow.story_id.is_not(None))
+    ).one()
+    retired = s.scalar(select(func.count()).where(StoryRow.merged_into.is_not(None)))
+    return (grouped[0] or 0, grouped[1], retired or 0)
 
 
 class Grouping:
     """The group stage of :class:`~aggregator.pipeline.Pipeline`."""
+
+    _kept_index: _KeptIndex | None = None
+
+    @contextlib.contextmanager
+    def keeping_the_index(self, s: Session, older_than: timedelta) -> Iterator[None]:
+        """Around our own pruning of entries ``older_than``: beyond the index's history, they
+        are not in it, so the kept index stays good and its mark follows the prune."""
+        kept = self._kept_index
+        keep = kept is not None and older_than > cluster.HISTORY and _mark(s) == kept.mark
+        yield
+        if kept is not None and keep:
+            s.flush()
+            kept.mark = _mark(s)
+
+    def _story_index(self, s: Session, since: datetime) -> _KeptIndex:
+        """The index as the last run left it, when nothing else has touched the grouping since
+        and it reaches back far enough; else one rebuilt from the entries grouped since
+        ``since``, which decides like the live stream did."""
+        kept, self._kept_index = self._kept_index, None  # until this run has committed
+        if kept is not None and since >= kept.since and _mark(s) == kept.mark:
+            log.debug("group: story index kept (%d stories)", len(kept.index.stories))
+            return kept
+        kinds = {src.id: src.kind for src in self.config.sources}
+        fresh = _KeptIndex(cluster.StoryIndex(), since, (0, None, 0))
+        history = s.scalars(
+            select(EntryRow)
+            .where(EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
+            .order_by(*ENTRY_ORDER)
+        )
+        restored = 0
+        for entry in history:
+            fresh.index.restore(
+                _cluster_article(entry, kinds.get(entry.source_id, "news")),
+                entry.story_id or "",
+            )
+            if entry.link:
+                fresh.by_url.setdefault(
+                    canonical_url(entry.link),
+                    (entry.id, entry.story_id or "", entry.published_at),
+                )
+            restored += 1
+        log.debug("group: story index rebuilt from %d grouped entries", restored)
+        return fresh
 
     # --- group ---------------------------------------------------------------------------------
 
     def group(self) -> set[str]:
         """Assign every ungrouped entry to a story; return the ids of the stories touched.
 
-        The story index is rebuilt from the entries grouped near the pending ones (by published
-        time), then the pending entries stream through it oldest first. An entry whose
+        The story index is the one the last run left (a long-running pipeline), or rebuilt from
+        the entries grouped near the pending ones (by published time); the pending entries
+        stream through it oldest first. An entry whose
         canonical URL or near-duplicate text repeats an earlier entry is marked ``copy_of`` it
         and joins its story. When two stories turn out to be one, the newer folds into the
         older: its entries move, its row keeps ``merged_into`` so the id is never reused.
@@ -51,32 +123,24 @@ class Grouping:
             )
             if not pending:
                 return touched
-            index = cluster.StoryIndex()
-            kinds = {src.id: src.kind for src in self.config.sources}
-            by_url: dict[str, EntryRow] = {}
             since = pending[0].published_at - cluster.HISTORY
-            history = s.scalars(
-                select(EntryRow)
-                .where(EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
-                .order_by(*ENTRY_ORDER)
-            )
-            for entry in history:
-                index.restore(
-                    _cluster_article(entry, kinds.get(entry.source_id, "news")),
-                    entry.story_id or "",
-                )
-                if entry.link:
-                    by_url.setdefault(canonical_url(entry.link), entry)
+            kept = self._story_index(s, since)
+            index, by_url = kept.index, kept.by_url
+            kinds = {src.id: src.kind for src in self.config.sources}
             for done, entry in enumerate(pending, start=1):
                 art = _cluster_article(entry, kinds.get(entry.source_id, "news"))
                 original = by_url.get(canonical_url(entry.link)) if entry.link else None
-                if original is not None and original.story_id:
-                    entry.copy_of = original.id
-                    entry.story_id = index.resolve(original.story_id)
+                if original is not None and original[2] >= since:  # a copy of an entry we have
+                    entry.copy_of = original[0]
+                    entry.story_id = index.resolve(original[1])
                     index.restore(art, entry.story_id)
                 else:
                     if entry.link:
-                        by_url[canonical_url(entry.link)] = entry
+                        by_url[canonical_url(entry.link)] = (
+                            entry.id,
+                            "",  # set below, once the entry has its story
+                            art.published,
+                        )
                     found = index.add(art, cluster.story_id_for(entry.source_id, entry.key))
                     if found.opened:
                         self._open_story(s, found.story_id, art.published)
@@ -85,12 +149,17 @@ class Grouping:
                     for retired in found.merged:
                         self._merge_story(s, retired, found.story_id)
                         touched.discard(retired)
+                if entry.link and by_url[canonical_url(entry.link)][0] == entry.id:
+                    by_url[canonical_url(entry.link)] = (entry.id, entry.story_id, art.published)
                 row = s.get(StoryRow, entry.story_id)
                 if row is not None:
                     row.first_published = min(row.first_published, art.published)
                     row.last_published = max(row.last_published, art.published)
                 touched.add(entry.story_id)
                 self.progress("group", done, len(pending), entry.title[:60])
+            s.flush()
+            kept.mark = _mark(s)
+        self._kept_index = kept  # committed: the next run may start from it
         return touched
 
     def _open_story(self, s: Session, story_id: str, published: datetime) -> None:
