@@ -142,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     progress = TerminalProgress()
-    results = Pipeline(config, progress=progress).poll()
+    with Pipeline(config, progress=progress) as pipeline:
+        results = pipeline.poll()
     progress.close()
     for r in results:
         line = f"{r.source_id:<24} {r.outcome:<13}"
@@ -158,7 +159,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     progress = TerminalProgress()
     report = CycleReport()
-    Pipeline(config, progress=progress).process(report)
+    with Pipeline(config, progress=progress) as pipeline:
+        pipeline.process(report)
     progress.close()
     print_report(report)
     return 0
@@ -168,7 +170,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.action == "import":
         return import_opml(config, args.file, args.lean)
-    print_sources(Pipeline(config), sys.stdout)
+    with Pipeline(config) as pipeline:
+        print_sources(pipeline, sys.stdout)
     return 0
 
 
@@ -312,7 +315,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         print(f"Serving {len(sources)} sample outlets at {web.base}/ ...", file=sys.stderr)
         progress = TerminalProgress()
-        report = Pipeline(config, progress=progress).run_cycle()
+        with Pipeline(config, progress=progress) as pipeline:
+            report = pipeline.run_cycle()
         progress.close()
     print_report(report)
     return 0

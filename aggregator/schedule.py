@@ -108,8 +108,7 @@ def stop_on_signals(
 def run_once(config: Config, progress: Progress | None = None) -> CycleReport:
     """One full cycle over every enabled source; failing sources do not fail the cycle."""
     stop = threading.Event()
-    pipeline = Pipeline(config, progress=progress, stop=stop)
-    with stop_on_signals(stop):
+    with Pipeline(config, progress=progress, stop=stop) as pipeline, stop_on_signals(stop):
         return pipeline.run_cycle()
 
 
@@ -147,6 +146,6 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
         len(config.enabled_sources),
         tick_seconds,
     )
-    with stop_on_signals(stop, lambda: scheduler.shutdown(wait=False)):
+    with pipeline, stop_on_signals(stop, lambda: scheduler.shutdown(wait=False)):
         scheduler.start()
     log.info("scheduler stopped")

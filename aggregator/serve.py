@@ -9,9 +9,11 @@ Pages go out with a strict Content-Security-Policy: we publish no script, so non
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -212,12 +214,19 @@ def create_app(config: Config) -> Starlette:
             return Response(f"# database unreachable: {type(exc).__name__}\n", 503)
         return Response(data, headers={"content-type": CONTENT_TYPE_LATEST})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if "p" in state:
+            state.pop("p").close()
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             Route("/{path:path}", static, methods=["GET", "HEAD"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 

@@ -300,3 +300,12 @@ def test_a_long_running_pipeline_keeps_its_story_index_and_groups_as_a_restart_w
     interleaved, how = grouped(tmp_path / "interleaved", "LRL")
     assert [("kept" in h) for h in how] == [False, False, False], "another process grouped"
     assert interleaved == restarted
+
+
+def test_a_pipeline_closes_what_it_opened(config: Config) -> None:
+    model = replace(config.model, enabled=True, base_url="http://127.0.0.1:9/v1", model="m")
+    with Pipeline(replace(config, model=model)) as pipeline:
+        assert count(pipeline, StoryRow) == 0
+        assert pipeline.model is not None and not pipeline.model._client.is_closed  # noqa: SLF001
+    assert pipeline.model._client.is_closed  # noqa: SLF001
+    assert pipeline.engine.pool.checkedin() == 0, "its database connections are closed"

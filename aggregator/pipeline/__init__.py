@@ -75,12 +75,28 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
     ) -> None:
         self.config = config
         self.settings = config.settings
+        self._owns_engine = engine is None
         self.engine = engine or db.connect(config.db_url)
         self.session = db.session_factory(self.engine)
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
         self.model = ModelRewriter(config.model) if config.model.enabled else None
         self._sync_sources()
+
+    def close(self) -> None:
+        """Let go of what the pipeline holds open: the model's HTTP client, the database
+        connections (when it opened them) and the kept story index."""
+        if self.model is not None:
+            self.model.close()
+        if self._owns_engine:
+            self.engine.dispose()
+        self._kept_index = None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- set-up --------------------------------------------------------------------------------
 
