@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import zlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from datasketch import MinHash, MinHashLSH
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 # Host labels that only pick a rendering of the same page.
 _HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile"})
@@ -129,6 +131,11 @@ class NearDuplicates:
     """
 
     def __init__(self, threshold: float = DUPLICATE_JACCARD, num_perm: int = NUM_PERM) -> None:
+        # Imported here, not at the top: datasketch pulls in SciPy (0.7 s), which every command
+        # would otherwise pay for, --help included; only grouping needs it.
+        from datasketch import MinHash, MinHashLSH
+
+        self._minhash = MinHash
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self._num_perm = num_perm
         self._threshold = threshold
@@ -149,7 +156,7 @@ class NearDuplicates:
         grams = shingles(text, SHINGLE_TEXT_WORDS)
         if len(grams) < MIN_SHINGLES:
             return None
-        mh = MinHash(
+        mh = self._minhash(
             self._num_perm,
             hashfunc=zlib.crc32,
             permutations=self._proto.permutations,
