@@ -413,3 +413,44 @@ def test_a_parser_stuck_in_c_code_is_killed_and_replaced() -> None:
     assert parser_pool() is not pool
     after = asyncio.run(_parse_in_pool(functools.partial(parse_feed, feed(("g", "l", "Fine")))))
     assert [e.title for e in after.entries] == ["Fine"]
+
+
+def test_a_parse_waiting_for_a_worker_is_not_counted_against_the_hard_limit() -> None:
+    """Many feeds parse at once on a few workers: the hard limit counts each parse's own run,
+    so healthy parses queued behind each other are never taken for hung ones."""
+    import asyncio
+    import functools
+    import time
+
+    from aggregator.pipeline.fetching import _WORKERS, _parse_in_pool
+
+    jobs = [functools.partial(time.sleep, 0.4) for _ in range(4 * _WORKERS)]
+
+    async def parse_all() -> list[object]:
+        return await asyncio.gather(*(_parse_in_pool(j, hard_limit=1.5) for j in jobs))  # type: ignore[arg-type]
+
+    assert asyncio.run(parse_all()) == [None] * len(jobs)
+
+
+def test_a_hung_parse_does_not_take_other_feeds_parses_with_it() -> None:
+    """Killing the workers under a hung parse breaks the parses in flight beside it: they are
+    parsed again on the fresh pool, never cancelled (which would end the whole poll)."""
+    import asyncio
+    import functools
+    import re
+    import time
+
+    from aggregator.pipeline.fetching import _parse_in_pool
+
+    stuck = functools.partial(re.match, r"(a+)+$", "a" * 64 + "b")
+    healthy = functools.partial(time.sleep, 0.3)
+
+    async def scenario() -> tuple[object, list[object]]:
+        hung = asyncio.create_task(_parse_in_pool(stuck, hard_limit=1.5))  # type: ignore[arg-type]
+        await asyncio.sleep(0.8)
+        others = [asyncio.create_task(_parse_in_pool(healthy, hard_limit=10)) for _ in range(8)]  # type: ignore[arg-type]
+        return await hung, await asyncio.gather(*others)
+
+    hung, others = asyncio.run(scenario())
+    assert hung.error == "the feed parser hung on this document (no answer in 1.5 s)"  # type: ignore[attr-defined]
+    assert others == [None] * 8

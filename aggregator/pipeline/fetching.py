@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import random
 import threading
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -57,6 +58,12 @@ if TYPE_CHECKING:
 _RNG = random.Random()  # jitter; one generator, not one seeded from the OS per poll
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+_WORKERS = os.cpu_count() or 2
+# Per event loop: parses handed to the pool at once, one per worker, so that a parse's hard
+# limit counts its own run and not its wait behind other feeds' parses.
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def parser_pool() -> ProcessPoolExecutor:
@@ -68,12 +75,12 @@ def parser_pool() -> ProcessPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is not None and getattr(_POOL, "_broken", False):
-            _POOL.shutdown(wait=False, cancel_futures=True)  # a worker died: start afresh
+            _POOL.shutdown(wait=False)  # a worker died: start afresh
             _POOL = None
         if _POOL is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.parse"])
-            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
+            _POOL = ProcessPoolExecutor(max_workers=_WORKERS, mp_context=context)
         return _POOL
 
 
@@ -81,7 +88,8 @@ def _restart_pool() -> None:
     """Kill the parser workers and let the next parse start a fresh pool.
 
     For a worker stuck where the parse's own alarm cannot reach it (inside C code). Parses
-    in flight on the other worker fail with BrokenProcessPool and are retried on the new pool.
+    in flight on the other worker fail with BrokenProcessPool and are retried on the new pool
+    (nothing is cancelled: a cancelled parse would end its whole poll, not just its feed).
     """
     global _POOL
     with _POOL_LOCK:
@@ -90,7 +98,15 @@ def _restart_pool() -> None:
         workers = getattr(pool, "_processes", None) or {}  # no public way to kill a worker
         for process in list(workers.values()):
             process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=False)
+
+
+def _slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _SLOTS.get(loop)
+    if slots is None:
+        slots = _SLOTS[loop] = asyncio.Semaphore(_WORKERS)
+    return slots
 
 
 async def _parse_in_pool(
@@ -101,9 +117,16 @@ async def _parse_in_pool(
 
     ``hard_limit`` (seconds) is the last resort for a worker that never answers (the parse's
     own time limit covers Python code, not a C loop): the workers are killed and restarted,
-    and this feed gets an error.
+    and this feed gets an error. It counts from when a worker is free for this parse.
     """
     loop = asyncio.get_running_loop()
+    async with _slots():
+        return await _parse_with_retry(loop, parse, hard_limit)
+
+
+async def _parse_with_retry(
+    loop: asyncio.AbstractEventLoop, parse: Callable[[], ParsedFeed], hard_limit: float | None
+) -> ParsedFeed:
     for attempt in (1, 2):
         try:
             return await asyncio.wait_for(
@@ -111,6 +134,12 @@ async def _parse_in_pool(
             )
         except BrokenProcessPool:
             log.warning("feed parser process died (attempt %d); restarting the pool", attempt)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # this poll is being cancelled: not ours to swallow
+            # the pool went away under this parse (another feed's hard limit): try again
+            log.warning("feed parser pool restarted under a parse (attempt %d)", attempt)
         except TimeoutError:
             log.warning("feed parser gave no answer in %g s; restarting the pool", hard_limit)
             _restart_pool()
