@@ -272,33 +272,39 @@ def test_a_long_running_pipeline_keeps_its_story_index_and_groups_as_a_restart_w
     web: SampleWeb, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The scheduler's pipeline keeps its story index between runs instead of restoring days of
-    history each time; anything else that groups (another process) makes it rebuild. Either
-    way every entry lands in the story a restarted process would give it."""
+    history each time. Another process grouping in between, or new articles more than a day
+    past the index's history, make it rebuild. Either way every entry lands in the story a
+    restarted process would give it."""
     caplog.set_level(logging.DEBUG, logger="aggregator")
+    # Earliest article per outlet: alpha Nov 3 14:00, beta Nov 3 16:20, gamma Nov 3 18:45,
+    # delta Nov 4 15:00 (a day past alpha), epsilon Nov 4 16:30.
+    steps = (("alpha",), ("beta",), ("gamma", "epsilon"), ("delta",))
 
-    def grouped(folder: Path, processes: str) -> tuple[dict[tuple[str, str], str], list[str]]:
-        folder.mkdir()
-        config = make_config(web, folder)
-        early = [config.source("alpha"), config.source("gamma")]
-        middle = [config.source("delta")]
-        rest = [s for s in config.sources if s not in early + middle]
+    def grouped(name: str, processes: str) -> tuple[dict[tuple[str, str], str], list[str]]:
+        (tmp_path / name).mkdir()
+        config = make_config(web, tmp_path / name)
         long_running = Pipeline(config)
         caplog.clear()
-        for step, sources in zip(processes, (early, middle, rest), strict=True):
+        for step, ids in zip(processes, steps, strict=True):
+            sources = [config.source(i) for i in ids]
             (long_running if step == "L" else Pipeline(config)).run_cycle(sources)
         how = [r.getMessage().split(" (")[0] for r in caplog.records if "story index" in r.msg]
         with long_running.session() as s:
             rows = s.execute(select(EntryRow.source_id, EntryRow.key, EntryRow.story_id)).all()
         return {(src, key): story for src, key, story in rows}, how
 
-    restarted, how = grouped(tmp_path / "restarted", "RRR")
-    assert len(how) == 3 and all("rebuilt" in h for h in how)
+    def kept(how: list[str]) -> list[bool]:
+        return ["kept" in h for h in how]
+
+    restarted, how = grouped("restarted", "RRRR")
+    assert kept(how) == [False] * 4
     assert len(set(restarted.values())) >= 2 and None not in restarted.values()
-    kept, how = grouped(tmp_path / "kept", "LLL")
-    assert [("kept" in h) for h in how] == [False, True, True]
-    assert kept == restarted
-    interleaved, how = grouped(tmp_path / "interleaved", "LRL")
-    assert [("kept" in h) for h in how] == [False, False, False], "another process grouped"
+    long_running, how = grouped("long-running", "LLLL")
+    assert kept(how) == [False, True, True, False], "delta comes a day after alpha"
+    assert long_running == restarted
+    interleaved, how = grouped("interleaved", "LRLL")
+    # Another process grouped beta: the index is rebuilt for gamma, and kept for delta.
+    assert kept(how) == [False, False, False, True]
     assert interleaved == restarted
 
 

@@ -139,14 +139,14 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
             return 0
         now = utcnow()
         cutoff = now - timedelta(days=days)
-        with self.session.begin() as s, self.keeping_the_index(s, timedelta(days=days)):
-            recent = select(EntryRow.story_id).where(
-                EntryRow.fetched_at >= cutoff, EntryRow.story_id.is_not(None)
-            )
-            doomed = (
-                EntryRow.fetched_at < cutoff,
-                (EntryRow.story_id.is_(None)) | (EntryRow.story_id.not_in(recent)),
-            )
+        recent = select(EntryRow.story_id).where(
+            EntryRow.fetched_at >= cutoff, EntryRow.story_id.is_not(None)
+        )
+        doomed = (
+            EntryRow.fetched_at < cutoff,
+            (EntryRow.story_id.is_(None)) | (EntryRow.story_id.not_in(recent)),
+        )
+        with self.session.begin() as s, self.keeping_the_index(s, doomed):
             # Tombstones first: a feed that still lists a pruned entry must not bring it back.
             s.execute(
                 insert(TombstoneRow).from_select(

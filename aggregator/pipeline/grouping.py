@@ -6,7 +6,8 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -31,19 +32,27 @@ from aggregator.pipeline.reports import (
 # The database's grouping, summed up: grouped entries (count, highest id) and retired stories.
 # Anything else that groups, merges or prunes changes it, and the kept index is rebuilt.
 Mark = tuple[int, int | None, int]
+Seen = tuple[int, str, datetime]  # an entry with a link: (entry id, story id, published)
 
 
 @dataclass
 class _KeptIndex:
     """The story index kept between runs of a long-running pipeline (the scheduler), so that
     each run streams only its new entries through it instead of first restoring days of
-    history: with thousands of sources, that history is most of the group stage's time."""
+    history: with thousands of sources, that history is most of the group stage's time.
+
+    It is rebuilt at least once a day (``cluster.SWEEP_EVERY``), so it never holds more than a
+    day's history beyond what a rebuild would, and its memory stays flat.
+    """
 
     index: cluster.StoryIndex
     since: datetime  # the history it was built from starts here
     mark: Mark  # the database as this index left it
-    by_url: dict[str, tuple[int, str, datetime]] = field(default_factory=dict)
-    # canonical URL -> (entry id, story id, published) of the first entry seen with it
+    by_url: dict[str, list[Seen]] = field(default_factory=dict)  # canonical URL -> entries
+
+    def original(self, url: str, since: datetime) -> Seen | None:
+        """The first entry with this URL inside the history a rebuild would restore."""
+        return next((seen for seen in self.by_url.get(url, ()) if seen[2] >= since), None)
 
 
 def _mark(s: Session) -> Mark:
@@ -60,26 +69,40 @@ class Grouping:
     _kept_index: _KeptIndex | None = None
 
     @contextlib.contextmanager
-    def keeping_the_index(self, s: Session, older_than: timedelta) -> Iterator[None]:
-        """Around our own pruning of entries ``older_than``: beyond the index's history, they
-        are not in it, so the kept index stays good and its mark follows the prune."""
-        kept = self._kept_index
-        keep = kept is not None and older_than > cluster.HISTORY and _mark(s) == kept.mark
+    def keeping_the_index(self, s: Session, doomed: Sequence[Any]) -> Iterator[None]:
+        """Around our own pruning of the entries matching ``doomed``: when none of them is in
+        the kept index (all published before its history), the index stays good and its mark
+        follows the prune; otherwise the next run rebuilds it."""
+        kept, self._kept_index = self._kept_index, None
+        if kept is None:
+            yield
+            return
+        grouped = (*doomed, EntryRow.story_id.is_not(None))
+        before = _mark(s)
+        gone = s.scalar(select(func.count()).where(*grouped)) or 0
+        inside = s.scalar(select(func.count()).where(*grouped, EntryRow.published_at >= kept.since))
         yield
-        if kept is not None and keep:
-            s.flush()
-            kept.mark = _mark(s)
+        if before == kept.mark and not inside:
+            highest = s.scalar(select(func.max(EntryRow.id)).where(EntryRow.story_id.is_not(None)))
+            kept.mark = (before[0] - gone, highest, before[2])
+            self._kept_index = kept
 
-    def _story_index(self, s: Session, since: datetime) -> _KeptIndex:
+    def _story_index(self, s: Session, since: datetime) -> tuple[_KeptIndex, Mark]:
         """The index as the last run left it, when nothing else has touched the grouping since
-        and it reaches back far enough; else one rebuilt from the entries grouped since
-        ``since``, which decides like the live stream did."""
+        and its history is less than a day older than ``since``; else one rebuilt from the
+        entries grouped since ``since``, which decides like the live stream did. Returned
+        with the database's mark now."""
         kept, self._kept_index = self._kept_index, None  # until this run has committed
-        if kept is not None and since >= kept.since and _mark(s) == kept.mark:
+        mark = _mark(s)
+        if (
+            kept is not None
+            and kept.since <= since < kept.since + cluster.SWEEP_EVERY
+            and mark == kept.mark
+        ):
             log.debug("group: story index kept (%d stories)", len(kept.index.stories))
-            return kept
+            return kept, mark
         kinds = {src.id: src.kind for src in self.config.sources}
-        fresh = _KeptIndex(cluster.StoryIndex(), since, (0, None, 0))
+        fresh = _KeptIndex(cluster.StoryIndex(), since, mark)
         history = s.scalars(
             select(EntryRow)
             .where(EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
@@ -92,13 +115,12 @@ class Grouping:
                 entry.story_id or "",
             )
             if entry.link:
-                fresh.by_url.setdefault(
-                    canonical_url(entry.link),
-                    (entry.id, entry.story_id or "", entry.published_at),
+                fresh.by_url.setdefault(canonical_url(entry.link), []).append(
+                    (entry.id, entry.story_id or "", entry.published_at)
                 )
             restored += 1
         log.debug("group: story index rebuilt from %d grouped entries", restored)
-        return fresh
+        return fresh, mark
 
     # --- group ---------------------------------------------------------------------------------
 
@@ -124,23 +146,19 @@ class Grouping:
             if not pending:
                 return touched
             since = pending[0].published_at - cluster.HISTORY
-            kept = self._story_index(s, since)
-            index, by_url = kept.index, kept.by_url
+            kept, before = self._story_index(s, since)
+            index = kept.index
             kinds = {src.id: src.kind for src in self.config.sources}
+            merges = 0
             for done, entry in enumerate(pending, start=1):
                 art = _cluster_article(entry, kinds.get(entry.source_id, "news"))
-                original = by_url.get(canonical_url(entry.link)) if entry.link else None
-                if original is not None and original[2] >= since:  # a copy of an entry we have
+                url = canonical_url(entry.link) if entry.link else None
+                original = kept.original(url, since) if url else None
+                if original is not None:  # a copy of an entry we have
                     entry.copy_of = original[0]
                     entry.story_id = index.resolve(original[1])
                     index.restore(art, entry.story_id)
                 else:
-                    if entry.link:
-                        by_url[canonical_url(entry.link)] = (
-                            entry.id,
-                            "",  # set below, once the entry has its story
-                            art.published,
-                        )
                     found = index.add(art, cluster.story_id_for(entry.source_id, entry.key))
                     if found.opened:
                         self._open_story(s, found.story_id, art.published)
@@ -149,16 +167,21 @@ class Grouping:
                     for retired in found.merged:
                         self._merge_story(s, retired, found.story_id)
                         touched.discard(retired)
-                if entry.link and by_url[canonical_url(entry.link)][0] == entry.id:
-                    by_url[canonical_url(entry.link)] = (entry.id, entry.story_id, art.published)
+                        merges += 1
+                if url:
+                    kept.by_url.setdefault(url, []).append(
+                        (entry.id, entry.story_id, art.published)
+                    )
                 row = s.get(StoryRow, entry.story_id)
                 if row is not None:
                     row.first_published = min(row.first_published, art.published)
                     row.last_published = max(row.last_published, art.published)
                 touched.add(entry.story_id)
                 self.progress("group", done, len(pending), entry.title[:60])
-            s.flush()
-            kept.mark = _mark(s)
+            # What the database holds once this commits, counted rather than read back: under
+            # READ COMMITTED a read here could take in another process's grouping unnoticed.
+            highest = max(entry.id for entry in pending)
+            kept.mark = (before[0] + len(pending), max(before[1] or 0, highest), before[2] + merges)
         self._kept_index = kept  # committed: the next run may start from it
         return touched
 
