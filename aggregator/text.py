@@ -49,6 +49,7 @@ _ABBREVIATIONS = (
     "U.S.",
     "U.K.",
     "U.N.",
+    "A.I.",
     "Inc.",
     "Corp.",
     "Co.",
@@ -71,11 +72,13 @@ _ABBREVIATIONS = (
 
 # Abbreviations that may also end a sentence: they do when the next word is one that opens
 # sentences rather than names ("in the U.S. The ..." but "the U.S. Senate").
-_MAY_END = frozenset({"U.S.", "U.K.", "U.N.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."})
+_MAY_END = frozenset(
+    {"U.S.", "U.K.", "U.N.", "A.I.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."}
+)
 _NOT_BEFORE_OPENER = (
     r"(?!\s+(?:The|A|An|In|On|At|By|For|He|She|It|They|We|I|His|Her|Their|Its|But|And|This|"
     r"That|These|Those|There|However|Meanwhile|Officials|After|Before|When|While|If|Some|"
-    r"Many|Most|Last|Earlier|Later|Still|Now|Yet|So|Also|Both)\b)"
+    r"Many|Most|Last|Earlier|Later|Still|Now|Yet|So|Also|Both)[\s,])"  # not "U.S. A.I."
 )
 
 

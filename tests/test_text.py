@@ -26,7 +26,8 @@ def test_an_abbreviation_ends_a_sentence_only_before_a_sentence_opener() -> None
     text = (
         "The plant will open in the U.S. The company said it would hire 300 people. "
         "The U.S. Senate voted at 9 a.m. Tuesday. Shares of Acme Inc. rose, "
-        "and Acme Inc. He declined to comment."
+        "and Acme Inc. He declined to comment. The U.S. A.I. Safety Institute and the U.S. "
+        "In-Q-Tel fund agreed."
     )
     assert split_sentences(text) == [
         "The plant will open in the U.S.",
@@ -34,4 +35,5 @@ def test_an_abbreviation_ends_a_sentence_only_before_a_sentence_opener() -> None
         "The U.S. Senate voted at 9 a.m. Tuesday.",
         "Shares of Acme Inc. rose, and Acme Inc.",
         "He declined to comment.",
+        "The U.S. A.I. Safety Institute and the U.S. In-Q-Tel fund agreed.",
     ]
