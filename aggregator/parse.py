@@ -143,14 +143,18 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         yield
         return
 
+    armed = [True]
+
     def alarm(signum: int, frame: object) -> None:
-        raise _ParseTimeout
+        if armed[0]:  # an alarm delivered late, during the teardown below, is ignored
+            raise _ParseTimeout
 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
