@@ -128,8 +128,9 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
     """Poll each source at its interval until SIGTERM or Ctrl-C."""
     stop = threading.Event()
     pipeline = Pipeline(config, stop=stop)
+    executor = ThreadPoolExecutor(1)
     scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": executor},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": tick_seconds},
         timezone="UTC",
     )
@@ -146,6 +147,8 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
         len(config.enabled_sources),
         tick_seconds,
     )
-    with pipeline, stop_on_signals(stop, lambda: scheduler.shutdown(wait=False)):
-        scheduler.start()
+    with pipeline:
+        with stop_on_signals(stop, lambda: scheduler.shutdown(wait=False)):
+            scheduler.start()
+        executor.shutdown(wait=True)  # a tick still running sees the stop and ends first
     log.info("scheduler stopped")
