@@ -135,6 +135,7 @@ def test_attribution_keeps_capitals_of_names_only() -> None:
     name: a word the sources capitalize mid-sentence and never write in lower case."""
     sources = [
         "The group Cedar Hollow Parents for Excellence met. Many parents came with Dana Lee.",
+        "They plan to march on City Hall in March.",
         "The board met in Cedar Hollow. Officials said Lee spoke first.",
     ]
     names = proper_words(sources)
@@ -149,6 +150,9 @@ def test_attribution_keeps_capitals_of_names_only() -> None:
     assert lead("Parents in Cedar Hollow said they would sue.") == (
         "According to The Post, parents in Cedar Hollow said they would sue."
     )
+    assert lead("March organizers said 3,000 people came.") == (
+        "According to The Post, March organizers said 3,000 people came."
+    ), "a month keeps its capital even where the sources write 'march'"
     assert lead("Lee said the vote was close.") == (
         "According to The Post, Lee said the vote was close."
     )

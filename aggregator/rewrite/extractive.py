@@ -56,6 +56,10 @@ _LOADED_RE = re.compile(
 _EXPLAINER_RE = re.compile(r"^(?:What|Why|How|Who|Here's|Here is|Opinion|Analysis)\b")
 _SCARE_QUOTE_RE = re.compile(r"[\u2018\u201c\"'][^\u2019\u201d\"']{1,40}[\u2019\u201d\"']")
 _SHOUT_RE = re.compile(r"\b[A-Z]{3,}(?:\s+[A-Z]{2,})+\b")  # "HARBOR BRIDGE FIASCO", not "COVID"
+_ALWAYS_CAPITAL = frozenset(
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+)
 _LOWERABLE = frozenset(
     "a an the in on at for of as after before during while when with by from under over some "
     "many most several officials".split()
@@ -340,6 +344,7 @@ def attribute(sentence: Sentence, turn: int = 0, names: frozenset[str] = frozens
     common = first.lower() in _LOWERABLE or (
         bool(names)
         and first not in names
+        and first not in _ALWAYS_CAPITAL  # "March 5", even in a story about a march
         and not title_of_name
         and not first.isupper()
         and first != "I"
