@@ -302,6 +302,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def silent_address(host: str = "127.0.0.2") -> Iterator[int]:
+    """A port on ``host`` where connecting hangs, as on an address that drops packets: a
+    listener whose tiny backlog is already full, so the kernel ignores further SYNs."""
+    with socket.socket() as server:
+        server.bind((host, 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                fillers.append(filler)
+                filler.connect_ex((host, port))
+            time.sleep(0.1)
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
 # --- our own server ------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from aggregator.fetch import (
     user_agent,
 )
 from aggregator.models import Validators
-from tests.conftest import free_port, hang, redirect, respond
+from tests.conftest import SITE, free_port, hang, redirect, respond, silent_address
 
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
 
@@ -182,3 +182,21 @@ def test_the_fetcher_connects_through_the_guard_unless_private_hosts_are_allowed
     guarded, plain = asyncio.run(backends())
     assert isinstance(guarded, GuardedBackend)
     assert not isinstance(plain, GuardedBackend)
+
+
+def test_an_address_that_does_not_answer_is_raced_not_waited_for() -> None:
+    """Of several checked addresses, the next is tried a quarter of a second after the one
+    before it started, as a connect by name would race them: an address that drops packets
+    does not cost the whole connect timeout."""
+    backend = GuardedBackend(blocked=lambda ip: False)
+
+    async def connect(addresses: list[str], port: int) -> float:
+        started = time.perf_counter()
+        stream = await backend.connect_any(addresses, port, timeout=10)
+        await stream.aclose()
+        return time.perf_counter() - started
+
+    with silent_address("127.0.0.2") as port, SampleWeb(SITE, "127.0.0.1", port):
+        assert asyncio.run(connect(["127.0.0.2", "127.0.0.1"], port)) < 2
+    with pytest.raises(httpcore.ConnectError):
+        asyncio.run(connect(["127.0.0.1"], free_port()))
