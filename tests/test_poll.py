@@ -424,7 +424,7 @@ def test_a_parse_waiting_for_a_worker_is_not_counted_against_the_hard_limit() ->
 
     from aggregator.pipeline.fetching import _WORKERS, _parse_in_pool
 
-    jobs = [functools.partial(time.sleep, 0.4) for _ in range(4 * _WORKERS)]
+    jobs = [functools.partial(time.sleep, 0.4) for _ in range(6 * _WORKERS)]
 
     async def parse_all() -> list[object]:
         return await asyncio.gather(*(_parse_in_pool(j, hard_limit=1.5) for j in jobs))  # type: ignore[arg-type]
