@@ -422,9 +422,11 @@ def test_a_parse_waiting_for_a_worker_is_not_counted_against_the_hard_limit() ->
     import functools
     import time
 
-    from aggregator.pipeline.fetching import _WORKERS, _parse_in_pool
+    from aggregator.pipeline.fetching import _WORKERS, IN_HAND_PER_WORKER, _parse_in_pool
 
-    jobs = [functools.partial(time.sleep, 0.4) for _ in range(6 * _WORKERS)]
+    # Each waits behind at most IN_HAND_PER_WORKER - 1 others on its worker: 0.8 s with 0.1 s
+    # parses, while the whole queue takes 3.2 s.
+    jobs = [functools.partial(time.sleep, 0.1) for _ in range(4 * IN_HAND_PER_WORKER * _WORKERS)]
 
     async def parse_all() -> list[object]:
         return await asyncio.gather(*(_parse_in_pool(j, hard_limit=1.5) for j in jobs))  # type: ignore[arg-type]

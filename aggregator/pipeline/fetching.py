@@ -59,10 +59,12 @@ _RNG = random.Random()  # jitter; one generator, not one seeded from the OS per 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _WORKERS = os.cpu_count() or 2
-# Per event loop: parses handed to the pool at once, two per worker (one running, one ready
-# so the worker never idles), so that a parse's hard limit counts its own run and at most one
-# other parse ahead of it, not a queue of every feed's parse. One per worker costs a quarter
-# of a cold cycle (bench/poll.py: 16.7-17.7 s against 13.3-14.1 s).
+# Parses handed to the pool at once, per worker (per event loop): enough that a worker never
+# waits for the busy event loop to hand it the next one, few enough that a parse's hard limit
+# counts at most this many parses' time rather than a queue of every feed's parse.
+# bench/poll.py cold cycle: 1 per worker 16.7-17.7 s, 2 per worker 14.9-18.1 s, 8 per
+# worker 13.8-14.0 s, no limit 12.9-15.4 s.
+IN_HAND_PER_WORKER = 8
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
@@ -107,7 +109,7 @@ def _slots() -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
     slots = _SLOTS.get(loop)
     if slots is None:
-        slots = _SLOTS[loop] = asyncio.Semaphore(2 * _WORKERS)
+        slots = _SLOTS[loop] = asyncio.Semaphore(IN_HAND_PER_WORKER * _WORKERS)
     return slots
 
 
@@ -120,7 +122,7 @@ async def _parse_in_pool(
     ``hard_limit`` (seconds) is the last resort for a worker that never answers (the parse's
     own time limit covers Python code, not a C loop): the workers are killed and restarted,
     and this feed gets an error. It counts from when the parse is handed to the pool, behind
-    at most one other parse per worker.
+    fewer than ``IN_HAND_PER_WORKER`` other parses on its worker.
     """
     loop = asyncio.get_running_loop()
     async with _slots():
@@ -459,8 +461,9 @@ class Fetching:
                     time_limit=self.settings.parse_timeout,
                 )
                 # The parse's own alarm answers first; the hard limit is for a worker stuck in C
-                # (it allows for one parse ahead of this one on its worker).
-                hard_limit = 2 * self.settings.parse_timeout + 10
+                # (it allows for the parses ahead of this one on its worker, each within its
+                # own time limit).
+                hard_limit = IN_HAND_PER_WORKER * self.settings.parse_timeout + 10
                 poll.parsed = await _parse_in_pool(parse, hard_limit)
                 if poll.parsed.error:
                     poll.outcome, poll.error = "error", poll.parsed.error
