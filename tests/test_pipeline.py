@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -315,3 +315,51 @@ def test_a_pipeline_closes_what_it_opened(config: Config) -> None:
         assert pipeline.model is not None and not pipeline.model._client.is_closed  # noqa: SLF001
     assert pipeline.model._client.is_closed  # noqa: SLF001
     assert pipeline.engine.pool.checkedin() == 0, "its database connections are closed"
+
+
+def test_a_kept_index_finds_a_same_link_copy_as_a_rebuild_does(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A republished link is a copy of the first entry with that link inside the history a
+    rebuild would restore (9 days), not of an older one that a kept index still remembers."""
+    texts = {
+        "a": "The county fair opened with a pie contest, tractor pulls and a petting zoo.",
+        "b": "Harbor pilots agreed to a new contract after talks ran through the weekend.",
+        "c": "The library extended weekend hours and added a seed exchange for gardeners.",
+    }
+    steps = (
+        ("alpha", "a", datetime(2026, 11, 11, 18, 0, tzinfo=UTC)),
+        ("beta", "b", datetime(2026, 11, 20, 12, 0, tzinfo=UTC)),  # A is 8.75 days older
+        ("gamma", "c", datetime(2026, 11, 20, 20, 0, tzinfo=UTC)),  # A is 9.1 days older
+    )
+
+    def grouped(name: str, long_running: bool) -> dict[str, tuple[str | None, int | None]]:
+        (tmp_path / name).mkdir()
+        config = make_config(web, tmp_path / name)
+        kept = Pipeline(config)
+        for source_id, key, published in steps:
+            pipeline = kept if long_running else Pipeline(config)
+            with pipeline.session.begin() as s:
+                s.add(
+                    EntryRow(
+                        source_id=source_id,
+                        key=key,
+                        link="https://example.invalid/live-coverage",
+                        title=texts[key][:30],
+                        published_at=published,
+                        fetched_at=published,
+                        text=texts[key],
+                    )
+                )
+            pipeline.group()
+        with kept.session() as s:
+            rows = s.execute(
+                select(EntryRow.id, EntryRow.key, EntryRow.story_id, EntryRow.copy_of)
+            ).all()
+        key_of = {row.id: row.key for row in rows}
+        return {row.key: (row.story_id, key_of.get(row.copy_of)) for row in rows}
+
+    restarted = grouped("restarted", long_running=False)
+    assert restarted["b"] == (restarted["a"][0], "a")  # B repeats A's link within 9 days
+    assert restarted["c"] == (restarted["a"][0], "b"), "C's copy is of B: A is out of range"
+    assert grouped("long-running", long_running=True) == restarted
