@@ -193,6 +193,7 @@ class StoryRow(Base):
     # Folded into this older story: the row stays so that its id is never reused, and the
     # feed drops it (its articles now belong to the older story).
     merged_into: Mapped[str | None] = mapped_column(String(64), index=True)
+    merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # for the feed's tombstone
     # Attribution, from the story's articles (copies excluded): who was first, who covered it.
     first_source_id: Mapped[str | None] = mapped_column(String(100))
     outlets_json: Mapped[str | None] = mapped_column(Text)  # [[source id, name, lean, via?]]

@@ -198,6 +198,17 @@ class PublishedStory:
 
 
 @dataclass(frozen=True)
+class RetiredStory:
+    """A story folded into an older one: its feed entry is withdrawn with a tombstone (RFC 6721)
+    and its page points to the story it is now part of."""
+
+    id: str
+    merged_into: str
+    headline: str  # of the story it is now part of
+    when: datetime
+
+
+@dataclass(frozen=True)
 class SourceStatus:
     """A source that is failing, for the status notice."""
 

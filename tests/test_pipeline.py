@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import feedparser
 import pytest
+from lxml import etree
 from sqlalchemy import func, select
 
 from aggregator.config import Config
@@ -21,6 +22,8 @@ from aggregator.publish import atom_id
 from tests.conftest import assert_valid_atom, extra_source, free_port, hang, make_config, respond
 
 SECTIONS = ("Progressive View", "Conservative View", "Common Ground")
+ATOM = "http://www.w3.org/2005/Atom"
+AT = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 
 
 def count(pipeline: Pipeline, model: type) -> int:
@@ -259,6 +262,18 @@ def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(
     stories = stories_of(path)
     assert atom_id(kept) in stories and atom_id(retired) not in stories
     assert len(stories) == 2
+    # Readers are told: an RFC 6721 tombstone for the retired entry, pointing to the kept story,
+    # whose page replaces the retired story's page at its old address.
+    feed = etree.fromstring(path.read_bytes())
+    (tombstone,) = feed.findall(f"{{{AT}}}deleted-entry")
+    assert tombstone.get("ref") == atom_id(retired)
+    assert datetime.fromisoformat(tombstone.get("when")) <= datetime.now(UTC)
+    link = tombstone.find(f"{{{ATOM}}}link")
+    assert link is not None and link.get("href").endswith(f"stories/{kept}.html")
+    headline = feed.find(f"{{{ATOM}}}entry[{{{ATOM}}}id='{atom_id(kept)}']/{{{ATOM}}}title")
+    assert headline is not None and headline.text in tombstone.findtext(f"{{{AT}}}comment")
+    page = (config.out_dir / "stories" / f"{retired}.html").read_text(encoding="utf-8")
+    assert f'href="../stories/{kept}.html"' in page and "now part of another" in page
     with pipeline.session() as s:
         assert s.get(StoryRow, retired).merged_into == kept  # the row stays: the id is taken
         assert moved <= set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == kept)))

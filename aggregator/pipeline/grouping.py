@@ -204,6 +204,7 @@ class Grouping:
         if old is None or row is None:  # pragma: no cover - both were just in the index
             return
         old.merged_into = kept
+        old.merged_at = utcnow()
         old.content_html = None  # off the feed: its articles are in the older story now
         row.first_published = min(row.first_published, old.first_published)
         row.last_published = max(row.last_published, old.last_published)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from aggregator import publish
 from aggregator.db import (
@@ -20,6 +22,7 @@ from aggregator.db import (
 from aggregator.models import (
     PublishedStory,
     RelatedLink,
+    RetiredStory,
     SourceStatus,
 )
 from aggregator.pipeline.reports import (
@@ -28,6 +31,8 @@ from aggregator.pipeline.reports import (
     log,
 )
 from aggregator.publish import websub
+
+RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay published
 
 
 class Publishing:
@@ -59,6 +64,22 @@ class Publishing:
                 for row in s.scalars(query)
             ]
 
+    def retired_stories(self, days: int = RETIRED_DAYS) -> list[RetiredStory]:
+        """Stories merged into another in the last ``days`` days, newest first: long enough
+        for every reader polling the feed to see the tombstone."""
+        kept = aliased(StoryRow)
+        with self.session() as s:
+            rows = s.execute(
+                select(StoryRow.id, StoryRow.merged_into, kept.headline, StoryRow.merged_at)
+                .join(kept, kept.id == StoryRow.merged_into)
+                .where(
+                    StoryRow.merged_at >= utcnow() - timedelta(days=days),
+                    kept.content_html.is_not(None),
+                )
+                .order_by(StoryRow.merged_at.desc(), StoryRow.id)
+            ).all()
+        return [RetiredStory(sid, into, headline or "", when) for sid, into, headline, when in rows]
+
     def failing_sources(self) -> list[SourceStatus]:
         enabled = {src.id for src in self.config.enabled_sources}
         with self.session() as s:
@@ -88,6 +109,7 @@ class Publishing:
             self.config.out_dir,
             self.config.sources,
             utcnow(),
+            self.retired_stories(),
         )
         if self.settings.hub:
             for error in websub.ping_hub(self.settings.hub, result.topics, self.settings.timeout):

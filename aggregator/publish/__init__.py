@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aggregator.config import Settings, Source
-from aggregator.models import PublishedStory, SourceStatus
+from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish import atom, html, jsonfeed, opml
 from aggregator.publish.atom import ATOM_FILE, BLINDSPOT_FILE, build_atom
 from aggregator.publish.files import write_atomic, write_many
@@ -74,8 +74,10 @@ def publish_site(
     out_dir: Path,
     sources: Sequence[Source],
     now: datetime,
+    retired: Sequence[RetiredStory] = (),
 ) -> PublishResult:
-    """Write every output for ``stories`` (all of them, newest first) into ``out_dir``."""
+    """Write every output for ``stories`` (all of them, newest first) into ``out_dir``;
+    ``retired`` stories get a tombstone in the main feed and a page pointing onwards."""
     contents = {s.id: clean_html(s.content_html) for s in stories}
     current, older = stories[: settings.feed_size], stories[settings.feed_size :]
     archives = atom.build_archives(older, settings, contents)
@@ -85,6 +87,7 @@ def publish_site(
         (html.STYLE_FILE, html.stylesheet()),
         *archives,
         *html.render_story_pages(views, settings, failing),
+        *html.render_retired_pages(retired, settings, failing),
         (JSON_FEED_FILE, jsonfeed.build_json_feed(current, settings, failing, contents)),
         (BLINDSPOT_FILE, atom.build_blindspot(blind, settings, contents, now)),
         (opml.OPML_FILE, opml.build_opml(sources, settings, now)),
@@ -99,6 +102,7 @@ def publish_site(
                 now,
                 prev_archive=archives[-1][0] if archives else None,
                 contents=contents,
+                retired=retired,
             ),
         ),
     ]

@@ -24,7 +24,7 @@ from html import escape
 
 from aggregator import __version__
 from aggregator.config import Settings
-from aggregator.models import PublishedStory, SourceStatus
+from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
     LEAN_LABELS,
@@ -39,6 +39,7 @@ BLINDSPOT_FILE = "blindspot.atom"
 ARCHIVE_DIR = "archive"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 ATOM_TYPE = "application/atom+xml"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -137,13 +138,15 @@ def _feed(
     updated: datetime,
     links: Sequence[tuple[str, str]] = (),
     archive: bool = False,
+    tombstones: bool = False,
 ) -> list[str]:
     """The document's opening and feed-level elements, as a list to append entries to."""
     site = settings.site_url
     fh = f' xmlns:fh="{FH_NS}"' if archive else ""
+    at = f' xmlns:at="{AT_NS}"' if tombstones else ""
     parts = [
         "<?xml version='1.0' encoding='UTF-8'?>\n",
-        f'<feed xmlns="{ATOM_NS}"{fh} xml:lang="en">\n',
+        f'<feed xmlns="{ATOM_NS}"{fh}{at} xml:lang="en">\n',
         _el("id", feed_id),
         _el("title", title, type="text"),
         _el("subtitle", subtitle, type="text"),
@@ -182,6 +185,17 @@ def _finish(
     return "".join(parts).encode("utf-8")
 
 
+def _tombstone(retired: RetiredStory, site: str) -> str:
+    """``at:deleted-entry`` for a merged story, linking the story it is now part of."""
+    attrs = _attrs({"ref": atom_id(retired.id), "when": rfc3339(retired.when)})
+    return (
+        f"  <at:deleted-entry{attrs}>\n"
+        + _link(site + story_path(retired.merged_into), "related", "text/html", 2)
+        + _el("at:comment", f"Now part of the story: {retired.headline}", 2)
+        + "  </at:deleted-entry>\n"
+    )
+
+
 def _latest(stories: Sequence[PublishedStory], fallback: datetime | None) -> datetime:
     return max((s.updated for s in stories), default=fallback or datetime.now(UTC))
 
@@ -194,11 +208,14 @@ def build_atom(
     *,
     prev_archive: str | None = None,
     contents: dict[str, str] | None = None,
+    retired: Sequence[RetiredStory] = (),
 ) -> bytes:
     """The main Atom document: a pinned "Latest Headlines" entry, then the stories, newest first.
 
     ``contents`` maps story ids to their sanitized HTML (the caller cleans once for every
-    output); without it each story's ``content_html`` is used as stored.
+    output); without it each story's ``content_html`` is used as stored. ``retired`` stories
+    (merged into another) are withdrawn with RFC 6721 tombstones, so that readers which
+    support them drop the old entry instead of showing the story twice.
     """
     site = settings.site_url
     notice = status_notice(failing)
@@ -213,7 +230,9 @@ def build_atom(
         ATOM_FILE,
         updated,
         [("prev-archive", prev_archive)] if prev_archive else (),
+        tombstones=bool(retired),
     )
+    feed += [_tombstone(r, site) for r in retired]  # extension elements come before entries
     feed += [
         "  <entry>\n",
         _el("id", atom_id("front"), 2),

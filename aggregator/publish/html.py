@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Settings
-from aggregator.models import PublishedStory, SourceStatus
+from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.atom import rfc3339
 from aggregator.publish.story import blindspot_side, status_notice, story_path
 
@@ -123,6 +123,27 @@ def render_story_pages(
         page = f"{head}{title}{middle}{macro(view, 'h1', '../')}{tail}"
         pages.append((view.path, page.encode("utf-8")))
     return pages
+
+
+def render_retired_pages(
+    retired: Sequence[RetiredStory], settings: Settings, failing: Sequence[SourceStatus] = ()
+) -> list[tuple[str, bytes]]:
+    """A page at each merged story's old address, pointing to the story it is now part of:
+    links in readers and on other sites keep leading somewhere."""
+    return [
+        (
+            story_path(r.id),
+            _render(
+                "moved.html",
+                "../",
+                settings,
+                failing,
+                headline=r.headline,
+                target=story_path(r.merged_into),
+            ),
+        )
+        for r in retired
+    ]
 
 
 _TITLE, _ARTICLE = "\ue000title\ue000", "\ue000article\ue000"  # private-use: never in a page
