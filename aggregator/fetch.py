@@ -57,11 +57,23 @@ def _blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def _refusal(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> BlockedAddress:
-    return BlockedAddress(
-        f"refused to fetch {host} ({ip}): private or loopback address "
-        "(use --allow-private-hosts for local sources)"
-    )
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _checked(host: str, ips: list[IP], blocked: Callable[[IP], bool] = _blocked_ip) -> list[IP]:
+    """``ips``, or :class:`BlockedAddress` naming the first that is not public."""
+    for ip in ips:
+        if blocked(ip):
+            raise BlockedAddress(
+                f"refused to fetch {host} ({ip}): private or loopback address "
+                "(use --allow-private-hosts for local sources)"
+            )
+    return ips
+
+
+def _ips(infos: list[tuple[Any, ...]]) -> list[IP]:
+    """The addresses of a getaddrinfo answer (an IPv6 scope suffix dropped)."""
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
 def check_host(url: str) -> None:
@@ -80,10 +92,8 @@ def check_host(url: str) -> None:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except socket.gaierror as exc:
             raise OSError(f"DNS lookup failed for {host}: {exc.strerror}") from None
-        ips = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    for ip in ips:
-        if _blocked_ip(ip):
-            raise _refusal(host, ip)
+        ips = _ips(infos)
+    _checked(host, ips)
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -98,7 +108,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(
         self,
         inner: httpcore.AsyncNetworkBackend | None = None,
-        blocked: Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], bool] = _blocked_ip,
+        blocked: Callable[[IP], bool] = _blocked_ip,
     ) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
         self._blocked = blocked
@@ -122,11 +132,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 raise OSError(f"DNS lookup failed for {host}: {exc.strerror}") from None
             except TimeoutError:
                 raise httpcore.ConnectTimeout(f"DNS lookup for {host} timed out") from None
-            ips = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-        for ip in ips:
-            if self._blocked(ip):
-                raise _refusal(host, ip)
-        addresses = [str(ip) for ip in dict.fromkeys(ips)]
+            ips = _ips(infos)
+        addresses = [str(ip) for ip in dict.fromkeys(_checked(host, ips, self._blocked))]
         if not addresses:
             raise httpcore.ConnectError(f"no address for {host}")
         return await self.connect_any(addresses, port, timeout, local_address, socket_options)
@@ -150,25 +157,22 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             )
 
         tasks: list[asyncio.Task[httpcore.AsyncNetworkStream]] = []
+        running: set[asyncio.Task[httpcore.AsyncNetworkStream]] = set()
         winner: asyncio.Task[httpcore.AsyncNetworkStream] | None = None
         try:
-            for address in addresses:
+            for n, address in enumerate(addresses, start=1):
                 tasks.append(connect(address))
-                while winner is None:
-                    running = [t for t in tasks if not t.done()]
-                    winner = next((t for t in tasks if _connected(t)), None)
-                    if winner is not None or not running:
-                        break
-                    last = address == addresses[-1]
-                    done, _ = await asyncio.wait(
-                        running,
-                        timeout=None if last else HAPPY_EYEBALLS_DELAY,
-                        return_when=asyncio.FIRST_COMPLETED,
+                running.add(tasks[-1])
+                delay = None if n == len(addresses) else HAPPY_EYEBALLS_DELAY
+                while running:
+                    done, running = await asyncio.wait(
+                        running, timeout=delay, return_when=asyncio.FIRST_COMPLETED
                     )
-                    if not done and not last:
+                    winner = next((t for t in done if _connected(t)), None)
+                    if winner is not None:
+                        return winner.result()
+                    if not done:
                         break  # no answer yet: start the next address beside it
-                if winner is not None:
-                    return winner.result()
             raise tasks[-1].exception() or httpcore.ConnectError("connection failed")
         finally:
             losers = [t for t in tasks if t is not winner]
