@@ -81,6 +81,8 @@ _NOT_BEFORE_OPENER = (
     r"Many|Most|Last|Earlier|Later|Still|Now|Yet|So|Also|Both)[\s,])"  # not "U.S. A.I."
 )
 
+_INITIAL_RE = re.compile(r"(?<=\s[A-Z])\.(?=\s+[A-Z])" + _NOT_BEFORE_OPENER)
+
 
 def words(text: str) -> list[str]:
     """The words and numbers of a text, in order, as written."""
@@ -147,8 +149,10 @@ def split_sentences(text: str) -> list[str]:
                 protected = re.sub(re.escape(abbr) + _NOT_BEFORE_OPENER, hidden, protected)
             else:
                 protected = protected.replace(abbr, hidden)
+        # A middle initial ("Michael R. Bloomberg") is not a sentence end; "Plan B. The" is.
+        protected = _INITIAL_RE.sub("\x00-\x00", protected)
         for piece in _SENTENCE_END_RE.split(protected):
-            piece = re.sub(r"\x00\d+\x00", ".", piece).strip()
+            piece = re.sub(r"\x00-?\d*\x00", ".", piece).strip()
             if piece:
                 sentences.append(piece)
     return sentences

@@ -174,6 +174,23 @@ def test_no_sentence_that_needs_missing_context() -> None:
     assert result.headline == "Lake Corrin ferry service suspended after engine fire"
 
 
+def test_an_outlet_speaking_for_itself_is_not_quoted_as_a_fact() -> None:
+    """Printed in our story, "we are still looking into ..." would read as our own voice."""
+    own_voice = (
+        "We are still looking into the Lake Corrin ferry engine fire on the Marisol.",
+        "I watched the Lake Corrin ferry Marisol engine fire from the dock on Saturday.",
+        "The Lake Corrin ferry engine fire is under review, so this report is not complete.",
+    )
+    articles = [
+        replace(a, text=" ".join(own_voice) + " " + a.text) if a.source_id == "gamma" else a
+        for a in story_articles("ferry")
+    ]
+    result = rewrite_story(articles)
+    texts = {s.text for s in output_sentences(result)}
+    assert texts, "the story still has sentences"
+    assert not texts & set(own_voice)
+
+
 def test_the_summary_does_not_say_one_fact_twice() -> None:
     for name in STORIES:
         sentences = rewrite_story(story_articles(name)).summary_sentences

@@ -37,3 +37,16 @@ def test_an_abbreviation_ends_a_sentence_only_before_a_sentence_opener() -> None
         "He declined to comment.",
         "The U.S. A.I. Safety Institute and the U.S. In-Q-Tel fund agreed.",
     ]
+
+
+def test_a_middle_initial_does_not_end_a_sentence() -> None:
+    text = (
+        "Sanders and Michael R. Bloomberg clashed. George W. Bush spoke after them. "
+        "They chose Plan B. The vote is Tuesday."
+    )
+    assert split_sentences(text) == [
+        "Sanders and Michael R. Bloomberg clashed.",
+        "George W. Bush spoke after them.",
+        "They chose Plan B.",
+        "The vote is Tuesday.",
+    ]

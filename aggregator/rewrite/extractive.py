@@ -36,6 +36,9 @@ _DANGLING_START_RE = re.compile(
     r"^(?:But|And|Or|So|Yet|Also|However|Still|Meanwhile|Instead|He|She|It|They|Them|His|Her|"
     r"Its|Their|This|That|These|Those|There|Here|Such)\b"
 )
+# The outlet speaking for itself ("We're still looking into ...", "I was there"): in our story
+# "we" would read as balanced-news, so such a sentence is never quoted without its context.
+_OWN_VOICE_RE = re.compile(r"^(?:We|Our|Us|I|My|Me)\b|\bthis (?:article|story|piece|report)\b")
 _BOILERPLATE_RE = re.compile(
     r"(?i)\b(?:advertisement|subscribe|sign up|newsletter|click here|read more|all rights "
     r"reserved|follow us|copyright|cookies?)\b"
@@ -81,7 +84,9 @@ def _usable(sentence: str) -> bool:
     n = word_count(sentence)
     if n < 6 or n > 60:
         return False
-    if _DANGLING_START_RE.match(sentence) or _BOILERPLATE_RE.search(sentence):
+    if _DANGLING_START_RE.match(sentence) or _OWN_VOICE_RE.search(sentence):
+        return False
+    if _BOILERPLATE_RE.search(sentence):
         return False
     if sentence.count("\u201c") != sentence.count("\u201d") or sentence.count('"') % 2:
         return False  # a dangling quote: it needs the sentence around it
