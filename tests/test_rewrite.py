@@ -174,12 +174,13 @@ def test_no_sentence_that_needs_missing_context() -> None:
     assert result.headline == "Lake Corrin ferry service suspended after engine fire"
 
 
-def test_an_outlet_speaking_for_itself_is_not_quoted_as_a_fact() -> None:
+def test_an_outlet_speaking_for_itself_or_pointing_to_more_is_not_quoted_as_a_fact() -> None:
     """Printed in our story, "we are still looking into ..." would read as our own voice."""
     own_voice = (
         "We are still looking into the Lake Corrin ferry engine fire on the Marisol.",
         "I watched the Lake Corrin ferry Marisol engine fire from the dock on Saturday.",
         "The Lake Corrin ferry engine fire is under review, so this report is not complete.",
+        "Watch the full Lake Corrin ferry engine fire interview with the Marisol crew (video).",
     )
     articles = [
         replace(a, text=" ".join(own_voice) + " " + a.text) if a.source_id == "gamma" else a

@@ -41,7 +41,8 @@ _DANGLING_START_RE = re.compile(
 _OWN_VOICE_RE = re.compile(r"^(?:We|Our|Us|I|My|Me)\b|\bthis (?:article|story|piece|report)\b")
 _BOILERPLATE_RE = re.compile(
     r"(?i)\b(?:advertisement|subscribe|sign up|newsletter|click here|read more|all rights "
-    r"reserved|follow us|copyright|cookies?)\b"
+    r"reserved|follow us|copyright|cookies?)\b|^(?:Watch|Listen|Read|See)\b|"
+    r"\((?:video|audio|photos?|watch|listen)\)"  # a pointer to more, not a fact
 )
 _SENSATIONAL_RE = re.compile(
     r"(?i)\b(?:slams?|blasts?|destroys?|shocking|bombshell|outrage\w*|rips?|epic|furious|"
