@@ -21,6 +21,7 @@ from aggregator.rewrite.extractive import (
     LEAD_INS,
     OVERRUN,
     REPEAT_SIMILARITY,
+    _graph_rank,
     attribute,
     proper_words,
 )
@@ -190,6 +191,17 @@ def test_an_outlet_speaking_for_itself_or_pointing_to_more_is_not_quoted_as_a_fa
     texts = {s.text for s in output_sentences(result)}
     assert texts, "the story still has sentences"
     assert not texts & set(own_voice)
+
+
+def test_the_sentence_the_others_resemble_ranks_first_in_the_graph() -> None:
+    """LexRank: a hub alike to every other sentence outranks them; a sentence alike to none
+    stays at the average weight, so the graph neither lifts nor sinks it."""
+    hub_and_spokes = [{1: 0.5, 2: 0.5, 3: 0.5}, {0: 0.5}, {0: 0.5}, {0: 0.5}, {}]
+    rank = _graph_rank(hub_and_spokes)
+    assert abs(sum(rank) - 1.0) < 1e-9
+    assert rank[0] > rank[4] > rank[1]
+    assert abs(rank[1] - rank[2]) < 1e-9 and abs(rank[4] - 1 / 5) < 1e-6
+    assert _graph_rank([]) == []
 
 
 def test_the_summary_does_not_say_one_fact_twice() -> None:

@@ -23,6 +23,7 @@ COMMON_GROUND_MIN = 0.35  # cosine: both sides clearly report the same claim
 # Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see _centrality.
 TITLE_WEIGHT = 0.2
 LEAD_WEIGHT = 0.6
+GRAPH_WEIGHT = 0.3  # LexRank weight, scaled so an average sentence scores 0
 QUOTE_PENALTY = 0.3  # a sentence opening with a quotation is someone's words, not a fact
 REPEAT_SIMILARITY = 0.4  # above this, two sentences state the same fact
 LOADED_PENALTY = 0.3  # per loaded or sensational word ("slams", "fiasco")
@@ -125,31 +126,61 @@ def _centrality(
 
     Mean best-match similarity to every other source is the strongest sign that a sentence is a
     fact the sources agree on (measured on the NeuS and AllSides sets by
-    ``bench/rewrite_quality.py``); the titles' words and an early position add a little. Of
-    two equally central sentences, the centre outlet's and the one without loaded words win.
+    ``bench/rewrite_quality.py``); its place in the graph of all the sentences (LexRank), the
+    titles' words and an early position add a little. Of two equally central sentences, the
+    centre outlet's and the one without loaded words win.
     """
-    by_source: dict[str, list[Sentence]] = {}
-    for s in candidates:
-        by_source.setdefault(s.source_id, []).append(s)
-    others = max(1, len(by_source) - 1)
+    keys = [(s.entry_id, s.index) for s in candidates]
+    similar: list[dict[int, float]] = [{} for _ in keys]  # only the pairs that share a term
+    for i, a in enumerate(keys):
+        for j in range(i + 1, len(keys)):
+            sim = cosine(vectors[a], vectors[keys[j]])
+            if sim:
+                similar[i][j] = similar[j][i] = sim
+    sources = sorted({s.source_id for s in candidates})
+    others = max(1, len(sources) - 1)
+    rank = _graph_rank(similar)
     scores = {}
-    for s in candidates:
-        vec = vectors[(s.entry_id, s.index)]
-        support = 0.0
-        for source_id, theirs in by_source.items():
-            if source_id == s.source_id:
-                continue
-            support += max(cosine(vec, vectors[(o.entry_id, o.index)]) for o in theirs)
+    for i, s in enumerate(candidates):
+        best = dict.fromkeys(sources, 0.0)
+        for j, sim in similar[i].items():
+            theirs = candidates[j].source_id
+            best[theirs] = max(best[theirs], sim)
+        support = sum(sim for source_id, sim in best.items() if source_id != s.source_id)
         penalty = QUOTE_PENALTY if s.text[:1] in '"\u201c' else 0.0
         penalty += LOADED_PENALTY * len(_LOADED_RE.findall(s.text))
-        scores[(s.entry_id, s.index)] = (
+        scores[keys[i]] = (
             support / others
-            + TITLE_WEIGHT * cosine(vec, titles)
+            + GRAPH_WEIGHT * (rank[i] * len(keys) - 1.0)
+            + TITLE_WEIGHT * cosine(vectors[keys[i]], titles)
             + LEAD_WEIGHT / (1 + s.index)
             + LEAN_BONUS.get(leans.get(s.entry_id, ""), 0.0)
             - penalty
         )
     return scores
+
+
+def _graph_rank(similar: Sequence[Mapping[int, float]], damping: float = 0.85) -> list[float]:
+    """LexRank (Erkan & Radev 2004): the stationary weight of each sentence in a random walk
+    over the similarity graph, so a sentence that many central sentences resemble is central.
+    A few dozen steps of power iteration settle it to well within what the score can use."""
+    n = len(similar)
+    if not n:
+        return []
+    totals = [1.0 + sum(row.values()) for row in similar]  # each sentence is like itself
+    rank = [1.0 / n] * n
+    for _ in range(50):
+        nxt = [(1.0 - damping) / n] * n
+        for i, row in enumerate(similar):
+            share = damping * rank[i] / totals[i]
+            nxt[i] += share
+            for j, sim in row.items():
+                nxt[j] += share * sim
+        done = max(abs(x - y) for x, y in zip(nxt, rank, strict=True)) < 1e-6 / n
+        rank = nxt
+        if done:
+            break
+    return rank
 
 
 def _mmr(
