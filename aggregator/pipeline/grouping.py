@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -101,7 +102,6 @@ class Grouping:
         ):
             log.debug("group: story index kept (%d stories)", len(kept.index.stories))
             return kept, mark
-        kinds = {src.id: src.kind for src in self.config.sources}
         fresh = _KeptIndex(cluster.StoryIndex(), since, mark)
         history = s.scalars(
             select(EntryRow)
@@ -111,7 +111,7 @@ class Grouping:
         restored = 0
         for entry in history:
             fresh.index.restore(
-                _cluster_article(entry, kinds.get(entry.source_id, "news")),
+                self._cluster_article(entry),
                 entry.story_id or "",
             )
             if entry.link:
@@ -148,10 +148,9 @@ class Grouping:
             since = pending[0].published_at - cluster.HISTORY
             kept, before = self._story_index(s, since)
             index = kept.index
-            kinds = {src.id: src.kind for src in self.config.sources}
             merges = 0
             for done, entry in enumerate(pending, start=1):
-                art = _cluster_article(entry, kinds.get(entry.source_id, "news"))
+                art = self._cluster_article(entry)
                 url = canonical_url(entry.link) if entry.link else None
                 original = kept.original(url, since) if url else None
                 if original is not None:  # a copy of an entry we have
@@ -185,6 +184,23 @@ class Grouping:
         self._kept_index = kept  # committed: the next run may start from it
         return touched
 
+    @functools.cached_property
+    def _kinds(self) -> dict[str, str]:
+        """Source id -> kind, looked up once per entry on the group stage's hot path."""
+        return {src.id: src.kind for src in self.config.sources}
+
+    def _cluster_article(self, entry: EntryRow) -> ClusterArticle:
+        """The entry as the grouping sees it, with its source's kind (news or opinion)."""
+        return ClusterArticle(
+            entry_id=entry.id,
+            source_id=entry.source_id,
+            title=entry.title,
+            text=entry.text or "",
+            published=entry.published_at,
+            kind=self._kinds.get(entry.source_id, "news"),
+            fetched=entry.fetched_at,
+        )
+
     def _open_story(self, s: Session, story_id: str, published: datetime) -> None:
         if s.get(StoryRow, story_id) is None:
             row = StoryRow(
@@ -209,18 +225,6 @@ class Grouping:
         row.first_published = min(row.first_published, old.first_published)
         row.last_published = max(row.last_published, old.last_published)
         s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
-
-
-def _cluster_article(entry: EntryRow, kind: str = "news") -> ClusterArticle:
-    return ClusterArticle(
-        entry_id=entry.id,
-        source_id=entry.source_id,
-        title=entry.title,
-        text=entry.text or "",
-        published=entry.published_at,
-        kind=kind,
-        fetched=entry.fetched_at,
-    )
 
 
 def _record_attribution(
