@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from email.utils import format_datetime
+from html import escape
 from pathlib import Path
 
+from aggregator.config import Source
+from aggregator.demo import SampleWeb
 from aggregator.models import ClusterArticle, StoryArticle
+from tests.conftest import respond
 
 STORIES = Path(__file__).parent / "fixtures" / "stories"
 
@@ -42,3 +47,48 @@ def cluster_articles(name: str) -> list[ClusterArticle]:
         )
         for a in story_articles(name)
     ]
+
+
+def serve_as_outlets(web: SampleWeb, name: str) -> tuple[Source, ...]:
+    """A story fixture served on the loopback web as real outlets: one RSS feed per source
+    (``/<name>-<source>/rss.xml``) and one article page per entry, with the fixture's text."""
+    by_source: dict[str, list[dict]] = {}
+    for d in _raw(name):
+        by_source.setdefault(d["source_id"], []).append(d)
+    sources = []
+    for source_id, items in by_source.items():
+        folder = f"{name}-{source_id}"
+        rss_items = []
+        for d in items:
+            path = f"/{folder}/{d['entry_id']}.html"
+            page = (
+                "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                f"<title>{escape(d['title'])}</title></head><body><article>"
+                f"<h1>{escape(d['title'])}</h1>"
+                + "".join(f"<p>{escape(p)}</p>" for p in d["text"].split(". "))
+                + "</article></body></html>"
+            ).encode()
+            web.routes[path] = respond(200, page, "text/html; charset=utf-8")
+            when = format_datetime(datetime.fromisoformat(d["published"]), usegmt=True)
+            rss_items.append(
+                f"<item><title>{escape(d['title'])}</title><link>{web.url(path[1:])}</link>"
+                f"<guid>{web.url(path[1:])}</guid><pubDate>{when}</pubDate></item>"
+            )
+        rss = (
+            "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+            f"<title>{escape(items[0]['source_name'])}</title><link>{web.url(folder + '/')}</link>"
+            + "".join(rss_items)
+            + "</channel></rss>"
+        ).encode()
+        web.routes[f"/{folder}/rss.xml"] = respond(200, rss, "application/rss+xml")
+        sources.append(
+            Source(
+                id=folder,
+                name=items[0]["source_name"],
+                homepage=web.url(folder + "/"),
+                feeds=(web.url(f"{folder}/rss.xml"),),
+                lean=items[0]["lean"],
+                kind=items[0]["kind"],
+            )
+        )
+    return tuple(sources)

@@ -69,7 +69,7 @@ def test_candidates_come_from_the_index_not_from_every_story() -> None:
 
 def test_two_stories_found_to_be_one_merge_into_the_older_id() -> None:
     alpha, beta, gamma, *_ = cluster_articles("bridge")
-    index = cluster.StoryIndex(near_duplicates=False, threshold=0.99)  # nothing joins yet
+    index = cluster.StoryIndex(near_duplicates=False, threshold=1.01)  # nothing joins yet
     assert index.add(alpha, "old").opened
     assert index.add(beta, "new").opened
     index.threshold = 0.05  # now a third report shows that both are one story
@@ -113,3 +113,26 @@ def test_same_topic_same_week_stays_apart_and_different_words_come_together() ->
     assert all(len(ids) == 1 for ids in by_gold.values()), by_gold  # nothing split
     assert len({next(iter(ids)) for ids in by_gold.values()}) == 4  # nothing merged
     assert set(by_gold) == {"maps", "prayer", "overtime", "raid"}
+
+
+def test_consecutive_events_are_stories_of_one_storyline() -> None:
+    """A strike deal, the vote that ratifies it two days later and the fare rise that pays for
+    it are three events, so three stories, linked in order as one storyline; a frost story on
+    the same days stays out of it."""
+    articles = sorted(cluster_articles("storyline"), key=lambda a: a.published)
+    gold = gold_stories("storyline")
+    index = cluster.StoryIndex(near_duplicates=False)
+    for art in articles:
+        index.add(art, f"story-{art.entry_id}")
+    assigned = index.assignments()
+    stories = {
+        event: {assigned[e] for e, g in gold.items() if g == event} for event in gold.values()
+    }
+    assert all(len(ids) == 1 for ids in stories.values()), stories
+    deal, ratify, fares, orchard = (
+        next(iter(stories[e])) for e in ("deal", "ratify", "fares", "orchard")
+    )
+    assert len({deal, ratify, fares, orchard}) == 4  # one entry per event
+    lines = index.storylines()
+    assert lines[deal] == lines[ratify] == lines[fares] == deal  # the first event names it
+    assert lines[orchard] != deal
