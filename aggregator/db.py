@@ -194,6 +194,9 @@ class StoryRow(Base):
     # feed drops it (its articles now belong to the older story).
     merged_into: Mapped[str | None] = mapped_column(String(64), index=True)
     merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # for the feed's tombstone
+    # Consecutive events of one developing story: the id of the storyline's first story (its
+    # own id when it is the first, or stands alone). Linked in the feed, never merged.
+    storyline_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Attribution, from the story's articles (copies excluded): who was first, who covered it.
     first_source_id: Mapped[str | None] = mapped_column(String(100))
     outlets_json: Mapped[str | None] = mapped_column(Text)  # [[source id, name, lean, via?]]

@@ -184,6 +184,15 @@ class RelatedLink:
 
 
 @dataclass(frozen=True)
+class StorylineEvent:
+    """Another event of a story's storyline, as its feed entry names it."""
+
+    id: str
+    headline: str
+    published: datetime
+
+
+@dataclass(frozen=True)
 class PublishedStory:
     """A story ready for output."""
 
@@ -195,6 +204,9 @@ class PublishedStory:
     updated: datetime
     leans: tuple[str, ...]
     related: tuple[RelatedLink, ...]
+    storyline_id: str = ""  # the storyline's id (its first story's id); "" when alone
+    earlier: tuple[StorylineEvent, ...] = ()  # the storyline's earlier events, oldest first
+    later: tuple[StorylineEvent, ...] = ()  # and its later ones
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import replace
@@ -20,6 +21,7 @@ from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
 from tests.conftest import assert_valid_atom, extra_source, free_port, hang, make_config, respond
+from tests.stories import gold_stories, serve_as_outlets
 
 SECTIONS = ("Progressive View", "Conservative View", "Common Ground")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -240,7 +242,9 @@ def test_copies_are_one_article_with_via_outlets_and_attribution(
     html = entry.content[0].value
     assert "Also carried, as a copy of the same report, by Wire News (Right)." in html
     assert "Covered by 2 left, 1 centre, 3 right outlets." in html
-    assert "Wire News" not in {x.title for x in entry.links if x.rel == "related"}
+    # Not rewritten separately, but still reachable: the copy keeps its own related link.
+    wire_links = {x.href for x in entry.links if x.rel == "related" and x.title == "Wire News"}
+    assert wire_links == {c.link for c in copies}
 
 
 def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(
@@ -378,3 +382,57 @@ def test_a_kept_index_finds_a_same_link_copy_as_a_rebuild_does(
     assert restarted["b"] == (restarted["a"][0], "a")  # B repeats A's link within 9 days
     assert restarted["c"] == (restarted["a"][0], "b"), "C's copy is of B: A is out of range"
     assert grouped("long-running", long_running=True) == restarted
+
+
+def test_consecutive_events_are_entries_linked_as_one_storyline(
+    web: SampleWeb, tmp_path: Path, atom_schema
+) -> None:
+    """A strike deal, the vote ratifying it two days later and the fare rise paying for it are
+    three entries, linked in order as one storyline (Atom category, "Earlier in this story",
+    JSON Feed field); a frost story on the same days stays apart. Ids hold on the next cycle."""
+    config = make_config(web, tmp_path, extra=serve_as_outlets(web, "storyline"))
+    report = Pipeline(config).run_cycle()
+    assert report.failed == []
+    pipeline = Pipeline(config)
+    with pipeline.session() as s:
+        story_of = {
+            e.link.rsplit("/", 1)[-1]: e.story_id
+            for e in s.scalars(select(EntryRow).where(EntryRow.link.contains("/storyline-")))
+        }
+        line_of = {row.id: row.storyline_id for row in s.scalars(select(StoryRow))}
+    event = {
+        g: {story_of[f"{e}.html"] for e, g2 in gold_stories("storyline").items() if g2 == g}
+        for g in ("deal", "ratify", "fares", "orchard")
+    }
+    assert all(len(ids) == 1 for ids in event.values()), event
+    deal, ratify, fares, orchard = (
+        next(iter(event[g])) for g in ("deal", "ratify", "fares", "orchard")
+    )
+    assert len({deal, ratify, fares, orchard}) == 4
+    assert line_of[deal] == line_of[ratify] == line_of[fares] == deal
+    assert line_of[orchard] != deal
+    data = report.feed_path.read_bytes()
+    assert_valid_atom(atom_schema, data)
+    entries = stories_of(report.feed_path)
+    middle = entries[atom_id(ratify)]
+    scheme = "urn:balanced-news:storyline"
+    assert [(t.term, t.scheme) for t in middle.tags if t.scheme == scheme] == [(deal, scheme)]
+    html = middle.content[0].value
+    earlier, later = html.split("Earlier in this story")[1].split("Later in this story")
+    assert f"stories/{deal}.html" in earlier and "Nov 2, 2026" in earlier
+    assert f"stories/{fares}.html" in later and f"stories/{deal}.html" not in later
+    page = (config.out_dir / f"stories/{ratify}.html").read_text(encoding="utf-8")
+    assert "Earlier in this story" in page and f"{deal}.html" in page
+    # Storylines are never related links: those are the source articles only.
+    assert all("/stories/" not in x.href for x in middle.links if x.rel == "related")
+    assert not [t for t in entries[atom_id(orchard)].tags if t.scheme == scheme]
+    feed = json.loads((config.out_dir / "balanced.json").read_text(encoding="utf-8"))
+    item = next(i for i in feed["items"] if i["id"] == atom_id(fares))
+    line = item["_balanced_news"]["storyline"]
+    assert line["id"] == deal and [e["id"] for e in line["earlier"]] == [
+        atom_id(deal),
+        atom_id(ratify),
+    ]
+    ids = set(entries)
+    Pipeline(config).run_cycle()
+    assert ids <= set(stories_of(report.feed_path))  # nothing published changes id

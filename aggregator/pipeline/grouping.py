@@ -109,10 +109,19 @@ class Grouping:
             .order_by(*ENTRY_ORDER)
         )
         restored = 0
+        lines = dict(
+            s.execute(
+                select(StoryRow.id, StoryRow.storyline_id).where(
+                    StoryRow.last_published >= since, StoryRow.storyline_id.is_not(None)
+                )
+            ).all()
+        )
         for entry in history:
             fresh.index.restore(
                 self._cluster_article(entry),
                 entry.story_id or "",
+                lines.get(entry.story_id or ""),
+                copy=entry.copy_of is not None,
             )
             if entry.link:
                 fresh.by_url.setdefault(canonical_url(entry.link), []).append(
@@ -156,11 +165,11 @@ class Grouping:
                 if original is not None:  # a copy of an entry we have
                     entry.copy_of = original[0]
                     entry.story_id = index.resolve(original[1])
-                    index.restore(art, entry.story_id)
+                    index.restore(art, entry.story_id, copy=True)
                 else:
                     found = index.add(art, cluster.story_id_for(entry.source_id, entry.key))
                     if found.opened:
-                        self._open_story(s, found.story_id, art.published)
+                        self._open_story(s, found.story_id, art.published, found.storyline)
                     entry.copy_of = found.copy_of
                     entry.story_id = found.story_id
                     for retired in found.merged:
@@ -201,13 +210,16 @@ class Grouping:
             fetched=entry.fetched_at,
         )
 
-    def _open_story(self, s: Session, story_id: str, published: datetime) -> None:
+    def _open_story(
+        self, s: Session, story_id: str, published: datetime, storyline: str = ""
+    ) -> None:
         if s.get(StoryRow, story_id) is None:
             row = StoryRow(
                 id=story_id,
                 created_at=utcnow(),
                 first_published=published,
                 last_published=published,
+                storyline_id=storyline or story_id,
             )
             s.add(row)
             s.flush()  # the story row first: entries point at it
@@ -225,6 +237,13 @@ class Grouping:
         row.first_published = min(row.first_published, old.first_published)
         row.last_published = max(row.last_published, old.last_published)
         s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
+        # A storyline that began with the retired story now begins with the one it joined.
+        line = row.storyline_id or kept
+        s.execute(
+            update(StoryRow)
+            .where(StoryRow.storyline_id.in_((retired, old.storyline_id or retired)))
+            .values(storyline_id=line)
+        )
 
 
 def _record_attribution(

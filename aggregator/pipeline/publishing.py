@@ -24,6 +24,7 @@ from aggregator.models import (
     RelatedLink,
     RetiredStory,
     SourceStatus,
+    StorylineEvent,
 )
 from aggregator.pipeline.reports import (
     Health,
@@ -50,19 +51,48 @@ class Publishing:
             )
             if not everything:
                 query = query.limit(self.settings.feed_size)
-            return [
-                PublishedStory(
-                    id=row.id,
-                    headline=row.headline or "",
-                    summary=row.summary or "",
-                    content_html=row.content_html or "",
-                    published=row.first_published,
-                    updated=row.updated_at or row.first_published,
-                    leans=tuple(json.loads(row.leans_json or "[]")),
-                    related=tuple(RelatedLink(**r) for r in json.loads(row.related_json or "[]")),
+            rows = list(s.scalars(query))
+            lines: dict[str, list[StorylineEvent]] = {}
+            wanted = {row.storyline_id for row in rows if row.storyline_id}
+            if wanted:
+                events = s.execute(
+                    select(
+                        StoryRow.storyline_id,
+                        StoryRow.id,
+                        StoryRow.headline,
+                        StoryRow.first_published,
+                    )
+                    .where(
+                        StoryRow.storyline_id.in_(wanted),
+                        StoryRow.content_html.is_not(None),
+                        StoryRow.merged_into.is_(None),
+                    )
+                    .order_by(StoryRow.first_published, StoryRow.id)
                 )
-                for row in s.scalars(query)
-            ]
+                for line, sid, headline, when in events:
+                    lines.setdefault(line, []).append(StorylineEvent(sid, headline or "", when))
+            stories = []
+            for row in rows:
+                line = lines.get(row.storyline_id or "", [])
+                place = next((n for n, e in enumerate(line) if e.id == row.id), 0)
+                stories.append(
+                    PublishedStory(
+                        id=row.id,
+                        headline=row.headline or "",
+                        summary=row.summary or "",
+                        content_html=row.content_html or "",
+                        published=row.first_published,
+                        updated=row.updated_at or row.first_published,
+                        leans=tuple(json.loads(row.leans_json or "[]")),
+                        related=tuple(
+                            RelatedLink(**r) for r in json.loads(row.related_json or "[]")
+                        ),
+                        storyline_id=(row.storyline_id or "") if len(line) > 1 else "",
+                        earlier=tuple(line[:place]),
+                        later=tuple(line[place + 1 :]),
+                    )
+                )
+            return stories
 
     def retired_stories(self, days: int = RETIRED_DAYS) -> list[RetiredStory]:
         """Stories merged into another in the last ``days`` days, newest first: long enough

@@ -112,8 +112,15 @@ class Rewriting:
             result, final = outcome.rewrite, outcome.final
         coverage = rewrite.coverage_of(articles)
         content_html = publish.render_story_html(result, coverage)
+        # Every stored article can be reached from the feed: a syndicated copy is not
+        # rewritten separately, but keeps its own link, titled with its outlet.
         related = [
             {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
+        ] + [
+            {"url": link, "outlet": name, "lean": lean}
+            for a in articles
+            for name, lean, link in a.via
+            if link
         ]
         content_hash = _hash(json.dumps([result.headline, result.summary, content_html, related]))
         with self.session.begin() as s:

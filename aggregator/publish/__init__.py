@@ -34,6 +34,7 @@ from aggregator.publish.story import (
     render_story_html,
     status_notice,
     story_path,
+    storyline_html,
 )
 
 __all__ = [
@@ -78,7 +79,8 @@ def publish_site(
 ) -> PublishResult:
     """Write every output for ``stories`` (all of them, newest first) into ``out_dir``;
     ``retired`` stories get a tombstone in the main feed and a page pointing onwards."""
-    contents = {s.id: clean_html(s.content_html) for s in stories}
+    site = settings.site_url
+    contents = {s.id: clean_html(s.content_html + storyline_html(s, site)) for s in stories}
     current, older = stories[: settings.feed_size], stories[settings.feed_size :]
     archives = atom.build_archives(older, settings, contents)
     blind = [s for s in stories if blindspot_side(s.leans)][: settings.feed_size]
@@ -110,7 +112,6 @@ def publish_site(
     result.written = write_many(out_dir, files)
     result.unchanged = len(files) - result.written
     result.removed = _remove_stale(out_dir, {name for name, _ in files})
-    site = settings.site_url
     result.topics = [site + ATOM_FILE, site + JSON_FEED_FILE, site + BLINDSPOT_FILE]
     return result
 

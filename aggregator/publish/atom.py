@@ -28,6 +28,7 @@ from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
     LEAN_LABELS,
+    STORYLINE_SCHEME,
     atom_id,
     blindspot_side,
     status_notice,
@@ -98,6 +99,11 @@ def _story_entry(story: PublishedStory, site: str, content: str, mark_blindspot:
         )
         for lean in story.leans
     )
+    if story.storyline_id:
+        first = story.earlier[0].headline if story.earlier else story.headline
+        parts.append(
+            _el("category", None, 2, term=story.storyline_id, label=first, scheme=STORYLINE_SCHEME)
+        )
     if mark_blindspot and blindspot_side(story.leans):
         parts.append(
             _el("category", None, 2, term="blindspot", label="Blindspot", scheme=f"{site}coverage")

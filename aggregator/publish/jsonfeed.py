@@ -11,10 +11,16 @@ import json
 from collections.abc import Sequence
 
 from aggregator.config import Settings
-from aggregator.models import PublishedStory, SourceStatus
+from aggregator.models import PublishedStory, SourceStatus, StorylineEvent
 from aggregator.publish.atom import rfc3339
 from aggregator.publish.sanitize import safe_url
-from aggregator.publish.story import LEAN_LABELS, atom_id, status_notice, story_path
+from aggregator.publish.story import (
+    LEAN_LABELS,
+    STORYLINE_SCHEME,
+    atom_id,
+    status_notice,
+    story_path,
+)
 
 JSON_FEED_FILE = "balanced.json"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -37,7 +43,30 @@ def _item(story: PublishedStory, site: str, content: str) -> dict[str, object]:
         "date_published": rfc3339(story.published),
         "date_modified": rfc3339(story.updated),
         "tags": [LEAN_LABELS.get(lean, lean) for lean in story.leans],
-        "_balanced_news": {"leans": list(story.leans), "sources": sources},
+        "_balanced_news": {
+            "leans": list(story.leans),
+            "sources": sources,
+            **({"storyline": _storyline(story, site)} if story.storyline_id else {}),
+        },
+    }
+
+
+def _storyline(story: PublishedStory, site: str) -> dict[str, object]:
+    """The story's storyline (our extension): its id, and the other events, oldest first."""
+
+    def event(e: StorylineEvent) -> dict[str, str]:
+        return {
+            "id": atom_id(e.id),
+            "url": site + story_path(e.id),
+            "title": e.headline,
+            "date_published": rfc3339(e.published),
+        }
+
+    return {
+        "id": story.storyline_id,
+        "scheme": STORYLINE_SCHEME,
+        "earlier": [event(e) for e in story.earlier],
+        "later": [event(e) for e in story.later],
     }
 
 

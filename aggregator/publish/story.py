@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from html import escape
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
-from aggregator.models import Coverage, Rewrite, Sentence, SourceStatus
+from aggregator.models import Coverage, PublishedStory, Rewrite, Sentence, SourceStatus
 from aggregator.publish.sanitize import safe_url
 
 _NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
@@ -147,6 +147,32 @@ def status_notice(failing: Sequence[SourceStatus]) -> str:
 def story_path(story_id: str) -> str:
     """Where a story's own page lives, relative to the site root (ids are UUIDs: path-safe)."""
     return f"stories/{story_id}.html"
+
+
+# The Atom category scheme (and JSON Feed field) naming a story's storyline: consecutive
+# events of one developing story. The term is the storyline id (its first story's id).
+STORYLINE_SCHEME = "urn:balanced-news:storyline"
+
+
+def storyline_html(story: PublishedStory, site: str) -> str:
+    """ "Earlier in this story" and "Later in this story": the storyline's other events, with
+    their dates and links to their pages (never ``rel="related"``: those are the sources)."""
+    parts = []
+    for label, events in (
+        ("Earlier in this story", story.earlier),
+        ("Later in this story", story.later),
+    ):
+        if not events:
+            continue
+        items = "".join(
+            f'<li><a href="{escape(site + story_path(e.id))}">{escape(e.headline)}</a> '
+            f'<time datetime="{e.published:%Y-%m-%d}">({e.published:%b} {e.published.day}, {e.published.year})</time></li>'
+            for e in events
+        )
+        parts.append(f'<h3>{label}</h3><ul class="storyline">{items}</ul>')
+    if not parts:
+        return ""
+    return '<section class="storyline">' + "".join(parts) + "</section>"
 
 
 def sides(leans: Sequence[str]) -> set[str]:
