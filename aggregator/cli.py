@@ -21,6 +21,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import __version__, db, demo, extract, polling, schedule
 from aggregator.config import (
@@ -206,7 +208,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     url = db_url_from_args(args)
-    if args.action == "upgrade":
+    try:
+        return _db_action(args.action, url)
+    except SQLAlchemyError as exc:  # unreachable, refused, ...: one line, not a traceback
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"balanced-news: database {where}: {reason}", file=sys.stderr)
+        return 1
+
+
+def _db_action(action: str, url: str) -> int:
+    if action == "upgrade":
         before, after = db.upgrade(url)
         if before.state == "current":
             print(f"Database already at schema {after.head}: nothing to do")

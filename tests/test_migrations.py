@@ -275,6 +275,55 @@ def test_a_database_with_only_early_tables_upgrades(tmp_path: Path) -> None:
     assert db.upgrade(url)[0].state == "current"  # a second upgrade changes nothing
 
 
+# An extra step, in a copy of the migrations folder, that copies the stories table (SQLite's
+# way to alter it), fills the new column, and then fails or is killed before it ends.
+FAILING_STEP = """
+import os, signal
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade():
+    with op.batch_alter_table("stories") as batch:
+        batch.add_column(sa.Column("storyline_id", sa.String(64)))
+    op.execute("UPDATE stories SET storyline_id = id, headline = 'half-done'")
+    if os.environ.get("HOW") == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise RuntimeError("this step fails")
+"""
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_an_interrupted_upgrade_leaves_the_previous_schema_and_every_row(
+    how: str, backend_url: str | None, tmp_path: Path
+) -> None:
+    url = _pre_migration_database("today", _backend(backend_url), tmp_path, backend_url)
+    assert db.upgrade(url)[1].state == "current"
+    engine = create_engine(url)
+    before = _snapshot(engine, BASELINE)
+    folder = tmp_path / "migrations"
+    shutil.copytree(Path(migrations.__file__).parent, folder)
+    (folder / "versions" / "0002_fails.py").write_text(FAILING_STEP, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(folder / "alembic.ini"), "-x", f"db={url}"]
+        + ["upgrade", "head"],
+        env={**os.environ, "HOW": how},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == (-9 if how == "kill" else 1), proc.stderr
+    assert _snapshot(engine, BASELINE) == before
+    with engine.connect() as conn:
+        assert "storyline_id" not in {c["name"] for c in inspect(conn).get_columns("stories")}
+        assert db.schema_status(conn).state == "current"  # still 0001, as before
+    engine.dispose()
+    db.connect(url).dispose()  # and usable
+
+
 # --- refusing an out-of-date schema -------------------------------------------------------------
 
 COMMANDS = [

@@ -107,8 +107,8 @@ def migration_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, poolclass=NullPool)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if not _in_memory(url):
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
@@ -141,20 +141,24 @@ def upgrade(url: str, metadata: MetaData) -> tuple[Status, Status]:
     """
     engine = migration_engine(url)
     try:
-        with engine.begin() as connection:
-            lock(connection)
-            before = status(connection, metadata)
-            if before.state == "newer":
-                raise SchemaError(_message(url, before))
-            config = alembic_config(connection)
-            if before.state == "empty":
-                metadata.create_all(connection)
-                command.stamp(config, "head")
-            elif before.state == "old":
-                command.upgrade(config, "head")
-            after = status(connection, metadata)
+        return _upgrade(engine, url, metadata)
     finally:
         engine.dispose()
+
+
+def _upgrade(engine: Engine, url: str, metadata: MetaData) -> tuple[Status, Status]:
+    with engine.begin() as connection:
+        lock(connection)
+        before = status(connection, metadata)
+        if before.state == "newer":
+            raise SchemaError(_message(url, before))
+        config = alembic_config(connection)
+        if before.state == "empty":
+            metadata.create_all(connection)
+            command.stamp(config, "head")
+        elif before.state == "old":
+            command.upgrade(config, "head")
+        after = status(connection, metadata)
     return before, after
 
 
@@ -162,10 +166,17 @@ def ensure_current(engine: Engine, url: str, metadata: MetaData) -> None:
     """Let ``engine`` be used: create an empty database at head; refuse any other not at head."""
     with engine.connect() as connection:
         found = status(connection, metadata)
-    if found.state == "empty":
+    if found.state == "empty" and _in_memory(url):  # only this engine's connection sees it
+        found = _upgrade(engine, url, metadata)[1]
+    elif found.state == "empty":
         found = upgrade(url, metadata)[1]  # under the lock: another process may be at it too
     if found.state != "current":
         raise SchemaError(_message(url, found))
+
+
+def _in_memory(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def _message(url: str, found: Status) -> str:

@@ -16,6 +16,7 @@ def run(connection: Connection) -> None:
         target_metadata=Base.metadata,
         render_as_batch=True,  # SQLite alters a column by copying its table: autogenerate says so
         compare_type=True,
+        transactional_ddl=True,  # always inside our transaction (SQLite: BEGIN IMMEDIATE)
     )
     with context.begin_transaction():
         context.run_migrations()
