@@ -190,7 +190,8 @@ def create_app(config: Config) -> Starlette:
             health = await run_in_threadpool(lambda: pipeline().health())
         except (SQLAlchemyError, OSError, SchemaError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            body = {"status": "unhealthy", "database": f"unreachable: {reason}"}
+            state = reason if isinstance(exc, SchemaError) else f"unreachable: {reason}"
+            body = {"status": "unhealthy", "database": state}
             return JSONResponse(body, 503, headers={"cache-control": "no-store"})
         body = {
             "status": "unhealthy" if health.problems else "ok",

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -39,7 +40,8 @@ from aggregator.cli import main
 from aggregator.config import Config
 from aggregator.db import Base, EntryRow, SchemaError, SourceRow, StoryRow
 from aggregator.pipeline import Pipeline
-from tests.conftest import FIXTURES
+from aggregator.serve import create_app
+from tests.conftest import FIXTURES, serving
 
 TODAY_SQLITE = FIXTURES / "db" / "5e8b103-sqlite.sql"  # schema and rows, by that commit's code
 TODAY_POSTGRESQL = FIXTURES / "db" / "5e8b103-postgresql.sql"  # that commit's DDL
@@ -355,6 +357,16 @@ def test_every_command_refuses_an_out_of_date_schema(
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "alembic_version" not in tables
+
+
+def test_serve_reports_an_out_of_date_schema_as_unhealthy(config: Config, tmp_path: Path):
+    path = tmp_path / "today.db"
+    _todays_sqlite(path)
+    old = dataclasses.replace(config, db_url=f"sqlite:///{path}")
+    with serving(create_app(old)) as base:
+        response = httpx.get(f"{base}/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"].endswith("run `balanced-news db upgrade`")
 
 
 def test_a_schema_from_a_newer_version_is_refused(tmp_path: Path, capsys) -> None:
