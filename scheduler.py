@@ -12,6 +12,7 @@ import sys
 
 from aggregator import schedule
 from aggregator.config import ConfigError, add_common_arguments, config_from_args
+from aggregator.db import SchemaError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"scheduler.py: configuration error: {exc}", file=sys.stderr)
         return 2
-    return schedule.run(config, args.once)
+    try:
+        return schedule.run(config, args.once)
+    except SchemaError as exc:
+        print(f"scheduler.py: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

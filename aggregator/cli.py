@@ -1,8 +1,9 @@
-"""The ``balanced-news`` command: run, poll, publish, sources, extract, demo and serve.
+"""The ``balanced-news`` command: run, poll, publish, sources, extract, demo, serve and db.
 
 Every command takes ``--sources``, ``--db``, ``--out`` and ``--allow-private-hosts`` (each with
-an environment variable). A configuration problem is one line on stderr and exit status 2;
-failing sources are reported but never fail a cycle.
+an environment variable; ``db`` takes only ``--db``). A configuration problem, or a database
+whose schema is out of date, is one line on stderr and exit status 2; failing sources are
+reported but never fail a cycle.
 """
 
 from __future__ import annotations
@@ -20,21 +21,26 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import __version__, demo, extract, polling, schedule
+from aggregator import __version__, db, demo, extract, polling, schedule
 from aggregator.config import (
+    DEFAULT_DB,
+    ENV_DB,
     LEANS,
     Config,
     ConfigError,
     Source,
     add_common_arguments,
     config_from_args,
+    db_url_from_args,
     is_http_url,
     parse_sources,
     private_hosts_allowed,
     source_toml,
 )
-from aggregator.db import EntryRow, SourceRow, utcnow
+from aggregator.db import EntryRow, SchemaError, SourceRow, utcnow
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
@@ -109,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    dbp = commands.add_parser(
+        "db",
+        help="The database schema: `db upgrade` creates or upgrades it (run after installing "
+        "a new version); `db status` says whether it is current.",
+        description="Create or upgrade the database schema (SQLite or PostgreSQL), or show it. "
+        "Back the database up first (docs/deploy.md).",
+    )
+    dbp.add_argument("action", choices=["upgrade", "status"], help="what to do")
+    dbp.add_argument(
+        "--db", metavar="URL", help=f"SQLAlchemy database URL (env {ENV_DB}; default {DEFAULT_DB})"
+    )
+    dbp.add_argument("-v", "--verbose", action="store_true", help="log each migration step")
     return parser
 
 
@@ -124,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ConfigError as exc:
         print(f"balanced-news: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SchemaError as exc:
+        print(f"balanced-news: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 
@@ -179,9 +200,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aggregator import serve
 
     config = config_from_args(args)
+    db.connect(config.db_url).dispose()  # refuse an out-of-date schema now, not per request
     print(f"Serving {config.out_dir}/ at http://{args.host}:{args.port}/", file=sys.stderr)
     serve.serve(config, args.host, args.port)
     return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    url = db_url_from_args(args)
+    try:
+        return _db_action(args.action, url)
+    except SQLAlchemyError as exc:  # unreachable, refused, ...: one line, not a traceback
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"balanced-news: database {where}: {reason}", file=sys.stderr)
+        return 1
+
+
+def _db_action(action: str, url: str) -> int:
+    if action == "upgrade":
+        before, after = db.upgrade(url)
+        if before.state == "current":
+            print(f"Database already at schema {after.head}: nothing to do")
+        elif before.state == "empty":
+            print(f"Database created at schema {after.head}")
+        else:
+            print(f"Database upgraded from schema {before.describe()} to {after.head}")
+        return 0
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            found = db.schema_status(conn)
+    finally:
+        engine.dispose()
+    print(f"schema: {found.describe()}; this version: {found.head}; state: {found.state}")
+    return 0 if found.state == "current" else 1
 
 
 def import_opml(config: Config, file: str | None, lean: str | None) -> int:
@@ -299,8 +352,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="balanced-news-demo-"))
-    out.mkdir(parents=True, exist_ok=True)
     db_url = args.db or f"sqlite:///{out / 'demo.db'}"
+    engine = db.connect(db_url)  # a --db at an old schema is refused before anything starts
+    out.mkdir(parents=True, exist_ok=True)
     with demo.SampleWeb(demo.SITE) as web:
         settings, sources = parse_sources(
             web.render(demo.SOURCES.read_text(encoding="utf-8")), str(demo.SOURCES)
@@ -315,9 +369,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         print(f"Serving {len(sources)} sample outlets at {web.base}/ ...", file=sys.stderr)
         progress = TerminalProgress()
-        with Pipeline(config, progress=progress) as pipeline:
+        with Pipeline(config, engine, progress=progress) as pipeline:
             report = pipeline.run_cycle()
         progress.close()
+    engine.dispose()
     print_report(report)
     return 0
 
@@ -330,6 +385,7 @@ _COMMANDS = {
     "extract": cmd_extract,
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "db": cmd_db,
 }
 
 

@@ -507,6 +507,14 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     """Options first, then environment, then defaults; then load and validate the sources file."""
     env = os.environ if env is None else env
     sources = args.sources or env.get(ENV_SOURCES) or DEFAULT_SOURCES
-    db_url = args.db or env.get(ENV_DB) or DEFAULT_DB
     out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
-    return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env), env)
+    return load_config(
+        sources, db_url_from_args(args, env), out_dir, private_hosts_allowed(args, env), env
+    )
+
+
+def db_url_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
+    """``--db``, else ``BALANCED_NEWS_DB``, else the default: for commands that need only the
+    database (``db upgrade``), not the sources file."""
+    env = os.environ if env is None else env
+    return args.db or env.get(ENV_DB) or DEFAULT_DB

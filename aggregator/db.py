@@ -2,6 +2,7 @@
 
 SQLite (WAL mode) is the embedded default; any SQLAlchemy URL works, PostgreSQL included.
 Times are stored as naive UTC and always handed back timezone-aware, whatever the backend.
+The schema changes only through a migration (``aggregator/migrations``), never at start-up.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -27,12 +29,12 @@ from sqlalchemy import (
     create_engine,
     event,
     false,
-    inspect,
-    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from aggregator import migrations
+from aggregator.migrations import SchemaError as SchemaError  # what connect() raises
 from aggregator.models import Rewrite, Sentence
 
 
@@ -228,61 +230,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url`` with the schema in place (SQLite: folder made, WAL on)."""
+def engine_for(url: str) -> Engine:
+    """An engine for ``url`` as every command uses it (SQLite: folder made, WAL on), schema
+    unchecked: :func:`connect` is what commands call."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url`` whose schema is this version's.
+
+    An empty database is created at the newest migration; one at an older or unknown schema
+    raises :class:`SchemaError` naming ``balanced-news db upgrade`` (see
+    ``aggregator/migrations``).
+    """
+    engine = engine_for(url)
+    try:
+        migrations.ensure_current(engine, url, Base.metadata)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Give a database made by an earlier version the columns this one added (and their indexes).
-
-    ``create_all`` only makes missing tables; without this, an upgraded install would fail on
-    the first query naming a new column. New columns are nullable or have a default, which
-    existing rows take.
-    """
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            missing = [c for c in table.columns if c.name not in have]
-            for column in missing:
-                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
-                ddl += column.type.compile(engine.dialect)
-                default = _default_sql(column, engine)
-                if default is not None:
-                    ddl += f" DEFAULT {default}"
-                conn.execute(text(ddl))
-            if missing:
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
+def schema_status(connection: Connection) -> migrations.Status:
+    """Where the database stands against this version's migrations (``db status``)."""
+    return migrations.status(connection, Base.metadata)
 
 
-def _default_sql(column: Any, engine: Engine) -> str | None:
-    """The SQL default of a column: its server default, else a scalar Python-side default."""
-    if column.server_default is not None:
-        default = column.server_default.arg
-        if not isinstance(default, str):
-            default = default.compile(dialect=engine.dialect)
-        return str(default)
-    if column.default is not None and getattr(column.default, "is_scalar", False):
-        value = column.default.arg
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, int | float):
-            return str(value)
-        if isinstance(value, str):
-            return "'" + value.replace("'", "''") + "'"
-    return None
+def upgrade(url: str) -> tuple[migrations.Status, migrations.Status]:
+    """``balanced-news db upgrade``: create or upgrade the database; its status before, after."""
+    return migrations.upgrade(url, Base.metadata)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aggregator.config import Config
+from aggregator.db import SchemaError
 from aggregator.pipeline import Metrics, Pipeline
 
 CONTENT_TYPES = {
@@ -187,9 +188,10 @@ def create_app(config: Config) -> Starlette:
     async def healthz(request: Request) -> Response:
         try:
             health = await run_in_threadpool(lambda: pipeline().health())
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, SchemaError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            body = {"status": "unhealthy", "database": f"unreachable: {reason}"}
+            state = reason if isinstance(exc, SchemaError) else f"unreachable: {reason}"
+            body = {"status": "unhealthy", "database": state}
             return JSONResponse(body, 503, headers={"cache-control": "no-store"})
         body = {
             "status": "unhealthy" if health.problems else "ok",

@@ -1,12 +1,15 @@
 """Shared test parts: a real loopback web serving tests/fixtures/site, configs that point at it,
-fault behaviours for any path, and the Atom schema from ../shared when it is there."""
+fault behaviours for any path, the Atom schema from ../shared when it is there, and a fresh
+database on the PostgreSQL server when one answers."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -23,6 +26,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 ATOM_RNG = SHARED / "schemas" / "atom.rng"
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
+
+# The PostgreSQL server tests use (.ci/run sets it); where none answers, they skip with the reason.
+PG_ADMIN = os.environ.get(
+    "BALANCED_NEWS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture
@@ -349,3 +357,31 @@ def serving(app) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+# --- a real PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    pytest.importorskip(
+        "psycopg", reason="PostgreSQL driver not installed (pip install -e '.[postgres]')"
+    )
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"bn_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server here: say so rather than fail
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {str(exc).splitlines()[0]}")
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
