@@ -284,14 +284,14 @@ import os, signal
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9999"
+down_revision = "{head}"
 
 
 def upgrade():
     with op.batch_alter_table("stories") as batch:
-        batch.add_column(sa.Column("storyline_id", sa.String(64)))
-    op.execute("UPDATE stories SET storyline_id = id, headline = 'half-done'")
+        batch.add_column(sa.Column("probe_id", sa.String(64)))
+    op.execute("UPDATE stories SET probe_id = id, headline = 'half-done'")
     if os.environ.get("HOW") == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     raise RuntimeError("this step fails")
@@ -308,7 +308,8 @@ def test_an_interrupted_upgrade_leaves_the_previous_schema_and_every_row(
     before = _snapshot(engine, BASELINE)
     folder = tmp_path / "migrations"
     shutil.copytree(Path(migrations.__file__).parent, folder)
-    (folder / "versions" / "0002_fails.py").write_text(FAILING_STEP, encoding="utf-8")
+    failing = FAILING_STEP.replace("{head}", migrations.head())  # one step past the newest
+    (folder / "versions" / "9999_fails.py").write_text(failing, encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-m", "alembic", "-c", str(folder / "alembic.ini"), "-x", f"db={url}"]
         + ["upgrade", "head"],
@@ -320,8 +321,8 @@ def test_an_interrupted_upgrade_leaves_the_previous_schema_and_every_row(
     assert proc.returncode == (-9 if how == "kill" else 1), proc.stderr
     assert _snapshot(engine, BASELINE) == before
     with engine.connect() as conn:
-        assert "storyline_id" not in {c["name"] for c in inspect(conn).get_columns("stories")}
-        assert db.schema_status(conn).state == "current"  # still 0001, as before
+        assert "probe_id" not in {c["name"] for c in inspect(conn).get_columns("stories")}
+        assert db.schema_status(conn).state == "current"  # still at the head, as before
     engine.dispose()
     db.connect(url).dispose()  # and usable
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from html import escape
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
@@ -154,6 +155,11 @@ def story_path(story_id: str) -> str:
 STORYLINE_SCHEME = "urn:balanced-news:storyline"
 
 
+def _day(moment: datetime) -> str:
+    """ "Nov 2, 2026": a date as a reader says it (no zero padding, on every platform)."""
+    return f"{moment:%b} {moment.day}, {moment.year}"
+
+
 def storyline_html(story: PublishedStory, site: str) -> str:
     """ "Earlier in this story" and "Later in this story": the storyline's other events, with
     their dates and links to their pages (never ``rel="related"``: those are the sources)."""
@@ -166,7 +172,7 @@ def storyline_html(story: PublishedStory, site: str) -> str:
             continue
         items = "".join(
             f'<li><a href="{escape(site + story_path(e.id))}">{escape(e.headline)}</a> '
-            f'<time datetime="{e.published:%Y-%m-%d}">({e.published:%b} {e.published.day}, {e.published.year})</time></li>'
+            f'<time datetime="{e.published:%Y-%m-%d}">({_day(e.published)})</time></li>'
             for e in events
         )
         parts.append(f'<h3>{label}</h3><ul class="storyline">{items}</ul>')
