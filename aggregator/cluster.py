@@ -57,11 +57,12 @@ STEM_CHARS = 8  # a crude stemmer: "vaccinated", "vaccination" and "vaccinations
 TITLE_WEIGHT, LEAD_WEIGHT, BODY_WEIGHT = 3.0, 1.5, 1.0
 NAME_BOOST, NUMBER_BOOST, QUOTE_WEIGHT = 2.0, 1.5, 1.5
 VECTOR_TERMS = 60  # an article keeps its heaviest terms only: the rest is noise
-INDEX_TERMS = 12  # of which these find candidate stories through the index
+INDEX_TERMS = 16  # of which these find candidate stories through the index
+QUERY_TERMS = 24  # and these of an article look them up (measured on train: fewer missed stories)
 CENTROID_TERMS = 150
 MEMBERS_KEPT = 8  # members compared one by one (the newest)
-CANDIDATES = 12  # stories the index proposes
-COMPARED = 6  # of which the closest centroids are compared member by member
+CANDIDATES = 16  # stories the index proposes
+COMPARED = 8  # of which the closest centroids are compared member by member
 POSTING_SCAN = 300
 SWEEP_EVERY = timedelta(days=1)
 IDF_PRIOR = 20  # pseudo-documents: early in a stream no word is rare yet
@@ -380,7 +381,7 @@ class StoryIndex:
         """Stories sharing the article's telling terms, near it in time: newest first."""
         earliest = when - self.window
         votes: dict[str, float] = {}
-        for key in list(vec)[:INDEX_TERMS]:
+        for key in list(vec)[:QUERY_TERMS]:
             posting = self._postings.get(key)
             if not posting:
                 continue

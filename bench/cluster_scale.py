@@ -7,7 +7,11 @@ words, and a ~10-word title. The articles stream in published order through
 ``cluster.StoryIndex.add`` (the pipeline's code, near-duplicate detection included). Each size
 runs in a fresh process so that its peak RSS is its own:
 
-    python bench/cluster_scale.py [--sizes 10000,30000,100000] [--seed 7]
+    python bench/cluster_scale.py [--sizes 10000,30000,100000] [--seed 7] [--baseline REV]
+
+``--baseline REV`` runs the same sizes with the grouping code of git revision REV (checked out
+into a temporary worktree, its own copy of this bench) in the same run, and prints each
+figure beside ours with the ratio: the issue's "within 1.5x of today's" reads off it.
 
 Seconds are wall-clock time spent in ``add`` (the text generation is not counted), with the
 CPU seconds beside them: on a shared machine the CPU figure is the steadier one. Figures are
@@ -19,16 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from bisect import bisect
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from math import comb
+from pathlib import Path
 
 from aggregator import cluster
 from aggregator.models import ClusterArticle
@@ -127,37 +134,78 @@ def one(n: int, seed: int) -> dict[str, float]:
     }
 
 
+def _measure(sizes: list[int], seed: int, root: Path) -> list[dict[str, float]]:
+    """Each size in a fresh process running ``root``'s copy of this bench and its code."""
+    rows = []
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, str(root / "bench" / "cluster_scale.py"), "--one", str(n)]
+            + ["--seed", str(seed)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=root,
+        ).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    return rows
+
+
+def _print(rows: list[dict[str, float]], label: str) -> None:
+    base = rows[0]["seconds"] / rows[0]["n"]
+    print(
+        f"{label:>9} {'articles':>9} {'seconds':>8} {'cpu s':>7} {'ms/article':>10} "
+        f"{'x first':>8} {'peak MB':>8} {'stories':>8} {'gold':>7} {'pair P':>7} {'pair R':>7}"
+    )
+    for r in rows:
+        per = r["seconds"] / r["n"]
+        print(
+            f"{'':>9} {r['n']:>9} {r['seconds']:>8.1f} {r['cpu']:>7.1f} {per * 1000:>10.3f} "
+            f"{per / base:>8.2f} "
+            f"{r['peak_mb']:>8.0f} {r['stories']:>8} {r['gold_stories']:>7} "
+            f"{r['precision']:>7.3f} {r['recall']:>7.3f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline", help="a git revision to measure beside this tree")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(one(args.one, args.seed)))
         return 0
-    rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--seed", str(args.seed)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    base = rows[0]["seconds"] / rows[0]["n"]
-    print(
-        f"{'articles':>9} {'seconds':>8} {'cpu s':>7} {'ms/article':>10} {'x first':>8} "
-        f"{'peak MB':>8} {'stories':>8} {'gold':>7} {'pair P':>7} {'pair R':>7}"
-    )
-    for r in rows:
-        per = r["seconds"] / r["n"]
-        print(
-            f"{r['n']:>9} {r['seconds']:>8.1f} {r['cpu']:>7.1f} {per * 1000:>10.3f} "
-            f"{per / base:>8.2f} "
-            f"{r['peak_mb']:>8.0f} {r['stories']:>8} {r['gold_stories']:>7} "
-            f"{r['precision']:>7.3f} {r['recall']:>7.3f}"
-        )
+    sizes = [int(s) for s in args.sizes.split(",")]
+    here = Path(__file__).resolve().parents[1]
+    rows = _measure(sizes, args.seed, here)
+    _print(rows, "this tree")
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(
+                ["git", "-C", str(here), "worktree", "add", "--detach", str(tree), args.baseline],
+                check=True,
+                capture_output=True,
+            )
+            try:
+                old = _measure(sizes, args.seed, tree)
+            finally:
+                subprocess.run(
+                    ["git", "-C", str(here), "worktree", "remove", "--force", str(tree)],
+                    check=False,
+                    capture_output=True,
+                )
+        _print(old, args.baseline[:9])
+        print(f"{'ratio':>9} {'articles':>9} {'seconds':>8} {'cpu s':>7} {'peak MB':>8}")
+        for new, base in zip(rows, old, strict=True):
+            print(
+                f"{'':>9} {new['n']:>9} {new['seconds'] / base['seconds']:>8.2f} "
+                f"{new['cpu'] / base['cpu']:>7.2f} {new['peak_mb'] / base['peak_mb']:>8.2f}"
+            )
+        print("target: this tree within 1.5x of the baseline's time and peak memory at 100k")
     print("targets: 100k < 120 s, < 1500 MB peak; ms/article at 100k <= 1.5x that at the first")
     return 0
 
