@@ -274,10 +274,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if res.error:
             print(f"balanced-news: {target}: {res.error}", file=sys.stderr)
             return 1
-        html, url = res.content, res.final_url
+        html, url = extract.decode_page(res.content or b"", res.content_type), res.final_url
     else:
         try:
-            html, url = Path(target).read_bytes(), None
+            html, url = extract.decode_page(Path(target).read_bytes()), None
         except OSError as exc:
             print(f"balanced-news: {target}: {exc.strerror or exc}", file=sys.stderr)
             return 1

@@ -178,6 +178,22 @@ def test_failed_extraction_is_recorded_and_the_feed_text_used(
     assert all(o.extract_error is None and len(o.text or "") > 500 for o in others)
 
 
+def test_an_article_page_in_windows_1251_is_stored_as_text(web: SampleWeb, config: Config) -> None:
+    """The header names no charset; the page's <meta> says windows-1251 (was stored garbled)."""
+    pipeline = Pipeline(config)
+    pipeline.poll([config.source("beta")])
+    with pipeline.session() as s:
+        entry = s.scalars(select(EntryRow).where(EntryRow.source_id == "beta")).first()
+    assert entry is not None and entry.link
+    page = (Path(__file__).parent / "fixtures" / "pages" / "windows-1251.html").read_bytes()
+    web.routes[urlsplit(entry.link).path] = respond(200, page, "text/html")
+    pipeline.extract_pending()
+    with pipeline.session() as s:
+        again = s.get(EntryRow, entry.id)
+    assert again is not None and again.extract_error is None
+    assert again.text and "Во вторник городской совет" in again.text
+
+
 def test_a_stop_mid_cycle_loses_nothing(config: Config) -> None:
     stop = threading.Event()
 

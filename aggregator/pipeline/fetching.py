@@ -724,9 +724,10 @@ class Fetching:
         res = fetcher.get(link, max_bytes=self.settings.max_page_bytes, accept=PAGE_ACCEPT)
         if res.error:
             return _Page(error=res.error)
-        marker = extract.paywall_marker(res.content)
+        html = extract.decode_page(res.content or b"", res.content_type)
+        marker = extract.paywall_marker(html)
         try:
-            text = extract.extract_article(res.content, res.final_url).text
+            text = extract.extract_article(html, res.final_url).text
         except extract.ExtractionError as exc:
             return _Page(
                 error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)
