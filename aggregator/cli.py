@@ -10,25 +10,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import __version__, demo, extract, polling, schedule
+from aggregator import __version__, db, demo, extract, polling, schedule
 from aggregator.config import (
     LEANS,
     Config,
     ConfigError,
     Source,
+    Unavailable,
     add_common_arguments,
     config_from_args,
+    db_url_from_args,
     is_http_url,
     parse_sources,
     private_hosts_allowed,
@@ -39,9 +44,11 @@ from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
 from aggregator.publish import write_atomic
+from aggregator.publish.files import check_folder
 from aggregator.publish.opml import OpmlError, parse_opml
 
 EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
 
 _DESCRIPTION = """\
 Turn many outlets' RSS/Atom feeds into one balanced, well-attributed Atom feed.
@@ -113,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever goes wrong in the environment is one line on stderr naming
+    what failed and where (a traceback only with -v): exit 2 when the configuration must
+    change (a wrong URL, a file where a folder belongs), 1 when the world must (a database
+    down or read-only, a folder we may not write, a page that would not load)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose or _long_running(args) else logging.WARNING,
@@ -121,10 +132,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler = _COMMANDS[args.command]
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
     except ConfigError as exc:
-        print(f"balanced-news: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(args, f"configuration error: {exc}", EXIT_CONFIG)
+    except Unavailable as exc:
+        return _fail(args, str(exc), EXIT_RUNTIME)
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nobody to say it to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_RUNTIME
+    except SQLAlchemyError as exc:
+        where = db.shown_url(db_url_from_args(args))
+        return _fail(args, f"database {where}: {db.why(exc)}", EXIT_RUNTIME)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"{where}{exc.strerror or exc}", EXIT_RUNTIME)
+
+
+def _fail(args: argparse.Namespace, line: str, status: int) -> int:
+    if args.verbose:
+        traceback.print_exc()
+    print(f"balanced-news: {line}", file=sys.stderr)
+    return status
 
 
 def _long_running(args: argparse.Namespace) -> bool:
@@ -136,7 +167,9 @@ def _long_running(args: argparse.Namespace) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return schedule.run(config_from_args(args), args.once)
+    config = config_from_args(args)
+    check_folder(config.out_dir)  # before the first poll, not after it
+    return schedule.run(config, args.once)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -157,6 +190,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    check_folder(config.out_dir)
     progress = TerminalProgress()
     report = CycleReport()
     with Pipeline(config, progress=progress) as pipeline:
@@ -170,8 +204,12 @@ def cmd_sources(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.action == "import":
         return import_opml(config, args.file, args.lean)
-    with Pipeline(config) as pipeline:
-        print_sources(pipeline, sys.stdout)
+    engine = db.open_existing(config.db_url)  # a listing creates nothing
+    try:
+        print_sources(config, engine, sys.stdout)
+    finally:
+        if engine is not None:
+            engine.dispose()
     return 0
 
 
@@ -268,7 +306,15 @@ def _origin(url: str) -> str:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     target: str = args.target
-    if target.startswith(("http://", "https://")):
+    scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", target)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        print(
+            f"balanced-news: extract {target}: cannot read {scheme.group(1)}:// URLs "
+            "(give an http(s) URL or a file)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if scheme:
         with Fetcher(allow_private_hosts=private_hosts_allowed(args)) as fetcher:
             res = fetcher.get(target, accept=PAGE_ACCEPT)
         if res.error:
@@ -344,22 +390,30 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def print_sources(pipeline: Pipeline, out: TextIO, now: datetime | None = None) -> None:
-    """One row per configured source, from the database: what each source is doing, and a
-    warning when due sources pile up (polling cannot keep up, or no scheduler is running)."""
+def print_sources(
+    config: Config, engine: Engine | None, out: TextIO, now: datetime | None = None
+) -> None:
+    """One row per configured source, from the database (``None``: none yet, every source
+    new): what each source is doing, and a warning when due sources pile up (polling cannot
+    keep up, or no scheduler is running)."""
     now = now or utcnow()
-    with pipeline.session() as s:
-        rows = {r.id: r for r in s.scalars(select(SourceRow))}
-        counts = dict(
-            s.execute(select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)).all()
-        )
+    rows: dict[str, SourceRow] = {}
+    counts: dict[str, int] = {}
+    if engine is not None:
+        with db.session_factory(engine)() as s:
+            rows = {r.id: r for r in s.scalars(select(SourceRow))}
+            counts = dict(
+                s.execute(
+                    select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
+                ).all()
+            )
     header = (
         f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'SINCE':<16} "
         f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'LAST NEW':<16} "
         f"{'NEXT POLL':<16} LAST ERROR"
     )
     print(header, file=out)
-    for src in pipeline.config.sources:
+    for src in config.sources:
         row = rows.get(src.id)
         status = "disabled" if not src.enabled else (row.status if row else "new")
         ms = f"{row.mean_response_ms:.0f}" if row and row.mean_response_ms is not None else "-"
@@ -373,7 +427,7 @@ def print_sources(pipeline: Pipeline, out: TextIO, now: datetime | None = None) 
             f"{_when(row.next_poll_at if row else None):<16} {error}",
             file=out,
         )
-    enabled = {src.id for src in pipeline.config.enabled_sources}
+    enabled = {src.id for src in config.enabled_sources}
     grace = timedelta(seconds=2 * schedule.TICK_SECONDS)
     late = polling.backlog((r.next_poll_at for r in rows.values() if r.id in enabled), now, grace)
     if late:

@@ -40,6 +40,12 @@ class ConfigError(Exception):
     """A configuration problem, already phrased as the one line the operator sees."""
 
 
+class Unavailable(Exception):
+    """Something the configuration names (the database, the output folder) cannot be used
+    now: down, read-only, not ours to write. One line naming what and where, like
+    :class:`ConfigError`, but the world's to fix rather than the configuration's."""
+
+
 @dataclass(frozen=True)
 class Source:
     """One outlet (or one section of an outlet) as configured in ``sources.toml``."""
@@ -503,10 +509,17 @@ def private_hosts_allowed(args: argparse.Namespace, env: Mapping[str, str] | Non
     return _env_flag(env.get(ENV_ALLOW_PRIVATE))
 
 
+def db_url_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
+    """``--db``, else ``BALANCED_NEWS_DB``, else the default: the database a command uses,
+    known even when the rest of the configuration is not (to name it in an error)."""
+    env = os.environ if env is None else env
+    return getattr(args, "db", None) or env.get(ENV_DB) or DEFAULT_DB
+
+
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
     """Options first, then environment, then defaults; then load and validate the sources file."""
     env = os.environ if env is None else env
     sources = args.sources or env.get(ENV_SOURCES) or DEFAULT_SOURCES
-    db_url = args.db or env.get(ENV_DB) or DEFAULT_DB
+    db_url = db_url_from_args(args, env)
     out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
     return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env), env)

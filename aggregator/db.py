@@ -31,8 +31,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from aggregator.config import ConfigError, Unavailable
 from aggregator.models import Rewrite, Sentence
 
 
@@ -225,18 +227,92 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def shown_url(url: str) -> str:
+    """``url`` as we print it: never with its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def why(exc: BaseException) -> str:
+    """The driver's own first line for a database error, without SQLAlchemy's wrapping."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip() or type(cause).__name__
+    return text.splitlines()[0].strip()
+
+
+def _engine(url: str) -> Engine:
+    """An engine for ``url``, or ConfigError when the URL itself is wrong (an unknown scheme,
+    a driver that is not installed): that is the operator's to fix, not the database's."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=args)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"--db {shown_url(url)}: unknown database type {url.partition(':')[0]!r} "
+            "(use sqlite:///PATH or postgresql+psycopg://...)"
+        ) from None
+    except ArgumentError:
+        raise ConfigError(f"--db {url!r}: not a database URL (e.g. sqlite:///PATH)") from None
+    except ImportError as exc:
+        raise ConfigError(f"--db {shown_url(url)}: its driver is not installed ({exc})") from None
+
+
 def connect(url: str) -> Engine:
-    """An engine for ``url`` with the schema in place (SQLite: folder made, WAL on)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    """An engine for ``url`` with the schema in place (SQLite: folder made, WAL on), checked
+    to be writable now, so that a command fails in one line before it polls anything.
+
+    Raises ConfigError for a URL that cannot work and :class:`Unavailable` for a
+    database that is down, read-only or in a folder we may not write.
+    """
+    engine = _engine(url)
+    where = shown_url(url)
+    parsed = engine.url
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            engine.dispose()
+            raise Unavailable(
+                f"database {where}: cannot create the folder {folder}: {exc.strerror or exc}"
+            ) from None
+    try:
+        Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
+        with engine.connect() as conn, conn.begin() as tx:  # a write (of nothing), rolled back
+            conn.execute(text(f"UPDATE {StageRow.__tablename__} SET runs = runs WHERE 1 = 0"))
+            tx.rollback()
+    except (SQLAlchemyError, OSError) as exc:
+        engine.dispose()
+        raise Unavailable(f"database {where}: {why(exc)}") from None
+    return engine
+
+
+def open_existing(url: str) -> Engine | None:
+    """An engine on the database at ``url`` for reading, or None when there is none yet:
+    nothing is created (not the file, not its folder, not a table)."""
+    engine = _engine(url)
+    parsed = engine.url
+    if parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or not Path(parsed.database).is_file()
+    ):
+        engine.dispose()
+        return None
+    try:
+        present = inspect(engine).has_table(SourceRow.__tablename__)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise Unavailable(f"database {shown_url(url)}: {why(exc)}") from None
+    if not present:
+        engine.dispose()
+        return None
     return engine
 
 
