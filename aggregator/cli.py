@@ -182,9 +182,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
         line = f"{r.source_id:<24} {r.outcome:<13}"
         line += f" {r.error or r.note}" if r.error or r.note else f" +{r.new_entries}"
         print(line)
-    failed = sum(r.outcome == "error" for r in results)
-    waiting = sum(r.outcome == "waiting" for r in results)
-    print(f"{len(results) - waiting} sources polled, {failed} failed, {waiting} waiting")
+    report = CycleReport(sources=results)
+    ok = len(results) - len(report.failed) - len(report.waiting)
+    print(f"Sources: {ok} ok, {len(report.failed)} failing, {len(report.waiting)} waiting")
     return 0
 
 

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aggregator.config import Config
+from aggregator.config import Config, Unavailable
 from aggregator.pipeline import Metrics, Pipeline
 
 CONTENT_TYPES = {
@@ -187,7 +187,7 @@ def create_app(config: Config) -> Starlette:
     async def healthz(request: Request) -> Response:
         try:
             health = await run_in_threadpool(lambda: pipeline().health())
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, Unavailable) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             body = {"status": "unhealthy", "database": f"unreachable: {reason}"}
             return JSONResponse(body, 503, headers={"cache-control": "no-store"})
@@ -210,7 +210,7 @@ def create_app(config: Config) -> Starlette:
     async def metrics(request: Request) -> Response:
         try:
             data = await run_in_threadpool(lambda: prometheus_text(pipeline().metrics()))
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, Unavailable) as exc:
             return Response(f"# database unreachable: {type(exc).__name__}\n", 503)
         return Response(data, headers={"content-type": CONTENT_TYPE_LATEST})
 

@@ -47,7 +47,7 @@ def test_run_once_then_sources_table(web: SampleWeb, tmp_path: Path, capsys) -> 
 
 def test_poll_then_publish(web: SampleWeb, tmp_path: Path, capsys) -> None:
     assert main(["poll", *common(web, tmp_path)]) == 0
-    assert "5 sources polled, 0 failed" in capsys.readouterr().out
+    assert "Sources: 5 ok, 0 failing, 0 waiting" in capsys.readouterr().out
     assert not (tmp_path / "out" / "balanced.atom").exists()
     assert main(["publish", *common(web, tmp_path)]) == 0
     assert (tmp_path / "out" / "balanced.atom").exists()

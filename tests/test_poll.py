@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from aggregator.cli import print_sources
 from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, utcnow
 from aggregator.demo import SampleWeb
-from aggregator.pipeline import Pipeline
+from aggregator.pipeline import CycleReport, Pipeline
 from tests.conftest import (
     FIXTURES,
     SITE,
@@ -131,6 +131,9 @@ def test_every_fault_is_recorded_for_its_source_only(web: SampleWeb, tmp_path: P
     assert {name: len(web.seen(f"/{name}/rss.xml")) for name in routes} == before
     assert {again[sid].outcome for sid in healthy} == {"not-modified"}
     assert len(entries(pipeline)) == stored
+    # Waiting out a failure's backoff is still failing, in the summary `run --once` prints.
+    summary = CycleReport(sources=list(again.values())).summary()
+    assert f"Sources: {len(healthy)} ok, {len(routes)} failing;" in summary[0]
 
     # The operator's view names every state, and the published notice names the parked one.
     out = io.StringIO()

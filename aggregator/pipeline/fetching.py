@@ -331,7 +331,8 @@ class Fetching:
         results = []
         for src in sources:
             if src.id in waits:
-                results.append(SourceResult(src.id, src.name, "waiting", note=waits[src.id]))
+                note, status = waits[src.id]
+                results.append(SourceResult(src.id, src.name, "waiting", note=note, status=status))
             elif src.id in polled:
                 results.append(polled[src.id])
         return results
@@ -360,8 +361,9 @@ class Fetching:
 
     def _poll_state(
         self, sources: Sequence[Source], now: datetime
-    ) -> tuple[dict[str, _FeedState], dict[str, str]]:
-        """Each feed's validators and address, and which sources must wait (one query each)."""
+    ) -> tuple[dict[str, _FeedState], dict[str, tuple[str, str]]]:
+        """Each feed's validators and address, and which sources must wait, why, and their
+        status (one query each)."""
         ids = [src.id for src in sources]
         with self.session() as s:
             feeds = {
@@ -378,7 +380,7 @@ class Fetching:
                     row.status, row.consecutive_errors or 0, row.next_poll_at, row.retry_until, now
                 )
                 if why:
-                    waits[row.id] = why
+                    waits[row.id] = (why, row.status)
         return feeds, waits
 
     async def _poll_all(
