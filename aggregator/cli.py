@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import __version__, db, demo, extract, polling, schedule
+from aggregator import __version__, db, demo, extract, logs, polling, schedule
 from aggregator.config import (
     LEANS,
     Config,
@@ -70,7 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_common_arguments(sub)
-        sub.add_argument("-v", "--verbose", action="store_true", help="log each step")
+        sub.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="log each step, libraries' chatter included, and show tracebacks",
+        )
+        sub.add_argument(
+            "--log-format",
+            choices=logs.LOG_FORMATS,
+            default="text",
+            help="text (default) or json: one JSON object per line, for log shippers",
+        )
         return sub
 
     run = command(
@@ -125,10 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     change (a wrong URL, a file where a folder belongs), 1 when the world must (a database
     down or read-only, a folder we may not write, a page that would not load)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or _long_running(args) else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s",
-        stream=sys.stderr,
+    logs.setup(
+        logging.INFO if _long_running(args) else logging.WARNING, args.verbose, args.log_format
     )
     handler = _COMMANDS[args.command]
     try:
@@ -159,8 +168,8 @@ def _fail(args: argparse.Namespace, line: str, status: int) -> int:
 
 
 def _long_running(args: argparse.Namespace) -> bool:
-    """The scheduler logs what it does: nobody watches a terminal for months."""
-    return args.command == "run" and not args.once
+    """The scheduler and the server log what they do: nobody watches a terminal for months."""
+    return (args.command == "run" and not args.once) or args.command == "serve"
 
 
 # --- commands -----------------------------------------------------------------------------------

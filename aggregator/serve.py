@@ -287,6 +287,7 @@ def serve(config: Config, host: str, port: int, access_log: bool = False) -> Non
         host=host,
         port=port,
         access_log=access_log,
+        log_config=None,  # uvicorn's lines go through ours: timestamps, levels, --log-format
         log_level="info",
         server_header=False,
     )

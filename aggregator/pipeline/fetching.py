@@ -437,6 +437,8 @@ class Fetching:
             result = SourceResult(src.id, src.name, "error", error=f"not stored: {exc}")
         if result.error:
             log.warning("source %s (%s): %s", src.id, src.name, result.error)
+        else:
+            log.info("source %s", result.detail)  # the one line per source per poll
         return result
 
     async def _examine(
@@ -713,7 +715,7 @@ class Fetching:
                         page.error is None or len(text) >= extract.MIN_TEXT_CHARS
                     )
                 if page.error:
-                    log.info("entry %s (%s): extraction failed: %s", entry_id, link, page.error)
+                    log.debug("entry %s (%s): extraction failed: %s", entry_id, link, page.error)
                 self.progress("extract", done, len(pending), link or "")
         return len(pending)
 
