@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,6 +98,13 @@ class Settings:
     page_delay: float = 1.0  # seconds between article-page requests to one host
     hub: str = ""  # WebSub hub URL; empty: no hub
     stale_after: int = 180  # minutes since the last publish before /healthz reports unhealthy
+    # Seconds in the minute that polling intervals (interval, default_interval, min_interval,
+    # max_interval) are counted in: 60, except in tests and trial runs that cannot wait.
+    minute_seconds: int = 60
+
+    def minutes(self, n: float) -> timedelta:
+        """``n`` polling minutes (see ``minute_seconds``)."""
+        return timedelta(seconds=n * self.minute_seconds)
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,7 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "page_delay": (int, float),
     "hub": (str,),
     "stale_after": (int,),
+    "minute_seconds": (int,),
 }
 _TYPE_NAMES = {
     str: "a string",
@@ -228,6 +237,7 @@ def _check_settings(raw: Any, where: str) -> Settings:
         "max_interval",
         "park_after_days",
         "stale_after",
+        "minute_seconds",
     ):
         if key in values and values[key] < 1:
             raise ConfigError(f"{where}: [settings]: {key} must be at least 1")

@@ -353,9 +353,9 @@ class Fetching:
     def policy(self) -> polling.Policy:
         st = self.settings
         return polling.Policy(
-            min_interval=timedelta(minutes=st.min_interval),
-            max_interval=timedelta(minutes=st.max_interval),
-            default_interval=timedelta(minutes=st.default_interval),
+            min_interval=st.minutes(st.min_interval),
+            max_interval=st.minutes(st.max_interval),
+            default_interval=st.minutes(st.default_interval),
             park_after=timedelta(days=st.park_after_days),
         )
 
@@ -640,7 +640,7 @@ class Fetching:
             mean_gap=timedelta(seconds=row.mean_gap_seconds) if row.mean_gap_seconds else None,
             last_new_entry_at=row.last_new_entry_at,
         )
-        pinned = timedelta(minutes=src.interval) if src.interval else None
+        pinned = self.settings.minutes(src.interval) if src.interval else None
         decision = polling.decide(health, outcome, now, self.policy, pinned=pinned, rng=_RNG)
         if decision.status == "parked" and row.status != "parked":
             log.warning(
