@@ -49,6 +49,7 @@ from aggregator.publish.opml import OpmlError, parse_opml
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
+DEMO_PORT = 8765
 
 _DESCRIPTION = """\
 Turn many outlets' RSS/Atom feeds into one balanced, well-attributed Atom feed.
@@ -120,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "works with no internet. Output goes to --out (default: a new temporary folder).",
     )
     dm.set_defaults(out=None)
+    dm.add_argument(
+        "--port",
+        type=int,
+        default=DEMO_PORT,
+        help=f"port of the sample outlets on 127.0.0.1 (default {DEMO_PORT}: the same every "
+        "time, so a second demo into the same folder finds the same articles)",
+    )
     sv = command(
         "serve",
         "Serve the published feeds and pages over HTTP (ETag, 304, gzip), "
@@ -222,10 +230,23 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_config(args: argparse.Namespace) -> Config:
+    """What ``serve`` serves: the output folder (which must exist), with the database and
+    sources file that published into it (recorded beside it) unless --db/--sources or their
+    environment variables say otherwise."""
+    config = config_from_args(args, origin=True)
+    if not config.out_dir.is_dir():
+        raise ConfigError(
+            f"output folder {config.out_dir}: no such folder (publish into it first: "
+            f"balanced-news run --once --out {config.out_dir})"
+        )
+    return config
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aggregator import serve
 
-    config = config_from_args(args)
+    config = serve_config(args)
     print(f"Serving {config.out_dir}/ at http://{args.host}:{args.port}/", file=sys.stderr)
     serve.serve(config, args.host, args.port)
     return 0
@@ -352,18 +373,34 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_SOURCES_FILE = "demo-sources.toml"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="balanced-news-demo-"))
-    out.mkdir(parents=True, exist_ok=True)
-    db_url = args.db or f"sqlite:///{out / 'demo.db'}"
-    with demo.SampleWeb(demo.SITE) as web:
-        settings, sources = parse_sources(
-            web.render(demo.SOURCES.read_text(encoding="utf-8")), str(demo.SOURCES)
+    if args.sources:
+        raise ConfigError(
+            "demo: --sources is not used: the demo polls its own sample outlets; "
+            f"for your sources run `balanced-news run --once --sources {args.sources}`"
         )
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="balanced-news-demo-"))
+    check_folder(out)
+    db_url = args.db or f"sqlite:///{out.resolve() / 'demo.db'}"
+    try:
+        web = demo.SampleWeb(demo.SITE, port=args.port)
+    except OSError as exc:
+        raise Unavailable(
+            f"demo: cannot serve the sample outlets on 127.0.0.1:{args.port}: "
+            f"{exc.strerror or exc} (choose another with --port)"
+        ) from None
+    with web:
+        # Written out with the sample web's address: serve reads it, and a person can too.
+        sources_path = out / DEMO_SOURCES_FILE
+        write_atomic(sources_path, web.render(demo.SOURCES.read_text("utf-8")).encode())
+        settings, sources = parse_sources(sources_path.read_text("utf-8"), str(sources_path))
         config = Config(
             sources=sources,
             settings=settings,
-            sources_path=demo.SOURCES,
+            sources_path=sources_path,
             db_url=db_url,
             out_dir=out,
             allow_private_hosts=True,  # the sample outlets live on 127.0.0.1
@@ -374,6 +411,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             report = pipeline.run_cycle()
         progress.close()
     print_report(report)
+    print(f"See it: balanced-news serve --out {out}  (then open http://127.0.0.1:8000/)")
     return 0
 
 

@@ -526,10 +526,34 @@ def db_url_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     return getattr(args, "db", None) or env.get(ENV_DB) or DEFAULT_DB
 
 
-def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
-    """Options first, then environment, then defaults; then load and validate the sources file."""
+ORIGIN_FILE = ".balanced-news.json"  # beside the output: what wrote it (never served: dotted)
+
+
+def read_origin(out_dir: Path) -> dict[str, str]:
+    """The database URL and sources file that last published into ``out_dir`` (as
+    ``Pipeline.publish`` records them), or {} when nothing recorded them or the record is
+    unreadable. A URL whose password was hidden is left out: it cannot be used."""
+    try:
+        data = json.loads((out_dir / ORIGIN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    origin = {k: v for k, v in data.items() if k in ("db", "sources") and isinstance(v, str)}
+    if "***" in origin.get("db", ""):
+        del origin["db"]
+    return origin
+
+
+def config_from_args(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None, *, origin: bool = False
+) -> Config:
+    """Options first, then environment, then (with ``origin``: for commands that read what
+    was published) the record beside the output folder, then defaults; then load and
+    validate the sources file."""
     env = os.environ if env is None else env
-    sources = args.sources or env.get(ENV_SOURCES) or DEFAULT_SOURCES
-    db_url = db_url_from_args(args, env)
     out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
+    recorded = read_origin(Path(out_dir)) if origin else {}
+    sources = args.sources or env.get(ENV_SOURCES) or recorded.get("sources") or DEFAULT_SOURCES
+    db_url = args.db or env.get(ENV_DB) or recorded.get("db") or DEFAULT_DB
     return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env), env)

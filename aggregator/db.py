@@ -235,6 +235,20 @@ def shown_url(url: str) -> str:
         return url
 
 
+def lasting_url(url: str) -> str:
+    """``url`` as another process elsewhere can use it: a relative SQLite path made absolute,
+    a password hidden (a record of it must not hold a secret)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    name = parsed.database or ""
+    local = name not in ("", ":memory:") and not name.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and local:
+        parsed = parsed.set(database=str(Path(name).resolve()))
+    return parsed.render_as_string(hide_password=True)
+
+
 def why(exc: BaseException) -> str:
     """The driver's own first line for a database error, without SQLAlchemy's wrapping."""
     cause = getattr(exc, "orig", None) or exc

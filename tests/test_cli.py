@@ -91,11 +91,73 @@ def test_extract_prints_json(web: SampleWeb, capsys) -> None:
 
 
 def test_demo_runs_offline(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    port = str(free_port())
+    assert main(["demo", "--out", str(tmp_path), "--port", port]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "balanced.atom").exists()
     assert "Sources: 8 ok, 0 failing" in out
     assert "Seconds per stage" in out
+    assert f"See it: balanced-news serve --out {tmp_path}" in out
+    first = ids_of(tmp_path / "balanced.atom")
+    # Again into the same folder: the same outlets at the same address, the same articles.
+    assert main(["demo", "--out", str(tmp_path), "--port", port]) == 0
+    assert "new entries: 0;" in capsys.readouterr().out
+    assert ids_of(tmp_path / "balanced.atom") == first
+
+
+def ids_of(feed: Path) -> list[str]:
+    from lxml import etree
+
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    return etree.fromstring(feed.read_bytes()).xpath("/a:feed/a:entry/a:id/text()", namespaces=ns)
+
+
+def test_demo_refuses_sources(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--sources", "mine.toml"]) == 2
+    assert one_line_error(capsys) == (
+        "balanced-news: configuration error: demo: --sources is not used: the demo polls its "
+        "own sample outlets; for your sources run `balanced-news run --once --sources mine.toml`"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_refuses_a_missing_folder(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nothing-here"
+    args = ["--sources", str(write_sources(web, tmp_path)), "--out", str(missing)]
+    assert main(["serve", *args]) == 2
+    assert one_line_error(capsys) == (
+        f"balanced-news: configuration error: output folder {missing}: no such folder "
+        f"(publish into it first: balanced-news run --once --out {missing})"
+    )
+    assert not missing.exists()
+
+
+def test_serve_reads_the_database_that_wrote_the_folder(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The demo's folder served with no --db or --sources: its own database and outlets,
+    not the defaults (which would say "nothing published yet" about 44 other sources)."""
+    import httpx
+
+    from aggregator.cli import build_parser, serve_config
+    from aggregator.serve import create_app
+    from tests.conftest import serving
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--port", str(free_port())]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)  # where no sources.toml and no storage/ are
+    for name in ("BALANCED_NEWS_DB", "BALANCED_NEWS_SOURCES"):
+        monkeypatch.delenv(name, raising=False)
+    config = serve_config(build_parser().parse_args(["serve", "--out", str(out)]))
+    assert config.db_url == f"sqlite:///{out.resolve() / 'demo.db'}"
+    assert len(config.sources) == 8
+    with serving(create_app(config)) as base:
+        health = httpx.get(f"{base}/healthz")
+        metrics = httpx.get(f"{base}/metrics").text
+    assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+    assert "balanced_news_sources 8.0" in metrics
+    assert not (tmp_path / "storage").exists()
 
 
 def run_script(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
