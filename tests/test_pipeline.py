@@ -163,6 +163,11 @@ def test_loopback_sources_are_refused_by_default(web: SampleWeb, tmp_path: Path)
     assert len(report.failed) == len(config.sources)
     assert all("--allow-private-hosts" in (r.error or "") for r in report.failed)
     assert web.requests == []
+    assert any(line.startswith("Every source is down (all 5)") for line in report.summary())
+    front = feedparser.parse(report.feed_path.read_bytes()).entries[0]
+    assert front.title == "Latest Headlines (every source is down)"
+    assert "Every source is down (all 5); we are retrying." in front.content[0].value
+    assert "allow-private-hosts" not in report.feed_path.read_text()
 
 
 def test_failed_extraction_is_recorded_and_the_feed_text_used(

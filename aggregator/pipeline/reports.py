@@ -97,6 +97,11 @@ class CycleReport:
             f"new entries: {self.new_entries}; "
             f"stories: {self.stories} ({self.rewritten} rewritten)"
         )
+        if self.sources and len(self.failed) == len(self.sources):
+            lines.append(
+                f"Every source is down (all {len(self.sources)}): nothing new can arrive; "
+                "check this machine's network and the errors below"
+            )
         lines += [f"  failing: {r.source_id} ({r.name}): {r.error or r.note}" for r in self.failed]
         lines += [f"  waiting: {r.source_id} ({r.name}): {r.note}" for r in self.waiting]
         if self.seconds:
