@@ -278,9 +278,10 @@ def _engine(url: str) -> Engine:
         raise ConfigError(f"--db {shown_url(url)}: its driver is not installed ({exc})") from None
 
 
-def connect(url: str) -> Engine:
+def connect(url: str, *, writable: bool = True) -> Engine:
     """An engine for ``url`` with the schema in place (SQLite: folder made, WAL on), checked
-    to be writable now, so that a command fails in one line before it polls anything.
+    to be writable now (unless ``writable`` is False: a reader such as ``serve`` may well have
+    read-only access), so that a command fails in one line before it polls anything.
 
     Raises ConfigError for a URL that cannot work and :class:`Unavailable` for a
     database that is down, read-only or in a folder we may not write.
@@ -300,9 +301,10 @@ def connect(url: str) -> Engine:
     try:
         Base.metadata.create_all(engine)
         _add_missing_columns(engine)
-        with engine.connect() as conn, conn.begin() as tx:  # a write (of nothing), rolled back
-            conn.execute(text(f"UPDATE {StageRow.__tablename__} SET runs = runs WHERE 1 = 0"))
-            tx.rollback()
+        if writable:
+            with engine.connect() as conn, conn.begin() as tx:  # a write of nothing, undone
+                conn.execute(text(f"UPDATE {StageRow.__tablename__} SET runs = runs WHERE 1 = 0"))
+                tx.rollback()
     except (SQLAlchemyError, OSError) as exc:
         engine.dispose()
         raise Unavailable(f"database {where}: {why(exc)}") from None

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aggregator import db
 from aggregator.config import Config, Unavailable
 from aggregator.pipeline import Metrics, Pipeline
 
@@ -160,7 +161,8 @@ def create_app(config: Config) -> Starlette:
     def pipeline() -> Pipeline:
         # Made on first use and kept: a database that is down at start-up is retried later.
         if "p" not in state:
-            state["p"] = Pipeline(config)
+            # Reading is all it does: a database it may not write serves health all the same.
+            state["p"] = Pipeline(config, db.connect(config.db_url, writable=False))
         return state["p"]
 
     async def static(request: Request) -> Response:
@@ -218,7 +220,9 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         if "p" in state:
-            state.pop("p").close()
+            done = state.pop("p")
+            done.close()
+            done.engine.dispose()
 
     return Starlette(
         routes=[
