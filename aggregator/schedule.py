@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import db, polling
-from aggregator.config import Config, Source
+from aggregator.config import Config, Source, Unavailable
 from aggregator.db import SourceRow, utcnow
 from aggregator.pipeline import CycleReport, Pipeline, Progress
 from aggregator.progress import TerminalProgress
@@ -153,6 +153,13 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
     def run_tick() -> None:
         try:
             tick(pipeline)
+        except (SQLAlchemyError, OSError, Unavailable) as exc:  # the world, not a bug: one line
+            reason = db.why(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+            log.error(
+                "tick failed: %s; retrying when the next source is due",
+                reason,
+                exc_info=log.isEnabledFor(logging.DEBUG),  # the traceback with -v
+            )
         finally:  # even after a failed tick: the next one may find the database back
             if not stop.is_set():
                 # A job of its own each time (no fixed id): the scheduler drops the spent one
