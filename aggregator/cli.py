@@ -11,20 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import __version__, db, demo, extract, polling, schedule
+from aggregator import __version__, db, demo, extract, logs, polling, schedule
 from aggregator.config import (
     DEFAULT_DB,
     ENV_DB,
@@ -32,6 +34,7 @@ from aggregator.config import (
     Config,
     ConfigError,
     Source,
+    Unavailable,
     add_common_arguments,
     config_from_args,
     db_url_from_args,
@@ -45,9 +48,12 @@ from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
 from aggregator.publish import write_atomic
+from aggregator.publish.files import check_folder
 from aggregator.publish.opml import OpmlError, parse_opml
 
 EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
+DEMO_PORT = 8765
 
 _DESCRIPTION = """\
 Turn many outlets' RSS/Atom feeds into one balanced, well-attributed Atom feed.
@@ -66,10 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    def logging_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="log each step, libraries' chatter included, and show tracebacks",
+        )
+        sub.add_argument(
+            "--log-format",
+            choices=logs.LOG_FORMATS,
+            default="text",
+            help="text (default) or json: one JSON object per line, for log shippers",
+        )
+
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_common_arguments(sub)
-        sub.add_argument("-v", "--verbose", action="store_true", help="log each step")
+        logging_options(sub)
         return sub
 
     run = command(
@@ -108,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         "works with no internet. Output goes to --out (default: a new temporary folder).",
     )
     dm.set_defaults(out=None)
+    dm.add_argument(
+        "--port",
+        type=int,
+        default=DEMO_PORT,
+        help=f"port of the sample outlets on 127.0.0.1 (default {DEMO_PORT}: the same every "
+        "time, so a second demo into the same folder finds the same articles)",
+    )
     sv = command(
         "serve",
         "Serve the published feeds and pages over HTTP (ETag, 304, gzip), "
@@ -126,38 +153,68 @@ def build_parser() -> argparse.ArgumentParser:
     dbp.add_argument(
         "--db", metavar="URL", help=f"SQLAlchemy database URL (env {ENV_DB}; default {DEFAULT_DB})"
     )
-    dbp.add_argument("-v", "--verbose", action="store_true", help="log each migration step")
+    logging_options(dbp)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever goes wrong in the environment is one line on stderr naming
+    what failed and where (a traceback only with -v): exit 2 when the configuration must
+    change (a wrong URL, a file where a folder belongs), 1 when the world must (a database
+    down or read-only, a folder we may not write, a page that would not load)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or _long_running(args) else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s",
-        stream=sys.stderr,
+    logs.setup(
+        logging.INFO if _long_running(args) else logging.WARNING, args.verbose, args.log_format
     )
     handler = _COMMANDS[args.command]
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
     except ConfigError as exc:
-        print(f"balanced-news: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(args, f"configuration error: {exc}", EXIT_CONFIG)
     except SchemaError as exc:
-        print(f"balanced-news: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(args, str(exc), EXIT_CONFIG)
+    except Unavailable as exc:
+        return _fail(args, str(exc), EXIT_RUNTIME)
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nobody to say it to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_RUNTIME
+    except SQLAlchemyError as exc:
+        where = db.shown_url(db_url_from_args(args))
+        return _fail(args, f"database {where}: {db.why(exc)}", EXIT_RUNTIME)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"{where}{exc.strerror or exc}", EXIT_RUNTIME)
+
+
+def _fail(args: argparse.Namespace, line: str, status: int) -> int:
+    if args.verbose:
+        traceback.print_exc()
+    print(f"balanced-news: {line}", file=sys.stderr)
+    return status
 
 
 def _long_running(args: argparse.Namespace) -> bool:
-    """The scheduler logs what it does: nobody watches a terminal for months."""
-    return args.command == "run" and not args.once
+    """The scheduler and the server log what they do: nobody watches a terminal for months."""
+    return (args.command == "run" and not args.once) or args.command == "serve"
 
 
 # --- commands -----------------------------------------------------------------------------------
 
 
+def check_targets(config: Config) -> None:
+    """What a command writes to, checked before the first poll, not after it: the database
+    (reachable, writable, this version's schema), then the output folder."""
+    db.connect(config.db_url).dispose()
+    check_folder(config.out_dir)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    return schedule.run(config_from_args(args), args.once)
+    config = config_from_args(args)
+    check_targets(config)
+    return schedule.run(config, args.once)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -170,14 +227,15 @@ def cmd_poll(args: argparse.Namespace) -> int:
         line = f"{r.source_id:<24} {r.outcome:<13}"
         line += f" {r.error or r.note}" if r.error or r.note else f" +{r.new_entries}"
         print(line)
-    failed = sum(r.outcome == "error" for r in results)
-    waiting = sum(r.outcome == "waiting" for r in results)
-    print(f"{len(results) - waiting} sources polled, {failed} failed, {waiting} waiting")
+    report = CycleReport(sources=results)
+    ok = len(results) - len(report.failed) - len(report.waiting)
+    print(f"Sources: {ok} ok, {len(report.failed)} failing, {len(report.waiting)} waiting")
     return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    check_targets(config)
     progress = TerminalProgress()
     report = CycleReport()
     with Pipeline(config, progress=progress) as pipeline:
@@ -191,16 +249,34 @@ def cmd_sources(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.action == "import":
         return import_opml(config, args.file, args.lean)
-    with Pipeline(config) as pipeline:
-        print_sources(pipeline, sys.stdout)
+    engine = db.open_existing(config.db_url)  # a listing creates nothing
+    try:
+        print_sources(config, engine, sys.stdout)
+    finally:
+        if engine is not None:
+            engine.dispose()
     return 0
+
+
+def serve_config(args: argparse.Namespace) -> Config:
+    """What ``serve`` serves: the output folder (which must exist), with the database and
+    sources file that published into it (recorded beside it) unless --db/--sources or their
+    environment variables say otherwise."""
+    config = config_from_args(args, origin=True)
+    if not config.out_dir.is_dir():
+        raise ConfigError(
+            f"output folder {config.out_dir}: no such folder (publish into it first: "
+            f"balanced-news run --once --out {config.out_dir})"
+        )
+    return config
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from aggregator import serve
 
-    config = config_from_args(args)
-    db.connect(config.db_url).dispose()  # refuse an out-of-date schema now, not per request
+    config = serve_config(args)
+    # an out-of-date schema is refused now, not per request
+    db.connect(config.db_url, writable=False).dispose()
     print(f"Serving {config.out_dir}/ at http://{args.host}:{args.port}/", file=sys.stderr)
     serve.serve(config, args.host, args.port)
     return 0
@@ -321,16 +397,24 @@ def _origin(url: str) -> str:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     target: str = args.target
-    if target.startswith(("http://", "https://")):
+    scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", target)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        print(
+            f"balanced-news: extract {target}: cannot read {scheme.group(1)}:// URLs "
+            "(give an http(s) URL or a file)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if scheme:
         with Fetcher(allow_private_hosts=private_hosts_allowed(args)) as fetcher:
             res = fetcher.get(target, accept=PAGE_ACCEPT)
         if res.error:
             print(f"balanced-news: {target}: {res.error}", file=sys.stderr)
             return 1
-        html, url = res.content, res.final_url
+        html, url = extract.decode_page(res.content or b"", res.content_type), res.final_url
     else:
         try:
-            html, url = Path(target).read_bytes(), None
+            html, url = extract.decode_page(Path(target).read_bytes()), None
         except OSError as exc:
             print(f"balanced-news: {target}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -350,19 +434,37 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_SOURCES_FILE = "demo-sources.toml"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="balanced-news-demo-"))
-    db_url = args.db or f"sqlite:///{out / 'demo.db'}"
-    engine = db.connect(db_url)  # a --db at an old schema is refused before anything starts
-    out.mkdir(parents=True, exist_ok=True)
-    with demo.SampleWeb(demo.SITE) as web:
-        settings, sources = parse_sources(
-            web.render(demo.SOURCES.read_text(encoding="utf-8")), str(demo.SOURCES)
+    if args.sources:
+        raise ConfigError(
+            "demo: --sources is not used: the demo polls its own sample outlets; "
+            f"for your sources run `balanced-news run --once --sources {args.sources}`"
         )
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="balanced-news-demo-"))
+    # A --db at an old schema is refused before anything is made; the default lives in --out.
+    db_url = args.db or f"sqlite:///{out.resolve() / 'demo.db'}"
+    engine = db.connect(db_url) if args.db else None
+    check_folder(out)
+    engine = engine or db.connect(db_url)
+    try:
+        web = demo.SampleWeb(demo.SITE, port=args.port)
+    except OSError as exc:
+        raise Unavailable(
+            f"demo: cannot serve the sample outlets on 127.0.0.1:{args.port}: "
+            f"{exc.strerror or exc} (choose another with --port)"
+        ) from None
+    with web:
+        # Written out with the sample web's address: serve reads it, and a person can too.
+        sources_path = out / DEMO_SOURCES_FILE
+        write_atomic(sources_path, web.render(demo.SOURCES.read_text("utf-8")).encode())
+        settings, sources = parse_sources(sources_path.read_text("utf-8"), str(sources_path))
         config = Config(
             sources=sources,
             settings=settings,
-            sources_path=demo.SOURCES,
+            sources_path=sources_path,
             db_url=db_url,
             out_dir=out,
             allow_private_hosts=True,  # the sample outlets live on 127.0.0.1
@@ -374,6 +476,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress.close()
     engine.dispose()
     print_report(report)
+    print(f"See it: balanced-news serve --out {out}  (then open http://127.0.0.1:8000/)")
     return 0
 
 
@@ -400,22 +503,30 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def print_sources(pipeline: Pipeline, out: TextIO, now: datetime | None = None) -> None:
-    """One row per configured source, from the database: what each source is doing, and a
-    warning when due sources pile up (polling cannot keep up, or no scheduler is running)."""
+def print_sources(
+    config: Config, engine: Engine | None, out: TextIO, now: datetime | None = None
+) -> None:
+    """One row per configured source, from the database (``None``: none yet, every source
+    new): what each source is doing, and a warning when due sources pile up (polling cannot
+    keep up, or no scheduler is running)."""
     now = now or utcnow()
-    with pipeline.session() as s:
-        rows = {r.id: r for r in s.scalars(select(SourceRow))}
-        counts = dict(
-            s.execute(select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)).all()
-        )
+    rows: dict[str, SourceRow] = {}
+    counts: dict[str, int] = {}
+    if engine is not None:
+        with db.session_factory(engine)() as s:
+            rows = {r.id: r for r in s.scalars(select(SourceRow))}
+            counts = dict(
+                s.execute(
+                    select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
+                ).all()
+            )
     header = (
         f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'SINCE':<16} "
         f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'LAST NEW':<16} "
         f"{'NEXT POLL':<16} LAST ERROR"
     )
     print(header, file=out)
-    for src in pipeline.config.sources:
+    for src in config.sources:
         row = rows.get(src.id)
         status = "disabled" if not src.enabled else (row.status if row else "new")
         ms = f"{row.mean_response_ms:.0f}" if row and row.mean_response_ms is not None else "-"
@@ -429,7 +540,7 @@ def print_sources(pipeline: Pipeline, out: TextIO, now: datetime | None = None) 
             f"{_when(row.next_poll_at if row else None):<16} {error}",
             file=out,
         )
-    enabled = {src.id for src in pipeline.config.enabled_sources}
+    enabled = {src.id for src in config.enabled_sources}
     grace = timedelta(seconds=2 * schedule.TICK_SECONDS)
     late = polling.backlog((r.next_poll_at for r in rows.values() if r.id in enabled), now, grace)
     if late:

@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,12 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 class ConfigError(Exception):
     """A configuration problem, already phrased as the one line the operator sees."""
+
+
+class Unavailable(Exception):
+    """Something the configuration names (the database, the output folder) cannot be used
+    now: down, read-only, not ours to write. One line naming what and where, like
+    :class:`ConfigError`, but the world's to fix rather than the configuration's."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,13 @@ class Settings:
     page_delay: float = 1.0  # seconds between article-page requests to one host
     hub: str = ""  # WebSub hub URL; empty: no hub
     stale_after: int = 180  # minutes since the last publish before /healthz reports unhealthy
+    # Seconds in the minute that polling intervals (interval, default_interval, min_interval,
+    # max_interval) are counted in: 60, except in tests and trial runs that cannot wait.
+    minute_seconds: int = 60
+
+    def minutes(self, n: float) -> timedelta:
+        """``n`` polling minutes (see ``minute_seconds``)."""
+        return timedelta(seconds=n * self.minute_seconds)
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,7 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "page_delay": (int, float),
     "hub": (str,),
     "stale_after": (int,),
+    "minute_seconds": (int,),
 }
 _TYPE_NAMES = {
     str: "a string",
@@ -222,6 +237,7 @@ def _check_settings(raw: Any, where: str) -> Settings:
         "max_interval",
         "park_after_days",
         "stale_after",
+        "minute_seconds",
     ):
         if key in values and values[key] < 1:
             raise ConfigError(f"{where}: [settings]: {key} must be at least 1")
@@ -503,18 +519,41 @@ def private_hosts_allowed(args: argparse.Namespace, env: Mapping[str, str] | Non
     return _env_flag(env.get(ENV_ALLOW_PRIVATE))
 
 
-def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
-    """Options first, then environment, then defaults; then load and validate the sources file."""
-    env = os.environ if env is None else env
-    sources = args.sources or env.get(ENV_SOURCES) or DEFAULT_SOURCES
-    out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
-    return load_config(
-        sources, db_url_from_args(args, env), out_dir, private_hosts_allowed(args, env), env
-    )
-
-
 def db_url_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
-    """``--db``, else ``BALANCED_NEWS_DB``, else the default: for commands that need only the
-    database (``db upgrade``), not the sources file."""
+    """``--db``, else ``BALANCED_NEWS_DB``, else the default: the database a command uses,
+    known even when the rest of the configuration is not (to name it in an error)."""
     env = os.environ if env is None else env
-    return args.db or env.get(ENV_DB) or DEFAULT_DB
+    return getattr(args, "db", None) or env.get(ENV_DB) or DEFAULT_DB
+
+
+ORIGIN_FILE = ".balanced-news.json"  # beside the output: what wrote it (never served: dotted)
+
+
+def read_origin(out_dir: Path) -> dict[str, str]:
+    """The database URL and sources file that last published into ``out_dir`` (as
+    ``Pipeline.publish`` records them), or {} when nothing recorded them or the record is
+    unreadable. A URL whose password was hidden is left out: it cannot be used."""
+    try:
+        data = json.loads((out_dir / ORIGIN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    origin = {k: v for k, v in data.items() if k in ("db", "sources") and isinstance(v, str)}
+    if "***" in origin.get("db", ""):
+        del origin["db"]
+    return origin
+
+
+def config_from_args(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None, *, origin: bool = False
+) -> Config:
+    """Options first, then environment, then (with ``origin``: for commands that read what
+    was published) the record beside the output folder, then defaults; then load and
+    validate the sources file."""
+    env = os.environ if env is None else env
+    out_dir = args.out or env.get(ENV_OUT) or DEFAULT_OUT
+    recorded = read_origin(Path(out_dir)) if origin else {}
+    sources = args.sources or env.get(ENV_SOURCES) or recorded.get("sources") or DEFAULT_SOURCES
+    db_url = args.db or env.get(ENV_DB) or recorded.get("db") or DEFAULT_DB
+    return load_config(sources, db_url, out_dir, private_hosts_allowed(args, env), env)

@@ -29,11 +29,14 @@ from sqlalchemy import (
     create_engine,
     event,
     false,
+    text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from aggregator import migrations
+from aggregator.config import ConfigError, Unavailable
 from aggregator.migrations import SchemaError as SchemaError  # what connect() raises
 from aggregator.models import Rewrite, Sentence
 
@@ -230,32 +233,122 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def shown_url(url: str) -> str:
+    """``url`` as we print it: never with its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def lasting_url(url: str) -> str:
+    """``url`` as another process elsewhere can use it: a relative SQLite path made absolute,
+    a password hidden (a record of it must not hold a secret)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    name = parsed.database or ""
+    local = name not in ("", ":memory:") and not name.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and local:
+        parsed = parsed.set(database=str(Path(name).resolve()))
+    return parsed.render_as_string(hide_password=True)
+
+
+def why(exc: BaseException) -> str:
+    """The driver's own first line for a database error, without SQLAlchemy's wrapping."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip() or type(cause).__name__
+    return text.splitlines()[0].strip()
+
+
 def engine_for(url: str) -> Engine:
-    """An engine for ``url`` as every command uses it (SQLite: folder made, WAL on), schema
-    unchecked: :func:`connect` is what commands call."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    """An engine for ``url`` as every command uses it (SQLite: WAL on), schema unchecked:
+    :func:`connect` is what commands call. Raises ConfigError when the URL itself is wrong
+    (an unknown scheme, a driver that is not installed): that is the operator's to fix."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=args)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"--db {shown_url(url)}: unknown database type {url.partition(':')[0]!r} "
+            "(use sqlite:///PATH or postgresql+psycopg://...)"
+        ) from None
+    except ArgumentError:
+        raise ConfigError(f"--db {url!r}: not a database URL (e.g. sqlite:///PATH)") from None
+    except ImportError as exc:
+        raise ConfigError(f"--db {shown_url(url)}: its driver is not installed ({exc})") from None
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url`` whose schema is this version's.
+def connect(url: str, *, writable: bool = True) -> Engine:
+    """An engine for ``url`` whose schema is this version's, checked to be writable now
+    (unless ``writable`` is False: a reader such as ``serve`` may well have read-only
+    access), so that a command fails in one line before it polls anything.
 
     An empty database is created at the newest migration; one at an older or unknown schema
     raises :class:`SchemaError` naming ``balanced-news db upgrade`` (see
-    ``aggregator/migrations``).
+    ``aggregator/migrations``). Raises ConfigError for a URL that cannot work and
+    :class:`Unavailable` for a database that is down, read-only or in a folder we may not
+    write.
     """
     engine = engine_for(url)
+    where = shown_url(url)
+    parsed = engine.url
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            engine.dispose()
+            raise Unavailable(
+                f"database {where}: cannot create the folder {folder}: {exc.strerror or exc}"
+            ) from None
     try:
         migrations.ensure_current(engine, url, Base.metadata)
+        if writable:
+            with engine.connect() as conn, conn.begin() as tx:  # a write of nothing, undone
+                conn.execute(text(f"UPDATE {StageRow.__tablename__} SET runs = runs WHERE 1 = 0"))
+                tx.rollback()
+    except SchemaError:
+        engine.dispose()
+        raise
+    except (SQLAlchemyError, OSError) as exc:
+        engine.dispose()
+        raise Unavailable(f"database {where}: {why(exc)}") from None
     except BaseException:
         engine.dispose()
         raise
+    return engine
+
+
+def open_existing(url: str) -> Engine | None:
+    """An engine on the database at ``url`` for reading, or None when there is none yet:
+    nothing is created (not the file, not its folder, not a table). A database at another
+    schema raises :class:`SchemaError`, as :func:`connect` does."""
+    engine = engine_for(url)
+    parsed = engine.url
+    if parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or not Path(parsed.database).is_file()
+    ):
+        engine.dispose()
+        return None
+    try:
+        with engine.connect() as conn:
+            found = migrations.status(conn, Base.metadata)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise Unavailable(f"database {shown_url(url)}: {why(exc)}") from None
+    if found.state == "empty":
+        engine.dispose()
+        return None
+    if found.state != "current":
+        engine.dispose()
+        raise SchemaError(migrations.message(url, found))
     return engine
 
 

@@ -6,9 +6,11 @@ same code on the very same bytes.
 
 from __future__ import annotations
 
+import codecs
 import re
 
 import trafilatura
+from charset_normalizer import from_bytes
 
 from aggregator.models import Extracted
 
@@ -35,11 +37,110 @@ PAYWALL_PHRASES = (
 _NOT_FREE_RE = re.compile(r'"isAccessibleForFree"\s*:\s*"?false"?', re.IGNORECASE)
 
 
+# Labels browsers read as a wider charset than Python's codec of the same name (WHATWG
+# Encoding Standard): a page "in ISO-8859-1" is in fact windows-1252 wherever it differs.
+_WIDER = {
+    "ascii": "cp1252",
+    "iso8859_1": "cp1252",
+    "iso8859_9": "cp1254",
+    "iso8859_11": "cp874",
+    "tis_620": "cp874",
+    "windows_874": "cp874",
+    "x_sjis": "cp932",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "utf_16": "utf-8",  # a <meta> can only declare UTF-16 in a page that is not (WHATWG)
+    "utf_16_le": "utf-8",
+    "utf_16_be": "utf-8",
+}
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_HEADER_CHARSET_RE = re.compile(r';\s*charset\s*=\s*["\']?([^"\';\s]+)', re.IGNORECASE)
+# <meta charset="x"> and <meta http-equiv="Content-Type" content="text/html; charset=x">
+_META_CHARSET_RE = re.compile(
+    rb"""<meta\b[^>]*?\bcharset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE
+)
+PRESCAN_BYTES = 4096  # browsers look at the first 1024; some CMSs put 3 KB of scripts first
+
+
+def _codec(label: str | bytes | None) -> str | None:
+    """Python's codec for a charset label as browsers read it, or None when unknown."""
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "ignore")
+    label = label.strip().strip("\"'").lower()
+    if label.replace("-", "_") in _WIDER:  # names Python does not know (windows-874, x-sjis)
+        return _WIDER[label.replace("-", "_")]
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return _WIDER.get(name.replace("-", "_"), name)
+
+
+def _single_byte(codec: str) -> bool:
+    """Codecs that decode any bytes at all, so a strict decode proves nothing."""
+    return codec.startswith(("cp125", "cp874", "iso8859", "latin", "koi8", "mac_", "cp437", "cp8"))
+
+
+def _decodes(body: bytes, codec: str) -> str | None:
+    """``body`` in ``codec``, or None when it is not in it. A single-byte charset is not
+    believed for a body that is valid UTF-8 with non-ASCII in it: that is a server default
+    (``charset=ISO-8859-1``) or a template left unchanged, not the page's real charset."""
+    try:
+        text = body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    if _single_byte(codec) and not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return text
+        return None
+    return text
+
+
+def declared_charsets(body: bytes, content_type: str | None = None) -> list[str]:
+    """The charsets a page declares, most authoritative first: a byte-order mark, the HTTP
+    header, then the first ``<meta charset>`` or ``http-equiv`` in the page's head."""
+    found: list[str | None] = []
+    found += [codec for bom, codec in _BOMS if body.startswith(bom)][:1]
+    header = _HEADER_CHARSET_RE.search(content_type or "")
+    found.append(_codec(header.group(1)) if header else None)
+    meta = _META_CHARSET_RE.search(body[:PRESCAN_BYTES])
+    found.append(_codec(meta.group(1)) if meta else None)
+    return list(dict.fromkeys(c for c in found if c))
+
+
+def decode_page(body: bytes, content_type: str | None = None) -> str:
+    """A fetched page as text, in its own charset, as browsers find it: a BOM, the HTTP
+    header, ``<meta charset>``/``http-equiv``, then detection (charset-normalizer). A declared
+    charset the bytes are not in (a wrong HTTP header) is passed over for the next."""
+    for codec in declared_charsets(body, content_type):
+        text = _decodes(body, codec)
+        if text is not None:
+            return text.removeprefix("\ufeff")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(body[:200_000]).best()
+    detected = _codec(best.encoding) if best is not None else None
+    return body.decode(detected or "utf-8", errors="replace")
+
+
 def paywall_marker(html: bytes | str) -> str | None:
     """Why a page looks paywalled (schema.org ``isAccessibleForFree: false`` or a
     subscribe-to-continue phrase), or None; so a teaser is never passed off as the article."""
     if isinstance(html, bytes):
-        html = html.decode("utf-8", errors="replace")
+        html = decode_page(html)
     if _NOT_FREE_RE.search(html):
         return "page marked isAccessibleForFree: false"
     lowered = " ".join(html.lower().split())
@@ -53,31 +154,62 @@ class ExtractionError(Exception):
     """The page gave no usable article text."""
 
 
-def extract_article(html: bytes | str, url: str | None = None) -> Extracted:
+def _bare(
+    html: str,
+    url: str | None,
+    *,
+    favor_precision: bool = False,
+    favor_recall: bool = False,
+    include_tables: bool = False,
+) -> dict:
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=include_tables,
+        favor_precision=favor_precision,
+        favor_recall=favor_recall,
+    )
+    if doc is None:
+        return {}
+    return doc if isinstance(doc, dict) else doc.as_dict()
+
+
+def _text(data: dict) -> str:
+    return (data.get("text") or "").strip()
+
+
+def extract_article(
+    html: bytes | str, url: str | None = None, content_type: str | None = None
+) -> Extracted:
     """Extract the main text and metadata of an article page.
 
-    Raises :class:`ExtractionError` when there is no text worth using, so callers record why
-    and use the feed's own summary instead.
+    Bytes are decoded in the page's own charset (:func:`decode_page`, with the HTTP
+    ``content_type`` when there is one). Precision first; a page where that finds nothing (an
+    old table layout) gets trafilatura's default mode, its recall mode with tables, then its
+    baseline, before we give up: the fallbacks run only where precision found nothing, so
+    they cost no precision elsewhere. Raises :class:`ExtractionError` when there is no text
+    worth using, so callers record why and use the feed's own summary instead.
     """
     if isinstance(html, bytes):
-        html = html.decode("utf-8", errors="replace")
+        html = decode_page(html, content_type)
     if not html.strip():
         raise ExtractionError("empty page")
     try:
-        doc = trafilatura.bare_extraction(
-            html,
-            url=url,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=False,
-            favor_precision=True,
-        )
+        data = _bare(html, url, favor_precision=True)
+        if not data:
+            data = _bare(html, url)
+        if not data:
+            data = _bare(html, url, favor_recall=True, include_tables=True)
+        if not data:
+            _tree, text, _length = trafilatura.baseline(html)
+            data = {"text": text} if len(text.strip()) >= MIN_TEXT_CHARS else {}
     except Exception as exc:  # trafilatura raises assorted lxml errors on hostile markup
         raise ExtractionError(f"extraction crashed: {exc}") from None
-    if doc is None:
+    if not data:
         raise ExtractionError("no article text found")
-    data = doc if isinstance(doc, dict) else doc.as_dict()
-    text = (data.get("text") or "").strip()
+    text = _text(data)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionError(f"article text too short ({len(text)} characters)")
     return Extracted(

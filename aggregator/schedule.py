@@ -1,8 +1,10 @@
 """The long-running scheduler (APScheduler 3) and the one-shot cycle behind ``run --once``.
 
-A single tick job polls the sources that are due, then processes and publishes when anything
-changed. One worker thread runs it, so steps never overlap; SIGTERM and Ctrl-C set a stop flag
-that the pipeline checks between steps, so a stop never cuts a transaction in half.
+A tick polls the sources that are due, then processes and publishes when anything changed.
+Each tick, as it ends, schedules the next one for the moment the next source falls due (at
+most ``TICK_SECONDS`` away), so a source is polled when it is due rather than at the next
+whole minute. One worker thread runs the ticks, so steps never overlap; SIGTERM and Ctrl-C set
+a stop flag that the pipeline checks between steps, so a stop never cuts a transaction in half.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from datetime import datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import polling
-from aggregator.config import Config, Source
+from aggregator import db, polling
+from aggregator.config import Config, Source, Unavailable
 from aggregator.db import SourceRow, utcnow
 from aggregator.pipeline import CycleReport, Pipeline, Progress
 from aggregator.progress import TerminalProgress
@@ -37,6 +40,18 @@ def due_sources(pipeline: Pipeline, now: datetime) -> list[Source]:
         for src in pipeline.config.enabled_sources
         if next_at.get(src.id) is None or next_at[src.id] <= now
     ]
+
+
+def next_tick(pipeline: Pipeline, now: datetime, longest: float = TICK_SECONDS) -> datetime:
+    """When the next enabled source falls due (now, if one never was polled), but no later
+    than ``longest`` seconds from now: a poll run by hand in between is noticed."""
+    with pipeline.session() as s:
+        next_at = dict(s.execute(select(SourceRow.id, SourceRow.next_poll_at)).all())
+    latest = now + timedelta(seconds=longest)
+    due = [next_at.get(src.id) for src in pipeline.config.enabled_sources]
+    if any(when is None for when in due):
+        return now
+    return max(now, min([latest, *(when for when in due if when is not None)]))
 
 
 def overdue(pipeline: Pipeline, now: datetime, grace: timedelta | None = None) -> int:
@@ -134,16 +149,33 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": tick_seconds},
         timezone="UTC",
     )
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=tick_seconds,
-        args=[pipeline],
-        id="tick",
-        next_run_time=utcnow(),
-    )
+
+    def run_tick() -> None:
+        try:
+            tick(pipeline)
+        except (SQLAlchemyError, OSError, Unavailable) as exc:  # the world, not a bug: one line
+            reason = db.why(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+            log.error(
+                "tick failed: %s; retrying when the next source is due",
+                reason,
+                exc_info=log.isEnabledFor(logging.DEBUG),  # the traceback with -v
+            )
+        finally:  # even after a failed tick: the next one may find the database back
+            if not stop.is_set():
+                # A job of its own each time (no fixed id): the scheduler drops the spent one
+                # by its id, which must never be the next one's.
+                now = utcnow()
+                try:
+                    when = next_tick(pipeline, now, tick_seconds)
+                except SQLAlchemyError as exc:
+                    log.error("cannot read when sources are due: %s", db.why(exc))
+                    when = now + timedelta(seconds=tick_seconds)
+                scheduler.add_job(run_tick, "date", run_date=when, name="tick")
+
+    scheduler.add_job(run_tick, "date", run_date=utcnow(), name="tick")
     log.info(
-        "scheduler started: %d sources, checking every %ds; stop with Ctrl-C",
+        "scheduler started: %d sources, each polled when due (checked at least every %ds); "
+        "stop with Ctrl-C",
         len(config.enabled_sources),
         tick_seconds,
     )

@@ -33,7 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aggregator.config import Config
+from aggregator import db
+from aggregator.config import Config, Unavailable
 from aggregator.db import SchemaError
 from aggregator.pipeline import Metrics, Pipeline
 
@@ -161,7 +162,8 @@ def create_app(config: Config) -> Starlette:
     def pipeline() -> Pipeline:
         # Made on first use and kept: a database that is down at start-up is retried later.
         if "p" not in state:
-            state["p"] = Pipeline(config)
+            # Reading is all it does: a database it may not write serves health all the same.
+            state["p"] = Pipeline(config, db.connect(config.db_url, writable=False))
         return state["p"]
 
     async def static(request: Request) -> Response:
@@ -188,7 +190,7 @@ def create_app(config: Config) -> Starlette:
     async def healthz(request: Request) -> Response:
         try:
             health = await run_in_threadpool(lambda: pipeline().health())
-        except (SQLAlchemyError, OSError, SchemaError) as exc:
+        except (SQLAlchemyError, OSError, Unavailable, SchemaError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             state = reason if isinstance(exc, SchemaError) else f"unreachable: {reason}"
             body = {"status": "unhealthy", "database": state}
@@ -212,7 +214,7 @@ def create_app(config: Config) -> Starlette:
     async def metrics(request: Request) -> Response:
         try:
             data = await run_in_threadpool(lambda: prometheus_text(pipeline().metrics()))
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, Unavailable) as exc:
             return Response(f"# database unreachable: {type(exc).__name__}\n", 503)
         return Response(data, headers={"content-type": CONTENT_TYPE_LATEST})
 
@@ -220,7 +222,9 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         if "p" in state:
-            state.pop("p").close()
+            done = state.pop("p")
+            done.close()
+            done.engine.dispose()
 
     return Starlette(
         routes=[
@@ -289,6 +293,7 @@ def serve(config: Config, host: str, port: int, access_log: bool = False) -> Non
         host=host,
         port=port,
         access_log=access_log,
+        log_config=None,  # uvicorn's lines go through ours: timestamps, levels, --log-format
         log_level="info",
         server_header=False,
     )

@@ -106,7 +106,7 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             )
             page.goto(f"{base}/")
             status = page.get_by_role("status")
-            assert status.is_visible() and "Down News feed has been down" in status.inner_text()
+            assert status.is_visible() and "is down (Down News)" in status.inner_text()
             assert page.locator(".tagline").inner_text() == config.settings.subtitle
             latest = page.get_by_role("navigation").locator("li")
             assert latest.count() == 3 and latest.first.is_visible()

@@ -47,7 +47,7 @@ def test_run_once_then_sources_table(web: SampleWeb, tmp_path: Path, capsys) -> 
 
 def test_poll_then_publish(web: SampleWeb, tmp_path: Path, capsys) -> None:
     assert main(["poll", *common(web, tmp_path)]) == 0
-    assert "5 sources polled, 0 failed" in capsys.readouterr().out
+    assert "Sources: 5 ok, 0 failing, 0 waiting" in capsys.readouterr().out
     assert not (tmp_path / "out" / "balanced.atom").exists()
     assert main(["publish", *common(web, tmp_path)]) == 0
     assert (tmp_path / "out" / "balanced.atom").exists()
@@ -91,11 +91,73 @@ def test_extract_prints_json(web: SampleWeb, capsys) -> None:
 
 
 def test_demo_runs_offline(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    port = str(free_port())
+    assert main(["demo", "--out", str(tmp_path), "--port", port]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "balanced.atom").exists()
     assert "Sources: 8 ok, 0 failing" in out
     assert "Seconds per stage" in out
+    assert f"See it: balanced-news serve --out {tmp_path}" in out
+    first = ids_of(tmp_path / "balanced.atom")
+    # Again into the same folder: the same outlets at the same address, the same articles.
+    assert main(["demo", "--out", str(tmp_path), "--port", port]) == 0
+    assert "new entries: 0;" in capsys.readouterr().out
+    assert ids_of(tmp_path / "balanced.atom") == first
+
+
+def ids_of(feed: Path) -> list[str]:
+    from lxml import etree
+
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    return etree.fromstring(feed.read_bytes()).xpath("/a:feed/a:entry/a:id/text()", namespaces=ns)
+
+
+def test_demo_refuses_sources(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--sources", "mine.toml"]) == 2
+    assert one_line_error(capsys) == (
+        "balanced-news: configuration error: demo: --sources is not used: the demo polls its "
+        "own sample outlets; for your sources run `balanced-news run --once --sources mine.toml`"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_refuses_a_missing_folder(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nothing-here"
+    args = ["--sources", str(write_sources(web, tmp_path)), "--out", str(missing)]
+    assert main(["serve", *args]) == 2
+    assert one_line_error(capsys) == (
+        f"balanced-news: configuration error: output folder {missing}: no such folder "
+        f"(publish into it first: balanced-news run --once --out {missing})"
+    )
+    assert not missing.exists()
+
+
+def test_serve_reads_the_database_that_wrote_the_folder(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The demo's folder served with no --db or --sources: its own database and outlets,
+    not the defaults (which would say "nothing published yet" about 44 other sources)."""
+    import httpx
+
+    from aggregator.cli import build_parser, serve_config
+    from aggregator.serve import create_app
+    from tests.conftest import serving
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--port", str(free_port())]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)  # where no sources.toml and no storage/ are
+    for name in ("BALANCED_NEWS_DB", "BALANCED_NEWS_SOURCES"):
+        monkeypatch.delenv(name, raising=False)
+    config = serve_config(build_parser().parse_args(["serve", "--out", str(out)]))
+    assert config.db_url == f"sqlite:///{out.resolve() / 'demo.db'}"
+    assert len(config.sources) == 8
+    with serving(create_app(config)) as base:
+        health = httpx.get(f"{base}/healthz")
+        metrics = httpx.get(f"{base}/metrics").text
+    assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+    assert "balanced_news_sources 8.0" in metrics
+    assert not (tmp_path / "storage").exists()
 
 
 def run_script(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
@@ -235,3 +297,160 @@ def test_serve_command_serves_the_published_folder(web: SampleWeb, tmp_path: Pat
     assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Application shutdown complete" in err
     assert f"Serving {tmp_path / 'out'}/ at http://127.0.0.1:{port}/" in err
+
+
+# --- environment errors: one line, the right exit status, no traceback --------------------------
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Path:
+    """A folder this process may not write in: a read-only folder, or for root (whom file
+    modes do not stop) /sys, where not even root may create a file."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    folder = Path("/sys")
+    try:
+        (folder / "balanced-news-probe").touch()
+    except OSError:
+        return folder
+    pytest.skip("no folder here refuses root's writes (/sys is writable)")
+
+
+def one_line_error(capsys) -> str:  # noqa: ANN001 - pytest's fixture
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_db_in_a_folder_we_may_not_write(
+    web: SampleWeb, tmp_path: Path, unwritable: Path, capsys
+) -> None:
+    db = f"sqlite:///{unwritable / 'news.db'}"
+    args = ["--sources", str(write_sources(web, tmp_path)), "--out", str(tmp_path / "out")]
+    assert main(["run", "--once", *args, "--allow-private-hosts", "--db", db]) == 1
+    assert one_line_error(capsys).startswith(f"balanced-news: database {db}: ")
+    assert web.requests == [], "nothing polled"
+
+
+def test_an_unreachable_postgresql_server(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    db = f"postgresql+psycopg://news:secret@127.0.0.1:{free_port()}/news"
+    args = ["--sources", str(write_sources(web, tmp_path)), "--out", str(tmp_path / "out")]
+    assert main(["poll", *args, "--allow-private-hosts", "--db", db]) == 1
+    line = one_line_error(capsys)
+    assert line.startswith("balanced-news: database postgresql+psycopg://news:***@127.0.0.1:")
+    assert "refused" in line and "secret" not in line
+    assert web.requests == []
+
+
+def test_a_database_url_of_no_known_kind(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    sources = str(write_sources(web, tmp_path))
+    assert main(["publish", "--sources", sources, "--db", "nosuch://x"]) == 2
+    assert one_line_error(capsys) == (
+        "balanced-news: configuration error: --db nosuch://x: unknown database type 'nosuch' "
+        "(use sqlite:///PATH or postgresql+psycopg://...)"
+    )
+
+
+def test_out_pointing_at_a_file_fails_before_polling(
+    web: SampleWeb, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "feed.xml"
+    out.write_text("not a folder")
+    args = [*common(web, tmp_path), "--out", str(out)]
+    assert main(["run", "--once", *args]) == 2
+    assert one_line_error(capsys) == (
+        f"balanced-news: configuration error: output folder {out}: not a folder (a file is there)"
+    )
+    assert web.requests == [], "nothing polled"
+    assert out.read_text() == "not a folder"
+
+
+def test_an_out_folder_we_may_not_write(
+    web: SampleWeb, tmp_path: Path, unwritable: Path, capsys
+) -> None:
+    out = unwritable / "feeds"
+    assert main(["publish", *common(web, tmp_path), "--out", str(out)]) == 1
+    assert one_line_error(capsys).startswith(f"balanced-news: output folder {out}: ")
+    assert main(["run", "--once", *common(web, tmp_path), "--out", str(out)]) == 1
+    assert one_line_error(capsys).startswith(f"balanced-news: output folder {out}: ")
+    assert web.requests == []
+
+
+def test_a_working_directory_we_may_not_write(
+    web: SampleWeb, tmp_path: Path, unwritable: Path
+) -> None:
+    """The default database and output folder are relative: here they cannot be made."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", "run", "--once", "--allow-private-hosts"],
+        cwd=unwritable,
+        env={**os.environ, "BALANCED_NEWS_SOURCES": str(write_sources(web, tmp_path))},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("balanced-news: ")
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "storage" in proc.stderr or "feeds" in proc.stderr
+    assert web.requests == []
+
+
+def test_verbose_shows_the_traceback_too(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    sources = str(write_sources(web, tmp_path))
+    out = tmp_path / "file"
+    out.write_text("")
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    assert main(["publish", "-v", "--sources", sources, "--db", db, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1].startswith("balanced-news: configuration error:")
+
+
+def test_extract_into_a_closed_pipe_is_quiet(web: SampleWeb) -> None:
+    """`extract --json URL | head -1`: the reader goes away before we write."""
+    page = next((FIXTURES / "site" / "beta" / "articles").glob("*.html"))
+    url = web.url(str(page.relative_to(FIXTURES / "site")))
+    read, write = os.pipe()
+    os.close(read)  # like head after its line: nobody reads any more
+    proc = subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", "extract", "--json", url, "--allow-private-hosts"],
+        cwd=ROOT,
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    os.close(write)
+    assert proc.stderr == ""
+    assert proc.returncode == 1
+
+
+def test_extract_of_an_ftp_url_says_so(capsys) -> None:
+    assert main(["extract", "ftp://example.com/page.html"]) == 2
+    assert one_line_error(capsys) == (
+        "balanced-news: extract ftp://example.com/page.html: cannot read ftp:// URLs "
+        "(give an http(s) URL or a file)"
+    )
+
+
+def test_sources_lists_without_creating_anything(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    db = tmp_path / "storage" / "never.db"
+    args = ["--sources", str(write_sources(web, tmp_path)), "--db", f"sqlite:///{db}"]
+    assert main(["sources", *args]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["alpha", "beta", "gamma", "delta", "epsilon"]
+    assert all(r.split()[3] == "new" for r in rows)
+    assert not db.parent.exists(), "neither the database nor its folder"
+    # Once something polled, the listing reads what it stored, and changes nothing.
+    assert main(["poll", *args, "--allow-private-hosts"]) == 0
+    before = db.read_bytes()
+    capsys.readouterr()
+    assert main(["sources", *args]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert db.read_bytes() == before

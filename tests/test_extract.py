@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator.demo import SampleWeb
-from aggregator.extract import ExtractionError, extract_article
+from aggregator.extract import ExtractionError, decode_page, extract_article
 from aggregator.parse import parse_feed
 from tests.conftest import FIXTURES
 
@@ -42,3 +42,74 @@ def test_pages_without_an_article_are_an_error() -> None:
         extract_article(b"  ")
     with pytest.raises(ExtractionError):
         extract_article((FIXTURES / "feeds" / "not-a-feed.html").read_bytes())
+
+
+# --- charsets: HTTP header, BOM, <meta>, then detection --------------------------------------
+
+CHARSET_PAGES = {  # name: (title, a phrase of the text)
+    "windows-1251.html": ("Городской совет утвердил новый бюджет", "против были пятеро"),
+    "iso-8859-1.html": ("Le conseil municipal adopte un budget élargi", "si la météo le permet"),
+    "shift_jis.html": ("市議会が来年度予算を可決", "川に架かる新しい橋の工事"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHARSET_PAGES))
+def test_a_charset_declared_only_in_meta_is_read(name: str) -> None:
+    title, phrase = CHARSET_PAGES[name]
+    found = extract_article((FIXTURES / "pages" / name).read_bytes(), None, "text/html")
+    assert found.title == title
+    assert phrase in found.text
+    assert "\ufffd" not in found.text
+
+
+def test_a_wrong_http_charset_is_passed_over() -> None:
+    body = (FIXTURES / "pages" / "windows-1251.html").read_bytes()
+    # The server says UTF-8; the bytes are windows-1251, as the page's <meta> says.
+    assert "бюджет" in decode_page(body, "text/html; charset=utf-8")
+    # The server's ISO-8859-1 default on a page that is really UTF-8.
+    utf8 = body.decode("cp1251").replace("windows-1251", "utf-8").encode("utf-8")
+    assert "бюджет" in decode_page(utf8, "text/html; charset=ISO-8859-1")
+
+
+def test_the_http_header_wins_over_meta_when_the_bytes_agree() -> None:
+    text = "<html><head><meta charset='utf-8'></head><body>Привет, мир</body></html>"
+    assert "Привет" in decode_page(text.encode("koi8-r"), "text/html; charset=KOI8-R")
+
+
+def test_a_byte_order_mark_is_read_and_dropped() -> None:
+    text = "<html><body>Grüße aus Köln</body></html>"
+    assert decode_page(text.encode("utf-16"), None).startswith("<html>")
+    assert decode_page(b"\xef\xbb\xbf" + text.encode(), "text/html; charset=latin-1") == text
+
+
+def test_an_undeclared_charset_is_detected() -> None:
+    body = (FIXTURES / "pages" / "windows-1251.html").read_bytes()
+    body = body.replace(b'<meta charset="windows-1251">', b"")
+    assert b"charset" not in body
+    assert "Городской совет утвердил новый бюджет" in decode_page(body, "text/html")
+
+
+def test_iso_8859_1_is_read_as_windows_1252_as_browsers_do() -> None:
+    body = b"<meta charset=iso-8859-1><p>\x93Quoted\x94 \x96 caf\xe9</p>"
+    assert "\u201cQuoted\u201d \u2013 café" in decode_page(body)
+
+
+def test_a_windows_1251_page_over_http_is_read(web: SampleWeb) -> None:
+    """The hostile-server case: the header names no charset, only the page's <meta> does."""
+    from aggregator.fetch import Fetcher
+    from tests.conftest import respond
+
+    body = (FIXTURES / "pages" / "windows-1251.html").read_bytes()
+    web.routes["/ru/budget.html"] = respond(200, body, "text/html")
+    with Fetcher(allow_private_hosts=True) as fetcher:
+        res = fetcher.get(web.url("ru/budget.html"))
+    assert res.content is not None
+    found = extract_article(res.content, res.final_url, res.content_type)
+    assert "Во вторник городской совет" in found.text
+
+
+def test_an_old_table_layout_page_falls_back_to_recall() -> None:
+    """Precision mode finds nothing on it; trafilatura's other modes do."""
+    found = extract_article((FIXTURES / "pages" / "table-layout.html").read_bytes())
+    assert "faint comet moving slowly against the stars of Hydra" in found.text
+    assert "refined before it fades again" in found.text

@@ -123,9 +123,13 @@ def test_failing_sources_are_reported_and_the_others_publish(
     assert errors["broken"].startswith("invalid feed: ")
     assert errors["dead"].startswith("cannot connect")
     assert len(stories_of(report.feed_path)) == 3, "the healthy sources still publish"
-    subtitle = feedparser.parse(report.feed_path.read_bytes()).feed.subtitle
-    for name in ("Slow News", "Err News", "Broken News", "Dead News"):
-        assert f"our {name} feed has been down since" in subtitle
+    published = feedparser.parse(report.feed_path.read_bytes())
+    assert published.feed.subtitle == config.settings.subtitle
+    assert published.entries[0].title == "Latest Headlines (some sources are down)"
+    assert (
+        "4 of 9 sources are down (Broken News, Dead News, Err News and 1 more); we are retrying."
+        in published.entries[0].content[0].value
+    )
     pipeline = Pipeline(config)
     with pipeline.session() as s:
         row = s.get(SourceRow, "err")
@@ -135,7 +139,8 @@ def test_failing_sources_are_reported_and_the_others_publish(
     # The source recovers: the notice goes away.
     web.routes["/err/rss.xml"] = respond(200, web.body("alpha/rss.xml") or b"")
     pipeline.run_cycle([config.source("err")])
-    assert "Err News" not in feedparser.parse(report.feed_path.read_bytes()).feed.subtitle
+    front = feedparser.parse(report.feed_path.read_bytes()).entries[0].content[0].value
+    assert "3 of 9 sources are down (Broken News, Dead News, Slow News)" in front
 
 
 def test_story_ids_survive_reruns_and_new_coverage(web: SampleWeb, tmp_path: Path) -> None:
@@ -160,6 +165,11 @@ def test_loopback_sources_are_refused_by_default(web: SampleWeb, tmp_path: Path)
     assert len(report.failed) == len(config.sources)
     assert all("--allow-private-hosts" in (r.error or "") for r in report.failed)
     assert web.requests == []
+    assert any(line.startswith("Every source is down (all 5)") for line in report.summary())
+    front = feedparser.parse(report.feed_path.read_bytes()).entries[0]
+    assert front.title == "Latest Headlines (every source is down)"
+    assert "Every source is down (all 5); we are retrying." in front.content[0].value
+    assert "allow-private-hosts" not in report.feed_path.read_text()
 
 
 def test_failed_extraction_is_recorded_and_the_feed_text_used(
@@ -178,6 +188,22 @@ def test_failed_extraction_is_recorded_and_the_feed_text_used(
     assert again is not None and again.extract_error == "HTTP 404 Not Found"
     assert again.text and len(again.text) > 20  # the feed's own summary or content
     assert all(o.extract_error is None and len(o.text or "") > 500 for o in others)
+
+
+def test_an_article_page_in_windows_1251_is_stored_as_text(web: SampleWeb, config: Config) -> None:
+    """The header names no charset; the page's <meta> says windows-1251 (was stored garbled)."""
+    pipeline = Pipeline(config)
+    pipeline.poll([config.source("beta")])
+    with pipeline.session() as s:
+        entry = s.scalars(select(EntryRow).where(EntryRow.source_id == "beta")).first()
+    assert entry is not None and entry.link
+    page = (Path(__file__).parent / "fixtures" / "pages" / "windows-1251.html").read_bytes()
+    web.routes[urlsplit(entry.link).path] = respond(200, page, "text/html")
+    pipeline.extract_pending()
+    with pipeline.session() as s:
+        again = s.get(EntryRow, entry.id)
+    assert again is not None and again.extract_error is None
+    assert again.text and "Во вторник городской совет" in again.text
 
 
 def test_a_stop_mid_cycle_loses_nothing(config: Config) -> None:

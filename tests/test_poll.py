@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from aggregator.cli import print_sources
 from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, utcnow
 from aggregator.demo import SampleWeb
-from aggregator.pipeline import Pipeline
+from aggregator.pipeline import CycleReport, Pipeline
 from tests.conftest import (
     FIXTURES,
     SITE,
@@ -131,10 +131,13 @@ def test_every_fault_is_recorded_for_its_source_only(web: SampleWeb, tmp_path: P
     assert {name: len(web.seen(f"/{name}/rss.xml")) for name in routes} == before
     assert {again[sid].outcome for sid in healthy} == {"not-modified"}
     assert len(entries(pipeline)) == stored
+    # Waiting out a failure's backoff is still failing, in the summary `run --once` prints.
+    summary = CycleReport(sources=list(again.values())).summary()
+    assert f"Sources: {len(healthy)} ok, {len(routes)} failing;" in summary[0]
 
     # The operator's view names every state, and the published notice names the parked one.
     out = io.StringIO()
-    print_sources(pipeline, out)
+    print_sources(pipeline.config, pipeline.engine, out)
     table = out.getvalue()
     assert "parked" in table and "failing" in table and "HTTP 410 Gone" in table
     notice = [s for s in pipeline.failing_sources() if s.name == "Gone News"]
@@ -347,10 +350,10 @@ def test_schedule_follows_server_hints_and_sources_warns_of_backlog(
     assert before + timedelta(minutes=5) <= alpha.next_poll_at <= before + timedelta(hours=27)
 
     out = io.StringIO()
-    print_sources(pipeline, out)
+    print_sources(pipeline.config, pipeline.engine, out)
     assert "warning" not in out.getvalue()
     out = io.StringIO()
-    print_sources(pipeline, out, now=utcnow() + timedelta(days=2))
+    print_sources(pipeline.config, pipeline.engine, out, now=utcnow() + timedelta(days=2))
     assert f"warning: {len(config.sources)} of {len(config.sources)} sources are overdue" in (
         out.getvalue()
     )

@@ -29,6 +29,8 @@ from aggregator.publish import (
     status_notice,
     write_atomic,
 )
+from aggregator.publish.html import render_index
+from aggregator.publish.jsonfeed import build_json_feed
 from aggregator.publish.opml import build_opml, parse_opml
 from aggregator.rewrite import coverage_of, rewrite_story
 from tests.conftest import (
@@ -69,7 +71,10 @@ def test_feed_is_schema_valid_with_related_links_and_sections(atom_schema) -> No
     front, story = feed.entries
     assert front.title.startswith("Latest Headlines")
     assert "Port Ellery closes Harbor Bridge" in front.content[0].value
-    assert "our Fox News feed has been down since 2026-11-28 10:05 UTC" in feed.feed.subtitle
+    assert feed.feed.subtitle == Settings().subtitle, "the status is never glued to it"
+    status = "1 source is down (Fox News); we are retrying."
+    assert f'<p class="status">{status}</p>' in front.content[0].value
+    assert "HTTP 500" not in data.decode(), "the error is for the operator, not the readers"
     assert story.id == atom_id("c0ffee00-0000-5000-8000-000000000001")
     related = {link.title: link.href for link in story.links if link.rel == "related"}
     assert related["Beta Daily"] == "http://beta.example/bridge"
@@ -494,3 +499,38 @@ def test_each_page_states_a_storys_coverage_once(tmp_path: Path) -> None:
         assert text.count(" left, ") == 1, page.name
         bar = html.xpath("//article//*[@class='bar']")[0]
         assert bar.get("aria-label", "").startswith("Coverage: ")
+
+
+def test_forty_sources_down_is_one_short_public_line() -> None:
+    since = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
+    advice = "refused to fetch x (127.0.0.1): use --allow-private-hosts for local sources"
+    down = [SourceStatus(f"Outlet Number {n:02d} Daily", since, advice) for n in range(40)]
+    data = build_atom([bridge_story()], Settings(), down, now=NOW, total_sources=44)
+    feed = feedparser.parse(data)
+    assert feed.feed.subtitle == Settings().subtitle and len(feed.feed.subtitle) < 200
+    front = feed.entries[0].content[0].value
+    banner = (
+        "40 of 44 sources are down (Outlet Number 00 Daily, Outlet Number 01 Daily, "
+        "Outlet Number 02 Daily and 37 more); we are retrying."
+    )
+    assert f'<p class="status">{banner}</p>' in front
+    assert front.count('class="status"') == 1 and "\n" not in banner
+    assert "allow-private-hosts" not in data.decode()
+    assert "Outlet Number 03" not in data.decode()
+    assert feed.entries[0].title == "Latest Headlines (some sources are down)"
+    page = render_index([], Settings(), down, 44).decode()
+    assert page.count(banner) == 1 and "allow-private-hosts" not in page
+    jf = json.loads(build_json_feed([bridge_story()], Settings(), down, None, 44))
+    assert jf["description"] == Settings().subtitle
+    assert jf["_balanced_news_status"]["notice"] == banner
+
+
+def test_every_source_down_is_a_state_of_its_own() -> None:
+    since = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
+    down = [SourceStatus(f"Outlet {n}", since, "HTTP 503") for n in range(44)]
+    assert status_notice(down, 44) == "Every source is down (all 44); we are retrying."
+    assert status_notice(down[:1], 1) == "Our only source is down; we are retrying."
+    assert status_notice(down[:2]) == "2 sources are down (Outlet 0, Outlet 1); we are retrying."
+    assert status_notice(down[:1], 44) == "1 of 44 sources is down (Outlet 0); we are retrying."
+    feed = feedparser.parse(build_atom([], Settings(), down, now=NOW, total_sources=44))
+    assert feed.entries[0].title == "Latest Headlines (every source is down)"

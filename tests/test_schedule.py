@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from aggregator.config import Config
 from aggregator.db import SourceRow, utcnow
+from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
-from aggregator.schedule import due_sources, overdue, tick
+from aggregator.schedule import due_sources, next_tick, overdue, tick
+from tests.conftest import respond, write_sources
+from tests.test_logs import STAMPED
 
 
 def test_everything_is_due_at_first_then_at_its_interval(config: Config) -> None:
@@ -46,3 +55,57 @@ def test_overdue_sources_are_counted(config: Config) -> None:
     with pipeline.session.begin() as s:
         s.execute(update(SourceRow).values(next_poll_at=utcnow() - timedelta(minutes=30)))
     assert overdue(pipeline, utcnow()) == len(config.sources)
+
+
+def test_next_tick_follows_the_next_due_time(config: Config) -> None:
+    pipeline = Pipeline(config)
+    now = utcnow()
+    assert next_tick(pipeline, now) == now, "never polled: due at once"
+    tick(pipeline)
+    soon = utcnow() + timedelta(seconds=7)
+    with pipeline.session.begin() as s:
+        s.execute(update(SourceRow).where(SourceRow.id == "beta").values(next_poll_at=soon))
+    assert next_tick(pipeline, utcnow()) == soon
+    assert next_tick(pipeline, utcnow(), longest=3) < soon, "checked at least every 3 s"
+    assert next_tick(pipeline, soon + timedelta(seconds=1)) == soon + timedelta(seconds=1)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_run_polls_an_interval_1_source_within_its_minute(web: SampleWeb, tmp_path: Path) -> None:
+    """`interval = 1` with a 6-second minute: each poll 6 to 7 s after the last (60-70 s in
+    real minutes), where a fixed one-minute tick polled every other minute."""
+    minute = 6
+    times: list[float] = []
+    # Without its <ttl>30</ttl>: a server's hint outweighs a configured interval.
+    feed = (web.body("alpha/rss.xml") or b"").replace(b"<ttl>30</ttl>", b"")
+
+    def alpha(h) -> None:  # noqa: ANN001 - the stdlib's handler
+        times.append(time.monotonic())
+        respond(200, feed, "application/rss+xml", ETag='"a1"')(h)
+
+    web.routes["/alpha/rss.xml"] = alpha
+    sources = write_sources(web, tmp_path)
+    text = sources.read_text(encoding="utf-8")
+    text = text.replace("[settings]\n", f"[settings]\nminute_seconds = {minute}\n", 1)
+    text = text.replace('id = "alpha"\n', 'id = "alpha"\ninterval = 1\n', 1)
+    sources.write_text(text, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "run", "--allow-private-hosts"]
+        + ["--sources", str(sources), "--db", f"sqlite:///{tmp_path / 'r.db'}"]
+        + ["--out", str(tmp_path / "out")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(times) < 5 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert len(times) >= 5, err
+    gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]  # the first tick is long
+    assert all(minute <= gap <= minute * 70 / 60 for gap in gaps), (gaps, err)
+    lines = err.strip().splitlines()
+    assert all(STAMPED.match(line) for line in lines), err
+    assert "Running job" not in err and "HTTP Request" not in err

@@ -173,3 +173,13 @@ def test_gzip_body_is_a_valid_gzip_of_the_file(config: Config) -> None:
     ):
         raw = b"".join(res.iter_raw())
     assert gzip.decompress(raw) == (config.out_dir / "index.html").read_bytes()
+
+
+def test_health_from_a_database_it_may_only_read(config: Config) -> None:
+    """serve only reads: a read-only database is healthy, not "unreachable"."""
+    Pipeline(config).run_cycle()
+    path = config.db_url.removeprefix("sqlite:///")
+    read_only = dataclasses.replace(config, db_url=f"sqlite:///file:{path}?mode=ro&uri=true")
+    with serving(create_app(read_only)) as base:
+        health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 200 and health.json()["database"] == "ok", health.text

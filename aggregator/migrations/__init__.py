@@ -151,7 +151,7 @@ def _upgrade(engine: Engine, url: str, metadata: MetaData) -> tuple[Status, Stat
         lock(connection)
         before = status(connection, metadata)
         if before.state == "newer":
-            raise SchemaError(_message(url, before))
+            raise SchemaError(message(url, before))
         config = alembic_config(connection)
         if before.state == "empty":
             metadata.create_all(connection)
@@ -171,7 +171,7 @@ def ensure_current(engine: Engine, url: str, metadata: MetaData) -> None:
     elif found.state == "empty":
         found = upgrade(url, metadata)[1]  # under the lock: another process may be at it too
     if found.state != "current":
-        raise SchemaError(_message(url, found))
+        raise SchemaError(message(url, found))
 
 
 def _in_memory(url: str) -> bool:
@@ -179,7 +179,7 @@ def _in_memory(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def _message(url: str, found: Status) -> str:
+def message(url: str, found: Status) -> str:
     where = make_url(url).render_as_string(hide_password=True)
     if found.state == "newer":
         return (

@@ -331,7 +331,8 @@ class Fetching:
         results = []
         for src in sources:
             if src.id in waits:
-                results.append(SourceResult(src.id, src.name, "waiting", note=waits[src.id]))
+                note, status = waits[src.id]
+                results.append(SourceResult(src.id, src.name, "waiting", note=note, status=status))
             elif src.id in polled:
                 results.append(polled[src.id])
         return results
@@ -352,16 +353,17 @@ class Fetching:
     def policy(self) -> polling.Policy:
         st = self.settings
         return polling.Policy(
-            min_interval=timedelta(minutes=st.min_interval),
-            max_interval=timedelta(minutes=st.max_interval),
-            default_interval=timedelta(minutes=st.default_interval),
+            min_interval=st.minutes(st.min_interval),
+            max_interval=st.minutes(st.max_interval),
+            default_interval=st.minutes(st.default_interval),
             park_after=timedelta(days=st.park_after_days),
         )
 
     def _poll_state(
         self, sources: Sequence[Source], now: datetime
-    ) -> tuple[dict[str, _FeedState], dict[str, str]]:
-        """Each feed's validators and address, and which sources must wait (one query each)."""
+    ) -> tuple[dict[str, _FeedState], dict[str, tuple[str, str]]]:
+        """Each feed's validators and address, and which sources must wait, why, and their
+        status (one query each)."""
         ids = [src.id for src in sources]
         with self.session() as s:
             feeds = {
@@ -378,7 +380,7 @@ class Fetching:
                     row.status, row.consecutive_errors or 0, row.next_poll_at, row.retry_until, now
                 )
                 if why:
-                    waits[row.id] = why
+                    waits[row.id] = (why, row.status)
         return feeds, waits
 
     async def _poll_all(
@@ -435,6 +437,8 @@ class Fetching:
             result = SourceResult(src.id, src.name, "error", error=f"not stored: {exc}")
         if result.error:
             log.warning("source %s (%s): %s", src.id, src.name, result.error)
+        else:
+            log.info("source %s", result.detail)  # the one line per source per poll
         return result
 
     async def _examine(
@@ -636,7 +640,7 @@ class Fetching:
             mean_gap=timedelta(seconds=row.mean_gap_seconds) if row.mean_gap_seconds else None,
             last_new_entry_at=row.last_new_entry_at,
         )
-        pinned = timedelta(minutes=src.interval) if src.interval else None
+        pinned = self.settings.minutes(src.interval) if src.interval else None
         decision = polling.decide(health, outcome, now, self.policy, pinned=pinned, rng=_RNG)
         if decision.status == "parked" and row.status != "parked":
             log.warning(
@@ -711,7 +715,7 @@ class Fetching:
                         page.error is None or len(text) >= extract.MIN_TEXT_CHARS
                     )
                 if page.error:
-                    log.info("entry %s (%s): extraction failed: %s", entry_id, link, page.error)
+                    log.debug("entry %s (%s): extraction failed: %s", entry_id, link, page.error)
                 self.progress("extract", done, len(pending), link or "")
         return len(pending)
 
@@ -724,9 +728,10 @@ class Fetching:
         res = fetcher.get(link, max_bytes=self.settings.max_page_bytes, accept=PAGE_ACCEPT)
         if res.error:
             return _Page(error=res.error)
-        marker = extract.paywall_marker(res.content)
+        html = extract.decode_page(res.content or b"", res.content_type)
+        marker = extract.paywall_marker(html)
         try:
-            text = extract.extract_article(res.content, res.final_url).text
+            text = extract.extract_article(html, res.final_url).text
         except extract.ExtractionError as exc:
             return _Page(
                 error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)

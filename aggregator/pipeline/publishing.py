@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from aggregator import publish
+from aggregator import db, publish
+from aggregator.config import ORIGIN_FILE
 from aggregator.db import (
     EntryRow,
     PollRow,
@@ -31,7 +32,7 @@ from aggregator.pipeline.reports import (
     Metrics,
     log,
 )
-from aggregator.publish import websub
+from aggregator.publish import websub, write_atomic
 
 RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay published
 
@@ -140,6 +141,13 @@ class Publishing:
             self.config.sources,
             utcnow(),
             self.retired_stories(),
+        )
+        origin = {
+            "db": db.lasting_url(self.config.db_url),
+            "sources": str(self.config.sources_path.resolve()),
+        }
+        write_atomic(
+            self.config.out_dir / ORIGIN_FILE, (json.dumps(origin, indent=2) + "\n").encode()
         )
         if self.settings.hub:
             for error in websub.ping_hub(self.settings.hub, result.topics, self.settings.timeout):

@@ -49,6 +49,13 @@ class SourceResult:
     status: str | None = None  # the source's health after the poll: ok, failing, parked
 
     @property
+    def failing(self) -> bool:
+        """It failed now, or it is waiting out a backoff after failing (it is still down)."""
+        return self.outcome == "error" or (
+            self.outcome == "waiting" and self.status in ("failing", "parked")
+        )
+
+    @property
     def detail(self) -> str:
         detail = f"{self.source_id}: {self.outcome}"
         if self.error or self.note:
@@ -69,11 +76,13 @@ class CycleReport:
 
     @property
     def failed(self) -> list[SourceResult]:
-        return [r for r in self.sources if r.outcome == "error"]
+        """Down: failed in this cycle, or still waiting out the backoff of a failure."""
+        return [r for r in self.sources if r.failing]
 
     @property
     def waiting(self) -> list[SourceResult]:
-        return [r for r in self.sources if r.outcome == "waiting"]
+        """Left alone for another reason (a healthy source's Retry-After)."""
+        return [r for r in self.sources if r.outcome == "waiting" and not r.failing]
 
     def summary(self) -> list[str]:
         """The end-of-cycle summary: where the feed is, what changed, what failed, how long."""
@@ -88,7 +97,12 @@ class CycleReport:
             f"new entries: {self.new_entries}; "
             f"stories: {self.stories} ({self.rewritten} rewritten)"
         )
-        lines += [f"  failing: {r.source_id} ({r.name}): {r.error}" for r in self.failed]
+        if self.sources and len(self.failed) == len(self.sources):
+            lines.append(
+                f"Every source is down (all {len(self.sources)}): nothing new can arrive; "
+                "check this machine's network and the errors below"
+            )
+        lines += [f"  failing: {r.source_id} ({r.name}): {r.error or r.note}" for r in self.failed]
         lines += [f"  waiting: {r.source_id} ({r.name}): {r.note}" for r in self.waiting]
         if self.seconds:
             stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())

@@ -81,6 +81,7 @@ def publish_site(
     ``retired`` stories get a tombstone in the main feed and a page pointing onwards."""
     site = settings.site_url
     contents = {s.id: clean_html(s.content_html + storyline_html(s, site)) for s in stories}
+    total = sum(1 for s in sources if s.enabled)  # for "3 of 44 sources are down"
     current, older = stories[: settings.feed_size], stories[settings.feed_size :]
     archives = atom.build_archives(older, settings, contents)
     blind = [s for s in stories if blindspot_side(s.leans)][: settings.feed_size]
@@ -88,12 +89,15 @@ def publish_site(
     files: list[tuple[str, bytes]] = [
         (html.STYLE_FILE, html.stylesheet()),
         *archives,
-        *html.render_story_pages(views, settings, failing),
-        *html.render_retired_pages(retired, settings, failing),
-        (JSON_FEED_FILE, jsonfeed.build_json_feed(current, settings, failing, contents)),
+        *html.render_story_pages(views, settings, failing, total),
+        *html.render_retired_pages(retired, settings, failing, total),
+        (JSON_FEED_FILE, jsonfeed.build_json_feed(current, settings, failing, contents, total)),
         (BLINDSPOT_FILE, atom.build_blindspot(blind, settings, contents, now)),
         (opml.OPML_FILE, opml.build_opml(sources, settings, now)),
-        (html.INDEX_FILE, html.render_index(views[: settings.feed_size], settings, failing)),
+        (
+            html.INDEX_FILE,
+            html.render_index(views[: settings.feed_size], settings, failing, total),
+        ),
         # Last, so a reader who sees the new main feed finds every page it links to.
         (
             ATOM_FILE,
@@ -105,6 +109,7 @@ def publish_site(
                 prev_archive=archives[-1][0] if archives else None,
                 contents=contents,
                 retired=retired,
+                total_sources=total,
             ),
         ),
     ]

@@ -9,7 +9,8 @@ drops characters XML cannot carry, and every structure is ours to check against 
 - every URL is absolute; a source link that is not absolute http(s) is left out.
 
 The first entry of the main feed is pinned: "Latest Headlines" lists the newest headlines and
-carries the status notice when sources are failing (the subtitle carries the notice too).
+carries the one-line status notice when sources are failing (only there: the subtitle stays
+the site's own).
 Older stories live in archive pages (``archive/N.atom``, 1 the oldest) chained with
 ``prev-archive`` / ``next-archive`` links, so the main feed stays ``feed_size`` stories long.
 """
@@ -29,6 +30,7 @@ from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
     LEAN_LABELS,
     STORYLINE_SCHEME,
+    all_down,
     atom_id,
     blindspot_side,
     status_notice,
@@ -116,16 +118,10 @@ def _story_entry(story: PublishedStory, site: str, content: str, mark_blindspot:
     return "".join(parts)
 
 
-def _front_html(
-    stories: Sequence[PublishedStory], failing: Sequence[SourceStatus], headlines: int, site: str
-) -> str:
+def _front_html(stories: Sequence[PublishedStory], notice: str, headlines: int, site: str) -> str:
     parts = []
-    notice = status_notice(failing)
     if notice:
         parts.append(f'<p class="status">{escape(notice)}</p>')
-        parts.append('<ul class="status-details">')
-        parts.extend(f"<li>{escape(s.name)}: {escape(s.error)}</li>" for s in failing)
-        parts.append("</ul>")
     parts.append('<h3>Latest Headlines</h3><ul class="headlines">')
     parts.extend(
         f'<li><a href="{escape(site + story_path(s.id))}">{escape(s.headline)}</a></li>'
@@ -215,8 +211,12 @@ def build_atom(
     prev_archive: str | None = None,
     contents: dict[str, str] | None = None,
     retired: Sequence[RetiredStory] = (),
+    total_sources: int = 0,
 ) -> bytes:
     """The main Atom document: a pinned "Latest Headlines" entry, then the stories, newest first.
+
+    The pinned entry carries the status line (``total_sources``: how many are enabled, for
+    "3 of 44 sources are down"), the subtitle never does.
 
     ``contents`` maps story ids to their sanitized HTML (the caller cleans once for every
     output); without it each story's ``content_html`` is used as stored. ``retired`` stories
@@ -224,7 +224,7 @@ def build_atom(
     support them drop the old entry instead of showing the story twice.
     """
     site = settings.site_url
-    notice = status_notice(failing)
+    notice = status_notice(failing, total_sources)
     # The feed changes only when its content does: newest story change or newest outage.
     updated = max([s.updated for s in stories] + [s.since for s in failing], default=None)
     updated = updated or now or datetime.now(UTC)
@@ -232,7 +232,7 @@ def build_atom(
         settings,
         atom_id(f"feed:{site}"),
         settings.title,
-        f"{settings.subtitle} {notice}".strip() if notice else settings.subtitle,
+        settings.subtitle,
         ATOM_FILE,
         updated,
         [("prev-archive", prev_archive)] if prev_archive else (),
@@ -242,13 +242,19 @@ def build_atom(
     feed += [
         "  <entry>\n",
         _el("id", atom_id("front"), 2),
-        _el("title", "Latest Headlines" + (" (some sources are down)" if failing else ""), 2),
+        _el("title", "Latest Headlines" + _down_mark(failing, total_sources), 2),
         _link(site, "alternate", "text/html", 2),
         _el("updated", rfc3339(updated), 2),
-        _el("content", _front_html(stories, failing, settings.headlines, site), 2, type="html"),
+        _el("content", _front_html(stories, notice, settings.headlines, site), 2, type="html"),
         "  </entry>\n",
     ]
     return _finish(feed, stories, site, contents)
+
+
+def _down_mark(failing: Sequence[SourceStatus], total: int) -> str:
+    if all_down(failing, total):
+        return " (every source is down)"
+    return " (some sources are down)" if failing else ""
 
 
 def build_blindspot(

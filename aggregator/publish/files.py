@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from aggregator.config import ConfigError, Unavailable
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
@@ -23,6 +25,22 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_folder(folder: Path) -> None:
+    """Make ``folder`` if needed and prove we can write in it, before any work is done: a
+    file where the folder should be is ConfigError, a folder we may not write Unavailable."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"output folder {folder}: not a folder (a file is there)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except NotADirectoryError:
+        raise ConfigError(f"output folder {folder}: a file is in its path") from None
+    except OSError as exc:
+        raise Unavailable(f"output folder {folder}: cannot write: {exc.strerror or exc}") from None
 
 
 def _load_syncfs():  # noqa: ANN202 - a ctypes function or None

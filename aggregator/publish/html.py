@@ -95,14 +95,20 @@ def _env() -> Environment:
 
 
 def render_index(
-    views: Sequence[StoryView], settings: Settings, failing: Sequence[SourceStatus] = ()
+    views: Sequence[StoryView],
+    settings: Settings,
+    failing: Sequence[SourceStatus] = (),
+    total_sources: int = 0,
 ) -> bytes:
     """The front page: status banner, tagline, latest headlines, then every story in full."""
-    return _render("index.html", "", settings, failing, views=views)
+    return _render("index.html", "", settings, failing, total_sources, views=views)
 
 
 def render_story_pages(
-    views: Sequence[StoryView], settings: Settings, failing: Sequence[SourceStatus] = ()
+    views: Sequence[StoryView],
+    settings: Settings,
+    failing: Sequence[SourceStatus] = (),
+    total_sources: int = 0,
 ) -> list[tuple[str, bytes]]:
     """Each story's own page (``stories/<id>.html``), the target of the feeds' alternate links.
 
@@ -110,7 +116,13 @@ def render_story_pages(
     story's article (the same macro the front page uses) is set into it.
     """
     shell = _render(
-        "story.html", "../", settings, failing, page_title=_TITLE, article=Markup(_ARTICLE)
+        "story.html",
+        "../",
+        settings,
+        failing,
+        total_sources,
+        page_title=_TITLE,
+        article=Markup(_ARTICLE),
     ).decode("utf-8")
     # <title> comes before any other text and the footer after the article holds none of ours:
     # the first title mark and the last article mark are the placeholders, whatever else says.
@@ -126,7 +138,10 @@ def render_story_pages(
 
 
 def render_retired_pages(
-    retired: Sequence[RetiredStory], settings: Settings, failing: Sequence[SourceStatus] = ()
+    retired: Sequence[RetiredStory],
+    settings: Settings,
+    failing: Sequence[SourceStatus] = (),
+    total_sources: int = 0,
 ) -> list[tuple[str, bytes]]:
     """A page at each merged story's old address, pointing to the story it is now part of:
     links in readers and on other sites keep leading somewhere."""
@@ -138,6 +153,7 @@ def render_retired_pages(
                 "../",
                 settings,
                 failing,
+                total_sources,
                 headline=r.headline,
                 target=story_path(r.merged_into),
             ),
@@ -150,13 +166,17 @@ _TITLE, _ARTICLE = "\ue000title\ue000", "\ue000article\ue000"  # private-use: ne
 
 
 def _render(
-    template: str, root: str, settings: Settings, failing: Sequence[SourceStatus], **context: object
+    template: str,
+    root: str,
+    settings: Settings,
+    failing: Sequence[SourceStatus],
+    total_sources: int = 0,
+    **context: object,
 ) -> bytes:
     """A page: ``root`` leads from the page's folder back to the site's (links are relative)."""
+    notice = status_notice(failing, total_sources)
     page = (
-        _env()
-        .get_template(template)
-        .render(settings=settings, notice=status_notice(failing), root=root, **context)
+        _env().get_template(template).render(settings=settings, notice=notice, root=root, **context)
     )
     return page.encode("utf-8")
 

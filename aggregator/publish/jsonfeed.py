@@ -75,19 +75,24 @@ def build_json_feed(
     settings: Settings,
     failing: Sequence[SourceStatus] = (),
     contents: dict[str, str] | None = None,
+    total_sources: int = 0,
 ) -> bytes:
-    """The JSON Feed document for ``stories`` (newest first)."""
+    """The JSON Feed document for ``stories`` (newest first). The status line, when sources
+    are down, is its own top-level ``_balanced_news_status`` (JSON Feed's extension form),
+    never glued to the description."""
     site = settings.site_url
-    notice = status_notice(failing)
+    notice = status_notice(failing, total_sources)
     doc: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": settings.title,
         "home_page_url": site,
         "feed_url": site + JSON_FEED_FILE,
-        "description": f"{settings.subtitle} {notice}".strip(),
+        "description": settings.subtitle,
         "language": "en",
         "authors": [{"name": settings.title, "url": site}],
     }
+    if notice:
+        doc["_balanced_news_status"] = {"about": site, "notice": notice}
     if settings.hub:
         doc["hubs"] = [{"type": "WebSub", "url": settings.hub}]
     doc["items"] = [_item(s, site, (contents or {}).get(s.id, s.content_html)) for s in stories]

@@ -135,14 +135,36 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     return "".join(parts)
 
 
-def status_notice(failing: Sequence[SourceStatus]) -> str:
-    """'Status: our Fox News feed has been down since 10:05 UTC; we are retrying.'"""
+NAMED_DOWN = 3  # sources named in the status line; the rest are counted
+
+
+def status_notice(failing: Sequence[SourceStatus], total: int = 0) -> str:
+    """The one public status line: '3 of 44 sources are down (A, B, C); we are retrying.'
+
+    At most ``NAMED_DOWN`` names, so it stays one short line with every source down; no
+    errors and no operator advice (those are for ``balanced-news sources`` and /healthz).
+    ``total`` is the number of enabled sources (0: unknown). Every source down is a state of
+    its own: nothing new can arrive until one comes back.
+    """
     if not failing:
         return ""
-    pieces = [
-        f"our {s.name} feed has been down since {s.since:%Y-%m-%d %H:%M} UTC" for s in failing
-    ]
-    return "Status: " + "; ".join(pieces) + "; we are retrying."
+    down = len(failing)
+    if total and down >= total:
+        return (
+            "Our only source is down; we are retrying."
+            if total == 1
+            else f"Every source is down (all {total}); we are retrying."
+        )
+    names = [" ".join(s.name.split()) for s in failing[:NAMED_DOWN]]
+    named = ", ".join(names) + (f" and {down - NAMED_DOWN} more" if down > NAMED_DOWN else "")
+    count = f"{down} of {total} sources" if total else f"{down} source" + ("s" * (down > 1))
+    verb = "is" if down == 1 else "are"
+    return f"{count} {verb} down ({named}); we are retrying."
+
+
+def all_down(failing: Sequence[SourceStatus], total: int) -> bool:
+    """Every enabled source is down."""
+    return bool(total) and len(failing) >= total
 
 
 def story_path(story_id: str) -> str:
