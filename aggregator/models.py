@@ -130,6 +130,9 @@ class Sentence:
     link: str | None
     attributed: str = ""  # the sentence in prose: "According to The Wall Street Journal, ..."
     cites: tuple[int, ...] = ()  # a model-written paragraph: every entry id it draws on
+    # A claim several articles state: (outlet, title, link) of every article stating it, this
+    # sentence's own first; the sentence is shown once and cites them all.
+    reported_by: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Two real-world sets from ``../shared/fixtures`` (read at run time, never copied)
   article (random order); the reference is the AllSides editors' neutral summary.
 - ``allsides/dev-stories.jsonl``: 100 headline roundups; the reference is the first ``roundup``
   paragraph, the articles are the left/centre/right excerpts with their real leans.
+- ``neus-grouping/stories.jsonl``, ``split == "test"``: 281 stories nothing was ever tuned on,
+  each three article leads (no leans, random order); the reference is the editors' roundup.
 
 For each set it prints ROUGE-1, ROUGE-2 and ROUGE-L F1 of our summary beside two baselines
 computed in the same run: a trivial one (the first two sentences of the first article) and
@@ -49,6 +51,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 NEUS_SOURCE = SHARED / "neus" / "val.source"
 NEUS_TARGET = SHARED / "neus" / "val.target"
 ALLSIDES = SHARED / "allsides" / "dev-stories.jsonl"
+NEUS_GROUPING = SHARED / "neus-grouping" / "stories.jsonl"
 STANCES = {
     "left": "left",
     "lean left": "lean-left",
@@ -91,6 +94,20 @@ def neus_cases() -> Iterator[Case]:
             ]
             title, summary = _title_and_text(target_line)
             yield articles, summary, title
+
+
+def neus_grouping_cases(split: str = "test") -> Iterator[Case]:
+    """One split of the neus-grouping stories; like NeuS, no leans, so every article is centre."""
+    with NEUS_GROUPING.open(encoding="utf-8") as f:
+        for line in f:
+            story = json.loads(line)
+            if story["split"] != split:
+                continue
+            articles = [
+                _article(i, a["title"], a["text"], "center", f"Outlet {i + 1}", "news")
+                for i, a in enumerate(story["articles"])
+            ]
+            yield articles, story["roundup"]["text"], story["roundup"]["title"]
 
 
 def allsides_cases() -> Iterator[Case]:
@@ -255,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         help="summary length in words (default 66, the NeuS references' mean length)",
     )
     args = parser.parse_args(argv)
-    if not (NEUS_SOURCE.is_file() and ALLSIDES.is_file()):
+    if not (NEUS_SOURCE.is_file() and ALLSIDES.is_file() and NEUS_GROUPING.is_file()):
         print(f"rewrite_quality: {SHARED} not found (../shared is absent); nothing to measure")
         return 0
     try:
@@ -266,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"summary_words = {args.summary_words}")
     evaluate("neus/val", list(neus_cases()), args.summary_words)
     evaluate("allsides/dev-stories", list(allsides_cases()), args.summary_words)
+    evaluate("neus-grouping/test (never tuned on)", list(neus_grouping_cases()), args.summary_words)
     return 0
 
 

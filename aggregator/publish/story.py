@@ -65,12 +65,21 @@ def _sentence_html(sentence: Sentence, coverage: Coverage | None = None) -> str:
 
 
 def _quoted_html(sentence: Sentence) -> str:
-    """A verbatim sentence followed by its outlet, for the perspectives."""
-    name = escape(sentence.source_name)
-    url = safe_url(sentence.link)
-    if url:
-        name = f'<a href="{escape(url, quote=True)}">{name}</a>'
-    return f"{escape(sentence.text)} <cite>({name})</cite>"
+    """A verbatim sentence followed by its outlet, for the perspectives; a claim several
+    articles state cites each of them (an outlet's two articles told apart by their titles)."""
+    cited = sentence.reported_by or ((sentence.source_name, "", sentence.link),)
+    outlets = [name for name, _, _ in cited]
+    names = []
+    for name, title, link in cited:
+        label = escape(name)
+        url = safe_url(link)
+        attrs = f' title="{escape(title, quote=True)}"' if title else ""
+        if outlets.count(name) > 1 and title:
+            label = f"{label}, \u201c{escape(title)}\u201d"
+        if url:
+            label = f'<a href="{escape(url, quote=True)}"{attrs}>{label}</a>'
+        names.append(label)
+    return f"{escape(sentence.text)} <cite>({'; '.join(names)})</cite>"
 
 
 def _section(css: str, title: str, sentences: Sequence[Sentence], missing: str | None) -> str:
