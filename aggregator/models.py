@@ -146,6 +146,9 @@ class Coverage:
     # Outlets that republished a copy of one of the articles (syndicated wire text): they
     # carried the story, so they count for their side, but the original gets the credit.
     via: tuple[tuple[str, str, str | None], ...] = ()
+    # Every article, in reporting order: (outlet, lean, link, title); the source list shows
+    # each one the feed entry links, an outlet's two articles told apart by their titles.
+    articles: tuple[tuple[str, str, str | None, str], ...] = ()
 
     def count(self, side: str) -> int:
         """Outlets covering the story on one side ("left", "center" or "right"), copies too."""

@@ -239,7 +239,7 @@ def test_copies_are_one_article_with_via_outlets_and_attribution(
     entry = stories_of(report.feed_path)[atom_id(alpha.story_id)]
     html = entry.content[0].value
     assert "Also carried, as a copy of the same report, by Wire News (Right)." in html
-    assert "Covered by 2 left, 1 centre, 3 right outlets." in html
+    assert "Covered by 2 left, 1 center, 3 right outlets." in html
     assert "Wire News" not in {x.title for x in entry.links if x.rel == "related"}
 
 

@@ -94,7 +94,7 @@ def _section(css: str, title: str, sentences: Sequence[Sentence], missing: str |
 
 def coverage_line(coverage: Coverage) -> str:
     return (
-        f"Covered by {coverage.count('left')} left, {coverage.count('center')} centre, "
+        f"Covered by {coverage.count('left')} left, {coverage.count('center')} center, "
         f"{coverage.count('right')} right outlets."
     )
 
@@ -115,9 +115,13 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     parts.extend(f"<p>{_sentence_html(s, coverage)}</p>" for s in rewrite.body)
     parts.append("</div>")
     parts.append('<h3>Sources</h3><ul class="sources">')
-    for name, lean, link in coverage.outlets:
+    listed = coverage.articles or tuple((n, le, li, "") for n, le, li in coverage.outlets)
+    names = [name for name, _, _, _ in listed]
+    for name, lean, link, title in listed:
         label = escape(LEAN_LABELS.get(lean, lean))
         named = escape(name)
+        if names.count(name) > 1 and title:  # one outlet, two articles: which is which
+            named = f"{named}: \u201c{escape(title)}\u201d"
         url = safe_url(link)
         if url:
             named = f'<a href="{escape(url, quote=True)}">{named}</a>'

@@ -335,6 +335,9 @@ def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
         outlets=tuple(outlets),
         leans=leans,
         via=tuple(via.values()),
+        articles=tuple(
+            (a.source_name, a.lean, a.link, clean_title(a.title, a.source_name)) for a in ordered
+        ),
     )
 
 
