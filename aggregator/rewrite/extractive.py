@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Coverage, Rewrite, Sentence, StoryArticle
-from aggregator.rewrite.claims import Claim, align
+from aggregator.rewrite.claims import Claim, align, corroborated, features
 from aggregator.text import (
     add_terms,
     cosine,
@@ -538,7 +538,8 @@ def attribute(
 
 
 _DATELINE_RE = re.compile(
-    r"^[A-Z][A-Z .,'-]{2,40}(?:\([^)]{1,40}\))?\s*[\u2014\u2013-]+\s+(?=[A-Z])"
+    r"^(?:[A-Z][A-Z .,'-]{2,40}(?:\([^)]{1,40}\))?\s*[\u2014\u2013-]+\s+"  # "HALDEN (Wire) — "
+    r"|\([A-Z][A-Za-z ]{1,20}\)\s*(?:[\u2014\u2013-]+\s*)?)(?=[A-Z])"  # "(CNN)", "(Reuters) - "
 )
 
 
@@ -552,7 +553,7 @@ def attributed_claim(sentence: Sentence, outlets: Sequence[str]) -> Sentence:
     """A sentence only some outlets report, in the summary: "..., according to X." (or
     "According to X, ..." where the sentence ends in a quotation or already cites someone)."""
     who = join_names(outlets)
-    text = sentence.text
+    text = strip_dateline(sentence.text)
     if text.endswith(".") and text[-2:-1] not in "\"'\u201d\u2019" and "according to" not in text:
         prose = f"{text[:-1]}, according to {who}."
     else:
@@ -584,7 +585,7 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
 
     news = [s for s in candidates if _kind(articles, s.entry_id) == "news"] or candidates
     budget = min(summary_words, SOURCE_SHARE * sum(word_count(a.text) for a in articles))
-    summary_sents = _summary(news, scores, vectors, claim_of, max(budget, 1))
+    summary_sents = _summary(news, scores, vectors, claim_of, max(budget, 1), articles)
     summary_sents = summary_sents or _first_sentence(articles)
     headline = choose_headline(articles)
     summary = " ".join(s.attributed or s.text for s in summary_sents) or headline
@@ -648,18 +649,31 @@ def _summary(
     vectors: dict[tuple[int, int], dict[str, float]],
     claim_of: Mapping[tuple[int, int], Claim],
     budget: float,
+    articles: Sequence[StoryArticle],
 ) -> list[Sentence]:
     """The central claims, most central first. A claim two or more outlets report (across
     leans where it can) is stated plainly, in its least loaded news wording; one that only one
     outlet or one side reports, or that has no plain wording, is attributed."""
+    lean_of = {a.source_name: a.lean for a in articles}
+    text_features = {a.source_name: set(features(a.text)) for a in articles}
+    reported = {}  # who states each sentence's claim: aligned, or told across sentences
+    for s in news:
+        outlets = claim_of[_key(s)].outlets
+        if len(outlets) < 2:
+            outlets += tuple(
+                name
+                for name, found in text_features.items()
+                if name not in outlets and corroborated(s, found)
+            )
+        reported[_key(s)] = outlets
     scores = {
-        k: v + (CLAIM_BONUS if len(claim_of[k].outlets) >= 2 else 0.0) for k, v in scores.items()
+        k: v + (CLAIM_BONUS if len(reported.get(k, ())) >= 2 else 0.0) for k, v in scores.items()
     }
     # An attributed claim's lead-in takes room in the summary too.
     extra = {
-        k: 2 + word_count(join_names(c.outlets))
-        for k, c in claim_of.items()
-        if len(c.outlets) < 2 or c.sides in ({"left"}, {"right"})
+        k: 2 + word_count(join_names(outlets))
+        for k, outlets in reported.items()
+        if len(outlets) < 2 or _one_side(outlets, lean_of)
     }
     chosen = _mmr(news, scores, vectors, max_words=budget, extra_words=extra)
     news_keys = {_key(s) for s in news}
@@ -672,11 +686,29 @@ def _summary(
             sentence.text
         ) + len(_LOADED_RE.findall(sentence.text)):
             plain = sentence  # no plainer wording: keep the one chosen
-        one_side = claim.sides in ({"left"}, {"right"})
-        if len(claim.outlets) < 2 or one_side or loaded_words(plain.text):
-            plain = attributed_claim(plain, claim.outlets)
+        outlets = reported[_key(sentence)]
+        if len(outlets) < 2 or _one_side(outlets, lean_of) or loaded_words(plain.text):
+            if not _names_outlet(plain):
+                plain = attributed_claim(plain, outlets)
+        elif strip_dateline(plain.text) != plain.text:
+            plain = dataclasses.replace(plain, attributed=strip_dateline(plain.text))
         out.append(plain)
     return out
+
+
+def _names_outlet(sentence: Sentence) -> bool:
+    """Whether a sentence already says which outlet reports it ("..., sources told NBC News")."""
+    name = re.sub(r"\s*\([^)]*\)$", "", sentence.source_name)  # "NBC News (Online)"
+    return len(name) > 2 and name in sentence.text
+
+
+def _one_side(outlets: Sequence[str], lean_of: Mapping[str, str]) -> bool:
+    """Whether only left-leaning, or only right-leaning, outlets report something."""
+    sides = {
+        "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else "center"
+        for lean in (lean_of.get(o, "center") for o in outlets)
+    }
+    return sides in ({"left"}, {"right"})
 
 
 def _first_sentence(articles: Sequence[StoryArticle]) -> list[Sentence]:
