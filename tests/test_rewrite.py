@@ -25,6 +25,7 @@ from aggregator.rewrite.extractive import (
     REPEAT_SIMILARITY,
     _graph_rank,
     _sentences,
+    _standalone,
     attribute,
     loaded_words,
     proper_words,
@@ -70,6 +71,7 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
     result = rewrite_story(articles)
     first = result.body[0]
     assert first.attributed.startswith("Alpha Times first reported that ")
+    assert first.index == min(s.index for s in _sentences(articles[0])), "its opening first"
     published = {a.entry_id: a.published for a in articles}
     times = [published[s.entry_id] for s in result.body]
     assert times == sorted(times), "told in the order the outlets reported"
@@ -515,3 +517,23 @@ def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone()
         for s in view:
             assert other not in claim_of[(s.entry_id, s.index)].sides, s.text
             assert not s.text.endswith("?") and not s.text.startswith("Consider"), s.text
+
+
+def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
+    needs_context = (
+        "Consider who rides Marlow's buses at five in the morning.",  # a bare imperative
+        "Isn't public transit supposed to serve the public?",  # a rhetorical question
+        "Two other committee members opposed any cut at all.",  # other than whom?
+        "After the vote, he said the council had no choice.",  # he: nobody named yet
+        "That is why the fare went up.",
+    )
+    stands_alone = (
+        "Officials in other cities agreed with the council.",
+        "Councilmember Dale Pruitt said he would demand an audit.",  # named before "he"
+        "The Marlow City Council voted 6-3 on Monday to raise the bus fare.",
+    )
+    assert not any(_standalone(t) for t in needs_context)
+    assert all(_standalone(t) for t in stands_alone)
+    result = rewrite_story(story_articles("fares"))
+    shown = result.progressive + result.conservative + result.common_ground
+    assert not {s.text for s in shown} & set(needs_context[:2]), "the fixture has both"

@@ -24,6 +24,8 @@ from aggregator.text import (
     words,
 )
 
+# Part of every story's input hash: a new version rewrites every stored story once.
+EXTRACTIVE_VERSION = "claims-1"
 LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
 SUMMARY_WORDS = 60
 BODY_MIN, BODY_MAX = 4, 8
@@ -347,17 +349,31 @@ def _standalone(text: str) -> bool:
     if text.rstrip("\"'\u201d\u2019").endswith("?") or _IMPERATIVE_RE.match(text):
         return False
     pronoun = _PRONOUN_RE.search(text)
-    if pronoun and not _NAME_RE.search(text[: pronoun.start()]):
-        return False
+    if pronoun:
+        before = text[: pronoun.start()]
+        first = before.split(" ", 1)[0].strip(",")
+        named = _NAME_RE.search(before) or (
+            first[:1].isupper() and first.lower() not in _LOWERABLE | _OPENERS
+        )
+        if not named:
+            return False
     return not _CONTEXT_RE.search(text)
 
 
 _IMPERATIVE_RE = re.compile(
     r"^(?:Consider|Imagine|Remember|Look|Think|Ask|Note|Take|Start with|Picture|Recall|Don't|Do)\b"
 )
+_OPENERS = frozenset(
+    "after before when while during as despite although though since because if once until "
+    "asked speaking later earlier then now yesterday today".split()
+)
 _PRONOUN_RE = re.compile(r"\b(?:he|she|him|her|his)\b")
-_NAME_RE = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+|\b[A-Z][a-z]{2,}\b(?<!^)")
-_CONTEXT_RE = re.compile(r"(?i)^(?:that|this|these|those|such)\b|\b(?:as well|either|too)\.$")
+_NAME_RE = re.compile(r"(?<=[\s\"\u201c(])[A-Z][a-z]+|^[A-Z][a-z]+\s+[A-Z][a-z]+")
+_CONTEXT_RE = re.compile(
+    r"(?i)^(?:that|this|these|those|such|another|"
+    r"(?:the|two|three|four|five|several|many|some|both) other)\b"  # "Two other members"
+    r"|\b(?:as well|either|too)\.$"
+)
 
 
 def _side_sentences(
@@ -749,6 +765,9 @@ def _body(
         room = BODY_MAX - len(chosen) - max(0, len(news) - turn - 1)  # keep one each for the rest
         want = min(room, per_article + (2 if turn == 0 else 0))
         own = sorted(by_entry[article.entry_id], key=lambda s: (-scores[_key(s)], s.index))
+        if turn == 0:  # the story opens with the first report's own opening, not its middle
+            lead = min(own, key=lambda s: (s.text[:1] in '"\u201c', s.index))
+            own = [lead] + [s for s in own if s is not lead]
         picked: list[Sentence] = []
         for s in own:
             if len(picked) >= want:
@@ -778,6 +797,8 @@ def _body(
             pattern = FIRST_LEAD_IN
         elif s.source_name in heard:
             pattern = AGAIN_LEAD_INS[(heard[s.source_name] - 1) % len(AGAIN_LEAD_INS)]
+            if "also" in pattern and re.search(r"\balso\b", s.text):
+                pattern = AGAIN_LEAD_INS[1]  # not "also reported that ... also raises"
         elif quote:
             pattern = QUOTE_LEAD_INS[turn % len(QUOTE_LEAD_INS)]
             turn += 1
