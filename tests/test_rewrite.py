@@ -502,6 +502,9 @@ def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
     assert any(not s.attributed for s in result.summary_sentences), "the vote: all report it"
     one_outlet = [s for s in result.summary_sentences if "according to" in s.attributed]
     assert one_outlet, "the fixture's summary has a claim only one outlet reports"
+    for name in (*STORIES, "fares", "hard-week"):
+        for s in rewrite_story(story_articles(name)).summary_sentences:
+            assert "ccording to" in s.attributed or not loaded_words(s.text), (name, s.text)
 
 
 def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone() -> None:

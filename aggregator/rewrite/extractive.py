@@ -67,7 +67,8 @@ _SENSATIONAL_RE = re.compile(
     r"crazy|unhinged|savage\w*|explosive|horrif\w*|terrifying|fumes?|fuming|"
     r"ax(?:e|es|ed)|slash(?:es|ed)?|guts?|gutted|jacks? up|jacked up|hikes?|deception|"
     r"scheme|sky-high|pricey|inferno|blaze|cold water|slap on the wrist|courage|"
-    r"assault on|war on|caves?|caved|shreds?|shredded|dumps?|dumped)\b|!"
+    r"assault on|war on|caves?|caved|shreds?|shredded|dumps?|dumped|disgraceful|sham|hoax|"
+    r"witch hunt)\b|!"
 )
 # Words that take a side or shout, in a sentence we would print without quotation marks.
 _LOADED_RE = re.compile(
@@ -704,7 +705,7 @@ def _summary(
             plain = sentence  # no plainer wording: keep the one chosen
         outlets = reported[_key(sentence)]
         if len(outlets) < 2 or _one_side(outlets, lean_of) or loaded_words(plain.text):
-            if not _names_outlet(plain):
+            if not _names_outlet(plain) or loaded_words(plain.text):
                 plain = attributed_claim(plain, outlets)
         elif strip_dateline(plain.text) != plain.text:
             plain = dataclasses.replace(plain, attributed=strip_dateline(plain.text))
