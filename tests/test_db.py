@@ -18,6 +18,8 @@ from aggregator import db
 from aggregator.config import Config
 from aggregator.db import EntryRow, StoryRow, connect
 from aggregator.pipeline import Pipeline
+from aggregator.rewrite import rewrite_story
+from tests.stories import story_articles
 
 PG_ADMIN = os.environ.get(
     "BALANCED_NEWS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -104,3 +106,10 @@ def test_older_database_gains_new_columns(tmp_path: Path) -> None:
         row = s.scalars(select(db.SourceRow)).one()
         assert (row.name, row.status, row.consecutive_errors) == ("Old News", "ok", 0)
     db.connect(f"sqlite:///{path}")  # a second start changes nothing and does not fail
+
+
+def test_a_stored_rewrite_reads_back_equal_with_every_claims_citations() -> None:
+    """Common Ground sentences carry (outlet, title, link) of every article stating them."""
+    result = rewrite_story(story_articles("fares"))
+    assert any(len(s.reported_by) > 1 for s in result.common_ground)
+    assert db.rewrite_from_json(db.rewrite_to_json(result)) == result
