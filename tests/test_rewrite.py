@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -540,3 +544,25 @@ def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
     result = rewrite_story(story_articles("fares"))
     shown = result.progressive + result.conservative + result.common_ground
     assert not {s.text for s in shown} & set(needs_context[:2]), "the fixture has both"
+
+
+def test_the_rewrite_is_the_same_in_every_process_whatever_the_hash_seed() -> None:
+    """Claims, Common Ground and the summary never depend on set or dict iteration order."""
+    script = (
+        "from aggregator.db import rewrite_to_json\n"
+        "from aggregator.rewrite import rewrite_story\n"
+        "from tests.stories import story_articles\n"
+        "print(rewrite_to_json(rewrite_story(story_articles('fares'))))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1 and "reported_by" in outputs.pop()
