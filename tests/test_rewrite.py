@@ -482,7 +482,7 @@ def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
     naming every outlet that reports it."""
     articles = story_articles("fares")
     lean = {a.source_name: a.lean for a in articles}
-    found = {a.source_name: set(features(a.text)) for a in articles}
+    found = {a.source_name: set(features(a.title + "\n" + a.text)) for a in articles}
     result = rewrite_story(articles)
     sentences = [s for a in articles for s in _sentences(a)]
     claims = align(sentences, {a.entry_id: a.lean for a in articles})

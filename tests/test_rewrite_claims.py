@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aggregator.models import Sentence
-from aggregator.rewrite.claims import align, features
+from aggregator.rewrite.claims import align, corroborated, features
 from aggregator.rewrite.extractive import _sentences
 from tests.stories import story_articles
 
@@ -65,3 +65,13 @@ def test_numbers_read_as_numbers_and_alignment_is_deterministic() -> None:
     forward = align(sentences, leans)
     assert forward == align(list(reversed(sentences)), leans)
     assert any(len(c.outlets) >= 3 for c in forward), "the 6-3 vote is one claim"
+
+
+def test_an_article_corroborates_a_claim_it_tells_in_its_own_sentences_and_figures() -> None:
+    claim = sentence(1, 0, "Governor Rhea Sandoval will sign the water bill on Friday in Ashby.")
+    told_apart = "Rhea Sandoval is the governor. She will sign it Friday. The water bill passed."
+    assert corroborated(claim, set(features(told_apart)))
+    assert not corroborated(claim, set(features("The water bill passed the Senate.")))
+    figure = sentence(1, 1, "Governor Rhea Sandoval said the water bill costs $40 million.")
+    other = "Governor Rhea Sandoval said the water bill costs $25 million."
+    assert not corroborated(figure, set(features(other))), "a figure only one outlet gives"

@@ -20,7 +20,7 @@ from aggregator.models import Sentence
 from aggregator.text import STOPWORDS, cosine, stem, words
 
 SAME_CLAIM = 0.3  # similarity at or above which two sentences state the same claim
-CORROBORATED = 0.6  # share of a sentence's features an article states: it reports the claim too
+CORROBORATED = 0.5  # share of a sentence's features an article states: it reports the claim too
 SHARED_ENTITIES = 3  # ... or if they name this many of the same people, places and bodies
 CONTENT_MIN = 0.2  # ... if their words other than names are this alike (two words at least)
 # Speech verbs and fillers say who said a thing, not what was said.
@@ -186,8 +186,11 @@ def align(
 def corroborated(sentence: Sentence, text_features: set[str], share: float = CORROBORATED) -> bool:
     """Whether an article (``text_features``: the :func:`features` of its whole text) states
     what ``sentence`` says, even spread over several sentences: at least ``share`` of the
-    sentence's features (names and numbers included, two at least) appear in it."""
+    sentence's features (names and numbers included, two at least) appear in it, and every
+    number it gives."""
     mine = set(features(sentence.text))
     if len(mine) < 2:
         return False
+    if any(t[:1].isdigit() and t not in text_features for t in mine):
+        return False  # a figure the other outlet does not give is this outlet's alone
     return len(mine & text_features) / len(mine) >= share
