@@ -504,6 +504,8 @@ def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
                 ).attributed,
             )
     assert any(not s.attributed for s in result.summary_sentences), "the vote: all report it"
+    stated = [claim_of[(s.entry_id, s.index)] for s in result.summary_sentences]
+    assert len({id(c) for c in stated}) == len(stated), "each claim once"
     one_outlet = [s for s in result.summary_sentences if "according to" in s.attributed]
     assert one_outlet, "the fixture's summary has a claim only one outlet reports"
     for name in (*STORIES, "fares", "hard-week"):

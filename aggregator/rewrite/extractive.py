@@ -230,6 +230,7 @@ def _mmr(
     repeat: float = REPEAT_SIMILARITY,
     contained: float = CONTAINED,
     extra_words: Mapping[tuple[int, int], int] | None = None,
+    claim_of: Mapping[tuple[int, int], Claim] | None = None,
 ) -> list[Sentence]:
     """Maximal marginal relevance: the central sentences, without saying anything twice.
 
@@ -259,6 +260,8 @@ def _mmr(
             and _contained(vec, [vectors[(c.entry_id, c.index)] for c in chosen]) >= contained
         ):
             continue  # nearly every word of it already said, if spread over several sentences
+        if claim_of and any(claim_of[_key(c)] is claim_of[_key(best)] for c in chosen):
+            continue  # the same claim in another outlet's words
         n = word_count(best.text) + (extra_words or {}).get((best.entry_id, best.index), 0)
         if max_words is not None and chosen and words_used + n > max_words * OVERRUN:
             continue
@@ -694,7 +697,7 @@ def _summary(
         for k, outlets in reported.items()
         if len(outlets) < 2 or _one_side(outlets, lean_of)
     }
-    chosen = _mmr(news, scores, vectors, max_words=budget, extra_words=extra)
+    chosen = _mmr(news, scores, vectors, max_words=budget, extra_words=extra, claim_of=claim_of)
     news_keys = {_key(s) for s in news}
     out = []
     for sentence in chosen:
