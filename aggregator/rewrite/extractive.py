@@ -1,8 +1,10 @@
 """The extractive rewrite: a neutral, attributed story built only from the sources' sentences.
 
 Every sentence we output is a sentence some outlet wrote, carried with its provenance (entry id
-and sentence index), so the story can never state what no source said. No model, no network:
-the same articles always give the same story.
+and sentence index), so the story can never state what no source said; only the lead-ins that
+name outlets ("X first reported that ...", "..., according to X.") are ours. Everything is
+built on claims (:mod:`.claims`): the sentences of different outlets that say one thing. No
+model, no network: the same articles always give the same story.
 """
 
 from __future__ import annotations
