@@ -568,3 +568,17 @@ def test_the_rewrite_is_the_same_in_every_process_whatever_the_hash_seed() -> No
         for seed in ("1", "2")
     }
     assert len(outputs) == 1 and "reported_by" in outputs.pop()
+
+
+def test_a_summary_sentence_naming_its_outlet_is_not_attributed_twice() -> None:
+    article = story_articles("fares")[0]
+    told = "Councilmember Dale Pruitt said the audit was overdue, he told Civic Wire on Monday."
+    solo = replace(article, text=told + "\n" + article.text)
+    result = rewrite_story([solo])
+    line = next(s for s in result.summary_sentences if s.text == told)
+    assert "according to" not in line.attributed.lower(), "Civic Wire already says it is theirs"
+    assert all(
+        "according to Civic Wire" in s.attributed
+        for s in result.summary_sentences
+        if s.text != told and not loaded_words(s.text)
+    ), "one outlet alone: every other claim is attributed"

@@ -723,7 +723,8 @@ def _summary(
 def _names_outlet(sentence: Sentence) -> bool:
     """Whether a sentence already says which outlet reports it ("..., sources told NBC News")."""
     name = re.sub(r"\s*\([^)]*\)$", "", sentence.source_name)  # "NBC News (Online)"
-    return len(name) > 2 and name in sentence.text
+    found = re.search(rf"(?<=\s){re.escape(name)}\b", sentence.text) if len(name) > 2 else None
+    return found is not None  # mid-sentence, a whole name: not "Reason is ..." for Reason
 
 
 def _one_side(outlets: Sequence[str], lean_of: Mapping[str, str]) -> bool:
