@@ -12,7 +12,7 @@ same claims.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
@@ -55,6 +55,11 @@ class Claim:
             "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else "center"
             for lean in self.leans
         )
+
+    def only(self, keep: Callable[[Sentence], bool]) -> Claim:
+        """The claim as stated by the sentences ``keep`` accepts (news ones, say)."""
+        pairs = [(s, lean) for s, lean in zip(self.sentences, self.leans, strict=True) if keep(s)]
+        return Claim(tuple(s for s, _ in pairs), tuple(lean for _, lean in pairs))
 
     @property
     def both_sides(self) -> bool:

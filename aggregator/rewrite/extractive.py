@@ -439,12 +439,15 @@ def _representative(
     opinion: frozenset[int] = frozenset(),
 ) -> Sentence:
     """The claim in its least loaded wording, a news article's before an opinion piece's
-    (entry ids in ``opinion``); of equally plain ones, the most central."""
+    (entry ids in ``opinion``) and a centre outlet's before a side's; of equally plain ones,
+    the most central."""
+    lean = dict(zip((_key(s) for s in claim.sentences), claim.leans, strict=True))
     return min(
         claim.sentences,
         key=lambda s: (
             loaded_words(s.text) + len(_LOADED_RE.findall(s.text)),
             s.entry_id in opinion,
+            lean[_key(s)] != "center",
             s.text[:1] in '"\u201c',
             -scores.get((s.entry_id, s.index), 0.0),
             s.entry_id,
@@ -482,8 +485,7 @@ def _common_ground(
             standalone = [s for s in claim.sentences if _standalone(s.text)]
             if not standalone:
                 continue
-            alone = dataclasses.replace(claim, sentences=tuple(standalone))
-            pick = _representative(alone, scores, opinion)
+            pick = _representative(claim.only(lambda s: _standalone(s.text)), scores, opinion)
         if any(_overlap(pick.text, c.text) >= WORD_OVERLAP for c in chosen):
             continue
         chosen.append(_cited(pick, claim, titles))
@@ -704,8 +706,8 @@ def _summary(
     out = []
     for sentence in chosen:
         claim = claim_of[_key(sentence)]
-        stated = [s for s in claim.sentences if _key(s) in news_keys] or [sentence]
-        plain = _representative(dataclasses.replace(claim, sentences=tuple(stated)), scores)
+        stated = claim.only(lambda s: _key(s) in news_keys)
+        plain = _representative(stated, scores) if stated.sentences else sentence
         if loaded_words(plain.text) + len(_LOADED_RE.findall(plain.text)) >= loaded_words(
             sentence.text
         ) + len(_LOADED_RE.findall(sentence.text)):
