@@ -378,7 +378,14 @@ def rewrite_from_json(text: str) -> Rewrite:
     data = json.loads(text)
     for key in ("body", "progressive", "conservative", "common_ground", "summary_sentences"):
         data[key] = tuple(
-            Sentence(**{**s, "cites": tuple(s.get("cites", ()))}) for s in data.get(key, ())
+            Sentence(
+                **{
+                    **s,
+                    "cites": tuple(s.get("cites", ())),
+                    "reported_by": tuple(tuple(r) for r in s.get("reported_by", ())),
+                }
+            )
+            for s in data.get(key, ())
         )
     data["unavailable"] = tuple(data.get("unavailable", ()))
     return Rewrite(**data)

@@ -130,6 +130,9 @@ class Sentence:
     link: str | None
     attributed: str = ""  # the sentence in prose: "According to The Wall Street Journal, ..."
     cites: tuple[int, ...] = ()  # a model-written paragraph: every entry id it draws on
+    # A claim several articles state: (outlet, title, link) of every article stating it, this
+    # sentence's own first; the sentence is shown once and cites them all.
+    reported_by: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,11 @@ class Coverage:
     # Outlets that republished a copy of one of the articles (syndicated wire text): they
     # carried the story, so they count for their side, but the original gets the credit.
     via: tuple[tuple[str, str, str | None], ...] = ()
+    # Every article, in reporting order: (outlet, lean, link, title); the source list shows
+    # each one the feed entry links, an outlet's two articles told apart by their titles.
+    articles: tuple[tuple[str, str, str | None, str], ...] = ()
+    # Every copy (name, lean, link), one outlet's two copies both: the feed links each one.
+    copies: tuple[tuple[str, str, str | None], ...] = ()
 
     def count(self, side: str) -> int:
         """Outlets covering the story on one side ("left", "center" or "right"), copies too."""

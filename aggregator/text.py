@@ -62,6 +62,7 @@ _ABBREVIATIONS = (
     "Nov.",
     "Dec.",
     "vs.",
+    "D.C.",
     "a.m.",
     "p.m.",
     "Pres.",
@@ -73,7 +74,7 @@ _ABBREVIATIONS = (
 # Abbreviations that may also end a sentence: they do when the next word is one that opens
 # sentences rather than names ("in the U.S. The ..." but "the U.S. Senate").
 _MAY_END = frozenset(
-    {"U.S.", "U.K.", "U.N.", "A.I.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."}
+    {"U.S.", "U.K.", "U.N.", "A.I.", "D.C.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."}
 )
 _NOT_BEFORE_OPENER = (
     r"(?!\s+(?:The|A|An|In|On|At|By|For|He|She|It|They|We|I|His|Her|Their|Its|But|And|This|"
@@ -82,6 +83,9 @@ _NOT_BEFORE_OPENER = (
 )
 
 _INITIAL_RE = re.compile(r"(?<=\s[A-Z])\.(?=\s+[A-Z])" + _NOT_BEFORE_OPENER)
+# Initials before a number name a thing ("S.B. 8", "H.R. 1"): the number is not a new sentence.
+_INITIALS_NUMBER_RE = re.compile(r"(?<=\b[A-Z]\.[A-Z])\.(?=\s+\d)")
+_VERSUS_RE = re.compile(r"(?<=\sv)\.(?=\s)")  # "Roe v. Wade" (but "Kyiv. The" ends one)
 
 
 def words(text: str) -> list[str]:
@@ -151,6 +155,8 @@ def split_sentences(text: str) -> list[str]:
                 protected = protected.replace(abbr, hidden)
         # A middle initial ("Michael R. Bloomberg") is not a sentence end; "Plan B. The" is.
         protected = _INITIAL_RE.sub("\x00-\x00", protected)
+        protected = _INITIALS_NUMBER_RE.sub("\x00-\x00", protected)
+        protected = _VERSUS_RE.sub("\x00-\x00", protected)
         for piece in _SENTENCE_END_RE.split(protected):
             piece = re.sub(r"\x00-?\d*\x00", ".", piece).strip()
             if piece:

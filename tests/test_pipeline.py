@@ -267,10 +267,12 @@ def test_copies_are_one_article_with_via_outlets_and_attribution(
     entry = stories_of(report.feed_path)[atom_id(alpha.story_id)]
     html = entry.content[0].value
     assert "Also carried, as a copy of the same report, by Wire News (Right)." in html
-    assert "Covered by 2 left, 1 centre, 3 right outlets." in html
+    assert "Covered by 2 left, 1 center, 3 right outlets." in html
     # Not rewritten separately, but still reachable: the copy keeps its own related link.
     wire_links = {x.href for x in entry.links if x.rel == "related" and x.title == "Wire News"}
     assert wire_links == {c.link for c in copies}
+    # ... and the source list on the page shows every article the entry links, copies marked.
+    assert html.count("(Right, a copy of the same report)</li>") == 2
 
 
 def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(

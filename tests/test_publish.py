@@ -534,3 +534,28 @@ def test_every_source_down_is_a_state_of_its_own() -> None:
     assert status_notice(down[:1], 44) == "1 of 44 sources is down (Outlet 0); we are retrying."
     feed = feedparser.parse(build_atom([], Settings(), down, now=NOW, total_sources=44))
     assert feed.entries[0].title == "Latest Headlines (every source is down)"
+
+
+def test_the_source_list_shows_every_linked_article_with_one_set_of_lean_labels() -> None:
+    """Two articles from one outlet are both listed, told apart by their titles; the lean
+    labels are the same five everywhere (the bar, the coverage line, the list, the feed)."""
+    articles = story_articles("fares")
+    review = next(a for a in articles if a.source_id == "review")
+    second = dataclasses.replace(
+        review,
+        entry_id=99,
+        title="Marlow riders deserve an audit, not a fare hike",
+        link="http://review.example/fares-2",
+        published=review.published + timedelta(hours=5),
+    )
+    articles = [*articles, second]
+    html = render_story_html(rewrite_story(articles), coverage_of(articles))
+    sources = html.split('<ul class="sources">', 1)[1].split("</ul>", 1)[0]
+    for a in articles:
+        assert f'href="{a.link}"' in sources, a.link
+    assert sources.count("<li") == len(articles)
+    for title in (review.title, second.title):
+        assert f"The Left Review: \u201c{title}\u201d" in sources
+    assert "Civic Wire</a> (Center)" in sources and "Bay Gazette</a> (Lean Left)" in sources
+    assert "centre" not in html.lower()
+    assert "Covered by 2 left, 1 center, 2 right outlets." in html

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,18 +18,24 @@ from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Config
 from aggregator.db import EntryRow, StoryRow, rewrite_from_json
 from aggregator.models import Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
+from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
+from aggregator.rewrite.claims import align, corroborated, features
 from aggregator.rewrite.extractive import (
+    ALL_LEAD_INS,
     BODY_MAX,
     BODY_MIN,
-    LEAD_INS,
     OVERRUN,
     REPEAT_SIMILARITY,
     _graph_rank,
+    _sentences,
+    _standalone,
     attribute,
+    loaded_words,
     proper_words,
+    strip_dateline,
 )
-from aggregator.text import cosine, split_sentences, terms
+from aggregator.text import cosine, join_names, split_sentences, terms, words
 from tests.conftest import SHARED
 from tests.stories import story_articles
 
@@ -48,9 +58,30 @@ def test_body_attributes_each_sentence_to_its_outlet() -> None:
     assert 4 <= len(result.body) <= 8
     for sentence in result.body:
         assert sentence.source_name in sentence.attributed
-        assert sentence.attributed.startswith(("According to ", "As "))
+        leads = [p.format(sentence.source_name) for p in ALL_LEAD_INS]
+        assert sentence.attributed.startswith(tuple(x[0].upper() + x[1:] for x in leads))
         assert sentence.attributed.rstrip(".").endswith(sentence.text[1:].rstrip("."))
     assert {s.source_id for s in result.body} >= {"alpha", "beta", "gamma"}
+    assert strip_dateline("PELL CREEK (Civic Wire) \u2014 Firefighters gained ground.") == (
+        "Firefighters gained ground."
+    ), "a wire dateline only repeats the outlet the lead-in names"
+    assert strip_dateline("U.S. officials said so.") == "U.S. officials said so."
+
+
+def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
+    """The first reporter first ("X first reported that ..."), then each outlet's additions in
+    the order they published; the lead-ins vary rather than alternate two forms."""
+    articles = story_articles("bridge")
+    result = rewrite_story(articles)
+    first = result.body[0]
+    assert first.attributed.startswith("Alpha Times first reported that ")
+    assert first.index == min(s.index for s in _sentences(articles[0])), "its opening first"
+    published = {a.entry_id: a.published for a in articles}
+    times = [published[s.entry_id] for s in result.body]
+    assert times == sorted(times), "told in the order the outlets reported"
+    leads = {s.attributed[: -len(s.text)].replace(s.source_name, "X") for s in result.body}
+    assert len(leads) >= 3
+    assert sum("first reported" in s.attributed for s in result.body) == 1
 
 
 def test_perspectives_draw_only_from_their_side() -> None:
@@ -60,8 +91,11 @@ def test_perspectives_draw_only_from_their_side() -> None:
     assert result.progressive and all(lean[s.entry_id] in LEFT_LEANS for s in result.progressive)
     assert result.conservative and all(lean[s.entry_id] in RIGHT_LEANS for s in result.conservative)
     assert any(s.source_id == "delta" for s in result.conservative), "opinion preferred"
-    sides = {lean[s.entry_id] in LEFT_LEANS for s in result.common_ground}
-    assert sides == {True, False}, "common ground pairs both sides"
+    outlet_lean = {a.source_name: a.lean for a in articles}
+    assert result.common_ground
+    for claim in result.common_ground:
+        leans = {outlet_lean[name] for name, _, _ in claim.reported_by}
+        assert leans & LEFT_LEANS and leans & RIGHT_LEANS, "common ground: both sides report it"
 
 
 def test_a_missing_side_says_so() -> None:
@@ -107,7 +141,12 @@ def test_every_output_sentence_is_traceable_to_its_entry_and_index(name: str) ->
     articles = story_articles(name)
     by_id = {a.entry_id: a for a in articles}
     result = rewrite_story(articles)
-    assert result.summary == " ".join(s.text for s in result.summary_sentences)
+    assert result.summary == " ".join(s.attributed or s.text for s in result.summary_sentences)
+    outlets = {a.source_name for a in articles}
+    for sentence in result.summary_sentences:
+        if sentence.attributed:  # "..., according to X." or "According to X, ...": verbatim
+            assert sentence.text[1:].rstrip(".") in sentence.attributed
+            assert any(f"ccording to {o}" in sentence.attributed for o in outlets)
     for sentence in output_sentences(result):
         article = by_id[sentence.entry_id]
         assert split_sentences(article.text)[sentence.index] == sentence.text
@@ -124,9 +163,12 @@ def test_each_attribution_names_the_outlet_that_wrote_the_sentence(name: str) ->
     result = rewrite_story(articles)
     assert BODY_MIN <= len(result.body) <= BODY_MAX
     for s in result.body:
-        lead_in = next(p.format(s.source_name) for p in LEAD_INS if s.attributed.startswith(p[:3]))
-        assert s.attributed.startswith(lead_in), s.attributed
-        assert s.attributed[len(lead_in) :] in (s.text, s.text[0].lower() + s.text[1:])
+        leads = [p.format(s.source_name) for p in ALL_LEAD_INS]
+        lead_in = next(
+            x[0].upper() + x[1:] for x in leads if s.attributed.startswith(x[:1].upper() + x[1:])
+        )
+        text = strip_dateline(s.text)
+        assert s.attributed[len(lead_in) :] in (text, text[0].lower() + text[1:])
         others = {a.source_name for a in articles} - {s.source_name}
         assert not any(o in s.attributed[: len(lead_in)] for o in others)
 
@@ -237,7 +279,10 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
     ferry = story_articles("ferry")
     result = rewrite_story(ferry)
     assert {s.source_id for s in result.progressive} == {"beta"}  # lean-left counts as left
-    assert {s.source_id for s in result.conservative} == {"gamma"}
+    # Gamma Post's two usable sentences are both claims Beta Daily reports too: common ground,
+    # so its view says it adds nothing of its own rather than repeat them.
+    assert result.conservative == () and "only right-leaning" in result.conservative_missing
+    assert {o for s in result.common_ground for o, _, _ in s.reported_by} >= {"Gamma Post"}
 
 
 def test_the_rewrite_is_deterministic_whatever_the_input_order() -> None:
@@ -364,3 +409,176 @@ def test_first_reporter_ties_break_by_fetch_time_and_copies_count_for_their_side
     assert carried.count("left") == 1 and "left" in carried.leans
     assert carried.via == (("Wire Left", "left", None),) and carried.first_source == "Gamma Post"
     assert coverage_of([gamma, delta]).count("left") == 0
+
+
+# --- claims: Common Ground, headline, summary, views -------------------------------------------
+
+CLAIM_STORIES = ("bridge", "ferry", "fares")
+
+
+def word_overlap(a: str, b: str) -> float:
+    wa, wb = set(words(a.lower())), set(words(b.lower()))
+    return len(wa & wb) / min(len(wa), len(wb))
+
+
+@pytest.mark.parametrize("name", CLAIM_STORIES)
+def test_common_ground_states_each_claim_once_citing_every_outlet_on_both_sides(
+    name: str,
+) -> None:
+    articles = story_articles(name)
+    lean = {a.source_name: a.lean for a in articles}
+    result = rewrite_story(articles)
+    common = result.common_ground
+    assert common, "both sides report something here"
+    for i, a in enumerate(common):
+        for b in common[i + 1 :]:
+            assert word_overlap(a.text, b.text) < 0.6, (a.text, b.text)
+    sentences = [s for a in articles for s in _sentences(a)]
+    claims = align(sentences, {a.entry_id: a.lean for a in articles})
+    for sentence in common:
+        cited = [outlet for outlet, _, _ in sentence.reported_by]
+        assert cited[0] == sentence.source_name
+        assert {lean[o] for o in cited} & LEFT_LEANS and {lean[o] for o in cited} & RIGHT_LEANS
+        claim = next(c for c in claims if any(s.text == sentence.text for s in c.sentences))
+        assert set(cited) == set(claim.outlets), "every outlet aligned to the claim is cited"
+
+
+def test_a_quote_every_outlet_carries_is_shown_once_with_all_of_them() -> None:
+    result = rewrite_story(story_articles("fares"))
+    quoted = [s for s in result.common_ground if "Nobody on this council" in s.text]
+    assert len(quoted) == 1
+    assert {o for o, _, _ in quoted[0].reported_by} == {"Civic Wire", "Bay Gazette", "Metro Post"}
+    html = render_story_html(result, coverage_of(story_articles("fares")))
+    assert html.count("Nobody on this council") == 1 + sum(
+        "Nobody on this council" in s.text for s in result.body
+    )
+    for link in ("http://civic.example/fares", "http://bay.example/fares"):
+        assert f'<a href="{link}"' in html
+
+
+def test_headline_is_a_plain_news_headline_that_names_the_event() -> None:
+    articles = {a.source_id: a for a in story_articles("fares")}
+    assert rewrite_story(list(articles.values())).headline == (
+        "Marlow council votes 6-3 to raise bus fare to $2.50"
+    )
+    loaded, plain = articles["metro"], articles["bay"]
+    assert loaded_words(loaded.title) and not loaded_words(plain.title)
+    assert choose_headline([loaded, plain]) == "Marlow riders brace for bus fare increase"
+    opinion = [articles["review"], articles["liberty"]]
+    assert choose_headline([loaded, *opinion]) == "Marlow council hikes bus fares, riders fume"
+    assert choose_headline(opinion) in {clean_title(a.title) for a in opinion}
+    for name in STORIES + ("fares",):
+        arts = story_articles(name)
+        headline = rewrite_story(arts).headline
+        news = [clean_title(a.title, a.source_name) for a in arts if a.kind == "news"]
+        assert headline in news, "never an opinion headline when a news article covers it"
+        if any(not loaded_words(t) for t in news):
+            assert not loaded_words(headline), headline
+
+
+def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
+    """Plain: a claim two or more outlets state (aligned, or told across an article's
+    sentences), not by one side only, in unloaded words. Anything else: "..., according to X"
+    naming every outlet that reports it."""
+    articles = story_articles("fares")
+    lean = {a.source_name: a.lean for a in articles}
+    found = {a.source_name: set(features(a.title + "\n" + a.text)) for a in articles}
+    result = rewrite_story(articles)
+    sentences = [s for a in articles for s in _sentences(a)]
+    claims = align(sentences, {a.entry_id: a.lean for a in articles})
+    claim_of = {(s.entry_id, s.index): c for c in claims for s in c.sentences}
+    assert result.summary_sentences
+    for s in result.summary_sentences:
+        outlets = claim_of[(s.entry_id, s.index)].outlets
+        if len(outlets) < 2:
+            outlets += tuple(o for o, f in found.items() if o not in outlets and corroborated(s, f))
+        sides = {lean[o] in LEFT_LEANS or (lean[o] in RIGHT_LEANS and 2) for o in outlets}
+        plain = len(outlets) >= 2 and sides not in ({True}, {2}) and not loaded_words(s.text)
+        if plain:
+            assert not s.attributed or s.attributed == strip_dateline(s.text), s.attributed
+        else:
+            assert s.attributed in (
+                f"{strip_dateline(s.text)[:-1]}, according to {join_names(outlets)}.",
+                attribute(
+                    replace(s, source_name=join_names(outlets)), "According to {}, "
+                ).attributed,
+            )
+    assert any(not s.attributed for s in result.summary_sentences), "the vote: all report it"
+    stated = [claim_of[(s.entry_id, s.index)] for s in result.summary_sentences]
+    assert len({id(c) for c in stated}) == len(stated), "each claim once"
+    one_outlet = [s for s in result.summary_sentences if "according to" in s.attributed]
+    assert one_outlet, "the fixture's summary has a claim only one outlet reports"
+    for name in (*STORIES, "fares", "hard-week"):
+        for s in rewrite_story(story_articles(name)).summary_sentences:
+            assert "ccording to" in s.attributed or not loaded_words(s.text), (name, s.text)
+
+
+def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone() -> None:
+    articles = story_articles("fares")
+    kind = {a.entry_id: a.kind for a in articles}
+    result = rewrite_story(articles)
+    sentences = [s for a in articles for s in _sentences(a)]
+    claims = align(sentences, {a.entry_id: a.lean for a in articles})
+    claim_of = {(s.entry_id, s.index): c for c in claims for s in c.sentences}
+    for view, other in ((result.progressive, "right"), (result.conservative, "left")):
+        assert view
+        assert kind[view[0].entry_id] == "opinion", "the side's arguments first"
+        for s in view:
+            assert other not in claim_of[(s.entry_id, s.index)].sides, s.text
+            assert not s.text.endswith("?") and not s.text.startswith("Consider"), s.text
+
+
+def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
+    needs_context = (
+        "Consider who rides Marlow's buses at five in the morning.",  # a bare imperative
+        "Isn't public transit supposed to serve the public?",  # a rhetorical question
+        "Two other committee members opposed any cut at all.",  # other than whom?
+        "After the vote, he said the council had no choice.",  # he: nobody named yet
+        "That is why the fare went up.",
+    )
+    stands_alone = (
+        "Officials in other cities agreed with the council.",
+        "Councilmember Dale Pruitt said he would demand an audit.",  # named before "he"
+        "The Marlow City Council voted 6-3 on Monday to raise the bus fare.",
+    )
+    assert not any(_standalone(t) for t in needs_context)
+    assert all(_standalone(t) for t in stands_alone)
+    result = rewrite_story(story_articles("fares"))
+    shown = result.progressive + result.conservative + result.common_ground
+    assert not {s.text for s in shown} & set(needs_context[:2]), "the fixture has both"
+
+
+def test_the_rewrite_is_the_same_in_every_process_whatever_the_hash_seed() -> None:
+    """Claims, Common Ground and the summary never depend on set or dict iteration order."""
+    script = (
+        "from aggregator.db import rewrite_to_json\n"
+        "from aggregator.rewrite import rewrite_story\n"
+        "from tests.stories import story_articles\n"
+        "print(rewrite_to_json(rewrite_story(story_articles('fares'))))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1 and "reported_by" in outputs.pop()
+
+
+def test_a_summary_sentence_naming_its_outlet_is_not_attributed_twice() -> None:
+    article = story_articles("fares")[0]
+    told = "Councilmember Dale Pruitt said the audit was overdue, he told Civic Wire on Monday."
+    solo = replace(article, text=told + "\n" + article.text)
+    result = rewrite_story([solo])
+    line = next(s for s in result.summary_sentences if s.text == told)
+    assert "according to" not in line.attributed.lower(), "Civic Wire already says it is theirs"
+    assert all(
+        "according to Civic Wire" in s.attributed
+        for s in result.summary_sentences
+        if s.text != told and not loaded_words(s.text)
+    ), "one outlet alone: every other claim is attributed"

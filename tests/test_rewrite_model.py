@@ -347,3 +347,23 @@ def test_guard_accepts_a_capitalised_common_word_the_sources_use() -> None:
     sources = [a.text for a in story_articles("bridge")]
     assert guard.check("Commuters in the northern suburbs will be hit hardest.", sources) == []
     assert guard.check("Ruiz said so.", sources) == ["name 'Ruiz' is not in its sources"]
+
+
+@pytest.mark.parametrize(
+    ("headline", "problem"),
+    [
+        (
+            "Governor Ana Ruiz closes Harbor Bridge for repairs",
+            "headline: name 'Governor Ana Ruiz'",
+        ),
+        ("Port Ellery closes Harbor Bridge for $500 million repair", "headline: number '500'"),
+    ],
+)
+def test_a_model_headline_names_only_people_and_numbers_the_sources_give(
+    web: SampleWeb, headline: str, problem: str
+) -> None:
+    """The model may write its own headline; the guard checks every name and number in it."""
+    outcome, extractive = run(web, chat(json.dumps({**GOOD, "headline": headline})))
+    assert outcome.final and outcome.rewrite.method == "extractive"
+    assert outcome.rewrite.headline == extractive.headline
+    assert problem in outcome.rewrite.fallback

@@ -50,3 +50,23 @@ def test_a_middle_initial_does_not_end_a_sentence() -> None:
         "They chose Plan B.",
         "The vote is Tuesday.",
     ]
+
+
+def test_case_names_bill_numbers_and_dc_do_not_end_a_sentence() -> None:
+    """Measured against pysbd and syntok on the AllSides dev excerpts (bench/sentence_split.py),
+    these were the splits ours got wrong and theirs right."""
+    text = (
+        "The court will revisit Roe v. Wade and Planned Parenthood v. Casey this term. "
+        '"From the moment S.B. 8 took effect, women were harmed," the judge wrote. '
+        "The rally was held in Washington, D.C. Tuesday. She moved to D.C. The job paid well. "
+        "He flew to Kyiv. The talks began."
+    )
+    assert split_sentences(text) == [
+        "The court will revisit Roe v. Wade and Planned Parenthood v. Casey this term.",
+        '"From the moment S.B. 8 took effect, women were harmed," the judge wrote.',
+        "The rally was held in Washington, D.C. Tuesday.",
+        "She moved to D.C.",
+        "The job paid well.",
+        "He flew to Kyiv.",
+        "The talks began.",
+    ]

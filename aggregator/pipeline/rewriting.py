@@ -79,6 +79,7 @@ class Rewriting:
                         for a in articles
                     ],
                     self.config.rewrite.summary_words,
+                    rewrite.EXTRACTIVE_VERSION,
                     [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
                 ]
             )

@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Settings
 from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.atom import rfc3339
-from aggregator.publish.story import blindspot_side, status_notice, story_path
+from aggregator.publish.story import LEAN_LABELS, blindspot_side, status_notice, story_path
 
 INDEX_FILE = "index.html"
 STYLE_FILE = "style.css"
@@ -66,14 +66,14 @@ def _when(story_time) -> str:  # noqa: ANN001 - a datetime
 
 def story_view(story: PublishedStory, content: str) -> StoryView:
     counts = coverage_counts(story)
-    labels = {"left": "Left", "center": "Centre", "right": "Right"}
+    labels = {"left": "Left", "center": LEAN_LABELS["center"], "right": "Right"}
     return StoryView(
         story=story,
         content=Markup(content),  # noqa: S704 - sanitized by clean_html before it gets here
         path=story_path(story.id),
         bar=tuple((side, labels[side], counts[side]) for side in ("left", "center", "right")),
         coverage_label=(
-            f"Coverage: {counts['left']} left, {counts['center']} centre, "
+            f"Coverage: {counts['left']} left, {counts['center']} center, "
             f"{counts['right']} right outlets"
         ),
         blindspot=blindspot_side(story.leans),

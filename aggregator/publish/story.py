@@ -66,12 +66,21 @@ def _sentence_html(sentence: Sentence, coverage: Coverage | None = None) -> str:
 
 
 def _quoted_html(sentence: Sentence) -> str:
-    """A verbatim sentence followed by its outlet, for the perspectives."""
-    name = escape(sentence.source_name)
-    url = safe_url(sentence.link)
-    if url:
-        name = f'<a href="{escape(url, quote=True)}">{name}</a>'
-    return f"{escape(sentence.text)} <cite>({name})</cite>"
+    """A verbatim sentence followed by its outlet, for the perspectives; a claim several
+    articles state cites each of them (an outlet's two articles told apart by their titles)."""
+    cited = sentence.reported_by or ((sentence.source_name, "", sentence.link),)
+    outlets = [name for name, _, _ in cited]
+    names = []
+    for name, title, link in cited:
+        label = escape(name)
+        url = safe_url(link)
+        attrs = f' title="{escape(title, quote=True)}"' if title else ""
+        if outlets.count(name) > 1 and title:
+            label = f"{label}, \u201c{escape(title)}\u201d"
+        if url:
+            label = f'<a href="{escape(url, quote=True)}"{attrs}>{label}</a>'
+        names.append(label)
+    return f"{escape(sentence.text)} <cite>({'; '.join(names)})</cite>"
 
 
 def _section(css: str, title: str, sentences: Sequence[Sentence], missing: str | None) -> str:
@@ -86,7 +95,7 @@ def _section(css: str, title: str, sentences: Sequence[Sentence], missing: str |
 
 def coverage_line(coverage: Coverage) -> str:
     return (
-        f"Covered by {coverage.count('left')} left, {coverage.count('center')} centre, "
+        f"Covered by {coverage.count('left')} left, {coverage.count('center')} center, "
         f"{coverage.count('right')} right outlets."
     )
 
@@ -107,13 +116,20 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     parts.extend(f"<p>{_sentence_html(s, coverage)}</p>" for s in rewrite.body)
     parts.append("</div>")
     parts.append('<h3>Sources</h3><ul class="sources">')
-    for name, lean, link in coverage.outlets:
+    listed = coverage.articles or tuple((n, le, li, "") for n, le, li in coverage.outlets)
+    outlet_names = [name for name, _, _, _ in listed]
+    # Every article the feed entry links: a syndicated copy too, marked as one.
+    copies = tuple((name, lean, link, "", True) for name, lean, link in coverage.copies)
+    for name, lean, link, title, copy in (*((*a, False) for a in listed), *copies):
         label = escape(LEAN_LABELS.get(lean, lean))
         named = escape(name)
+        if outlet_names.count(name) > 1 and title:  # one outlet, two articles: which is which
+            named = f"{named}: \u201c{escape(title)}\u201d"
         url = safe_url(link)
         if url:
             named = f'<a href="{escape(url, quote=True)}">{named}</a>'
-        parts.append(f'<li class="lean-{escape(lean)}">{named} ({label})</li>')
+        note = ", a copy of the same report" if copy else ""
+        parts.append(f'<li class="lean-{escape(lean)}">{named} ({label}{note})</li>')
     parts.append("</ul>")
     parts.append('<h3>Different Perspectives</h3><div class="perspectives">')
     parts.append(

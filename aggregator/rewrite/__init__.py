@@ -5,6 +5,7 @@ outputs is a source's sentence with its provenance.
 """
 
 from aggregator.rewrite.extractive import (
+    EXTRACTIVE_VERSION,
     SUMMARY_WORDS,
     attribute,
     choose_headline,
@@ -15,6 +16,7 @@ from aggregator.rewrite.extractive import (
 from aggregator.rewrite.model import PROMPT_VERSION
 
 __all__ = [
+    "EXTRACTIVE_VERSION",
     "PROMPT_VERSION",
     "SUMMARY_WORDS",
     "attribute",
