@@ -117,8 +117,9 @@ def test_same_topic_same_week_stays_apart_and_different_words_come_together() ->
 
 def test_consecutive_events_are_stories_of_one_storyline() -> None:
     """A strike deal, the vote that ratifies it two days later and the fare rise that pays for
-    it are three events, so three stories, linked in order as one storyline; a frost story on
-    the same days stays out of it."""
+    it are three events, so three stories, linked in order as one storyline; an opinion piece
+    on the deal the next day, in other words, joins the deal; a frost story on the same days
+    stays out of it."""
     articles = sorted(cluster_articles("storyline"), key=lambda a: a.published)
     gold = gold_stories("storyline")
     index = cluster.StoryIndex(near_duplicates=False)
@@ -136,3 +137,21 @@ def test_consecutive_events_are_stories_of_one_storyline() -> None:
     lines = index.storylines()
     assert lines[deal] == lines[ratify] == lines[fares] == deal  # the first event names it
     assert lines[orchard] != deal
+
+
+def test_an_opinion_piece_joins_the_event_it_argues_about_even_when_unlike_the_news() -> None:
+    """Commentary comes a day or two later and in other words: below the join threshold a
+    news article opens a new story (an event), an opinion piece on the topic joins the story
+    it is closest to (it feeds that story's views)."""
+    articles = sorted(cluster_articles("storyline"), key=lambda a: a.published)
+    deal = [a for a in articles if a.entry_id in (301, 302)]
+    opinion = next(a for a in articles if a.kind == "opinion")
+    for kind, opens in (("news", True), ("opinion", False)):
+        index = cluster.StoryIndex(near_duplicates=False)
+        for art in deal:
+            index.add(art, f"story-{art.entry_id}")
+        index.threshold = 1.01  # nothing joins on its probability alone
+        result = index.add(dataclasses.replace(opinion, kind=kind), "new")
+        assert result.opened is opens, kind
+        assert result.story_id == ("new" if opens else "story-301")
+        assert result.storyline == "story-301"
