@@ -123,6 +123,11 @@ def expand(x: Sequence[float], degree: int) -> list[float]:
 def default_model() -> PairModel:
     """The shipped model (``aggregator/grouping_model.json``)."""
     data = json.loads(resources.files("aggregator").joinpath("grouping_model.json").read_text())
+    if tuple(data["features"]) != FEATURES:  # weights for other features would mean nothing
+        raise RuntimeError(
+            "aggregator/grouping_model.json was fitted on other features than cluster.FEATURES: "
+            "refit it with bench/train_grouping.py"
+        )
     return PairModel(
         features=tuple(data["features"]),
         weights=tuple(data["weights"]),

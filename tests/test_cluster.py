@@ -155,3 +155,10 @@ def test_an_opinion_piece_joins_the_event_it_argues_about_even_when_unlike_the_n
         assert result.opened is opens, kind
         assert result.story_id == ("new" if opens else "story-301")
         assert result.storyline == "story-301"
+
+
+def test_the_shipped_pair_model_fits_the_features_the_code_computes() -> None:
+    model = cluster.default_model()
+    assert model.features == cluster.FEATURES
+    assert len(model.weights) == len(cluster.expand([0.0] * len(cluster.FEATURES), model.degree))
+    assert 0.0 < model.join < 1.0
