@@ -12,6 +12,7 @@ import pytest
 
 from aggregator import cluster, embeddings
 from aggregator.models import ClusterArticle
+from tests.conftest import needs_embeddings
 from tests.stories import cluster_articles, gold_stories
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,12 +163,6 @@ def test_the_default_grouping_loads_no_model_library() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-
-
-needs_embeddings = pytest.mark.skipif(
-    not embeddings.available(),
-    reason="the embeddings extra is not installed (pip install -e '.[embeddings]')",
-)
 
 
 @pytest.fixture(scope="module")

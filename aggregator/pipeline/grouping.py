@@ -19,6 +19,7 @@ from aggregator.db import (
     StoryRow,
     utcnow,
 )
+from aggregator.embeddings import Embedder, MiniLMEmbedder
 from aggregator.identity import canonical_url
 from aggregator.models import (
     ClusterArticle,
@@ -102,7 +103,7 @@ class Grouping:
         ):
             log.debug("group: story index kept (%d stories)", len(kept.index.stories))
             return kept, mark
-        fresh = _KeptIndex(cluster.StoryIndex(), since, mark)
+        fresh = _KeptIndex(cluster.StoryIndex(embedder=self._embedder), since, mark)
         history = s.scalars(
             select(EntryRow)
             .where(EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
@@ -192,6 +193,14 @@ class Grouping:
             kept.mark = (before[0] + len(pending), max(before[1] or 0, highest), before[2] + merges)
         self._kept_index = kept  # committed: the next run may start from it
         return touched
+
+    @functools.cached_property
+    def _embedder(self) -> Embedder | None:
+        """The sentence embedder when ``[grouping] embeddings`` is on (config.py has checked
+        the extra is installed); loaded once per pipeline, the model on first use."""
+        if not self.config.grouping.embeddings:
+            return None
+        return MiniLMEmbedder()
 
     @functools.cached_property
     def _kinds(self) -> dict[str, str]:
