@@ -43,8 +43,9 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from importlib import resources
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from aggregator.embeddings import Embedder, embedding_text  # plain text: no model library
 from aggregator.identity import NearDuplicates
 from aggregator.models import ClusterArticle
 from aggregator.text import STOPWORDS, sentence_pieces, stem, words
@@ -92,6 +93,7 @@ class Doc(NamedTuple):
     names: frozenset[str]
     numbers: frozenset[str] = frozenset()
     days: frozenset[str] = frozenset()
+    embedding: Any = None  # a unit sentence vector, only when the index has an embedder
 
 
 @dataclass(frozen=True)
@@ -123,14 +125,10 @@ def expand(x: Sequence[float], degree: int) -> list[float]:
 
 
 @cache
-def default_model() -> PairModel:
-    """The shipped model (``aggregator/grouping_model.json``)."""
-    data = json.loads(resources.files("aggregator").joinpath("grouping_model.json").read_text())
-    if tuple(data["features"]) != FEATURES:  # weights for other features would mean nothing
-        raise RuntimeError(
-            "aggregator/grouping_model.json was fitted on other features than cluster.FEATURES: "
-            "refit it with bench/train_grouping.py"
-        )
+def default_model(name: str = "grouping_model.json") -> PairModel:
+    """The shipped model (``aggregator/grouping_model.json``; with sentence embeddings,
+    ``grouping_model_embed.json``)."""
+    data = json.loads(resources.files("aggregator").joinpath(name).read_text())
     return PairModel(
         features=tuple(data["features"]),
         weights=tuple(data["weights"]),
@@ -308,6 +306,12 @@ FEATURES = (
     "day_shared",  # both mention a weekday, and a common one
     "day_conflict",  # both mention weekdays, none in common
 )
+# Appended to ``FEATURES`` only when the index has an embedder (the embeddings extra).
+EMBEDDING_FEATURES = (
+    "embed_mean",  # mean cosine of the article's sentence vector to the members'
+    "embed_max",
+)
+EMBED_MODEL = "grouping_model_embed.json"
 
 
 class StoryIndex:
@@ -320,8 +324,18 @@ class StoryIndex:
         merge_threshold: float = MERGE_THRESHOLD,
         near_duplicates: bool = True,
         threshold: float | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
-        self.model = model or default_model()
+        self.embedder = embedder
+        self.features = FEATURES if embedder is None else FEATURES + EMBEDDING_FEATURES
+        if model is None:
+            model = default_model() if embedder is None else default_model(EMBED_MODEL)
+        if embedder is not None and model.features != self.features:
+            raise ValueError(
+                "the embedding pair model was fitted on other features than the index computes: "
+                "refit it with python bench/train_grouping.py --embeddings"
+            )
+        self.model = model
         self.threshold = self.model.join if threshold is None else threshold
         self.window = window
         self.merge_threshold = merge_threshold
@@ -357,7 +371,10 @@ class StoryIndex:
         _count(title, words(article.title), TITLE_WEIGHT, names=False)
         title = {k: log1p(v) * log(docs / (df.get(k, 0) + 1)) for k, v in title.items()}
         vec, title = _normalised(weights, VECTOR_TERMS), _normalised(title, VECTOR_TERMS)
-        return Doc(vec, title, names, numbers, days)
+        if self.embedder is None:
+            return Doc(vec, title, names, numbers, days)
+        (embedding,) = self.embedder.embed([embedding_text(article.title, article.text)])
+        return Doc(vec, title, names, numbers, days, embedding)
 
     # --- the index -------------------------------------------------------------------------
 
@@ -425,8 +442,8 @@ class StoryIndex:
         """
         members = story.members
         if not members:
-            return [0.0] * len(FEATURES)
-        vec, title, names, numbers, days = doc
+            return [0.0] * len(self.features)
+        vec, title, names, numbers, days = doc[:5]
         text = [cosine(vec, m.vec) for m in members]
         titles = [cosine(title, m.title) for m in members]
         idf = self._idf
@@ -442,7 +459,7 @@ class StoryIndex:
         vocabulary = story.vocabulary
         rare = sum(1 for k in vec if k in vocabulary and idf(k) >= RARE_IDF)
         n = len(members)
-        return [
+        row = [
             sum(text) / n,
             max(text),
             sum(titles) / n,
@@ -461,6 +478,15 @@ class StoryIndex:
             1.0 if days & story.days else 0.0,
             1.0 if days and story.days and not days & story.days else 0.0,
         ]
+        if self.embedder is not None:
+            row += self._embedding_features(doc, members)
+        return row
+
+    @staticmethod
+    def _embedding_features(doc: Doc, members: Sequence[Doc]) -> list[float]:
+        """``EMBEDDING_FEATURES``: sentence-vector cosines to the members (unit vectors)."""
+        sims = [float(doc.embedding @ m.embedding) for m in members]
+        return [sum(sims) / len(sims), max(sims)]
 
     def similarity(self, doc: Doc, story: Story, when: datetime) -> float:
         """The pair model's probability that the article reports the story's event."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import embeddings
 from aggregator.config import Config, Source, load_config
 from aggregator.demo import SampleWeb
 
@@ -24,6 +25,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SITE = FIXTURES / "site"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ATOM_RNG = FIXTURES / "atom.rng"  # RFC 4287 Appendix B, as XML (see tests/fixtures/README.md)
+# Tests of the optional sentence embeddings run only where the extra is installed.
+needs_embeddings = pytest.mark.skipif(
+    not embeddings.available(),
+    reason="the embeddings extra is not installed (pip install -e '.[embeddings]')",
+)
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 

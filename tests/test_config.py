@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import embeddings
 from aggregator.config import (
     LEANS,
     ConfigError,
@@ -75,6 +76,7 @@ def test_fields_become_typed_values() -> None:
         ("not-toml", "not valid TOML"),
         ("bad-setting", "[settings]: feed_size must be at least 1"),
         ("bad-parse-timeout", "[settings]: parse_timeout must be positive"),
+        ("bad-grouping", "[grouping]: embeddings must be"),
     ],
 )
 def test_bad_file_names_file_source_and_problem(name: str, message: str) -> None:
@@ -85,6 +87,24 @@ def test_bad_file_names_file_source_and_problem(name: str, message: str) -> None
     assert text.startswith(str(path) + ": ")
     assert message in text
     assert "\n" not in text
+
+
+def test_grouping_defaults_to_no_embeddings() -> None:
+    assert load_config(ROOT / "sources.toml").grouping.embeddings is False
+
+
+def test_embeddings_need_the_extra_and_say_so_in_one_line() -> None:
+    """``[grouping] embeddings = true`` loads where the extra is installed; elsewhere it is one
+    line naming the file, the setting and the install command."""
+    path = FIXTURES / "grouping" / "embeddings.toml"
+    if embeddings.available():
+        assert load_config(path).grouping.embeddings is True
+        return
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: [grouping]: embeddings = true, but ")
+    assert "pip install -e '.[embeddings]'" in text and "\n" not in text
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -15,12 +15,21 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from aggregator.config import Config
+from aggregator import cluster
+from aggregator.config import Config, GroupingSettings
 from aggregator.db import EntryRow, SourceRow, StoryRow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
-from tests.conftest import assert_valid_atom, extra_source, free_port, hang, make_config, respond
+from tests.conftest import (
+    assert_valid_atom,
+    extra_source,
+    free_port,
+    hang,
+    make_config,
+    needs_embeddings,
+    respond,
+)
 from tests.stories import gold_stories, serve_as_outlets
 
 SECTIONS = ("Progressive View", "Conservative View", "Common Ground")
@@ -464,3 +473,33 @@ def test_consecutive_events_are_entries_linked_as_one_storyline(
     ids = set(entries)
     Pipeline(config).run_cycle()
     assert ids <= set(stories_of(report.feed_path))  # nothing published changes id
+
+
+@needs_embeddings
+def test_with_embeddings_on_the_pipeline_groups_with_the_sentence_model(config: Config) -> None:
+    """``[grouping] embeddings = true``: the story index gets the embedder and the embedding
+    pair model. The bridge closure (news and opinion over two days) is one entry; Thursday's
+    hearing on the water cuts approved a day earlier is the next event, an entry of its own in
+    the cuts' storyline (the lexical model alone folds it into the cuts); the tax story apart."""
+    config = replace(config, grouping=GroupingSettings(embeddings=True))
+    pipeline = Pipeline(config)
+    report = pipeline.run_cycle()
+    assert report.failed == []
+    kept = pipeline._kept_index
+    assert kept is not None and kept.index.embedder is not None
+    assert kept.index.model.features[-len(cluster.EMBEDDING_FEATURES) :] == (
+        cluster.EMBEDDING_FEATURES
+    )
+    members = [m for story in kept.index.stories.values() for m in story.members]
+    assert members and all(m.embedding is not None for m in members)
+    with pipeline.session() as s:
+        story_of = {e.link.rsplit("/", 1)[-1]: e.story_id for e in s.scalars(select(EntryRow))}
+        line_of = {row.id: row.storyline_id for row in s.scalars(select(StoryRow))}
+    by_topic: dict[str, set[str]] = {}
+    for page, story in story_of.items():
+        topic = page.split("-")[0] if not page.startswith("tarrow-valley-hearing") else "hearing"
+        by_topic.setdefault(topic, set()).add(story)
+    assert all(len(ids) == 1 for ids in by_topic.values()), by_topic
+    bridge, cuts, hearing = (next(iter(by_topic[t])) for t in ("harbor", "tarrow", "hearing"))
+    assert len({bridge, cuts, hearing, *by_topic["fairhaven"]}) == 4
+    assert line_of[hearing] == line_of[cuts] == cuts
