@@ -17,8 +17,8 @@ cosine, damping 0.85: the published extractive baseline the targets cite, reimpl
 so that it is scored the same way as ours). It prints the same for the headline against the
 editors' headline, and for both together ("both": headline and summary against the
 reference's title and summary, the way NeuS target lines hold them); and our summary without
-its attribution lead-ins, to show what attributing one outlet's claims costs. Needs the
-optional ``bench`` extra (rouge-score):
+its attribution lead-ins, to show what attributing one outlet's claims costs, and how many
+summaries need such an attribution at all. Needs the optional ``bench`` extra (rouge-score):
 
     pip install -e '.[bench]' && python bench/rewrite_quality.py [--summary-words N]
 
@@ -48,6 +48,7 @@ from pathlib import Path
 
 from aggregator.models import StoryArticle
 from aggregator.rewrite import rewrite_story
+from aggregator.rewrite.extractive import strip_dateline
 from aggregator.text import split_sentences
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -230,7 +231,30 @@ def evaluate(
     _print(name, len(cases), results)
     traced, total = traceability(cases, summary_words)
     print(f"  extractive sentences traceable to a source: {traced}/{total} ({traced / total:.1%})")
+    stories, sentences, n = attributions(cases, summary_words)
+    print(
+        f"  summaries attributing a claim to its outlets: {stories}/{len(cases)} "
+        f"({stories / len(cases):.0%}); summary sentences attributed: {sentences}/{n} "
+        f"({sentences / max(n, 1):.0%})"
+    )
     return results
+
+
+def attributions(cases: list[Case], summary_words: int) -> tuple[int, int, int]:
+    """How often the summary needs "..., according to X": the summaries with at least one
+    attributed claim, the attributed sentences and all summary sentences."""
+    stories = attributed = total = 0
+    for articles, _, _ in cases:
+        result = rewrite_story(articles, summary_words=summary_words)
+        named = [
+            s
+            for s in result.summary_sentences
+            if s.attributed and s.attributed != strip_dateline(s.text)
+        ]
+        stories += bool(named)
+        attributed += len(named)
+        total += len(result.summary_sentences)
+    return stories, attributed, total
 
 
 def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:

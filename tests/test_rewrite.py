@@ -28,6 +28,7 @@ from aggregator.rewrite.extractive import (
     OVERRUN,
     REPEAT_SIMILARITY,
     _graph_rank,
+    _plain_bonus,
     _sentences,
     _standalone,
     attribute,
@@ -511,6 +512,18 @@ def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
     for name in (*STORIES, "fares", "hard-week"):
         for s in rewrite_story(story_articles(name)).summary_sentences:
             assert "ccording to" in s.attributed or not loaded_words(s.text), (name, s.text)
+
+
+def test_the_summary_prefers_claims_that_need_no_attribution_and_those_across_leans() -> None:
+    """Issue 13: the summary states the claims two or more outlets report, across leans where
+    possible; one outlet's claim, or one side's, gains nothing (it must be attributed)."""
+    lean = {"L": "left", "LL": "lean-left", "C": "center", "C2": "center", "R": "right"}
+    assert _plain_bonus(("C",), lean) == 0.0
+    assert _plain_bonus(("L", "LL"), lean) == 0.0, "one side only: attributed"
+    centre = _plain_bonus(("C", "C2"), lean)
+    assert centre > 0.0
+    assert _plain_bonus(("L", "C"), lean) > centre
+    assert _plain_bonus(("L", "C", "R"), lean) > _plain_bonus(("L", "R"), lean) > centre
 
 
 def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone() -> None:

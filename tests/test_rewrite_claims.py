@@ -75,3 +75,26 @@ def test_an_article_corroborates_a_claim_it_tells_in_its_own_sentences_and_figur
     figure = sentence(1, 1, "Governor Rhea Sandoval said the water bill costs $40 million.")
     other = "Governor Rhea Sandoval said the water bill costs $25 million."
     assert not corroborated(figure, set(features(other))), "a figure only one outlet gives"
+
+
+def test_a_plain_paraphrase_in_another_article_corroborates_and_the_same_names_alone_do_not() -> (
+    None
+):
+    """An outlet that tells the same event in its own words reports the claim (the summary then
+    states it plainly); one that only names the same town and offices does not."""
+    claim = sentence(
+        1,
+        0,
+        "Two top races in Marlow are heading for recounts, with voters almost evenly divided "
+        "between the candidates for mayor and council.",
+    )
+    paraphrase = (
+        "Marlow clerk Dana Ruiz announced Saturday that there will be recounts in the mayor and "
+        "council races after both became too close to call."
+    )
+    same_names = (
+        "Marlow opened a new bus depot on Saturday, the mayor said, and the council will vote "
+        "on fares next week."
+    )
+    assert corroborated(claim, set(features(paraphrase)))
+    assert not corroborated(claim, set(features(same_names)))

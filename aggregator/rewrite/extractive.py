@@ -27,7 +27,7 @@ from aggregator.text import (
 )
 
 # Part of every story's input hash: a new version rewrites every stored story once.
-EXTRACTIVE_VERSION = "claims-1"
+EXTRACTIVE_VERSION = "claims-2"
 LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
 SUMMARY_WORDS = 60
 BODY_MIN, BODY_MAX = 4, 8
@@ -47,6 +47,9 @@ SOURCE_SHARE = 0.35  # a summary is at most this share of all the sources' words
 # A claim two or more outlets report is what a summary states plainly: it ranks above one
 # outlet's claim of the same centrality (tuned on 400 neus-grouping train stories).
 CLAIM_BONUS = 0.5
+# ... and a claim reported across leans above one a single lean reports, per further side. The
+# tuning sets carry no leans, so this is a tie-break set by hand, not tuned.
+ACROSS_LEANS_BONUS = 0.1
 
 _OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
 _DANGLING_START_RE = re.compile(
@@ -693,9 +696,9 @@ def _summary(
                 if name not in outlets and corroborated(s, found)
             )
         reported[_key(s)] = outlets
-    scores = {
-        k: v + (CLAIM_BONUS if len(reported.get(k, ())) >= 2 else 0.0) for k, v in scores.items()
-    }
+    # A claim that needs no attribution (two or more outlets, not one side's) ranks first; one
+    # reported across leans (left and centre, or left and right) before one a single lean reports.
+    scores = {k: v + _plain_bonus(reported.get(k, ()), lean_of) for k, v in scores.items()}
     # An attributed claim's lead-in takes room in the summary too.
     extra = {
         k: 2 + word_count(join_names(outlets))
@@ -730,13 +733,26 @@ def _names_outlet(sentence: Sentence) -> bool:
     return found is not None  # mid-sentence, a whole name: not "Reason is ..." for Reason
 
 
-def _one_side(outlets: Sequence[str], lean_of: Mapping[str, str]) -> bool:
-    """Whether only left-leaning, or only right-leaning, outlets report something."""
-    sides = {
+def _sides(outlets: Sequence[str], lean_of: Mapping[str, str]) -> set[str]:
+    """Which sides ("left", "center", "right") the outlets are on."""
+    return {
         "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else "center"
         for lean in (lean_of.get(o, "center") for o in outlets)
     }
-    return sides in ({"left"}, {"right"})
+
+
+def _one_side(outlets: Sequence[str], lean_of: Mapping[str, str]) -> bool:
+    """Whether only left-leaning, or only right-leaning, outlets report something."""
+    return _sides(outlets, lean_of) in ({"left"}, {"right"})
+
+
+def _plain_bonus(outlets: Sequence[str], lean_of: Mapping[str, str]) -> float:
+    """How much a claim gains in the summary for needing no attribution: two or more outlets,
+    not one side only; more for each further side among them (issue 13: "across leans where
+    possible")."""
+    if len(outlets) < 2 or _one_side(outlets, lean_of):
+        return 0.0
+    return CLAIM_BONUS + ACROSS_LEANS_BONUS * (len(_sides(outlets, lean_of)) - 1)
 
 
 def _first_sentence(articles: Sequence[StoryArticle]) -> list[Sentence]:
