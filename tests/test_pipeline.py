@@ -16,10 +16,10 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from aggregator.config import Config
-from aggregator.db import EntryRow, SourceRow, StoryRow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
+from aggregator.store.schema import EntryRow, SourceRow, StoryRow
 from tests.conftest import assert_valid_atom, extra_source, free_port, hang, make_config, respond
 from tests.stories import gold_stories, serve_as_outlets
 
