@@ -125,3 +125,30 @@ def test_sources_the_store_never_saw_have_no_state(config: Config) -> None:
         unused: list[Source] = []
         store.sync_sources(unused)
         assert len(store.source_states()) == len(config.sources)
+
+
+def test_only_the_store_and_the_pipeline_reach_the_tables() -> None:
+    """The faces and the stages never import SQLAlchemy's query side or the tables (catching
+    SQLAlchemy's errors is allowed): every query lives behind the store."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "aggregator"
+    allowed = ("store", "pipeline", "migrations")
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        part = path.relative_to(root).parts[0]
+        if part in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                tables = f"{name}.".startswith("aggregator.store.schema.")
+                query = name.startswith("sqlalchemy") and not name.startswith("sqlalchemy.exc")
+                if tables or query:
+                    offenders.append(f"{path.relative_to(root)}: {name}")
+    assert offenders == []
+    assert (root / "cli.py").read_text().count("Store.open_existing") == 1, "the check sees cli"
