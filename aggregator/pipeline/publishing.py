@@ -8,17 +8,23 @@ from datetime import timedelta
 from pathlib import Path
 
 from aggregator import publish
-from aggregator.config import ORIGIN_FILE
+from aggregator.config import ORIGIN_FILE, Config, Settings
 from aggregator.models import Health, Metrics, PublishedStory, RetiredStory, SourceStatus
-from aggregator.pipeline.reports import log
+from aggregator.pipeline.reports import Progress, log
 from aggregator.publish import websub, write_atomic
-from aggregator.store import lasting_url, utcnow
+from aggregator.store import StoreType, lasting_url, utcnow
 
 RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay published
 
 
 class Publishing:
     """The publish stage, health and metrics of :class:`~aggregator.pipeline.Pipeline`."""
+
+    # What it uses of the pipeline (set in Pipeline.__init__), declared so mypy sees it.
+    config: Config
+    settings: Settings
+    store: StoreType
+    progress: Progress
 
     # --- publish -------------------------------------------------------------------------------
 
