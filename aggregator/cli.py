@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import __version__, db, demo, extract, logs, polling, schedule
+from aggregator import __version__, demo, extract, logs, polling, schedule
 from aggregator.config import (
     DEFAULT_DB,
     ENV_DB,
@@ -43,13 +41,23 @@ from aggregator.config import (
     private_hosts_allowed,
     source_toml,
 )
-from aggregator.db import EntryRow, SchemaError, SourceRow, utcnow
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
 from aggregator.publish import write_atomic
 from aggregator.publish.files import check_folder
 from aggregator.publish.opml import OpmlError, parse_opml
+from aggregator.store import (
+    SchemaError,
+    Store,
+    StoreType,
+    connect,
+    schema_state,
+    shown_url,
+    upgrade,
+    utcnow,
+    why,
+)
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -182,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_RUNTIME
     except SQLAlchemyError as exc:
-        where = db.shown_url(db_url_from_args(args))
-        return _fail(args, f"database {where}: {db.why(exc)}", EXIT_RUNTIME)
+        where = shown_url(db_url_from_args(args))
+        return _fail(args, f"database {where}: {why(exc)}", EXIT_RUNTIME)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(args, f"{where}{exc.strerror or exc}", EXIT_RUNTIME)
@@ -207,7 +215,7 @@ def _long_running(args: argparse.Namespace) -> bool:
 def check_targets(config: Config) -> None:
     """What a command writes to, checked before the first poll, not after it: the database
     (reachable, writable, this version's schema), then the output folder."""
-    db.connect(config.db_url).dispose()
+    connect(config.db_url).dispose()
     check_folder(config.out_dir)
 
 
@@ -249,12 +257,12 @@ def cmd_sources(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.action == "import":
         return import_opml(config, args.file, args.lean)
-    engine = db.open_existing(config.db_url)  # a listing creates nothing
+    found = Store.open_existing(config.db_url)  # a listing creates nothing
     try:
-        print_sources(config, engine, sys.stdout)
+        print_sources(config, found, sys.stdout)
     finally:
-        if engine is not None:
-            engine.dispose()
+        if found is not None:
+            found.close()
     return 0
 
 
@@ -276,7 +284,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = serve_config(args)
     # an out-of-date schema is refused now, not per request
-    db.connect(config.db_url, writable=False).dispose()
+    connect(config.db_url, writable=False).dispose()
     print(f"Serving {config.out_dir}/ at http://{args.host}:{args.port}/", file=sys.stderr)
     serve.serve(config, args.host, args.port)
     return 0
@@ -287,15 +295,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         return _db_action(args.action, url)
     except SQLAlchemyError as exc:  # unreachable, refused, ...: one line, not a traceback
-        where = make_url(url).render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(f"balanced-news: database {where}: {reason}", file=sys.stderr)
+        print(f"balanced-news: database {shown_url(url)}: {why(exc)}", file=sys.stderr)
         return 1
 
 
 def _db_action(action: str, url: str) -> int:
     if action == "upgrade":
-        before, after = db.upgrade(url)
+        before, after = upgrade(url)
         if before.state == "current":
             print(f"Database already at schema {after.head}: nothing to do")
         elif before.state == "empty":
@@ -303,12 +309,7 @@ def _db_action(action: str, url: str) -> int:
         else:
             print(f"Database upgraded from schema {before.describe()} to {after.head}")
         return 0
-    engine = db.engine_for(url)
-    try:
-        with engine.connect() as conn:
-            found = db.schema_status(conn)
-    finally:
-        engine.dispose()
+    found = schema_state(url)
     print(f"schema: {found.describe()}; this version: {found.head}; state: {found.state}")
     return 0 if found.state == "current" else 1
 
@@ -446,9 +447,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="balanced-news-demo-"))
     # A --db at an old schema is refused before anything is made; the default lives in --out.
     db_url = args.db or f"sqlite:///{out.resolve() / 'demo.db'}"
-    engine = db.connect(db_url) if args.db else None
+    engine = connect(db_url) if args.db else None
     check_folder(out)
-    engine = engine or db.connect(db_url)
+    engine = engine or connect(db_url)
     try:
         web = demo.SampleWeb(demo.SITE, port=args.port)
     except OSError as exc:
@@ -504,22 +505,13 @@ def _when(value: datetime | None) -> str:
 
 
 def print_sources(
-    config: Config, engine: Engine | None, out: TextIO, now: datetime | None = None
+    config: Config, store: StoreType | None, out: TextIO, now: datetime | None = None
 ) -> None:
-    """One row per configured source, from the database (``None``: none yet, every source
+    """One row per configured source, from the store (``None``: no database yet, every source
     new): what each source is doing, and a warning when due sources pile up (polling cannot
     keep up, or no scheduler is running)."""
     now = now or utcnow()
-    rows: dict[str, SourceRow] = {}
-    counts: dict[str, int] = {}
-    if engine is not None:
-        with db.session_factory(engine)() as s:
-            rows = {r.id: r for r in s.scalars(select(SourceRow))}
-            counts = dict(
-                s.execute(
-                    select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
-                ).all()
-            )
+    rows = store.source_states() if store is not None else {}
     header = (
         f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'SINCE':<16} "
         f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'LAST NEW':<16} "
@@ -536,7 +528,7 @@ def print_sources(
             f"{src.id:<22} {src.lean:<10} {src.kind:<7} {status:<8} "
             f"{_when(row.failing_since if row else None):<16} "
             f"{_when(row.last_poll_at if row else None):<16} {http:>4} {ms:>6} "
-            f"{counts.get(src.id, 0):>7} {_when(row.last_new_entry_at if row else None):<16} "
+            f"{row.entries if row else 0:>7} {_when(row.last_new_entry_at if row else None):<16} "
             f"{_when(row.next_poll_at if row else None):<16} {error}",
             file=out,
         )

@@ -235,3 +235,51 @@ class SourceStatus:
     name: str
     since: datetime
     error: str
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source's polling state and health as the store keeps it (``sources`` lists them)."""
+
+    id: str
+    status: str  # new, ok, failing, parked
+    last_poll_at: datetime | None = None
+    last_http_status: int | None = None
+    mean_response_ms: float | None = None
+    last_error: str | None = None
+    failing_since: datetime | None = None
+    last_new_entry_at: datetime | None = None
+    next_poll_at: datetime | None = None
+    entries: int = 0  # stored entries of the source
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """How long a stage took: its last run, and its total over ``runs`` runs (for /metrics)."""
+
+    last_at: datetime
+    last_seconds: float
+    total_seconds: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class Health:
+    """The service's health as /healthz reports it; ``problems`` empty means healthy."""
+
+    last_publish: datetime | None
+    publish_age: float | None  # seconds
+    failing: list[SourceStatus]
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Counters and timings for /metrics."""
+
+    polls: dict[str, int]  # by outcome
+    entries: int
+    stories: int
+    stages: dict[str, tuple[float, float, int, datetime]]  # last s, total s, runs, last run
+    failing_sources: int
+    sources: int

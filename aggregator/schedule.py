@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import db, polling
+from aggregator import polling
 from aggregator.config import Config, Source, Unavailable
-from aggregator.db import SourceRow, utcnow
 from aggregator.pipeline import CycleReport, Pipeline, Progress
 from aggregator.progress import TerminalProgress
+from aggregator.store import utcnow, why
 
 log = logging.getLogger("aggregator.schedule")
 TICK_SECONDS = 60
@@ -33,20 +32,18 @@ TICK_SECONDS = 60
 
 def due_sources(pipeline: Pipeline, now: datetime) -> list[Source]:
     """Enabled sources never polled, or whose next poll time has come."""
-    with pipeline.session() as s:
-        next_at = dict(s.execute(select(SourceRow.id, SourceRow.next_poll_at)).all())
+    next_at = pipeline.store.next_poll_times()
     return [
         src
         for src in pipeline.config.enabled_sources
-        if next_at.get(src.id) is None or next_at[src.id] <= now
+        if (when := next_at.get(src.id)) is None or when <= now
     ]
 
 
 def next_tick(pipeline: Pipeline, now: datetime, longest: float = TICK_SECONDS) -> datetime:
     """When the next enabled source falls due (now, if one never was polled), but no later
     than ``longest`` seconds from now: a poll run by hand in between is noticed."""
-    with pipeline.session() as s:
-        next_at = dict(s.execute(select(SourceRow.id, SourceRow.next_poll_at)).all())
+    next_at = pipeline.store.next_poll_times()
     latest = now + timedelta(seconds=longest)
     due = [next_at.get(src.id) for src in pipeline.config.enabled_sources]
     if any(when is None for when in due):
@@ -58,9 +55,8 @@ def overdue(pipeline: Pipeline, now: datetime, grace: timedelta | None = None) -
     """Enabled sources overdue by more than ``grace`` (two ticks): polling is falling behind."""
     grace = grace or timedelta(seconds=2 * TICK_SECONDS)
     enabled = {src.id for src in pipeline.config.enabled_sources}
-    with pipeline.session() as s:
-        rows = s.execute(select(SourceRow.id, SourceRow.next_poll_at)).all()
-    return polling.backlog((when for sid, when in rows if sid in enabled), now, grace)
+    next_at = pipeline.store.next_poll_times()
+    return polling.backlog((when for sid, when in next_at.items() if sid in enabled), now, grace)
 
 
 def tick(pipeline: Pipeline) -> CycleReport | None:
@@ -154,7 +150,7 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
         try:
             tick(pipeline)
         except (SQLAlchemyError, OSError, Unavailable) as exc:  # the world, not a bug: one line
-            reason = db.why(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+            reason = why(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
             log.error(
                 "tick failed: %s; retrying when the next source is due",
                 reason,
@@ -168,7 +164,7 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
                 try:
                     when = next_tick(pipeline, now, tick_seconds)
                 except SQLAlchemyError as exc:
-                    log.error("cannot read when sources are due: %s", db.why(exc))
+                    log.error("cannot read when sources are due: %s", why(exc))
                     when = now + timedelta(seconds=tick_seconds)
                 scheduler.add_job(run_tick, "date", run_date=when, name="tick")
 

@@ -33,10 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aggregator import db
 from aggregator.config import Config, Unavailable
-from aggregator.db import SchemaError
 from aggregator.pipeline import Metrics, Pipeline
+from aggregator.store import SchemaError, connect
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",
@@ -163,7 +162,7 @@ def create_app(config: Config) -> Starlette:
         # Made on first use and kept: a database that is down at start-up is retried later.
         if "p" not in state:
             # Reading is all it does: a database it may not write serves health all the same.
-            state["p"] = Pipeline(config, db.connect(config.db_url, writable=False))
+            state["p"] = Pipeline(config, connect(config.db_url, writable=False))
         return state["p"]
 
     async def static(request: Request) -> Response:

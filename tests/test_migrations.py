@@ -35,12 +35,13 @@ from sqlalchemy import (
     text,
 )
 
-from aggregator import db, migrations
+from aggregator import migrations
 from aggregator.cli import main
 from aggregator.config import Config
-from aggregator.db import Base, EntryRow, SchemaError, SourceRow, StoryRow
 from aggregator.pipeline import Pipeline
 from aggregator.serve import create_app
+from aggregator.store import schema as db
+from aggregator.store.schema import Base, EntryRow, SchemaError, SourceRow, StoryRow
 from tests.conftest import FIXTURES, serving
 
 TODAY_SQLITE = FIXTURES / "db" / "5e8b103-sqlite.sql"  # schema and rows, by that commit's code
@@ -200,7 +201,7 @@ def test_processes_starting_together_create_the_database_once(
     backend_url: str | None, tmp_path: Path
 ) -> None:
     url = backend_url or f"sqlite:///{tmp_path / 'race.db'}"
-    code = "import sys; from aggregator import db; db.connect(sys.argv[1]).dispose()"
+    code = "import sys; from aggregator.store import connect; connect(sys.argv[1]).dispose()"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE)
         for _ in range(4)

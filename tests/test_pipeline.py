@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from aggregator import cluster
 from aggregator.config import Config, GroupingSettings
-from aggregator.db import EntryRow, SourceRow, StoryRow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
+from aggregator.store.schema import EntryRow, SourceRow, StoryRow
 from tests.conftest import (
     assert_valid_atom,
     extra_source,

@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 
 from aggregator.cli import print_sources
-from aggregator.db import EntryRow, FeedRow, PollRow, SourceRow, utcnow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import CycleReport, Pipeline
+from aggregator.store.schema import EntryRow, FeedRow, PollRow, SourceRow, utcnow
 from tests.conftest import (
     FIXTURES,
     SITE,
@@ -137,7 +137,7 @@ def test_every_fault_is_recorded_for_its_source_only(web: SampleWeb, tmp_path: P
 
     # The operator's view names every state, and the published notice names the parked one.
     out = io.StringIO()
-    print_sources(pipeline.config, pipeline.engine, out)
+    print_sources(pipeline.config, pipeline.store, out)
     table = out.getvalue()
     assert "parked" in table and "failing" in table and "HTTP 410 Gone" in table
     notice = [s for s in pipeline.failing_sources() if s.name == "Gone News"]
@@ -350,10 +350,10 @@ def test_schedule_follows_server_hints_and_sources_warns_of_backlog(
     assert before + timedelta(minutes=5) <= alpha.next_poll_at <= before + timedelta(hours=27)
 
     out = io.StringIO()
-    print_sources(pipeline.config, pipeline.engine, out)
+    print_sources(pipeline.config, pipeline.store, out)
     assert "warning" not in out.getvalue()
     out = io.StringIO()
-    print_sources(pipeline.config, pipeline.engine, out, now=utcnow() + timedelta(days=2))
+    print_sources(pipeline.config, pipeline.store, out, now=utcnow() + timedelta(days=2))
     assert f"warning: {len(config.sources)} of {len(config.sources)} sources are overdue" in (
         out.getvalue()
     )

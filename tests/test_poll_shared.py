@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aggregator.db import EntryRow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
+from aggregator.store.schema import EntryRow
 from tests.conftest import SHARED, extra_source, make_config, respond
 
 FEEDS = SHARED / "fixtures" / "feeds"

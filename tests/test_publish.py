@@ -15,7 +15,6 @@ from lxml import etree
 from sqlalchemy import select
 
 from aggregator.config import Config, Settings, parse_sources
-from aggregator.db import StoryRow
 from aggregator.demo import SampleWeb
 from aggregator.models import PublishedStory, RelatedLink, SourceStatus
 from aggregator.pipeline import Pipeline
@@ -33,6 +32,7 @@ from aggregator.publish.html import render_index
 from aggregator.publish.jsonfeed import build_json_feed
 from aggregator.publish.opml import build_opml, parse_opml
 from aggregator.rewrite import coverage_of, rewrite_story
+from aggregator.store.schema import StoryRow
 from tests.conftest import (
     XSS_PAYLOADS,
     active_parts,

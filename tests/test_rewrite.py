@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Config
-from aggregator.db import EntryRow, StoryRow, rewrite_from_json
 from aggregator.models import Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
@@ -36,6 +35,7 @@ from aggregator.rewrite.extractive import (
     proper_words,
     strip_dateline,
 )
+from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
 from aggregator.text import cosine, join_names, split_sentences, terms, words
 from tests.conftest import SHARED
 from tests.stories import story_articles
@@ -564,7 +564,7 @@ def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
 def test_the_rewrite_is_the_same_in_every_process_whatever_the_hash_seed() -> None:
     """Claims, Common Ground and the summary never depend on set or dict iteration order."""
     script = (
-        "from aggregator.db import rewrite_to_json\n"
+        "from aggregator.store.schema import rewrite_to_json\n"
         "from aggregator.rewrite import rewrite_story\n"
         "from tests.stories import story_articles\n"
         "print(rewrite_to_json(rewrite_story(story_articles('fares'))))\n"

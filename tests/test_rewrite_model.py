@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.config import Config, ConfigError, ModelSettings, load_config
-from aggregator.db import EntryRow, StoryRow, rewrite_from_json
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import coverage_of, guard, rewrite_story
 from aggregator.rewrite.model import PROMPT_FILE, ModelRewriter, parse_answer
+from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
 from aggregator.text import split_sentences
 from tests.conftest import FIXTURES, hang, make_config, respond
 from tests.fake_openai import CHAT_PATH, ChatLog, chat, fault

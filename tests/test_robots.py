@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 import feedparser
 from sqlalchemy import select
 
-from aggregator.db import EntryRow
 from aggregator.demo import SampleWeb
 from aggregator.extract import paywall_marker
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import Pipeline
 from aggregator.robots import HostPacer, Robots
+from aggregator.store.schema import EntryRow
 from tests.conftest import FIXTURES, make_config, respond
 
 PAYWALLED = (FIXTURES / "pages" / "paywalled.html").read_bytes()

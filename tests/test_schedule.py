@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import update
 
 from aggregator.config import Config
-from aggregator.db import SourceRow, utcnow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.schedule import due_sources, next_tick, overdue, tick
+from aggregator.store.schema import SourceRow, utcnow
 from tests.conftest import respond, write_sources
 from tests.test_logs import STAMPED
 

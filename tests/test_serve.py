@@ -13,11 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from aggregator.config import Config
-from aggregator.db import EntryRow, PollRow
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import write_atomic
 from aggregator.serve import create_app
+from aggregator.store.schema import EntryRow, PollRow
 from tests.conftest import extra_source, make_config, respond, serving
 
 
@@ -120,7 +120,7 @@ def test_healthz_reports_publish_age_and_failing_sources(web: SampleWeb, tmp_pat
         config, settings=dataclasses.replace(config.settings, stale_after=1)
     )
     with Pipeline(stale).session.begin() as s:
-        from aggregator.db import StageRow
+        from aggregator.store.schema import StageRow
 
         row = s.get(StageRow, "publish")
         assert row is not None

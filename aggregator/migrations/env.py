@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from aggregator import migrations
-from aggregator.db import Base
+from aggregator.store.schema import Base
 
 
 def run(connection: Connection) -> None:

@@ -1,11 +1,11 @@
-"""One cycle: fetch -> parse -> extract -> group -> rewrite -> publish, with the database between.
+"""One cycle: fetch -> parse -> extract -> group -> rewrite -> publish, with the store between.
 
-This package is the only place that knows the order of the stages and the only one that talks
-to the database: one module per stage (``fetching``, ``grouping``, ``rewriting``,
-``publishing``), each a part of :class:`Pipeline`, plus ``reports``. Each stage commits its own
-work in short transactions (one source, one batch of groupings, one story), so a crash
-mid-cycle loses nothing already committed and never leaves half a story; network I/O happens
-outside transactions.
+This package is the only place that knows the order of the stages, with the store
+(:mod:`aggregator.store`) between them: one module per stage (``fetching``, ``grouping``,
+``rewriting``, ``publishing``), each a part of :class:`Pipeline`, plus ``reports``. Each stage
+commits its own work in short transactions (one source, one batch of groupings, one story), so
+a crash mid-cycle loses nothing already committed and never leaves half a story; network I/O
+happens outside transactions.
 """
 
 from __future__ import annotations
@@ -15,20 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, func, insert, literal, select
+from sqlalchemy import Engine, delete, insert, literal, select
 
-from aggregator import db
 from aggregator.config import Config, Source
-from aggregator.db import (
-    EntryRow,
-    FeedRow,
-    SourceRow,
-    StoryRow,
-    TombstoneRow,
-    UTCDateTime,
-    utcnow,
-)
 from aggregator.fetch import Fetcher, user_agent
+from aggregator.models import Health, Metrics
 from aggregator.pipeline.fetching import Fetching, parser_pool
 from aggregator.pipeline.grouping import Grouping
 from aggregator.pipeline.publishing import Publishing
@@ -38,14 +29,21 @@ from aggregator.pipeline.reports import (
     PAGE_ACCEPT,
     STAGES,
     CycleReport,
-    Health,
-    Metrics,
     Progress,
     SourceResult,
     _no_progress,
 )
 from aggregator.pipeline.rewriting import Rewriting
 from aggregator.rewrite.model import ModelRewriter
+from aggregator.store import Store
+from aggregator.store import schema as db
+from aggregator.store.schema import (
+    EntryRow,
+    StoryRow,
+    TombstoneRow,
+    UTCDateTime,
+    utcnow,
+)
 
 __all__ = [
     "Pipeline",
@@ -77,11 +75,12 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
         self.settings = config.settings
         self._owns_engine = engine is None
         self.engine = engine or db.connect(config.db_url)
-        self.session = db.session_factory(self.engine)
+        self.store = Store(self.engine)
+        self.session = self.store.session
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
         self.model = ModelRewriter(config.model) if config.model.enabled else None
-        self._sync_sources()
+        self.store.sync_sources(config.sources)
 
     def close(self) -> None:
         """Let go of what the pipeline holds open: the model's HTTP client, the database
@@ -109,22 +108,6 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
             allow_private_hosts=self.config.allow_private_hosts,
             agent=user_agent(self.settings.site_url),
         )
-
-    def _sync_sources(self) -> None:
-        """Make the sources table match the configuration (names and leans may change)."""
-        with self.session.begin() as s:
-            for src in self.config.sources:
-                row = s.get(SourceRow, src.id)
-                if row is None:
-                    s.add(SourceRow(id=src.id, name=src.name, lean=src.lean, kind=src.kind))
-                else:
-                    row.name, row.lean, row.kind = src.name, src.lean, src.kind
-                for url in src.feeds:
-                    feed = s.get(FeedRow, url)
-                    if feed is None:
-                        s.add(FeedRow(url=url, source_id=src.id))
-                    elif feed.source_id != src.id:
-                        feed.source_id = src.id
 
     # --- retention -----------------------------------------------------------------------------
 
@@ -194,8 +177,7 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
         self.prune()
         report.feed_path = self.publish()
         report.seconds["publish"] = time.perf_counter() - started
-        with self.session() as s:
-            report.stories = s.scalar(select(func.count()).select_from(StoryRow)) or 0
+        report.stories = self.store.count_stories()
 
     def run_cycle(self, sources: Sequence[Source] | None = None) -> CycleReport:
         """Poll, then extract, group, rewrite and publish: one full cycle."""

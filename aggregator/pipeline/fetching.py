@@ -27,14 +27,6 @@ from sqlalchemy.orm import Session
 
 from aggregator import extract, polling, robots
 from aggregator.config import Source
-from aggregator.db import (
-    EntryRow,
-    FeedRow,
-    PollRow,
-    SourceRow,
-    TombstoneRow,
-    utcnow,
-)
 from aggregator.fetch import AsyncFetcher, Fetcher, user_agent
 from aggregator.identity import canonical_url
 from aggregator.models import (
@@ -49,6 +41,14 @@ from aggregator.pipeline.reports import (
     PAGE_ACCEPT,
     SourceResult,
     log,
+)
+from aggregator.store.schema import (
+    EntryRow,
+    FeedRow,
+    PollRow,
+    SourceRow,
+    TombstoneRow,
+    utcnow,
 )
 
 if TYPE_CHECKING:

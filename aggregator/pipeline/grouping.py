@@ -14,11 +14,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aggregator import cluster, publish
-from aggregator.db import (
-    EntryRow,
-    StoryRow,
-    utcnow,
-)
 from aggregator.embeddings import Embedder, MiniLMEmbedder, embedding_text
 from aggregator.identity import canonical_url
 from aggregator.models import (
@@ -29,6 +24,11 @@ from aggregator.models import (
 from aggregator.pipeline.reports import (
     ENTRY_ORDER,
     log,
+)
+from aggregator.store.schema import (
+    EntryRow,
+    StoryRow,
+    utcnow,
 )
 
 # The database's grouping, summed up: grouped entries (count, highest id) and retired stories.

@@ -1,4 +1,4 @@
-"""The publish stage, and the health and metrics read from the database."""
+"""The publish stage, and the health and metrics read from the store."""
 
 from __future__ import annotations
 
@@ -7,32 +7,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
-
-from aggregator import db, publish
-from aggregator.config import ORIGIN_FILE
-from aggregator.db import (
-    EntryRow,
-    PollRow,
-    SourceRow,
-    StageRow,
-    StoryRow,
-    utcnow,
-)
-from aggregator.models import (
-    PublishedStory,
-    RelatedLink,
-    RetiredStory,
-    SourceStatus,
-    StorylineEvent,
-)
-from aggregator.pipeline.reports import (
-    Health,
-    Metrics,
-    log,
-)
+from aggregator import publish
+from aggregator.config import ORIGIN_FILE, Config, Settings
+from aggregator.models import Health, Metrics, PublishedStory, RetiredStory, SourceStatus
+from aggregator.pipeline.reports import Progress, log
 from aggregator.publish import websub, write_atomic
+from aggregator.store import StoreType, lasting_url, utcnow
 
 RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay published
 
@@ -40,95 +20,26 @@ RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay
 class Publishing:
     """The publish stage, health and metrics of :class:`~aggregator.pipeline.Pipeline`."""
 
+    # What it uses of the pipeline (set in Pipeline.__init__), declared so mypy sees it.
+    config: Config
+    settings: Settings
+    store: StoreType
+    progress: Progress
+
     # --- publish -------------------------------------------------------------------------------
 
     def published_stories(self, *, everything: bool = False) -> list[PublishedStory]:
         """The newest ``feed_size`` stories (or all, for the archive pages), newest first."""
-        with self.session() as s:
-            query = (
-                select(StoryRow)
-                .where(StoryRow.content_html.is_not(None), StoryRow.merged_into.is_(None))
-                .order_by(StoryRow.last_published.desc(), StoryRow.id)
-            )
-            if not everything:
-                query = query.limit(self.settings.feed_size)
-            rows = list(s.scalars(query))
-            lines: dict[str, list[StorylineEvent]] = {}
-            wanted = {row.storyline_id for row in rows if row.storyline_id}
-            if wanted:
-                events = s.execute(
-                    select(
-                        StoryRow.storyline_id,
-                        StoryRow.id,
-                        StoryRow.headline,
-                        StoryRow.first_published,
-                    )
-                    .where(
-                        StoryRow.storyline_id.in_(wanted),
-                        StoryRow.content_html.is_not(None),
-                        StoryRow.merged_into.is_(None),
-                    )
-                    .order_by(StoryRow.first_published, StoryRow.id)
-                )
-                for line, sid, headline, when in events:
-                    lines.setdefault(line, []).append(StorylineEvent(sid, headline or "", when))
-            stories = []
-            for row in rows:
-                line = lines.get(row.storyline_id or "", [])
-                place = next((n for n, e in enumerate(line) if e.id == row.id), 0)
-                stories.append(
-                    PublishedStory(
-                        id=row.id,
-                        headline=row.headline or "",
-                        summary=row.summary or "",
-                        content_html=row.content_html or "",
-                        published=row.first_published,
-                        updated=row.updated_at or row.first_published,
-                        leans=tuple(json.loads(row.leans_json or "[]")),
-                        related=tuple(
-                            RelatedLink(**r) for r in json.loads(row.related_json or "[]")
-                        ),
-                        storyline_id=(row.storyline_id or "") if len(line) > 1 else "",
-                        earlier=tuple(line[:place]),
-                        later=tuple(line[place + 1 :]),
-                    )
-                )
-            return stories
+        return self.store.published_stories(None if everything else self.settings.feed_size)
 
     def retired_stories(self, days: int = RETIRED_DAYS) -> list[RetiredStory]:
         """Stories merged into another in the last ``days`` days, newest first: long enough
         for every reader polling the feed to see the tombstone."""
-        kept = aliased(StoryRow)
-        with self.session() as s:
-            rows = s.execute(
-                select(StoryRow.id, StoryRow.merged_into, kept.headline, StoryRow.merged_at)
-                .join(kept, kept.id == StoryRow.merged_into)
-                .where(
-                    StoryRow.merged_at >= utcnow() - timedelta(days=days),
-                    kept.content_html.is_not(None),
-                )
-                .order_by(StoryRow.merged_at.desc(), StoryRow.id)
-            ).all()
-        return [RetiredStory(sid, into, headline or "", when) for sid, into, headline, when in rows]
+        return self.store.retired_stories(utcnow() - timedelta(days=days))
 
     def failing_sources(self) -> list[SourceStatus]:
-        enabled = {src.id for src in self.config.enabled_sources}
-        with self.session() as s:
-            rows = s.scalars(
-                select(SourceRow)
-                .where(SourceRow.status.in_(("failing", "parked")))
-                .order_by(SourceRow.name)
-            )
-            return [
-                SourceStatus(
-                    r.name,
-                    r.failing_since or utcnow(),
-                    ("parked, retried daily: " if r.status == "parked" else "")
-                    + (r.last_error or ""),
-                )
-                for r in rows
-                if r.id in enabled
-            ]
+        """The enabled sources that are failing or parked (a disabled one is nobody's worry)."""
+        return self.store.failing_sources({src.id for src in self.config.enabled_sources})
 
     def publish(self) -> Path:
         """Write every output (feeds, archive pages, site, OPML) and ping the WebSub hub."""
@@ -143,7 +54,7 @@ class Publishing:
             self.retired_stories(),
         )
         origin = {
-            "db": db.lasting_url(self.config.db_url),
+            "db": lasting_url(self.config.db_url),
             "sources": str(self.config.sources_path.resolve()),
         }
         write_atomic(
@@ -160,21 +71,12 @@ class Publishing:
 
     def record_stage(self, stage: str, seconds: float) -> None:
         """Remember how long a stage took (for /metrics) and when it last ran (for /healthz)."""
-        with self.session.begin() as s:
-            row = s.get(StageRow, stage)
-            if row is None:
-                row = StageRow(stage=stage, total_seconds=0.0, runs=0)
-                s.add(row)
-            row.last_at = utcnow()
-            row.last_seconds = seconds
-            row.total_seconds += seconds
-            row.runs += 1
+        self.store.record_stage(stage, seconds, utcnow())
 
     def health(self) -> Health:
         """Is the service doing its job: last publish recent enough, which sources fail."""
-        with self.session() as s:
-            row = s.get(StageRow, "publish")
-            last = row.last_at if row else None
+        run = self.store.stage_runs().get("publish")
+        last = run.last_at if run else None
         failing = self.failing_sources()
         age = (utcnow() - last).total_seconds() if last else None
         problems = []
@@ -189,19 +91,15 @@ class Publishing:
 
     def metrics(self) -> Metrics:
         """Counts and timings from the database, for the Prometheus endpoint."""
-        with self.session() as s:
-            polls = dict(
-                s.execute(select(PollRow.outcome, func.count()).group_by(PollRow.outcome)).all()
-            )
-            entries = s.scalar(select(func.count()).select_from(EntryRow)) or 0
-            stories = s.scalar(select(func.count()).select_from(StoryRow)) or 0
-            stages = {
-                r.stage: (r.last_seconds, r.total_seconds, r.runs, r.last_at)
-                for r in s.scalars(select(StageRow))
-            }
-            failing = s.scalar(
-                select(func.count())
-                .select_from(SourceRow)
-                .where(SourceRow.status.in_(("failing", "parked")))
-            )
-        return Metrics(polls, entries, stories, stages, failing or 0, len(self.config.sources))
+        stages = {
+            name: (r.last_seconds, r.total_seconds, r.runs, r.last_at)
+            for name, r in self.store.stage_runs().items()
+        }
+        return Metrics(
+            self.store.poll_outcomes(),
+            self.store.count_entries(),
+            self.store.count_stories(),
+            stages,
+            self.store.count_failing(),
+            len(self.config.sources),
+        )

@@ -5,14 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
-from aggregator.db import (
+from aggregator.store.schema import (
     EntryRow,
-)
-from aggregator.models import (
-    SourceStatus,
 )
 
 log = logging.getLogger("aggregator")
@@ -108,25 +104,3 @@ class CycleReport:
             stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
             lines.append(f"Seconds per stage: {stages}")
         return lines
-
-
-@dataclass(frozen=True)
-class Health:
-    """The service's health as /healthz reports it; ``problems`` empty means healthy."""
-
-    last_publish: datetime | None
-    publish_age: float | None  # seconds
-    failing: list[SourceStatus]
-    problems: list[str]
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Counters and timings for /metrics."""
-
-    polls: dict[str, int]  # by outcome
-    entries: int
-    stories: int
-    stages: dict[str, tuple[float, float, int, datetime]]  # last s, total s, runs, last run
-    failing_sources: int
-    sources: int

@@ -11,19 +11,20 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aggregator import db, extract, publish, rewrite
-from aggregator.db import (
-    EntryRow,
-    SourceRow,
-    StoryRow,
-    utcnow,
-)
+from aggregator import extract, publish, rewrite
 from aggregator.models import (
     StoryArticle,
 )
 from aggregator.pipeline.grouping import _record_attribution
 from aggregator.pipeline.reports import (
     ENTRY_ORDER,
+)
+from aggregator.store import schema as db
+from aggregator.store.schema import (
+    EntryRow,
+    SourceRow,
+    StoryRow,
+    utcnow,
 )
 
 

@@ -4,7 +4,7 @@ A fresh database gets every table. A database made by an earlier version, which 
 itself at start-up by adding columns, gets what that path added: each missing table, each
 missing column (NOT NULL only where it has a default the existing rows take) and each
 missing index. Rows are never touched. The schema is frozen here, not imported from
-``aggregator.db``, so later model changes never change what this step does.
+``aggregator.store.schema``, so later model changes never change what this step does.
 
 Revision ID: 0001
 Revises: (none)
@@ -21,7 +21,7 @@ branch_labels = None
 depends_on = None
 
 schema = sa.MetaData()
-DateTime = sa.DateTime()  # aggregator.db.UTCDateTime stores naive UTC in a plain DATETIME
+DateTime = sa.DateTime()  # aggregator.store.schema.UTCDateTime stores naive UTC in a plain DATETIME
 
 sa.Table(
     "sources",

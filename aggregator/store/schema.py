@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from aggregator import migrations
 from aggregator.config import ConfigError, Unavailable
@@ -362,7 +362,7 @@ def upgrade(url: str) -> tuple[migrations.Status, migrations.Status]:
     return migrations.upgrade(url, Base.metadata)
 
 
-def session_factory(engine: Engine) -> sessionmaker:
+def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 

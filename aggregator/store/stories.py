@@ -1,0 +1,88 @@
+"""Stories: what is published, what was merged away."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from aggregator.models import PublishedStory, RelatedLink, RetiredStory, StorylineEvent
+from aggregator.store._base import StoreBase
+from aggregator.store.schema import StoryRow
+
+
+class StoriesMixin(StoreBase):
+    def count_stories(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(StoryRow)) or 0
+
+    def published_stories(self, limit: int | None = None) -> list[PublishedStory]:
+        with self.session() as s:
+            query = (
+                select(StoryRow)
+                .where(StoryRow.content_html.is_not(None), StoryRow.merged_into.is_(None))
+                .order_by(StoryRow.last_published.desc(), StoryRow.id)
+            )
+            if limit is not None:
+                query = query.limit(limit)
+            rows = list(s.scalars(query))
+            lines: dict[str, list[StorylineEvent]] = {}
+            wanted = {row.storyline_id for row in rows if row.storyline_id}
+            if wanted:
+                events = s.execute(
+                    select(
+                        StoryRow.storyline_id,
+                        StoryRow.id,
+                        StoryRow.headline,
+                        StoryRow.first_published,
+                    )
+                    .where(
+                        StoryRow.storyline_id.in_(wanted),
+                        StoryRow.content_html.is_not(None),
+                        StoryRow.merged_into.is_(None),
+                    )
+                    .order_by(StoryRow.first_published, StoryRow.id)
+                )
+                for line_id, sid, headline, when in events:
+                    lines.setdefault(line_id or "", []).append(
+                        StorylineEvent(sid, headline or "", when)
+                    )
+            stories = []
+            for row in rows:
+                line = lines.get(row.storyline_id or "", [])
+                place = next((n for n, e in enumerate(line) if e.id == row.id), 0)
+                stories.append(
+                    PublishedStory(
+                        id=row.id,
+                        headline=row.headline or "",
+                        summary=row.summary or "",
+                        content_html=row.content_html or "",
+                        published=row.first_published,
+                        updated=row.updated_at or row.first_published,
+                        leans=tuple(json.loads(row.leans_json or "[]")),
+                        related=tuple(
+                            RelatedLink(**r) for r in json.loads(row.related_json or "[]")
+                        ),
+                        storyline_id=(row.storyline_id or "") if len(line) > 1 else "",
+                        earlier=tuple(line[:place]),
+                        later=tuple(line[place + 1 :]),
+                    )
+                )
+            return stories
+
+    def retired_stories(self, since: datetime) -> list[RetiredStory]:
+        kept = aliased(StoryRow)
+        with self.session() as s:
+            rows = s.execute(
+                select(StoryRow.id, StoryRow.merged_into, kept.headline, StoryRow.merged_at)
+                .join(kept, kept.id == StoryRow.merged_into)
+                .where(StoryRow.merged_at >= since, kept.content_html.is_not(None))
+                .order_by(StoryRow.merged_at.desc(), StoryRow.id)
+            ).all()
+        return [
+            RetiredStory(sid, into or "", headline or "", when)
+            for sid, into, headline, when in rows
+            if when is not None
+        ]
