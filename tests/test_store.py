@@ -127,28 +127,33 @@ def test_sources_the_store_never_saw_have_no_state(config: Config) -> None:
         assert len(store.source_states()) == len(config.sources)
 
 
-def test_only_the_store_and_the_pipeline_reach_the_tables() -> None:
+def test_only_the_store_reaches_the_tables() -> None:
     """The faces and the stages never import SQLAlchemy's query side or the tables (catching
-    SQLAlchemy's errors is allowed): every query lives behind the store."""
+    SQLAlchemy's errors, and handing an Engine to the store, are allowed): every query lives
+    behind the store. Still to move: the poll and health SQL of ``pipeline/fetching.py``."""
     import ast
 
     root = Path(__file__).resolve().parent.parent / "aggregator"
-    allowed = ("store", "pipeline", "migrations")
+    allowed = ("store", "migrations")
+    not_yet = (Path("pipeline/fetching.py"),)
     offenders = []
     for path in sorted(root.rglob("*.py")):
-        part = path.relative_to(root).parts[0]
-        if part in allowed:
+        where = path.relative_to(root)
+        if where.parts[0] in allowed or where in not_yet:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                names = [f"{node.module}.{a.name}" for a in node.names]
             for name in names:
                 tables = f"{name}.".startswith("aggregator.store.schema.")
-                query = name.startswith("sqlalchemy") and not name.startswith("sqlalchemy.exc")
+                query = name.startswith("sqlalchemy") and not (
+                    name.startswith("sqlalchemy.exc") or name == "sqlalchemy.Engine"
+                )
                 if tables or query:
-                    offenders.append(f"{path.relative_to(root)}: {name}")
+                    offenders.append(f"{where}: {name}")
     assert offenders == []
     assert (root / "cli.py").read_text().count("Store.open_existing") == 1, "the check sees cli"
+    assert "import Engine" in (root / "pipeline/__init__.py").read_text(), "... and the pipeline"
