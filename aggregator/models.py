@@ -283,3 +283,129 @@ class Metrics:
     stages: dict[str, tuple[float, float, int, datetime]]  # last s, total s, runs, last run
     failing_sources: int
     sources: int
+
+
+# --- what the store hands the group, rewrite and extract stages -------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the store holds it, without its feed text (only what grouping and rewriting
+    read: a day's history of them is in memory at once)."""
+
+    id: int
+    source_id: str
+    key: str
+    link: str | None
+    title: str
+    published: datetime
+    fetched: datetime
+    text: str | None  # the article text (None: not extracted yet)
+    text_available: bool
+    extract_error: str | None
+    story_id: str | None
+    copy_of: int | None
+
+
+@dataclass(frozen=True)
+class FeedText:
+    """An entry's own text from its feed: what its article text falls back to."""
+
+    title: str
+    summary: str | None
+    content: str | None
+
+
+@dataclass(frozen=True)
+class ArticleText:
+    """What extraction found for one entry, as the store records it."""
+
+    text: str
+    error: str | None
+    available: bool  # False: paywalled or cut short, the story says so
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """An entry waiting for its article text."""
+
+    entry_id: int
+    source_id: str
+    link: str | None
+
+
+# The grouping's decisions, in the order they were taken; the store records them in one
+# transaction (`StoreType.record_grouping`).
+
+
+@dataclass(frozen=True)
+class StoryOpened:
+    story_id: str
+    published: datetime
+    storyline: str  # the storyline's first story, or "" for a storyline of its own
+
+
+@dataclass(frozen=True)
+class EntryGrouped:
+    entry_id: int
+    story_id: str
+    copy_of: int | None
+    published: datetime  # widens the story's span
+
+
+@dataclass(frozen=True)
+class StoryMerged:
+    retired: str
+    kept: str
+
+
+GroupStep = StoryOpened | EntryGrouped | StoryMerged
+
+# The database's grouping, summed up: grouped entries (count, highest id) and retired stories.
+# Anything else that groups, merges or prunes changes it.
+GroupingMark = tuple[int, int | None, int]
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a retention prune removed, and the grouping around it (for a kept story index)."""
+
+    entries: int
+    mark_before: GroupingMark | None = None  # None: not asked for
+    grouped_gone: int = 0  # grouped entries removed
+    grouped_inside: int = 0  # ... of them published since the given history start
+    highest_grouped: int | None = None  # after the prune
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who reported a story first and who covered it, as its row records them."""
+
+    first_source_id: str
+    outlets: tuple[tuple[str | None, str, str, str | None], ...]  # (id, name, lean, via)
+    count_left: int
+    count_center: int
+    count_right: int
+    blindspot: bool
+
+
+@dataclass(frozen=True)
+class StoryRewrite:
+    """A story's rewrite as stored: what readers see, and what it was made from."""
+
+    input_hash: str | None  # None: the model should be tried again
+    rewrite: Rewrite
+    content_html: str
+    leans: tuple[str, ...]
+    related: tuple[RelatedLink, ...]
+    attribution: Attribution
+    content_hash: str  # what readers see; ``updated`` moves only when it changes
+
+
+@dataclass(frozen=True)
+class RewriteInputs:
+    """What a story's rewrite is made from, as stored."""
+
+    input_hash: str | None
+    rewritten: bool
+    entries: tuple[StoredEntry, ...]  # in ENTRY_ORDER

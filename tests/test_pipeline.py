@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from aggregator import cluster
 from aggregator.config import Config, GroupingSettings
 from aggregator.demo import SampleWeb
+from aggregator.models import StoryMerged
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
 from aggregator.store.schema import EntryRow, SourceRow, StoryRow
@@ -290,13 +291,13 @@ def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(
     """Two stories found to be one: the older id keeps every article, the newer one retires."""
     pipeline = Pipeline(config)
     pipeline.run_cycle()
-    with pipeline.session.begin() as s:
+    with pipeline.session() as s:
         rows = list(s.scalars(select(StoryRow).order_by(StoryRow.first_published)))
         older, newer = rows[0], rows[1]
         kept, retired = older.id, newer.id
         moved = set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == retired)))
         before = older.updated_at
-        pipeline._merge_story(s, retired, kept)
+    pipeline.store.record_grouping([StoryMerged(retired, kept)])
     pipeline.rewrite({kept})
     path = pipeline.publish()
     assert_valid_atom(atom_schema, path.read_bytes())
@@ -485,7 +486,7 @@ def test_with_embeddings_on_the_pipeline_groups_with_the_sentence_model(config: 
     pipeline = Pipeline(config)
     report = pipeline.run_cycle()
     assert report.failed == []
-    kept = pipeline._kept_index
+    kept = pipeline.grouping.kept_index
     assert kept is not None and kept.index.embedder is not None
     assert kept.index.model.features[-len(cluster.EMBEDDING_FEATURES) :] == (
         cluster.EMBEDDING_FEATURES

@@ -1,8 +1,9 @@
 """One cycle: fetch -> parse -> extract -> group -> rewrite -> publish, with the store between.
 
 This package is the only place that knows the order of the stages, with the store
-(:mod:`aggregator.store`) between them: one module per stage (``fetching``, ``grouping``,
-``rewriting``, ``publishing``), each a part of :class:`Pipeline`, plus ``reports``. Each stage
+(:mod:`aggregator.store`) between them: one module per stage (``fetching``, ``extracting``,
+``grouping``, ``rewriting``, ``publishing``), each an object :class:`Pipeline` holds (fetching
+is still a part of it), plus ``reports``. Each stage
 commits its own work in short transactions (one source, one batch of groupings, one story), so
 a crash mid-cycle loses nothing already committed and never leaves half a story; network I/O
 happens outside transactions.
@@ -12,19 +13,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import Engine, delete, insert, literal, select
+from sqlalchemy import Engine
 
 from aggregator.config import Config, Source
 from aggregator.fetch import Fetcher, user_agent
-from aggregator.models import Health, Metrics
+from aggregator.models import Health, Metrics, PublishedStory, SourceStatus
+from aggregator.pipeline.extracting import Extracting
 from aggregator.pipeline.fetching import Fetching, parser_pool
 from aggregator.pipeline.grouping import Grouping
 from aggregator.pipeline.publishing import Publishing
 from aggregator.pipeline.reports import (
-    ENTRY_ORDER,
     FEED_ACCEPT,
     PAGE_ACCEPT,
     STAGES,
@@ -35,15 +37,7 @@ from aggregator.pipeline.reports import (
 )
 from aggregator.pipeline.rewriting import Rewriting
 from aggregator.rewrite.model import ModelRewriter
-from aggregator.store import Store
-from aggregator.store import schema as db
-from aggregator.store.schema import (
-    EntryRow,
-    StoryRow,
-    TombstoneRow,
-    UTCDateTime,
-    utcnow,
-)
+from aggregator.store import Store, connect, utcnow
 
 __all__ = [
     "Pipeline",
@@ -55,13 +49,17 @@ __all__ = [
     "STAGES",
     "FEED_ACCEPT",
     "PAGE_ACCEPT",
-    "ENTRY_ORDER",
     "parser_pool",
 ]
 
 
-class Pipeline(Fetching, Grouping, Rewriting, Publishing):
-    """The stages, run against one database and one configuration."""
+class Pipeline(Fetching):
+    """The stages, run against one database and one configuration.
+
+    Each stage after fetching is an object of its own holding the store and the options it
+    needs (``extracting``, ``grouping``, ``rewriting``, ``publishing``); the pipeline's methods
+    of the same names run them. Fetching is still a part of the pipeline itself.
+    """
 
     def __init__(
         self,
@@ -74,13 +72,37 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
         self.config = config
         self.settings = config.settings
         self._owns_engine = engine is None
-        self.engine = engine or db.connect(config.db_url)
+        self.engine = engine or connect(config.db_url)
         self.store = Store(self.engine)
         self.session = self.store.session
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
         self.model = ModelRewriter(config.model) if config.model.enabled else None
         self.store.sync_sources(config.sources)
+        self.extracting = Extracting(
+            self.store,
+            config.sources,
+            config.settings,
+            self.fetcher,
+            stop=self.stop,
+            progress=self.progress,
+        )
+        self.grouping = Grouping(
+            self.store,
+            config.sources,
+            embeddings=config.grouping.embeddings,
+            progress=self.progress,
+        )
+        self.rewriting = Rewriting(
+            self.store,
+            config.sources,
+            config.rewrite,
+            config.model,
+            self.model,
+            stop=self.stop,
+            progress=self.progress,
+        )
+        self.publishing = Publishing(self.store, config, progress=self.progress)
 
     def close(self) -> None:
         """Let go of what the pipeline holds open: the model's HTTP client, the database
@@ -89,7 +111,7 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
             self.model.close()
         if self._owns_engine:
             self.engine.dispose()
-        self._kept_index = None
+        self.grouping.kept_index = None
 
     def __enter__(self) -> Pipeline:
         return self
@@ -109,46 +131,58 @@ class Pipeline(Fetching, Grouping, Rewriting, Publishing):
             agent=user_agent(self.settings.site_url),
         )
 
+    # --- the stages ----------------------------------------------------------------------------
+
+    def extract_pending(self) -> int:
+        """Give every entry without text its article text (see :class:`Extracting`)."""
+        return self.extracting.extract_pending()
+
+    def group(self) -> set[str]:
+        """Assign every ungrouped entry to a story; the ids of the stories touched."""
+        return self.grouping.group()
+
+    def rewrite(self, story_ids: Iterable[str] | None = None) -> int:
+        """Rewrite the stories whose inputs changed; how many were rewritten."""
+        return self.rewriting.rewrite(story_ids)
+
+    def publish(self) -> Path:
+        """Write every output and ping the WebSub hub; the main feed's path."""
+        return self.publishing.publish()
+
+    def published_stories(self, *, everything: bool = False) -> list[PublishedStory]:
+        return self.publishing.published_stories(everything=everything)
+
+    def failing_sources(self) -> list[SourceStatus]:
+        return self.publishing.failing_sources()
+
+    def record_stage(self, stage: str, seconds: float) -> None:
+        self.publishing.record_stage(stage, seconds)
+
+    def health(self) -> Health:
+        return self.publishing.health()
+
+    def metrics(self) -> Metrics:
+        return self.publishing.metrics()
+
     # --- retention -----------------------------------------------------------------------------
 
     def prune(self) -> int:
         """Drop what was fetched more than ``retention_days`` ago (0 keeps everything).
 
         Age is counted from when we stored an entry, so an old article that turns up today is
-        kept for the whole retention period rather than dropped on arrival.
+        kept for the whole retention period rather than dropped on arrival. The kept story
+        index survives when nothing it holds was pruned.
         """
         days = self.settings.retention_days
         if not days:
             return 0
         now = utcnow()
-        cutoff = now - timedelta(days=days)
-        recent = select(EntryRow.story_id).where(
-            EntryRow.fetched_at >= cutoff, EntryRow.story_id.is_not(None)
+        kept = self.grouping.take_index()
+        pruned = self.store.prune_entries(
+            now - timedelta(days=days), now, kept.since if kept else None
         )
-        doomed = (
-            EntryRow.fetched_at < cutoff,
-            (EntryRow.story_id.is_(None)) | (EntryRow.story_id.not_in(recent)),
-        )
-        with self.session.begin() as s, self.keeping_the_index(s, doomed):
-            # Tombstones first: a feed that still lists a pruned entry must not bring it back.
-            s.execute(
-                insert(TombstoneRow).from_select(
-                    ["source_id", "key", "ident", "pruned_at"],
-                    select(
-                        EntryRow.source_id,
-                        EntryRow.key,
-                        EntryRow.ident,
-                        literal(now, UTCDateTime()),
-                    ).where(*doomed),
-                )
-            )
-            gone = s.execute(delete(EntryRow).where(*doomed)).rowcount
-            used = select(EntryRow.story_id).where(EntryRow.story_id.is_not(None))
-            # Retired (merged) rows stay: they hold their ids so that none is ever reused.
-            s.execute(
-                delete(StoryRow).where(StoryRow.id.not_in(used), StoryRow.merged_into.is_(None))
-            )
-        return gone or 0
+        self.grouping.after_prune(kept, pruned)
+        return pruned.entries
 
     # --- the whole cycle -----------------------------------------------------------------------
 

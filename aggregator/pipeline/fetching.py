@@ -1,4 +1,4 @@
-"""Fetch, parse and store feeds; fetch and extract article pages.
+"""Fetch, parse and store feeds.
 
 Polling is async (global and per-host limits), parsing runs in a process pool, and one writer
 thread stores each source's result whole or not at all.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import itertools
 import multiprocessing
 import os
 import random
@@ -25,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
-from aggregator import extract, polling, robots
+from aggregator import polling
 from aggregator.config import Source
-from aggregator.fetch import AsyncFetcher, Fetcher, user_agent
+from aggregator.fetch import AsyncFetcher, user_agent
 from aggregator.identity import canonical_url
 from aggregator.models import (
     FeedEntry,
@@ -35,10 +34,9 @@ from aggregator.models import (
     ParsedFeed,
     Validators,
 )
-from aggregator.parse import entry_ident, parse_feed, strip_html
+from aggregator.parse import entry_ident, parse_feed
 from aggregator.pipeline.reports import (
     FEED_ACCEPT,
-    PAGE_ACCEPT,
     SourceResult,
     log,
 )
@@ -281,31 +279,11 @@ def _settle(future: asyncio.Future[SourceResult], outcome: SourceResult | BaseEx
         future.set_result(outcome)
 
 
-@dataclass(frozen=True)
-class _Page:
-    """What fetching an article page came to."""
-
-    text: str | None = None
-    error: str | None = None
-    paywalled: bool = False
-
-
 T = TypeVar("T")
 
 
-def _round_robin(items: Sequence[T], key: Callable[[T], str]) -> list[T]:
-    """Items reordered so that groups (hosts) take turns, keeping order within a group."""
-    groups: dict[str, list[T]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    out: list[T] = []
-    for round_ in itertools.zip_longest(*groups.values()):
-        out.extend(item for item in round_ if item is not None)
-    return out
-
-
 class Fetching:
-    """The fetch, parse and extract stages of :class:`~aggregator.pipeline.Pipeline`.
+    """The fetch and parse stages of :class:`~aggregator.pipeline.Pipeline`.
 
     A part of the pipeline, not a class of its own: it uses the pipeline's ``config``,
     ``settings``, ``session``, ``progress`` and ``stop``.
@@ -670,72 +648,3 @@ class Fetching:
             row.last_error = None
             row.last_ok_at = now
         return decision.status
-
-    # --- extract -------------------------------------------------------------------------------
-
-    def extract_pending(self) -> int:
-        """Give every entry without text its article text (page, else the feed's own text).
-
-        Pages are fetched politely: robots.txt is asked first (once per host), requests to one
-        host are spaced by ``page_delay`` (or its Crawl-delay), and hosts take turns so the
-        pauses overlap. A paywalled or truncated page marks the entry's text unavailable, so
-        the story says so instead of passing a teaser off as the article.
-        """
-        with self.session() as s:
-            pending = list(
-                s.execute(
-                    select(EntryRow.id, EntryRow.source_id, EntryRow.link)
-                    .where(EntryRow.text.is_(None))
-                    .order_by(EntryRow.id)
-                )
-            )
-        if not pending:
-            return 0
-        full_text = {src.id: src.full_text for src in self.config.sources}
-        pending = _round_robin(pending, lambda row: robots.host_of(row[2] or ""))
-        with self.fetcher() as fetcher:
-            rules = robots.Robots(lambda url: fetcher.get(url, max_bytes=500_000))
-            pacer = robots.HostPacer(self.settings.page_delay, self.stop)
-            for done, (entry_id, source_id, link) in enumerate(pending, start=1):
-                if self.stop.is_set():
-                    break
-                page = _Page()
-                if full_text.get(source_id, False) and link:
-                    page = self._extract_page(fetcher, rules, pacer, link)
-                with self.session.begin() as s:
-                    entry = s.get(EntryRow, entry_id)
-                    if entry is None:
-                        continue
-                    text = page.text
-                    if text is None:
-                        text = strip_html(entry.content or entry.summary) or entry.title
-                    entry.text = text
-                    entry.extract_error = page.error
-                    entry.text_available = not page.paywalled and (
-                        page.error is None or len(text) >= extract.MIN_TEXT_CHARS
-                    )
-                if page.error:
-                    log.debug("entry %s (%s): extraction failed: %s", entry_id, link, page.error)
-                self.progress("extract", done, len(pending), link or "")
-        return len(pending)
-
-    def _extract_page(
-        self, fetcher: Fetcher, rules: robots.Robots, pacer: robots.HostPacer, link: str
-    ) -> _Page:
-        if not rules.allowed(link):
-            return _Page(error="robots.txt disallows fetching this page")
-        pacer.wait(link, rules.crawl_delay(link))
-        res = fetcher.get(link, max_bytes=self.settings.max_page_bytes, accept=PAGE_ACCEPT)
-        if res.error:
-            return _Page(error=res.error)
-        html = extract.decode_page(res.content or b"", res.content_type)
-        marker = extract.paywall_marker(html)
-        try:
-            text = extract.extract_article(html, res.final_url).text
-        except extract.ExtractionError as exc:
-            return _Page(
-                error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)
-            )
-        if marker:
-            return _Page(text=text, error=f"paywalled: {marker}", paywalled=True)
-        return _Page(text=text)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from aggregator import publish
-from aggregator.config import ORIGIN_FILE, Config, Settings
+from aggregator.config import ORIGIN_FILE, Config
 from aggregator.models import Health, Metrics, PublishedStory, RetiredStory, SourceStatus
 from aggregator.pipeline.reports import Progress, log
 from aggregator.publish import websub, write_atomic
@@ -18,13 +18,13 @@ RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay
 
 
 class Publishing:
-    """The publish stage, health and metrics of :class:`~aggregator.pipeline.Pipeline`."""
+    """The publish stage, and the health and metrics read from the store."""
 
-    # What it uses of the pipeline (set in Pipeline.__init__), declared so mypy sees it.
-    config: Config
-    settings: Settings
-    store: StoreType
-    progress: Progress
+    def __init__(self, store: StoreType, config: Config, *, progress: Progress) -> None:
+        self.store = store
+        self.config = config
+        self.settings = config.settings
+        self.progress = progress
 
     # --- publish -------------------------------------------------------------------------------
 

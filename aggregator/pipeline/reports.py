@@ -7,10 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aggregator.store.schema import (
-    EntryRow,
-)
-
 log = logging.getLogger("aggregator")
 
 FEED_ACCEPT = (
@@ -19,11 +15,6 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 STAGES = ("fetch", "extract", "group", "rewrite", "publish")
-
-# The order entries are grouped and rewritten in: published time, then fetch time, then the
-# entry's own identity (never the row id, which depends on which source answered first), so a
-# replay of the same feeds opens every story with the same article on every machine.
-ENTRY_ORDER = (EntryRow.published_at, EntryRow.fetched_at, EntryRow.source_id, EntryRow.key)
 
 Progress = Callable[[str, int, int, str], None]
 

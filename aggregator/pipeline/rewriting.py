@@ -5,33 +5,47 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from aggregator import extract, publish, rewrite
+from aggregator.config import ModelSettings, RewriteSettings, Source
 from aggregator.models import (
+    Attribution,
+    Coverage,
+    RelatedLink,
+    StoredEntry,
     StoryArticle,
+    StoryRewrite,
 )
-from aggregator.pipeline.grouping import _record_attribution
-from aggregator.pipeline.reports import (
-    ENTRY_ORDER,
-)
-from aggregator.store import schema as db
-from aggregator.store.schema import (
-    EntryRow,
-    SourceRow,
-    StoryRow,
-    utcnow,
-)
+from aggregator.pipeline.reports import Progress
+from aggregator.rewrite.model import ModelRewriter
+from aggregator.store import StoreType
 
 
 class Rewriting:
-    """The rewrite stage of :class:`~aggregator.pipeline.Pipeline`."""
+    """The rewrite stage: reads a story's articles from the store, rewrites them outside any
+    transaction (the model may take seconds), and stores the result in one."""
 
-    # --- rewrite -------------------------------------------------------------------------------
+    def __init__(
+        self,
+        store: StoreType,
+        sources: Sequence[Source],
+        options: RewriteSettings,
+        model_settings: ModelSettings,
+        model: ModelRewriter | None,
+        *,
+        stop: threading.Event,
+        progress: Progress,
+    ) -> None:
+        self.store = store
+        self.sources = {src.id: src for src in sources}
+        self.options = options
+        self.model_settings = model_settings
+        self.model = model
+        self.stop = stop
+        self.progress = progress
 
     def rewrite(self, story_ids: Iterable[str] | None = None) -> int:
         """Rewrite the stories whose inputs changed; return how many were rewritten.
@@ -40,16 +54,7 @@ class Rewriting:
         be tried again (a timeout, a 429, a spent budget) are taken. With a model configured,
         up to ``concurrency`` stories are rewritten at once, and at most ``budget`` are sent.
         """
-        with self.session() as s:
-            ids = set(story_ids or ())
-            ids |= set(
-                s.scalars(
-                    select(StoryRow.id).where(
-                        StoryRow.rewrite_json.is_(None) | StoryRow.input_hash.is_(None)
-                    )
-                )
-            )
-        ordered = sorted(ids)
+        ordered = sorted(set(story_ids or ()) | self.store.stories_to_rewrite())
         if self.model is None:
             done = 0
             for n, story_id in enumerate(ordered, start=1):
@@ -59,7 +64,7 @@ class Rewriting:
                 self.progress("rewrite", n, len(ordered), story_id)
             return done
         self.model.new_cycle()
-        with ThreadPoolExecutor(max_workers=self.config.model.concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.model_settings.concurrency) as pool:
             results = pool.map(
                 lambda sid: False if self.stop.is_set() else self._rewrite_one(sid), ordered
             )
@@ -71,7 +76,7 @@ class Rewriting:
 
     def _input_hash(self, articles: Sequence[StoryArticle]) -> str:
         """What a rewrite is made from: the articles, the rewrite settings and the model."""
-        model = self.config.model
+        model = self.model_settings
         return _hash(
             json.dumps(
                 [
@@ -79,7 +84,7 @@ class Rewriting:
                         [a.entry_id, a.source_name, a.lean, a.kind, a.title, a.text, a.via]
                         for a in articles
                     ],
-                    self.config.rewrite.summary_words,
+                    self.options.summary_words,
                     rewrite.EXTRACTIVE_VERSION,
                     [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
                 ]
@@ -92,22 +97,14 @@ class Rewriting:
         The model (if any) is asked outside any transaction; the story's ``updated`` time
         moves only when what readers see changed.
         """
-        with self.session() as s:
-            story = s.get(StoryRow, story_id)
-            if story is None:
-                return False
-            entries = list(
-                s.scalars(
-                    select(EntryRow).where(EntryRow.story_id == story_id).order_by(*ENTRY_ORDER)
-                )
-            )
-            if not entries:
-                return False
-            articles = self._story_articles(s, entries)
-            input_hash = self._input_hash(articles)
-            if story.input_hash == input_hash and story.rewrite_json:
-                return False
-        result = rewrite.rewrite_story(articles, summary_words=self.config.rewrite.summary_words)
+        inputs = self.store.rewrite_inputs(story_id)
+        if inputs is None or not inputs.entries:
+            return False
+        articles = self._story_articles(inputs.entries)
+        input_hash = self._input_hash(articles)
+        if inputs.input_hash == input_hash and inputs.rewritten:
+            return False
+        result = rewrite.rewrite_story(articles, summary_words=self.options.summary_words)
         final = True
         if self.model is not None:
             outcome = self.model.rewrite(input_hash, articles, result, label=story_id)
@@ -116,37 +113,28 @@ class Rewriting:
         content_html = publish.render_story_html(result, coverage)
         # Every stored article can be reached from the feed: a syndicated copy is not
         # rewritten separately, but keeps its own link, titled with its outlet.
-        related = [
-            {"url": a.link, "outlet": a.source_name, "lean": a.lean} for a in articles if a.link
-        ] + [
-            {"url": link, "outlet": name, "lean": lean}
-            for a in articles
-            for name, lean, link in a.via
-            if link
+        related = [RelatedLink(a.link, a.source_name, a.lean) for a in articles if a.link] + [
+            RelatedLink(link, name, lean) for a in articles for name, lean, link in a.via if link
         ]
-        content_hash = _hash(json.dumps([result.headline, result.summary, content_html, related]))
-        with self.session.begin() as s:
-            story = s.get(StoryRow, story_id)
-            if story is None:  # pruned meanwhile
-                return False
-            story.input_hash = input_hash if final else None  # None: try the model again
-            story.rewrite_json = db.rewrite_to_json(result)
-            story.headline = result.headline
-            story.summary = result.summary
-            story.content_html = content_html
-            story.leans_json = json.dumps(list(coverage.leans))
-            story.related_json = json.dumps(related)
-            _record_attribution(story, articles, coverage)
-            if story.content_hash != content_hash:
-                story.content_hash = content_hash
-                story.updated_at = utcnow()
-            return True
+        shown = [result.headline, result.summary, content_html, _related_json(related)]
+        return self.store.save_rewrite(
+            story_id,
+            StoryRewrite(
+                input_hash=input_hash if final else None,  # None: try the model again
+                rewrite=result,
+                content_html=content_html,
+                leans=coverage.leans,
+                related=tuple(related),
+                attribution=attribution(articles, coverage),
+                content_hash=_hash(json.dumps(shown)),
+            ),
+        )
 
-    def _story_articles(self, s: Session, entries: list[EntryRow]) -> list[StoryArticle]:
+    def _story_articles(self, entries: Sequence[StoredEntry]) -> list[StoryArticle]:
         """One StoryArticle per original article; copies become its "via" outlets."""
         by_id = {e.id: e for e in entries}
 
-        def original(entry: EntryRow) -> EntryRow:
+        def original(entry: StoredEntry) -> StoredEntry:
             seen = {entry.id}
             while entry.copy_of in by_id and entry.copy_of not in seen:
                 entry = by_id[entry.copy_of]
@@ -157,23 +145,23 @@ class Rewriting:
         for entry in entries:
             root = original(entry)
             if root is not entry:
-                art = self._story_article(s, entry)
+                art = self._story_article(entry)
                 via.setdefault(root.id, []).append((art.source_name, art.lean, art.link))
         return [
-            dataclasses.replace(self._story_article(s, e), via=tuple(via.get(e.id, ())))
+            dataclasses.replace(self._story_article(e), via=tuple(via.get(e.id, ())))
             for e in entries
             if original(e) is e
         ]
 
-    def _story_article(self, s: Session, entry: EntryRow) -> StoryArticle:
-        try:
-            src = self.config.source(entry.source_id)
+    def _story_article(self, entry: StoredEntry) -> StoryArticle:
+        src = self.sources.get(entry.source_id)
+        if src is not None:
             name, lean, kind = src.name, src.lean, src.kind
-        except KeyError:  # a source removed from the config: keep what we stored
-            row = s.get(SourceRow, entry.source_id)
-            name, lean, kind = (row.name, row.lean, row.kind) if row else (entry.source_id,) * 3
+        else:  # a source removed from the config: keep what we stored
+            stored = self.store.source_identity(entry.source_id)
+            name, lean, kind = stored or (entry.source_id,) * 3
         text = entry.text or ""
-        available = entry.text_available is not False and not (
+        available = entry.text_available and not (
             entry.extract_error and len(text) < extract.MIN_TEXT_CHARS
         )
         return StoryArticle(
@@ -184,11 +172,33 @@ class Rewriting:
             kind=kind,
             title=entry.title,
             link=entry.link,
-            published=entry.published_at,
+            published=entry.published,
             text=text,
             text_available=available,
-            fetched=entry.fetched_at,
+            fetched=entry.fetched,
         )
+
+
+def attribution(articles: Sequence[StoryArticle], coverage: Coverage) -> Attribution:
+    """Who reported the story first, who covered it, per-side counts and blindspot."""
+    outlets: list[tuple[str | None, str, str, str | None]] = [
+        (a.source_id, a.source_name, a.lean, None) for a in articles
+    ]
+    outlets += [(None, name, lean, a.source_name) for a in articles for name, lean, _ in a.via]
+    return Attribution(
+        first_source_id=next(
+            a.source_id for a in articles if a.source_name == coverage.first_source
+        ),
+        outlets=tuple(outlets),
+        count_left=coverage.count("left"),
+        count_center=coverage.count("center"),
+        count_right=coverage.count("right"),
+        blindspot=publish.blindspot_side(coverage.leans) is not None,
+    )
+
+
+def _related_json(related: Sequence[RelatedLink]) -> list[dict[str, str]]:
+    return [dataclasses.asdict(r) for r in related]
 
 
 def _hash(text: str) -> str:

@@ -1,9 +1,10 @@
 """The store: the only code that runs SQL.
 
 :class:`StoreType` (``base.py``) is the contract, every operation by domain; :class:`Store`
-implements it on SQLAlchemy, one mixin per domain (``feeds``, ``entries``, ``stories``,
-``health``). ``schema`` holds the tables, the engine set-up and the stored-rewrite codec;
-``aggregator/migrations`` changes the schema. Callers get plain data (``models``), never rows.
+implements it on SQLAlchemy, one mixin per domain (``feeds``, ``entries``,
+``grouping``, ``stories``, ``health``). ``schema`` holds the tables, the engine set-up and the
+stored-rewrite codec; ``aggregator/migrations`` changes the schema. Callers get plain data
+(``models``), never rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aggregator import migrations
 from aggregator.store.base import StoreType
 from aggregator.store.entries import EntriesMixin
 from aggregator.store.feeds import FeedsMixin
+from aggregator.store.grouping import GroupingMixin
 from aggregator.store.health import HealthMixin
 from aggregator.store.schema import (
     SchemaError,
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-class Store(FeedsMixin, EntriesMixin, StoriesMixin, HealthMixin):
+class Store(FeedsMixin, EntriesMixin, GroupingMixin, StoriesMixin, HealthMixin):
     """:class:`StoreType` on one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:

@@ -7,12 +7,27 @@ in or out is plain data (:mod:`aggregator.models`, builtins), never a row.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from aggregator.config import Source
-from aggregator.models import PublishedStory, RetiredStory, SourceState, SourceStatus, StageRun
+from aggregator.models import (
+    ArticleText,
+    FeedText,
+    GroupingMark,
+    GroupStep,
+    PendingPage,
+    Pruned,
+    PublishedStory,
+    RetiredStory,
+    RewriteInputs,
+    SourceState,
+    SourceStatus,
+    StageRun,
+    StoredEntry,
+    StoryRewrite,
+)
 
 
 class StoreType(Protocol):
@@ -35,6 +50,9 @@ class StoreType(Protocol):
     def source_states(self) -> dict[str, SourceState]:
         """Each stored source's polling state, health and entry count, by source id."""
 
+    def source_identity(self, source_id: str) -> tuple[str, str, str] | None:
+        """A stored source's (name, lean, kind): for a source since removed from the config."""
+
     # --- entries (``entries.py``) --------------------------------------------------------------
 
     def entry_counts(self) -> dict[str, int]:
@@ -42,6 +60,42 @@ class StoreType(Protocol):
 
     def count_entries(self) -> int:
         """How many entries are stored."""
+
+    def pages_pending(self) -> list[PendingPage]:
+        """The entries without article text yet, oldest row first."""
+
+    def record_article_text(self, entry_id: int, decide: Callable[[FeedText], ArticleText]) -> bool:
+        """Store the entry's article text as ``decide`` (a pure function, given the entry's own
+        feed text to fall back on) makes it, in one transaction; False when the entry is gone.
+        The feed text is read here rather than handed out with :meth:`pages_pending`: a cold
+        cycle has tens of thousands of entries pending."""
+
+    def prune_entries(
+        self, cutoff: datetime, now: datetime, history_since: datetime | None = None
+    ) -> Pruned:
+        """Drop the entries fetched before ``cutoff`` whose story has no entry fetched since,
+        leave a tombstone for each (pruned at ``now``), and drop the stories left empty (a
+        retired one stays: its id is taken). With ``history_since``, also say how the
+        grouping changed (for a story index kept since then)."""
+
+    # --- grouping (``grouping.py``) ------------------------------------------------------------
+
+    def grouping_mark(self) -> GroupingMark:
+        """The grouping summed up: grouped entries (count, highest id), retired stories."""
+
+    def ungrouped_entries(self) -> list[StoredEntry]:
+        """The entries with text and no story yet, in the order they are grouped."""
+
+    def grouped_entries(self, since: datetime) -> list[StoredEntry]:
+        """The entries in a story published since ``since``, in the order they were grouped."""
+
+    def storylines(self, since: datetime) -> dict[str, str]:
+        """Each story last published since ``since`` with a storyline: its storyline's id."""
+
+    def record_grouping(self, steps: Sequence[GroupStep]) -> None:
+        """Record the grouping's decisions in their order, in one transaction: stories opened,
+        entries placed (a story's span widens to them), stories merged (the newer one's entries
+        move to the older, its row stays with ``merged_into`` so the id is never reused)."""
 
     # --- stories (``stories.py``) --------------------------------------------------------------
 
@@ -54,6 +108,16 @@ class StoreType(Protocol):
 
     def retired_stories(self, since: datetime) -> list[RetiredStory]:
         """Stories merged since ``since`` into a story that is published, newest first."""
+
+    def stories_to_rewrite(self) -> set[str]:
+        """Stories never rewritten, or whose model rewrite should be tried again."""
+
+    def rewrite_inputs(self, story_id: str) -> RewriteInputs | None:
+        """What the story's rewrite is made from (None: no such story)."""
+
+    def save_rewrite(self, story_id: str, rewrite: StoryRewrite) -> bool:
+        """Store a story's rewrite in one transaction; its ``updated`` time moves only when
+        what readers see changed. False when the story is gone (pruned meanwhile)."""
 
     # --- health and metrics (``health.py``) ----------------------------------------------------
 

@@ -53,3 +53,8 @@ class FeedsMixin(StoreBase):
                 )
                 for r in s.scalars(select(SourceRow))
             }
+
+    def source_identity(self, source_id: str) -> tuple[str, str, str] | None:
+        with self.session() as s:
+            row = s.get(SourceRow, source_id)
+            return (row.name, row.lean, row.kind) if row else None

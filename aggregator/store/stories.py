@@ -1,16 +1,25 @@
-"""Stories: what is published, what was merged away."""
+"""Stories: their rewrites, what is published, what was merged away."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from aggregator.models import PublishedStory, RelatedLink, RetiredStory, StorylineEvent
+from aggregator.models import (
+    PublishedStory,
+    RelatedLink,
+    RetiredStory,
+    RewriteInputs,
+    StorylineEvent,
+    StoryRewrite,
+)
 from aggregator.store._base import StoreBase
-from aggregator.store.schema import StoryRow
+from aggregator.store.entries import stored_entries
+from aggregator.store.schema import EntryRow, StoryRow, rewrite_to_json, utcnow
 
 
 class StoriesMixin(StoreBase):
@@ -86,3 +95,47 @@ class StoriesMixin(StoreBase):
             for sid, into, headline, when in rows
             if when is not None
         ]
+
+    # --- rewriting -----------------------------------------------------------------------------
+
+    def stories_to_rewrite(self) -> set[str]:
+        with self.session() as s:
+            return set(
+                s.scalars(
+                    select(StoryRow.id).where(
+                        StoryRow.rewrite_json.is_(None) | StoryRow.input_hash.is_(None)
+                    )
+                )
+            )
+
+    def rewrite_inputs(self, story_id: str) -> RewriteInputs | None:
+        with self.session() as s:
+            story = s.get(StoryRow, story_id)
+            if story is None:
+                return None
+            entries = stored_entries(s, EntryRow.story_id == story_id)
+            return RewriteInputs(story.input_hash, bool(story.rewrite_json), tuple(entries))
+
+    def save_rewrite(self, story_id: str, rewrite: StoryRewrite) -> bool:
+        with self.session.begin() as s:
+            story = s.get(StoryRow, story_id)
+            if story is None:  # pruned meanwhile
+                return False
+            story.input_hash = rewrite.input_hash
+            story.rewrite_json = rewrite_to_json(rewrite.rewrite)
+            story.headline = rewrite.rewrite.headline
+            story.summary = rewrite.rewrite.summary
+            story.content_html = rewrite.content_html
+            story.leans_json = json.dumps(list(rewrite.leans))
+            story.related_json = json.dumps([dataclasses.asdict(r) for r in rewrite.related])
+            credit = rewrite.attribution
+            story.first_source_id = credit.first_source_id
+            story.outlets_json = json.dumps(credit.outlets)
+            story.count_left = credit.count_left
+            story.count_center = credit.count_center
+            story.count_right = credit.count_right
+            story.blindspot = credit.blindspot
+            if story.content_hash != rewrite.content_hash:
+                story.content_hash = rewrite.content_hash
+                story.updated_at = utcnow()
+            return True

@@ -1,0 +1,112 @@
+"""The grouping: which story each entry is in, stories opened and merged, storylines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from aggregator.models import (
+    EntryGrouped,
+    GroupingMark,
+    GroupStep,
+    StoredEntry,
+    StoryOpened,
+)
+from aggregator.store._base import StoreBase
+from aggregator.store.entries import grouping_mark, stored_entries
+from aggregator.store.schema import EntryRow, StoryRow, utcnow
+
+# One executemany for a run of entries placed between two merges.
+_PLACE = (
+    update(EntryRow)
+    .where(EntryRow.id == bindparam("entry"))
+    .values(story_id=bindparam("story"), copy_of=bindparam("original"))
+)
+
+
+class GroupingMixin(StoreBase):
+    def grouping_mark(self) -> GroupingMark:
+        with self.session() as s:
+            return grouping_mark(s)
+
+    def ungrouped_entries(self) -> list[StoredEntry]:
+        with self.session() as s:
+            return stored_entries(s, EntryRow.story_id.is_(None), EntryRow.text.is_not(None))
+
+    def grouped_entries(self, since: datetime) -> list[StoredEntry]:
+        with self.session() as s:
+            return stored_entries(s, EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
+
+    def storylines(self, since: datetime) -> dict[str, str]:
+        with self.session() as s:
+            rows = s.execute(
+                select(StoryRow.id, StoryRow.storyline_id).where(
+                    StoryRow.last_published >= since, StoryRow.storyline_id.is_not(None)
+                )
+            )
+            return {story: line for story, line in rows if line is not None}
+
+    def record_grouping(self, steps: Sequence[GroupStep]) -> None:
+        with self.session.begin() as s:
+            placed: list[dict[str, Any]] = []
+            for step in steps:
+                if isinstance(step, StoryOpened):
+                    _open_story(s, step.story_id, step.published, step.storyline)
+                elif isinstance(step, EntryGrouped):
+                    placed.append(
+                        {"entry": step.entry_id, "story": step.story_id, "original": step.copy_of}
+                    )
+                    row = s.get(StoryRow, step.story_id)
+                    if row is not None:
+                        row.first_published = min(row.first_published, step.published)
+                        row.last_published = max(row.last_published, step.published)
+                else:
+                    _place(s, placed)  # a merge moves every entry placed so far
+                    _merge_story(s, step.retired, step.kept)
+            _place(s, placed)
+
+
+def _place(s: Session, placed: list[dict[str, Any]]) -> None:
+    if placed:
+        s.connection().execute(_PLACE, placed)
+        placed.clear()
+
+
+def _open_story(s: Session, story_id: str, published: datetime, storyline: str) -> None:
+    if s.get(StoryRow, story_id) is None:
+        s.add(
+            StoryRow(
+                id=story_id,
+                created_at=utcnow(),
+                first_published=published,
+                last_published=published,
+                storyline_id=storyline or story_id,
+            )
+        )
+        s.flush()  # the story row first: entries point at it
+
+
+def _merge_story(s: Session, retired: str, kept: str) -> None:
+    """Fold story ``retired`` into the older ``kept``: entries move, the row stays retired."""
+    s.flush()
+    s.execute(update(EntryRow).where(EntryRow.story_id == retired).values(story_id=kept))
+    old, row = s.get(StoryRow, retired), s.get(StoryRow, kept)
+    if old is None or row is None:  # pragma: no cover - both were just in the index
+        return
+    old.merged_into = kept
+    old.merged_at = utcnow()
+    old.content_html = None  # off the feed: its articles are in the older story now
+    row.first_published = min(row.first_published, old.first_published)
+    row.last_published = max(row.last_published, old.last_published)
+    s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
+    # A storyline that began with the retired story now begins with the one it joined.
+    line = row.storyline_id or kept
+    s.execute(
+        update(StoryRow)
+        .where(StoryRow.storyline_id.in_((retired, old.storyline_id or retired)))
+        .values(storyline_id=line)
+    )
