@@ -496,13 +496,15 @@ class StoryIndex:
 
     @staticmethod
     def later_event(doc: Doc, story: Story, when: datetime) -> bool:
-        """The article dates itself to another day than the story, a day or more after it:
-        "voted on Wednesday" two days after "a deal on Monday" is the next event, however alike
-        the words. An opinion piece on Monday's deal names Monday and still joins."""
+        """The article dates itself to another day than the story, a day or more after the
+        story's first report: "voted on Wednesday" two days after "a deal on Monday" is the next
+        event, however alike the words. Counted from the first report, not the newest one, so
+        that late follow-ups of Wednesday's event cannot carry Thursday's into it. An opinion
+        piece on Monday's deal names Monday and still joins."""
         return (
             bool(doc.days and story.days)
             and not doc.days & story.days
-            and when - story.last_published >= NEXT_EVENT_GAP
+            and when - story.first_published >= NEXT_EVENT_GAP
         )
 
     def scored(self, doc: Doc, when: datetime) -> list[tuple[float, Story]]:

@@ -109,9 +109,9 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             assert status.is_visible() and "is down (Down News)" in status.inner_text()
             assert page.locator(".tagline").inner_text() == config.settings.subtitle
             latest = page.get_by_role("navigation").locator("li")
-            assert latest.count() == 3 and latest.first.is_visible()
+            assert latest.count() == 4 and latest.first.is_visible()
             stories = page.locator("article.story")
-            assert stories.count() == 3
+            assert stories.count() == 4
             shared = (
                 stories.filter(has=page.locator(".seg.left"))
                 .filter(has=page.locator(".seg.right"))

@@ -393,7 +393,7 @@ def test_json_feed_has_the_same_stories_and_ids_as_atom(config: Config) -> None:
     doc = json.loads((out / "balanced.json").read_bytes())
     assert doc["version"] == "https://jsonfeed.org/version/1.1"
     assert doc["feed_url"] == config.settings.site_url + "balanced.json"
-    assert [i["id"] for i in doc["items"]] == atom_ids and len(atom_ids) == 3
+    assert [i["id"] for i in doc["items"]] == atom_ids and len(atom_ids) == 4
     for item in doc["items"]:
         assert item["title"] and item["content_html"] and item["summary"]
         assert datetime.fromisoformat(item["date_modified"]) >= datetime.fromisoformat(
@@ -407,8 +407,10 @@ def test_blindspot_feed_has_the_one_sided_stories(config: Config) -> None:
     Pipeline(config).run_cycle()
     feed = feedparser.parse((config.out_dir / "blindspot.atom").read_bytes())
     assert not feed.bozo
-    assert len(feed.entries) == 1  # the Fairhaven tax cut: right only
-    assert {t.term for t in feed.entries[0].tags} == {"right"}
+    # The Fairhaven tax cut (right only) and the Tarrow Valley hearing (left only).
+    assert len(feed.entries) == 2
+    leans = [{t.term for t in e.tags if t.scheme.endswith("leans")} for e in feed.entries]
+    assert sorted(leans, key=sorted) == [{"left"}, {"right"}]
     stories = [story(1, ("left", "center")), story(2, ("lean-right",)), story(3, ("center",))]
     out = config.out_dir / "unit"
     publish_site(stories, Settings(), [], out, (), datetime(2026, 11, 28, tzinfo=UTC))

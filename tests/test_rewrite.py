@@ -336,7 +336,7 @@ def test_provenance_is_stored_and_each_attributed_outlet_links_to_its_article(
     with pipeline.session() as s:
         entries = {e.id: e for e in s.scalars(select(EntryRow))}
     rows = stored(pipeline)
-    assert len(rows) == 3
+    assert len(rows) == 4  # the fixture outlets' four events
     for row in rows.values():
         result = rewrite_from_json(row.rewrite_json or "")
         assert result.summary == row.summary

@@ -157,7 +157,7 @@ def test_metrics_are_prometheus_text_matching_the_database(config: Config) -> No
     assert sum(v for (n, _), v in samples.items() if n == "balanced_news_polls_total") == polls
     assert samples[("balanced_news_poll_errors_total", ())] == 0
     assert samples[("balanced_news_entries", ())] == entries
-    assert samples[("balanced_news_stories", ())] == report.stories == 3
+    assert samples[("balanced_news_stories", ())] == report.stories == 4
     for stage in ("fetch", "extract", "group", "rewrite", "publish"):
         assert samples[("balanced_news_stage_seconds_count", (("stage", stage),))] == 1
         assert samples[("balanced_news_stage_seconds_sum", (("stage", stage),))] >= 0

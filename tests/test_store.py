@@ -44,7 +44,7 @@ def test_cycle_on_postgresql_matches_sqlite(config: Config, pg_url: str) -> None
     pg_config = replace(config, db_url=pg_url, out_dir=config.out_dir.parent / "pg-feeds")
     pg = Pipeline(pg_config)
     report = pg.run_cycle()
-    assert report.failed == [] and report.stories == lite.stories == 3
+    assert report.failed == [] and report.stories == lite.stories == 4
     again = pg.run_cycle()  # conditional polls: nothing new, nothing twice
     assert again.new_entries == 0
     with pg.session() as s:
