@@ -5,10 +5,19 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from aggregator.config import ConfigError, Unavailable
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_FILE = ".publish.lock"
+_PROBE_PREFIX = ".write-check."  # check_folder's probe: never a stray
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -102,3 +111,35 @@ def write_many(root: Path, files: Sequence[tuple[str, bytes]]) -> int:
         for tmp, _ in pending:
             Path(tmp).unlink(missing_ok=True)
     return changed
+
+
+@contextmanager
+def publish_lock(folder: Path) -> Iterator[int]:
+    """Hold the out folder's publish lock while writing into it (an advisory ``flock`` on
+    ``.publish.lock``); yield how many stray temporary files were removed.
+
+    One publisher at a time writes in a folder, so any temporary file found under the lock was
+    left by a publisher that died mid-publish (SIGKILL, power cut: its ``finally`` never ran);
+    it is removed, so such leftovers never pile up nor get served by a plain web server. The
+    kernel lets go of the lock when its holder dies, however it dies.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield remove_strays(folder)
+    finally:
+        os.close(fd)  # closing lets go of the flock
+
+
+def remove_strays(folder: Path) -> int:
+    """Remove the temporary files (``.NAME.XXXX.tmp``) in ``folder`` and its subfolders that a
+    dead writer left; only under :func:`publish_lock`."""
+    removed = 0
+    for path in folder.rglob(".*.tmp"):
+        if path.name.startswith(_PROBE_PREFIX) or not path.is_file():
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
