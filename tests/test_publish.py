@@ -129,8 +129,8 @@ def test_a_publish_clears_what_a_killed_one_left_and_waits_for_a_live_one(
     (out / "stories").mkdir(parents=True)
     stray = out / "stories" / ".abc.html.k2j4x9.tmp"
     stray.write_bytes(b"<!DOCTYPE html><html><bo")
-    probe = out / ".write-check.q8w7e6.tmp"  # check_folder's, alive and its own
-    probe.write_bytes(b"")
+    left = out / ".write-check.q8w7e6.tmp"  # check_folder's probe, killed before its unlink
+    left.write_bytes(b"")
     entered = threading.Event()
 
     def second() -> None:
@@ -138,7 +138,7 @@ def test_a_publish_clears_what_a_killed_one_left_and_waits_for_a_live_one(
             entered.set()
 
     with publish_lock(out) as removed:
-        assert removed == 1 and not stray.exists() and probe.exists()
+        assert removed == 2 and not stray.exists() and not left.exists()
         other = threading.Thread(target=second)
         other.start()
         assert not entered.wait(0.5), "a second publisher waits for the first"

@@ -17,7 +17,6 @@ except ImportError:  # not POSIX: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = ".publish.lock"
-_PROBE_PREFIX = ".write-check."  # check_folder's probe: never a stray
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -45,7 +44,7 @@ def check_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
         os.close(fd)
-        os.unlink(probe)
+        Path(probe).unlink(missing_ok=True)  # a publish may have taken it for a stray
     except NotADirectoryError:
         raise ConfigError(f"output folder {folder}: a file is in its path") from None
     except OSError as exc:
@@ -135,10 +134,11 @@ def publish_lock(folder: Path) -> Iterator[int]:
 
 def remove_strays(folder: Path) -> int:
     """Remove the temporary files (``.NAME.XXXX.tmp``) in ``folder`` and its subfolders that a
-    dead writer left; only under :func:`publish_lock`."""
+    dead writer left; only under :func:`publish_lock`. A live :func:`check_folder` probe taken
+    for one does no harm: the probe is written nothing and its removal may find it gone."""
     removed = 0
     for path in folder.rglob(".*.tmp"):
-        if path.name.startswith(_PROBE_PREFIX) or not path.is_file():
+        if not path.is_file():
             continue
         path.unlink(missing_ok=True)
         removed += 1
