@@ -8,6 +8,9 @@ holds nothing half-done and nothing committed is lost, and the out folder holds 
 file; the last, undisturbed run finishes the work: every article in exactly one story, and in
 the (schema-valid) feed.
 
+The long-running scheduler (`run`), killed mid-rewrite and started again, finishes the work on
+its first tick, though its sources bring nothing new.
+
 Every point is reached for real: slow routes on the loopback web, a real lock, a real model
 request, the real files. No hook in our code.
 """
@@ -74,9 +77,11 @@ class Site:
     def out(self) -> Path:
         return self.folder / "out"
 
-    def start(self) -> subprocess.Popen[str]:
+    def start(self, once: bool = True) -> subprocess.Popen[str]:
+        """``run --once``, or with ``once`` False the long-running scheduler (``run``)."""
         return subprocess.Popen(
-            [str(COMMAND), "run", "--once", "--sources", str(self.folder / "sources.toml")],
+            [str(COMMAND), "run", *(["--once"] if once else [])]
+            + ["--sources", str(self.folder / "sources.toml")],
             env={
                 **os.environ,
                 "BALANCED_NEWS_DB": self.db_url,
@@ -100,19 +105,23 @@ class Site:
         return respond(200, body, "application/rss+xml")
 
 
+def make_site(web: SampleWeb, folder: Path, db_url: str, settings: str = "") -> Site:
+    """The fixture outlets' sources file, with the model on (and ``settings`` lines added)."""
+    toml = write_sources(web, folder)
+    text = toml.read_text(encoding="utf-8").replace("[settings]\n", f"[settings]\n{settings}", 1)
+    text += f'\n[model]\nenabled = true\nbase_url = "{web.url("v1")}"\nmodel = "fake-model"\n'
+    toml.write_text(text, encoding="utf-8")
+    web.routes[CHAT_PATH] = chat(echo_answer)
+    return Site(web, folder, db_url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def site(request: pytest.FixtureRequest, web: SampleWeb, tmp_path: Path) -> Iterator[Site]:
     if request.param == "sqlite":
         db_url = f"sqlite:///{tmp_path / 'crash.db'}"
     else:
         db_url = request.getfixturevalue("pg_url")
-    write_sources(web, tmp_path)
-    with (tmp_path / "sources.toml").open("a", encoding="utf-8") as toml:
-        toml.write(
-            f'\n[model]\nenabled = true\nbase_url = "{web.url("v1")}"\nmodel = "fake-model"\n'
-        )
-    web.routes[CHAT_PATH] = chat(echo_answer)
-    site = Site(web, tmp_path, db_url)
+    site = make_site(web, tmp_path, db_url)
     yield site
     for gate in site.gates:  # let held server threads go
         gate.release.set()
@@ -344,6 +353,53 @@ def crash_row(site: Site, engine: Engine, schema) -> None:  # noqa: ANN001
     check_database(engine, committed)
     check_out_folder(site.out, schema)
     check_finished(engine, site.out, schema)
+
+
+def test_a_killed_scheduler_finishes_the_work_on_restart(
+    web: SampleWeb, tmp_path: Path, atom_schema
+) -> None:
+    """`run` (the scheduler) killed mid-rewrite and started again: its first tick finishes the
+    work, though the sources, polled again, bring nothing new to set it off. SQLite only: what
+    is under test is the scheduler; the database's part is the test above, on both."""
+    # A polling minute of one second: sources come due again within seconds.
+    site = make_site(web, tmp_path, f"sqlite:///{tmp_path / 'run.db'}", "minute_seconds = 1\n")
+    toml = site.folder / "sources.toml"  # epsilon polled every (one-second) minute
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace('id = "epsilon"\n', 'id = "epsilon"\ninterval = 1\n', 1), "utf-8")
+    engine = create_engine(site.db_url)
+    try:
+        web.routes[HELD_FEED] = respond(200, empty_feed(site), "application/rss+xml")
+        done = site.start()
+        assert done.communicate(timeout=WAIT * 2) and done.returncode == 0
+        committed = check_database(engine, {})
+
+        web.routes[HELD_FEED] = site.feed(HELD_FEED)
+        model = site.gate(CHAT_PATH, respond(503, b"gone"))
+        proc = site.start(once=False)
+        wait_for("a model request", model.asked.is_set, proc)
+        kill(proc)
+        committed = check_database(engine, committed)
+        assert "epsilon" in {src for src, _ in committed}
+
+        web.routes[CHAT_PATH] = chat(echo_answer)
+        epsilon = web.url("epsilon/articles/harbor-bridge-warning-port-ellery.html").encode()
+        proc = site.start(once=False)
+        try:
+            wait_for(
+                "epsilon's article in the feed",
+                lambda: epsilon in (site.out / "balanced.atom").read_bytes(),
+                proc,
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=WAIT)
+        assert proc.returncode == 0, err
+        check_database(engine, committed)
+        check_finished(engine, site.out, atom_schema)
+    finally:
+        engine.dispose()
+        for gate in site.gates:
+            gate.release.set()
 
 
 def empty_feed(site: Site) -> bytes:
