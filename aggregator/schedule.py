@@ -59,13 +59,19 @@ def overdue(pipeline: Pipeline, now: datetime, grace: timedelta | None = None) -
     return polling.backlog((when for sid, when in next_at.items() if sid in enabled), now, grace)
 
 
-def tick(pipeline: Pipeline) -> CycleReport | None:
-    """Poll what is due; process and publish if anything new arrived or a source's health moved."""
+def tick(pipeline: Pipeline, *, finish: bool = False) -> CycleReport | None:
+    """Poll what is due; process and publish if anything new arrived or a source's health moved.
+
+    ``finish``: process and publish even when nothing is due or new. The scheduler asks for it
+    on its first tick and after a failed one: a process killed (or a tick failed) after its
+    poll committed leaves stored entries unprocessed, and their feeds, polled again, bring
+    nothing new that would trigger the processing.
+    """
     now = utcnow()
     due = due_sources(pipeline, now)
-    if not due:
+    if not due and not finish:
         return None
-    late = overdue(pipeline, now)
+    late = overdue(pipeline, now) if due else 0
     if late:
         log.warning(
             "polling cannot keep up: %d of %d sources are overdue by more than %d minutes "
@@ -75,11 +81,12 @@ def tick(pipeline: Pipeline) -> CycleReport | None:
             2 * TICK_SECONDS // 60,
         )
     before = {s.name for s in pipeline.failing_sources()}
-    report = CycleReport(sources=pipeline.poll(due))
+    report = CycleReport(sources=pipeline.poll(due) if due else [])
     report.new_entries = sum(r.new_entries for r in report.sources)
     after = {s.name for s in pipeline.failing_sources()}
     if (
-        report.new_entries
+        finish
+        or report.new_entries
         or before != after
         or not pipeline.config.out_dir.joinpath("balanced.atom").exists()
     ):
@@ -146,9 +153,14 @@ def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
         timezone="UTC",
     )
 
+    unfinished = True  # what a killed predecessor left is finished on the first tick
+
     def run_tick() -> None:
+        nonlocal unfinished
+        finish, unfinished = unfinished, True  # until this tick has gone through
         try:
-            tick(pipeline)
+            tick(pipeline, finish=finish)
+            unfinished = False
         except (SQLAlchemyError, OSError, Unavailable) as exc:  # the world, not a bug: one line
             reason = why(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
             log.error(

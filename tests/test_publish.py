@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from aggregator.publish import (
     status_notice,
     write_atomic,
 )
+from aggregator.publish.files import publish_lock
 from aggregator.publish.html import render_index
 from aggregator.publish.jsonfeed import build_json_feed
 from aggregator.publish.opml import build_opml, parse_opml
@@ -116,6 +118,32 @@ def test_write_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["balanced.atom"]
     write_atomic(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_a_publish_clears_what_a_killed_one_left_and_waits_for_a_live_one(
+    tmp_path: Path,
+) -> None:
+    """Under the publish lock, temporary files are a dead publisher's (test_crash.py kills
+    one for real); a second publisher waits for the first."""
+    out = tmp_path / "out"
+    (out / "stories").mkdir(parents=True)
+    stray = out / "stories" / ".abc.html.k2j4x9.tmp"
+    stray.write_bytes(b"<!DOCTYPE html><html><bo")
+    left = out / ".write-check.q8w7e6.tmp"  # check_folder's probe, killed before its unlink
+    left.write_bytes(b"")
+    entered = threading.Event()
+
+    def second() -> None:
+        with publish_lock(out):
+            entered.set()
+
+    with publish_lock(out) as removed:
+        assert removed == 2 and not stray.exists() and not left.exists()
+        other = threading.Thread(target=second)
+        other.start()
+        assert not entered.wait(0.5), "a second publisher waits for the first"
+    assert entered.wait(10)
+    other.join()
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -48,6 +48,20 @@ def test_unchanged_poll_does_not_republish(config: Config) -> None:
     assert again.feed_path is None and first.feed_path.stat().st_mtime_ns == stamp
 
 
+def test_a_finishing_tick_processes_what_a_killed_run_left(config: Config) -> None:
+    """A run killed after its poll committed leaves entries unprocessed; polled again, their
+    feeds bring nothing new. The scheduler's first tick finishes them (test_crash.py kills a
+    real scheduler)."""
+    with Pipeline(config) as pipeline:
+        assert pipeline.poll() and pipeline.store.count_entries() > 0  # then the kill
+        assert due_sources(pipeline, utcnow()) == []
+        assert tick(pipeline) is None, "nothing due: an ordinary tick does nothing"
+        assert not config.out_dir.joinpath("balanced.atom").exists()
+        report = tick(pipeline, finish=True)
+        assert report is not None and report.sources == [] and report.feed_path is not None
+        assert report.stories == 3 and pipeline.store.ungrouped_entries() == []
+
+
 def test_overdue_sources_are_counted(config: Config) -> None:
     pipeline = Pipeline(config)
     tick(pipeline)

@@ -12,6 +12,7 @@ from aggregator.config import ORIGIN_FILE, Config
 from aggregator.models import Health, Metrics, PublishedStory, RetiredStory, SourceStatus
 from aggregator.pipeline.reports import Progress, log
 from aggregator.publish import websub, write_atomic
+from aggregator.publish.files import publish_lock
 from aggregator.store import StoreType, lasting_url, utcnow
 
 RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay published
@@ -44,22 +45,26 @@ class Publishing:
     def publish(self) -> Path:
         """Write every output (feeds, archive pages, site, OPML) and ping the WebSub hub."""
         started = time.perf_counter()
-        result = publish.publish_site(
-            self.published_stories(everything=True),
-            self.settings,
-            self.failing_sources(),
-            self.config.out_dir,
-            self.config.sources,
-            utcnow(),
-            self.retired_stories(),
-        )
         origin = {
             "db": lasting_url(self.config.db_url),
             "sources": str(self.config.sources_path.resolve()),
         }
-        write_atomic(
-            self.config.out_dir / ORIGIN_FILE, (json.dumps(origin, indent=2) + "\n").encode()
-        )
+        out = self.config.out_dir
+        # One publisher at a time, reading the stories under the lock, so the last to write
+        # wrote the newest; the files a killed publisher left are removed first.
+        with publish_lock(out) as strays:
+            if strays:
+                log.warning("publish: removed %d temporary files a killed publish left", strays)
+            result = publish.publish_site(
+                self.published_stories(everything=True),
+                self.settings,
+                self.failing_sources(),
+                out,
+                self.config.sources,
+                utcnow(),
+                self.retired_stories(),
+            )
+            write_atomic(out / ORIGIN_FILE, (json.dumps(origin, indent=2) + "\n").encode())
         if self.settings.hub:
             for error in websub.ping_hub(self.settings.hub, result.topics, self.settings.timeout):
                 log.warning("%s", error)

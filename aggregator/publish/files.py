@@ -5,10 +5,18 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from aggregator.config import ConfigError, Unavailable
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_FILE = ".publish.lock"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -36,7 +44,7 @@ def check_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
         os.close(fd)
-        os.unlink(probe)
+        Path(probe).unlink(missing_ok=True)  # a publish may have taken it for a stray
     except NotADirectoryError:
         raise ConfigError(f"output folder {folder}: a file is in its path") from None
     except OSError as exc:
@@ -102,3 +110,36 @@ def write_many(root: Path, files: Sequence[tuple[str, bytes]]) -> int:
         for tmp, _ in pending:
             Path(tmp).unlink(missing_ok=True)
     return changed
+
+
+@contextmanager
+def publish_lock(folder: Path) -> Iterator[int]:
+    """Hold the out folder's publish lock while writing into it (an advisory ``flock`` on
+    ``.publish.lock``); yield how many stray temporary files were removed.
+
+    One publisher at a time writes in a folder, so any temporary file found under the lock was
+    left by a publisher that died mid-publish (SIGKILL, power cut: its ``finally`` never ran);
+    it is removed, so such leftovers never pile up nor get served by a plain web server. The
+    kernel lets go of the lock when its holder dies, however it dies.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield remove_strays(folder)
+    finally:
+        os.close(fd)  # closing lets go of the flock
+
+
+def remove_strays(folder: Path) -> int:
+    """Remove the temporary files (``.NAME.XXXX.tmp``) in ``folder`` and its subfolders that a
+    dead writer left; only under :func:`publish_lock`. A live :func:`check_folder` probe taken
+    for one does no harm: the probe is written nothing and its removal may find it gone."""
+    removed = 0
+    for path in folder.rglob(".*.tmp"):
+        if not path.is_file():
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

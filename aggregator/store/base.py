@@ -95,7 +95,9 @@ class StoreType(Protocol):
     def record_grouping(self, steps: Sequence[GroupStep]) -> None:
         """Record the grouping's decisions in their order, in one transaction: stories opened,
         entries placed (a story's span widens to them), stories merged (the newer one's entries
-        move to the older, its row stays with ``merged_into`` so the id is never reused)."""
+        move to the older, its row stays with ``merged_into`` so the id is never reused).
+        A story that gains entries loses its ``input_hash`` in the same transaction, so it is
+        rewritten even when the process dies before the rewrite stage."""
 
     # --- stories (``stories.py``) --------------------------------------------------------------
 

@@ -64,6 +64,7 @@ class GroupingMixin(StoreBase):
                     if row is not None:
                         row.first_published = min(row.first_published, step.published)
                         row.last_published = max(row.last_published, step.published)
+                        row.input_hash = None  # to be rewritten, even if we die first
                 else:
                     _place(s, placed)  # a merge moves every entry placed so far
                     _merge_story(s, step.retired, step.kept)
@@ -100,6 +101,7 @@ def _merge_story(s: Session, retired: str, kept: str) -> None:
     old.merged_into = kept
     old.merged_at = utcnow()
     old.content_html = None  # off the feed: its articles are in the older story now
+    row.input_hash = None  # to be rewritten, even if we die before the rewrite stage
     row.first_published = min(row.first_published, old.first_published)
     row.last_published = max(row.last_published, old.last_published)
     s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
