@@ -33,7 +33,6 @@ from aggregator.rewrite.extractive import (
     attribute,
     loaded_words,
     proper_words,
-    sentence_features,
     strip_dateline,
 )
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
@@ -246,26 +245,6 @@ def test_the_sentence_the_others_resemble_ranks_first_in_the_graph() -> None:
     assert rank[0] > rank[4] > rank[1]
     assert abs(rank[1] - rank[2]) < 1e-9 and abs(rank[4] - 1 / 5) < 1e-6
     assert _graph_rank([]) == []
-
-
-def test_summary_features_measure_what_the_other_outlets_echo() -> None:
-    """The summary's features: a sentence whose phrases another outlet also writes ("announced
-    the closure on Thursday after engineers found corrosion") outscores one nobody repeats on
-    word pairs; an article alone has nothing echoing it."""
-    articles = story_articles("bridge")
-    candidates = [s for a in articles for s in _sentences(a)]
-    vectors = {(s.entry_id, s.index): dict(terms(s.text)) for s in candidates}
-    found = sentence_features(candidates, vectors, articles)
-    by_text = {s.text: found[(s.entry_id, s.index)] for s in candidates}
-    echoed = next(t for t in by_text if t.startswith("Mayor Dana Whitcomb announced the closure"))
-    alone = next(t for t in by_text if t.startswith("City leaders skipped inspections"))
-    assert by_text[echoed]["bigrams"] > 0.5 > by_text[alone]["bigrams"]
-    assert by_text[echoed]["article"] > 0.0
-    assert by_text[echoed]["other_titles"] > 0.0 and by_text[alone]["own_title"] == 0.0
-    solo = [a for a in articles if a.entry_id == 1]
-    mine = [s for s in candidates if s.entry_id == 1]
-    for f in sentence_features(mine, vectors, solo).values():
-        assert f["bigrams"] == f["article"] == f["other_titles"] == f["support"] == 0.0
 
 
 def test_the_summary_does_not_say_one_fact_twice() -> None:
