@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
@@ -22,21 +21,19 @@ from aggregator.text import (
     cosine,
     join_names,
     split_sentences,
-    stem,
     terms,
     word_count,
     words,
 )
 
 # Part of every story's input hash: a new version rewrites every stored story once.
-EXTRACTIVE_VERSION = "claims-3"
+EXTRACTIVE_VERSION = "claims-2"
 LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
 SUMMARY_WORDS = 60
 BODY_MIN, BODY_MAX = 4, 8
 PERSPECTIVE_SENTENCES = 3
 COMMON_GROUND_CLAIMS = 4  # claims shown under Common Ground
-# Centrality weights (the body, the views, Common Ground), tuned earlier with
-# bench/rewrite_quality.py on NeuS val and the AllSides dev stories: see _centrality.
+# Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see _centrality.
 TITLE_WEIGHT = 0.2
 LEAD_WEIGHT = 0.6
 GRAPH_WEIGHT = 0.3  # LexRank weight, scaled so an average sentence scores 0
@@ -46,36 +43,13 @@ LOADED_PENALTY = 0.3  # per loaded or sensational word ("slams", "fiasco")
 LEAN_BONUS = {"center": 0.02}  # a tie-break only: more cost ROUGE on the AllSides set
 CONTAINED = 0.5  # at or above this share of its words already said, a sentence adds too little
 OVERRUN = 1.3  # the last summary sentence may run this far past summary_words
-SOURCE_SHARE = 0.3  # a summary is at most this share of all the sources' words (train: 0.35 -> 0.3)
-# The summary's weights for each sentence feature (see sentence_features), fitted on
-# neus-grouping train only by bench/fit_summary.py (least squares of how much of the editors'
-# summary each sentence says, within each story), times 3. Which sentences the other outlets'
-# titles and texts echo (their words, word pairs, and the article's likeness to the others)
-# counts most; LexRank, best-match support and all the titles together add nothing once those
-# are in (their negative weights only correct for the overlap).
-SUMMARY_WEIGHTS = {
-    "article": 0.73,
-    "bigrams": 0.83,
-    "centroid": 1.36,
-    "first": 0.14,
-    "graph": -0.47,
-    "lead": 0.08,
-    "loaded": -0.27,
-    "other_titles": 0.65,
-    "own_title": 0.48,
-    "quote": -0.29,
-    "support": -0.33,
-    "title": -0.22,
-    "words": 0.52,
-    "aligned": 0.2,
-}
+SOURCE_SHARE = 0.35  # a summary is at most this share of all the sources' words
 # A claim two or more outlets report is what a summary states plainly: it ranks above one
-# outlet's claim of the same centrality (neus-grouping train: 0.05, 0.12 and 0.25 tried).
-CLAIM_BONUS = 0.12
+# outlet's claim of the same centrality (tuned on 400 neus-grouping train stories).
+CLAIM_BONUS = 0.5
 # ... and a claim reported across leans above one a single lean reports, per further side. The
-# tuning sets carry no leans, so this is a tie-break set by hand, not tuned (a fifth of the
-# claim bonus, as before the summary's weights were fitted).
-ACROSS_LEANS_BONUS = 0.024
+# tuning sets carry no leans, so this is a tie-break set by hand, not tuned.
+ACROSS_LEANS_BONUS = 0.1
 
 _OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
 _DANGLING_START_RE = re.compile(
@@ -184,10 +158,12 @@ def _sentence(article: StoryArticle, index: int, text: str) -> Sentence:
 
 
 def _centrality(
-    found: Mapping[tuple[int, int], Mapping[str, float]], leans: Mapping[int, str]
+    candidates: Sequence[Sentence],
+    vectors: dict[tuple[int, int], dict[str, float]],
+    titles: Mapping[str, float],
+    leans: Mapping[int, str],
 ) -> dict[tuple[int, int], float]:
-    """How much of each sentence the *other* sources also say, with the titles and the lead
-    (``found``: :func:`sentence_features`), for the body, the views and Common Ground.
+    """How much of each sentence the *other* sources also say, with the titles and the lead.
 
     Mean best-match similarity to every other source is the strongest sign that a sentence is a
     fact the sources agree on (measured on the NeuS and AllSides sets by
@@ -195,6 +171,7 @@ def _centrality(
     titles' words and an early position add a little. Of two equally central sentences, the
     centre outlet's and the one without loaded words win.
     """
+    found = sentence_features(candidates, vectors, titles)
     return {
         key: (
             f["support"]
@@ -209,34 +186,16 @@ def _centrality(
     }
 
 
-def _summary_scores(
-    found: Mapping[tuple[int, int], Mapping[str, float]],
-    claim_of: Mapping[tuple[int, int], Claim],
-    leans: Mapping[int, str],
-) -> dict[tuple[int, int], float]:
-    """How much of the editors' summary each sentence is likely to say: the features weighed
-    by :data:`SUMMARY_WEIGHTS` (fitted on neus-grouping train), plus ``aligned`` (another
-    outlet's sentence states the same claim); the centre outlet's sentence breaks ties."""
-    return {
-        key: sum(SUMMARY_WEIGHTS.get(name, 0.0) * value for name, value in f.items())
-        + SUMMARY_WEIGHTS["aligned"] * (len(claim_of[key].outlets) >= 2)
-        + LEAN_BONUS.get(leans.get(key[0], ""), 0.0)
-        for key, f in found.items()
-    }
-
-
 def sentence_features(
     candidates: Sequence[Sentence],
     vectors: dict[tuple[int, int], dict[str, float]],
-    articles: Sequence[StoryArticle],
+    titles: Mapping[str, float],
 ) -> dict[tuple[int, int], dict[str, float]]:
     """What the scores weigh, per sentence: ``support`` (mean best-match similarity to each
-    other source), ``graph`` (LexRank, 0 for an average sentence), ``title`` (cosine with all
-    the titles' words), ``own_title`` and ``other_titles`` (with its own article's title, with
-    the other articles' titles), ``article`` (how alike its article's text is to the others',
-    on average: a sentence from the story's most typical telling), ``lead`` (1 / (1 + index)),
-    ``centroid`` (cosine with all the sentences' words), ``words`` (length / 30), ``quote``
-    (opens with a quotation) and ``loaded`` (loaded words)."""
+    other source), ``graph`` (LexRank, 0 for an average sentence), ``title`` (cosine with the
+    titles' words), ``lead`` (1 / (1 + index)), ``centroid`` (cosine with all the sentences'
+    words), ``words`` (length / 30), ``quote`` (opens with a quotation) and ``loaded`` (loaded
+    words)."""
     keys = [(s.entry_id, s.index) for s in candidates]
     similar: list[dict[int, float]] = [{} for _ in keys]  # only the pairs that share a term
     for i, a in enumerate(keys):
@@ -250,57 +209,24 @@ def sentence_features(
     centroid: dict[str, float] = {}
     for key in keys:
         add_terms(centroid, vectors[key])
-    title_of = {a.entry_id: dict(terms(clean_title(a.title, a.source_name))) for a in articles}
-    titles: dict[str, float] = {}
-    for vec in title_of.values():
-        add_terms(titles, vec)
-    text_of = {a.entry_id: dict(terms(a.text)) for a in articles}
-    typical = {
-        entry: sum(cosine(vec, text_of[e]) for e in text_of if e != entry)
-        / max(1, len(text_of) - 1)
-        for entry, vec in text_of.items()
-    }
-    grams_of = {a.entry_id: _bigrams(a.title + "\n" + a.text) for a in articles}
-    used_by: Counter[tuple[str, str]] = Counter()  # how many articles use each word pair
-    for grams in grams_of.values():
-        used_by.update(grams)
-    other_titles_of = {  # each article's title words taken out of all the titles'
-        entry: {t: w - vec.get(t, 0.0) for t, w in titles.items() if w - vec.get(t, 0.0) > 1e-9}
-        for entry, vec in title_of.items()
-    }
     found = {}
     for i, s in enumerate(candidates):
-        mine = _bigrams(s.text)
-        own = grams_of.get(s.entry_id, set())
-        echoed = sum(1 for g in mine if used_by[g] > (g in own))  # another article uses it too
         best = dict.fromkeys(sources, 0.0)
         for j, sim in similar[i].items():
             theirs = candidates[j].source_id
             best[theirs] = max(best[theirs], sim)
         support = sum(sim for source_id, sim in best.items() if source_id != s.source_id)
-        vec = vectors[keys[i]]
         found[keys[i]] = {
             "support": support / others,
             "graph": rank[i] * len(keys) - 1.0,
-            "title": cosine(vec, titles),
-            "own_title": cosine(vec, title_of.get(s.entry_id, {})),
-            "other_titles": cosine(vec, other_titles_of.get(s.entry_id, titles)),
-            "article": typical.get(s.entry_id, 0.0),
+            "title": cosine(vectors[keys[i]], titles),
             "lead": 1.0 / (1 + s.index),
-            "first": 1.0 if s.index == 0 else 0.0,
-            "centroid": cosine(vec, centroid),
+            "centroid": cosine(vectors[keys[i]], centroid),
             "words": word_count(s.text) / 30,
             "quote": 1.0 if s.text[:1] in '"\u201c' else 0.0,
             "loaded": float(len(_LOADED_RE.findall(s.text))),
-            "bigrams": echoed / max(1, len(mine)),
         }
     return found
-
-
-def _bigrams(text: str) -> set[tuple[str, str]]:
-    """Pairs of adjacent words (lower case, stopwords kept): two outlets sharing a phrase."""
-    low = [stem(w) for w in words(text)]
-    return set(zip(low, low[1:], strict=False))
 
 
 def _graph_rank(similar: Sequence[Mapping[int, float]], damping: float = 0.85) -> list[float]:
@@ -700,9 +626,11 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     by_entry = {a.entry_id: _sentences(a) for a in articles}
     candidates = [s for a in articles for s in by_entry[a.entry_id]]
     vectors = {(s.entry_id, s.index): dict(terms(s.text)) for s in candidates}
+    titles: dict[str, float] = {}
+    for a in articles:
+        add_terms(titles, terms(clean_title(a.title, a.source_name)))
     leans = {a.entry_id: a.lean for a in articles}
-    found = sentence_features(candidates, vectors, articles)
-    scores = _centrality(found, leans)
+    scores = _centrality(candidates, vectors, titles, leans)
     centroid: dict[str, float] = {}
     for vec in vectors.values():
         add_terms(centroid, vec)
@@ -713,9 +641,7 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
 
     news = [s for s in candidates if _kind(articles, s.entry_id) == "news"] or candidates
     budget = min(summary_words, SOURCE_SHARE * sum(word_count(a.text) for a in articles))
-    # One article has nothing to echo it: its own lead, as centrality ranks it, sums it up.
-    summary_scores = _summary_scores(found, claim_of, leans) if len(articles) > 1 else scores
-    summary_sents = _summary(news, summary_scores, vectors, claim_of, max(budget, 1), articles)
+    summary_sents = _summary(news, scores, vectors, claim_of, max(budget, 1), articles)
     summary_sents = summary_sents or _first_sentence(articles)
     headline = choose_headline(articles)
     summary = " ".join(s.attributed or s.text for s in summary_sents) or headline
