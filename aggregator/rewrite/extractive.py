@@ -171,6 +171,31 @@ def _centrality(
     titles' words and an early position add a little. Of two equally central sentences, the
     centre outlet's and the one without loaded words win.
     """
+    found = sentence_features(candidates, vectors, titles)
+    return {
+        key: (
+            f["support"]
+            + GRAPH_WEIGHT * f["graph"]
+            + TITLE_WEIGHT * f["title"]
+            + LEAD_WEIGHT * f["lead"]
+            + LEAN_BONUS.get(leans.get(key[0], ""), 0.0)
+            - QUOTE_PENALTY * f["quote"]
+            - LOADED_PENALTY * f["loaded"]
+        )
+        for key, f in found.items()
+    }
+
+
+def sentence_features(
+    candidates: Sequence[Sentence],
+    vectors: dict[tuple[int, int], dict[str, float]],
+    titles: Mapping[str, float],
+) -> dict[tuple[int, int], dict[str, float]]:
+    """What the scores weigh, per sentence: ``support`` (mean best-match similarity to each
+    other source), ``graph`` (LexRank, 0 for an average sentence), ``title`` (cosine with the
+    titles' words), ``lead`` (1 / (1 + index)), ``centroid`` (cosine with all the sentences'
+    words), ``words`` (length / 30), ``quote`` (opens with a quotation) and ``loaded`` (loaded
+    words)."""
     keys = [(s.entry_id, s.index) for s in candidates]
     similar: list[dict[int, float]] = [{} for _ in keys]  # only the pairs that share a term
     for i, a in enumerate(keys):
@@ -181,24 +206,27 @@ def _centrality(
     sources = sorted({s.source_id for s in candidates})
     others = max(1, len(sources) - 1)
     rank = _graph_rank(similar)
-    scores = {}
+    centroid: dict[str, float] = {}
+    for key in keys:
+        add_terms(centroid, vectors[key])
+    found = {}
     for i, s in enumerate(candidates):
         best = dict.fromkeys(sources, 0.0)
         for j, sim in similar[i].items():
             theirs = candidates[j].source_id
             best[theirs] = max(best[theirs], sim)
         support = sum(sim for source_id, sim in best.items() if source_id != s.source_id)
-        penalty = QUOTE_PENALTY if s.text[:1] in '"\u201c' else 0.0
-        penalty += LOADED_PENALTY * len(_LOADED_RE.findall(s.text))
-        scores[keys[i]] = (
-            support / others
-            + GRAPH_WEIGHT * (rank[i] * len(keys) - 1.0)
-            + TITLE_WEIGHT * cosine(vectors[keys[i]], titles)
-            + LEAD_WEIGHT / (1 + s.index)
-            + LEAN_BONUS.get(leans.get(s.entry_id, ""), 0.0)
-            - penalty
-        )
-    return scores
+        found[keys[i]] = {
+            "support": support / others,
+            "graph": rank[i] * len(keys) - 1.0,
+            "title": cosine(vectors[keys[i]], titles),
+            "lead": 1.0 / (1 + s.index),
+            "centroid": cosine(vectors[keys[i]], centroid),
+            "words": word_count(s.text) / 30,
+            "quote": 1.0 if s.text[:1] in '"\u201c' else 0.0,
+            "loaded": float(len(_LOADED_RE.findall(s.text))),
+        }
+    return found
 
 
 def _graph_rank(similar: Sequence[Mapping[int, float]], damping: float = 0.85) -> list[float]:
@@ -683,19 +711,7 @@ def _summary(
     leans where it can) is stated plainly, in its least loaded news wording; one that only one
     outlet or one side reports, or that has no plain wording, is attributed."""
     lean_of = {a.source_name: a.lean for a in articles}
-    text_features: dict[str, set[str]] = {}  # an outlet reports what its titles and texts say
-    for a in articles:
-        text_features.setdefault(a.source_name, set()).update(features(a.title + "\n" + a.text))
-    reported = {}  # who states each sentence's claim: aligned, or told across sentences
-    for s in news:
-        outlets = claim_of[_key(s)].outlets
-        if len(outlets) < 2:
-            outlets += tuple(
-                name
-                for name, found in text_features.items()
-                if name not in outlets and corroborated(s, found)
-            )
-        reported[_key(s)] = outlets
+    reported = _reporters(news, claim_of, articles)
     # A claim that needs no attribution (two or more outlets, not one side's) ranks first; one
     # reported across leans (left and centre, or left and right) before one a single lean reports.
     scores = {k: v + _plain_bonus(reported.get(k, ()), lean_of) for k, v in scores.items()}
@@ -724,6 +740,29 @@ def _summary(
             plain = dataclasses.replace(plain, attributed=strip_dateline(plain.text))
         out.append(plain)
     return out
+
+
+def _reporters(
+    news: Sequence[Sentence],
+    claim_of: Mapping[tuple[int, int], Claim],
+    articles: Sequence[StoryArticle],
+) -> dict[tuple[int, int], tuple[str, ...]]:
+    """Who states each sentence's claim: the outlets aligned to it or, for a claim only one
+    outlet's sentence states, every outlet whose title and text tell it across sentences."""
+    text_features: dict[str, set[str]] = {}  # an outlet reports what its titles and texts say
+    for a in articles:
+        text_features.setdefault(a.source_name, set()).update(features(a.title + "\n" + a.text))
+    reported = {}
+    for s in news:
+        outlets = claim_of[_key(s)].outlets
+        if len(outlets) < 2:
+            outlets += tuple(
+                name
+                for name, found in text_features.items()
+                if name not in outlets and corroborated(s, found)
+            )
+        reported[_key(s)] = outlets
+    return reported
 
 
 def _names_outlet(sentence: Sentence) -> bool:
