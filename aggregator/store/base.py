@@ -8,7 +8,7 @@ in or out is plain data (:mod:`aggregator.models`, builtins), never a row.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from aggregator.config import Source
@@ -34,6 +34,19 @@ class StoreType(Protocol):
 
     def source_states(self) -> dict[str, SourceState]:
         """Each stored source's polling state, health and entry count, by source id."""
+
+    # --- leases, for workers (``leases.py``) --------------------------------------------------
+
+    def claim_due_sources(
+        self, among: Collection[str], now: datetime, lease: timedelta, limit: int = 10_000
+    ) -> list[tuple[str, str]]:
+        """Claim the sources of ``among`` (ids) due at ``now`` that no other transaction is
+        claiming (SKIP LOCKED), their next poll pushed to ``now + lease``; each with its poll
+        token (see :meth:`poll_token`), most overdue first."""
+
+    def poll_token(self, source_id: str) -> str | None:
+        """What changes each time the source is polled (its last poll time), None when there
+        is no such source: a queued poll whose token no longer matches is spent."""
 
     # --- entries (``entries.py``) --------------------------------------------------------------
 

@@ -1,0 +1,179 @@
+"""The tasks, on one procrastinate app per worker process (see the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+from procrastinate.jobs import Status
+from procrastinate.tasks import Task
+from sqlalchemy.engine import make_url
+
+from aggregator.config import Config
+from aggregator.pipeline import Pipeline
+from aggregator.store import utcnow
+
+log = logging.getLogger("aggregator.workers")
+T = TypeVar("T")
+
+DISPATCH = "balanced_news.dispatch"
+POLL = "balanced_news.poll"
+EXTRACT = "balanced_news.extract"
+GROUP = "balanced_news.group"
+PUBLISH = "balanced_news.publish"
+
+
+@dataclass
+class WorkerState:
+    """What a worker's tasks share: the pipeline, and the threads its blocking calls run on
+    (one per task the worker may run at once)."""
+
+    pipeline: Pipeline
+    threads: ThreadPoolExecutor
+
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.threads, functools.partial(call, *args))
+
+
+def conninfo(db_url: str) -> str:
+    """libpq's form of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://`` -> ``postgresql://``)."""
+    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _state(context: JobContext) -> WorkerState:
+    state = context.additional_context["state"]
+    assert isinstance(state, WorkerState)
+    return state
+
+
+async def _defer_once(task: Task[..., Any, ...], name: str, **kwargs: Any) -> bool:
+    """Defer ``task`` unless one is already waiting under the queueing lock ``name`` (the one
+    waiting will see this one's work too); at most one runs at a time (the lock ``name``)."""
+    try:
+        await task.configure(lock=name, queueing_lock=name).defer_async(**kwargs)
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+def build_app(config: Config) -> App:
+    """The procrastinate app of one worker process: its connection pool and its tasks."""
+    ws = config.workers
+    app = App(
+        connector=PsycopgConnector(conninfo=conninfo(config.db_url), min_size=1, max_size=4),
+        worker_defaults={
+            "concurrency": ws.concurrency,
+            "update_heartbeat_interval": ws.heartbeat_seconds,
+            "stalled_worker_timeout": ws.stalled_seconds,
+            "delete_jobs": "never" if ws.keep_jobs else "successful",
+            "fetch_job_polling_interval": 1.0,
+        },
+    )
+    sources = {src.id: src for src in config.enabled_sources}
+    lease = timedelta(seconds=ws.lease_seconds)
+
+    @app.periodic(cron=f"* * * * * */{ws.dispatch_seconds}", periodic_id="dispatch")
+    @app.task(name=DISPATCH, pass_context=True, queueing_lock=DISPATCH)
+    async def dispatch(context: JobContext, timestamp: int) -> int:
+        """Release dead workers' tasks, then claim the due sources and queue their polls."""
+        state = _state(context)
+        await release_stalled(context.app, ws.stalled_seconds)
+        claimed = await state.run(
+            state.pipeline.store.claim_due_sources, list(sources), utcnow(), lease
+        )
+        queued = 0
+        for source_id, token in claimed:
+            lock = f"poll:{source_id}"
+            try:
+                await poll.configure(lock=lock, queueing_lock=lock).defer_async(
+                    source_id=source_id, token=token
+                )
+                queued += 1
+            except AlreadyEnqueued:  # its poll still waits for a free worker: it stands
+                pass
+        if claimed:
+            log.info("dispatch: %d sources due, %d polls queued", len(claimed), queued)
+        return queued
+
+    @app.task(name=POLL, pass_context=True)
+    async def poll(context: JobContext, source_id: str, token: str) -> int:
+        """Poll one source, unless it left the configuration or was polled since its claim."""
+        state = _state(context)
+        src = sources.get(source_id)
+        if src is None:
+            return 0
+        if await state.run(state.pipeline.store.poll_token, source_id) != token:
+            log.info("poll %s: polled since it was queued; skipped", source_id)
+            return 0
+        results = await state.run(state.pipeline.poll, [src])
+        new = sum(r.new_entries for r in results)
+        if new:
+            await _defer_once(extract, EXTRACT)
+        return new
+
+    @app.task(name=EXTRACT, pass_context=True)
+    async def extract(context: JobContext) -> int:
+        state = _state(context)
+        done = await state.run(_timed, state.pipeline, "extract", state.pipeline.extract_pending)
+        if done:
+            await _defer_once(group, GROUP)
+        return done
+
+    @app.task(name=GROUP, pass_context=True)
+    async def group(context: JobContext) -> int:
+        """Group, rewrite what changed, and prune: one task, so the stories it touched are
+        rewritten by the run that touched them."""
+        state = _state(context)
+        rewritten = await state.run(_group_rewrite_prune, state.pipeline)
+        await _defer_once(publish, PUBLISH)
+        return rewritten
+
+    @app.task(name=PUBLISH, pass_context=True)
+    async def publish(context: JobContext) -> str:
+        state = _state(context)
+        path = await state.run(state.pipeline.publish)
+        return str(path)
+
+    return app
+
+
+def _timed(pipeline: Pipeline, stage: str, step: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    result = step()
+    pipeline.record_stage(stage, time.perf_counter() - started)
+    return result
+
+
+def _group_rewrite_prune(pipeline: Pipeline) -> int:
+    touched = _timed(pipeline, "group", pipeline.group)
+    rewritten = _timed(pipeline, "rewrite", lambda: pipeline.rewrite(touched))
+    pipeline.prune()
+    return rewritten
+
+
+async def release_stalled(app: App, stalled_seconds: float) -> int:
+    """The running tasks of workers whose heartbeat stopped (killed, frozen, cut off): a poll
+    is marked failed (its source falls due again when its lease ends); any other task is
+    queued again (its work is still to do). Returns how many were released."""
+    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_seconds))
+    for job in stalled:
+        if job.task_name in (POLL, DISPATCH):
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+        else:
+            try:
+                await app.job_manager.retry_job(job)
+            except ConnectorException:  # another is already queued (queueing lock): enough
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+    if stalled:
+        log.warning("released %d tasks of workers whose heartbeat stopped", len(stalled))
+    return len(stalled)

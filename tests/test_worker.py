@@ -1,0 +1,311 @@
+"""`balanced-news worker` on the real PostgreSQL: several worker processes share the sources
+through procrastinate, each due feed is requested once per cycle (counted on the loopback
+server), ingest is idempotent, every entry ends in one story, one publisher runs at a time, and
+a worker killed mid-cycle loses nothing (its sources are polled again once their lease ends).
+
+Skipped, with the reason, where no PostgreSQL answers (tests/conftest.py ``pg_url``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from aggregator.cli import main
+
+pytest.importorskip("procrastinate", reason="procrastinate not installed: pip install -e '.[test]'")
+
+FEEDS = 300
+WORKERS = 3
+PER_CYCLE = 2  # new items each feed gains per cycle (the older ones stay in the feed)
+SUBJECTS = [
+    ("harbor", "The city council approved the harbor district plan after a long debate"),
+    ("water", "State regulators ordered new cuts to farm water allocations this summer"),
+    ("rates", "The central bank raised interest rates by a quarter point on Wednesday"),
+    ("senate", "The Senate passed the infrastructure bill with votes from both parties"),
+    ("storm", "A winter storm closed highways and schools across the northern plains"),
+    ("vaccine", "Health officials recommended an updated vaccine for older adults"),
+    ("strike", "Dock workers ended their strike after a new contract was signed"),
+    ("wildfire", "Firefighters contained most of the wildfire near the mountain towns"),
+]
+WORKER_SETTINGS = """
+[workers]
+concurrency = 8
+lease_seconds = 5
+dispatch_seconds = 1
+heartbeat_seconds = 1
+stalled_seconds = 3
+keep_jobs = true
+"""
+
+
+class FeedServer:
+    """300 RSS feeds on 127.0.0.1; every feed request is counted (and timed) per cycle."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.cycle = 1
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.requests: list[tuple[int, int, float]] = []  # (cycle, feed, time)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if not (self.path.startswith("/feed/") and self.path.endswith(".xml")):
+                    self.send_error(404)
+                    return
+                feed = int(self.path[6:-4])
+                with server.lock:
+                    cycle = server.cycle
+                    server.requests.append((cycle, feed, time.monotonic()))
+                if server.delay:
+                    time.sleep(server.delay)
+                body = render_feed(feed, cycle)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def counts(self, cycle: int) -> Counter[int]:
+        with self.lock:
+            return Counter(feed for c, feed, _ in self.requests if c == cycle)
+
+    def times(self, feed: int) -> list[float]:
+        with self.lock:
+            return [t for _, f, t in self.requests if f == feed]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def render_feed(feed: int, cycle: int) -> bytes:
+    """Feed ``feed`` as it stands in ``cycle``: every item so far, PER_CYCLE more each cycle;
+    items of one cycle and subject are the same event told by many outlets."""
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    items = []
+    for c in range(1, cycle + 1):
+        for n in range(PER_CYCLE):
+            key, sentence = SUBJECTS[(feed + n + 3 * c) % len(SUBJECTS)]
+            link = f"https://outlet{feed}.example/{c}/{n}"
+            when = format_datetime(base + timedelta(days=c, minutes=feed % 60), usegmt=True)
+            items.append(
+                f"<item><title>{sentence.split(' after ')[0]} ({key}, day {c})</title>"
+                f"<link>{link}</link><guid>{link}</guid><pubDate>{when}</pubDate>"
+                f"<description>{sentence}, outlet {feed} reported on day {c}. Officials said "
+                f"the decision on the {key} matter would take effect within weeks.</description>"
+                "</item>"
+            )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        f"<title>Outlet {feed}</title><link>https://outlet{feed}.example/</link>"
+        f"<description>Outlet {feed}</description>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def write_sources(folder: Path, port: int) -> Path:
+    leans = ["left", "lean-left", "center", "lean-right", "right"]
+    parts = ["[settings]\nfeed_size = 20\n", WORKER_SETTINGS]
+    for i in range(FEEDS):
+        parts.append(
+            f'[[source]]\nid = "outlet{i}"\nname = "Outlet {i}"\n'
+            f'homepage = "https://outlet{i}.example/"\n'
+            f'feed = "http://127.0.0.1:{port}/feed/{i}.xml"\nlean = "{leans[i % 5]}"\n'
+            "interval = 600\nfull_text = false\n"
+        )
+    path = folder / "sources.toml"
+    path.write_text("\n".join(parts))
+    return path
+
+
+class Cluster:
+    """The worker processes, the database and what the test reads from it."""
+
+    def __init__(self, folder: Path, pg_url: str, server: FeedServer) -> None:
+        self.folder = folder
+        self.server = server
+        self.env = {
+            **os.environ,
+            "BALANCED_NEWS_DB": pg_url,
+            "BALANCED_NEWS_SOURCES": str(write_sources(folder, server.port)),
+            "BALANCED_NEWS_OUT": str(folder / "feeds"),
+            "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
+        }
+        self.engine = create_engine(pg_url)
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start(self, n: int) -> None:
+        root = Path(__file__).resolve().parents[1]
+        for i in range(n):
+            log = (self.folder / f"worker{i}.log").open("wb")
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "aggregator.cli", "worker", "--name", f"w{i}"],
+                    env=self.env,
+                    cwd=root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.engine.dispose()
+
+    def scalar(self, sql: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql)).scalar() or 0
+
+    def make_all_due(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE sources SET next_poll_at = now() AT TIME ZONE 'UTC'"))
+
+    def settled(self, entries: int) -> bool:
+        """Every entry stored, extracted and grouped, and no task waiting or running (but the
+        dispatcher's)."""
+        return (
+            self.scalar("SELECT count(*) FROM entries") == entries
+            and self.scalar("SELECT count(*) FROM entries WHERE story_id IS NULL") == 0
+            and self.scalar(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                "AND task_name <> 'balanced_news.dispatch'"
+            )
+            == 0
+        )
+
+    def wait(self, what: Callable[[], bool], seconds: float, why: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not what():
+            for i, proc in enumerate(self.workers):
+                if proc.poll() not in (None, -signal.SIGKILL):
+                    log = (self.folder / f"worker{i}.log").read_text()
+                    raise AssertionError(f"worker {i} exited {proc.returncode}:\n{log[-3000:]}")
+            if time.monotonic() > deadline:
+                logs = (self.folder / "worker0.log").read_text()[-3000:]
+                raise AssertionError(f"timed out waiting for {why}; worker0:\n{logs}")
+            time.sleep(0.25)
+
+
+@contextmanager
+def cluster(tmp_path: Path, pg_url: str, delay: float = 0.0) -> Iterator[Cluster]:
+    server = FeedServer(delay)
+    env = {"BALANCED_NEWS_DB": pg_url}
+    assert main(["db", "upgrade", "--db", env["BALANCED_NEWS_DB"]]) == 0  # and the queue's tables
+    c = Cluster(tmp_path, pg_url, server)
+    try:
+        yield c
+    finally:
+        c.stop()
+        server.close()
+
+
+def assert_consistent(c: Cluster, entries: int) -> None:
+    assert c.scalar("SELECT count(*) FROM entries") == entries
+    duplicates = c.scalar(
+        "SELECT count(*) FROM (SELECT source_id, ident FROM entries "
+        "GROUP BY source_id, ident HAVING count(*) > 1) d"
+    )
+    assert duplicates == 0
+    assert c.scalar("SELECT count(*) FROM entries WHERE story_id IS NULL") == 0
+    # every entry's story is a live one (not a merged-away row)
+    assert (
+        c.scalar(
+            "SELECT count(*) FROM entries e JOIN stories s ON s.id = e.story_id "
+            "WHERE s.merged_into IS NOT NULL"
+        )
+        == 0
+    )
+
+
+def publish_runs(c: Cluster) -> list[tuple[datetime, datetime]]:
+    with c.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT min(e.at) FILTER (WHERE e.type = 'started'), "
+                "max(e.at) FILTER (WHERE e.type IN ('succeeded', 'failed')) "
+                "FROM procrastinate_jobs j JOIN procrastinate_events e ON e.job_id = j.id "
+                "WHERE j.task_name = 'balanced_news.publish' GROUP BY j.id"
+            )
+        ).all()
+    return sorted((start, end) for start, end in rows if start is not None)
+
+
+def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str) -> None:
+    with cluster(tmp_path, pg_url) as c:
+        c.start(WORKERS)
+        for cycle in (1, 2, 3):
+            c.server.cycle = cycle
+            if cycle > 1:
+                c.make_all_due()
+            expected = FEEDS * PER_CYCLE * cycle
+            c.wait(lambda e=expected: c.settled(e), 60, f"cycle {cycle} to settle")
+            counts = c.server.counts(cycle)
+            assert sorted(counts) == list(range(FEEDS)), f"cycle {cycle}: feeds never requested"
+            assert set(counts.values()) == {1}, f"cycle {cycle}: double polls {counts}"
+            assert_consistent(c, expected)
+        time.sleep(2)  # a few more dispatcher ticks: nothing is due, nothing is requested
+        assert sum(c.server.counts(3).values()) == FEEDS
+        assert c.scalar("SELECT count(*) FROM polls") == 3 * FEEDS
+        # every worker took part, one publisher at a time, and the feed was written
+        assert c.scalar("SELECT count(DISTINCT worker_id) FROM procrastinate_jobs") >= WORKERS
+        runs = publish_runs(c)
+        assert len(runs) >= 3
+        for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
+            assert end is not None and end <= start, "two publishers ran at once"
+        assert (tmp_path / "feeds" / "balanced.atom").is_file()
+
+
+def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+    with cluster(tmp_path, pg_url, delay=0.3) as c:
+        c.start(WORKERS)
+        c.wait(lambda: sum(c.server.counts(1).values()) >= FEEDS // 4, 60, "a quarter polled")
+        victim = c.workers[0]
+        victim.kill()  # SIGKILL mid-cycle: up to `concurrency` polls in flight
+        killed_at = time.monotonic()
+        victim.wait(10)
+        expected = FEEDS * PER_CYCLE
+        c.wait(lambda: c.settled(expected), 90, "the cycle to settle after the kill")
+        counts = c.server.counts(1)
+        assert sorted(counts) == list(range(FEEDS))
+        again = [feed for feed, n in counts.items() if n > 1]
+        assert 1 <= len(again) <= 8, f"polled again: {again}"  # its in-flight polls only
+        assert max(counts.values()) == 2
+        for feed in again:  # ... polled again once its lease (5 s) ended, not before
+            first, second = c.server.times(feed)
+            assert second - first >= 5 - 0.5
+            assert second >= killed_at
+        assert_consistent(c, expected)
+        # each source's poll was recorded once: the killed polls never committed
+        assert c.scalar("SELECT count(DISTINCT source_id) FROM polls") == FEEDS
+        assert c.scalar("SELECT count(*) FROM polls") == FEEDS
