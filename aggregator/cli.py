@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sources file tunes them.",
     )
     wk.add_argument("--name", help="the worker's name in logs (default: HOST-PID)")
+    wk.add_argument(
+        "--queues",
+        choices=["poll", "process", "all"],
+        default="all",
+        help="poll: only claim and poll sources; process: only extract, group, rewrite and "
+        "publish (the publisher); all (default): both",
+    )
     dbp = commands.add_parser(
         "db",
         help="The database schema: `db upgrade` creates or upgrades it (run after installing "
@@ -305,7 +312,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     workers.check_worker_config(config)
     check_targets(config)
-    workers.run_worker(config, args.name)
+    queues = None if args.queues == "all" else [args.queues]
+    workers.run_worker(config, args.name, queues)
     return 0
 
 

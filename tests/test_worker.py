@@ -127,9 +127,9 @@ def render_feed(feed: int, cycle: int) -> bytes:
     ).encode()
 
 
-def write_sources(folder: Path, port: int) -> Path:
+def write_sources(folder: Path, port: int, batch: int) -> Path:
     leans = ["left", "lean-left", "center", "lean-right", "right"]
-    parts = ["[settings]\nfeed_size = 20\n", WORKER_SETTINGS]
+    parts = ["[settings]\nfeed_size = 20\n", WORKER_SETTINGS + f"batch = {batch}\n"]
     for i in range(FEEDS):
         parts.append(
             f'[[source]]\nid = "outlet{i}"\nname = "Outlet {i}"\n'
@@ -145,13 +145,13 @@ def write_sources(folder: Path, port: int) -> Path:
 class Cluster:
     """The worker processes, the database and what the test reads from it."""
 
-    def __init__(self, folder: Path, pg_url: str, server: FeedServer) -> None:
+    def __init__(self, folder: Path, pg_url: str, server: FeedServer, batch: int) -> None:
         self.folder = folder
         self.server = server
         self.env = {
             **os.environ,
             "BALANCED_NEWS_DB": pg_url,
-            "BALANCED_NEWS_SOURCES": str(write_sources(folder, server.port)),
+            "BALANCED_NEWS_SOURCES": str(write_sources(folder, server.port, batch)),
             "BALANCED_NEWS_OUT": str(folder / "feeds"),
             "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
         }
@@ -218,11 +218,10 @@ class Cluster:
 
 
 @contextmanager
-def cluster(tmp_path: Path, pg_url: str, delay: float = 0.0) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, pg_url: str, batch: int, delay: float = 0.0) -> Iterator[Cluster]:
     server = FeedServer(delay)
-    env = {"BALANCED_NEWS_DB": pg_url}
-    assert main(["db", "upgrade", "--db", env["BALANCED_NEWS_DB"]]) == 0  # and the queue's tables
-    c = Cluster(tmp_path, pg_url, server)
+    assert main(["db", "upgrade", "--db", pg_url]) == 0  # and the queue's tables
+    c = Cluster(tmp_path, pg_url, server, batch)
     try:
         yield c
     finally:
@@ -262,7 +261,8 @@ def publish_runs(c: Cluster) -> list[tuple[datetime, datetime]]:
 
 
 def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str) -> None:
-    with cluster(tmp_path, pg_url) as c:
+    """Poll tasks of 20 sources each (the default batch)."""
+    with cluster(tmp_path, pg_url, batch=20) as c:
         c.start(WORKERS)
         for cycle in (1, 2, 3):
             c.server.cycle = cycle
@@ -287,7 +287,9 @@ def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str)
 
 
 def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:
-    with cluster(tmp_path, pg_url, delay=0.3) as c:
+    """One poll task per source (batch 1, under a per-source lock): the killed worker held at
+    most `concurrency` (8) of them."""
+    with cluster(tmp_path, pg_url, batch=1, delay=0.3) as c:
         c.start(WORKERS)
         c.wait(lambda: sum(c.server.counts(1).values()) >= FEEDS // 4, 60, "a quarter polled")
         victim = c.workers[0]
@@ -309,3 +311,16 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:
         # each source's poll was recorded once: the killed polls never committed
         assert c.scalar("SELECT count(DISTINCT source_id) FROM polls") == FEEDS
         assert c.scalar("SELECT count(*) FROM polls") == FEEDS
+
+
+def test_worker_refuses_sqlite_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = write_sources(tmp_path, 9, batch=1)
+    db = tmp_path / "news.db"
+    status = main(["worker", "--sources", str(sources), "--db", f"sqlite:///{db}"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1
+    assert "needs PostgreSQL" in err and "balanced-news run" in err
+    assert not db.exists()  # refused before anything was created

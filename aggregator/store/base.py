@@ -44,9 +44,14 @@ class StoreType(Protocol):
         claiming (SKIP LOCKED), their next poll pushed to ``now + lease``; each with its poll
         token (see :meth:`poll_token`), most overdue first."""
 
-    def poll_token(self, source_id: str) -> str | None:
-        """What changes each time the source is polled (its last poll time), None when there
-        is no such source: a queued poll whose token no longer matches is spent."""
+    def poll_tokens(self, source_ids: Collection[str]) -> dict[str, str]:
+        """Each source's poll token, which changes each time it is polled (its last poll
+        time), by id; a source that does not exist is absent. A queued poll whose token no
+        longer matches is spent."""
+
+    def oldest_queued_seconds(self, task_name: str) -> float | None:
+        """How long the oldest waiting job of ``task_name`` has waited in procrastinate's
+        queue (PostgreSQL only), None when none waits."""
 
     # --- entries (``entries.py``) --------------------------------------------------------------
 

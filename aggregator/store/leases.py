@@ -4,7 +4,8 @@ A dispatcher claims the due sources with ``FOR UPDATE SKIP LOCKED`` (two dispatc
 claim the same source) and pushes their ``next_poll_at`` forward by the lease: the poll that
 follows sets the real next poll time, and a source whose worker died mid-poll falls due again
 once the lease ends. The claim hands back the source's ``last_poll_at`` as a token: a poll task
-whose source was polled since it was queued (a slow poll that outlived its lease) is skipped.
+whose source was polled since it was queued (a slow poll that outlived its lease) skips it.
+The queue's own tables (procrastinate's) are read here too, for the dispatcher's backpressure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 
 from aggregator.store._base import StoreBase
 from aggregator.store.schema import SourceRow
@@ -48,9 +49,23 @@ class LeasesMixin(StoreBase):
                 )
         return [(row.id, token_of(row.last_poll_at)) for row in due]
 
-    def poll_token(self, source_id: str) -> str | None:
+    def poll_tokens(self, source_ids: Collection[str]) -> dict[str, str]:
         with self.session() as s:
-            row = s.execute(
-                select(SourceRow.last_poll_at).where(SourceRow.id == source_id)
-            ).one_or_none()
-        return None if row is None else token_of(row.last_poll_at)
+            rows = s.execute(
+                select(SourceRow.id, SourceRow.last_poll_at).where(
+                    SourceRow.id.in_(list(source_ids))
+                )
+            ).all()
+        return {row.id: token_of(row.last_poll_at) for row in rows}
+
+    def oldest_queued_seconds(self, task_name: str) -> float | None:
+        with self.session() as s:
+            age = s.execute(
+                text(
+                    "SELECT EXTRACT(EPOCH FROM now() - min(e.at)) FROM procrastinate_jobs j "
+                    "JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred' "
+                    "WHERE j.status = 'todo' AND j.task_name = :task"
+                ),
+                {"task": task_name},
+            ).scalar()
+        return None if age is None else float(age)

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import socket
+import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import make_url
@@ -14,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from aggregator.config import Config, ConfigError
 from aggregator.pipeline import Pipeline, parser_pool
 from aggregator.store.queue import ensure_queue_schema, queue_available
-from aggregator.workers.tasks import WorkerState, build_app
+from aggregator.workers.tasks import QUEUES, WorkerState, build_app
 
 log = logging.getLogger("aggregator.workers")
 
@@ -42,27 +44,42 @@ def _pipeline(config: Config) -> Pipeline:
         return Pipeline(config)
 
 
-def run_worker(config: Config, name: str | None = None) -> None:
-    """Run one worker until SIGTERM or Ctrl-C, which stop it once its running tasks end."""
+def _start_parsers() -> None:
+    """Start every feed parser process now (they start one by one as parses come in, and
+    each start costs a second of CPU), so the first polls do not pay for them."""
+    pool = parser_pool()
+    waits = [pool.submit(time.sleep, 0.2) for _ in range(os.cpu_count() or 2)]
+    for wait in waits:
+        wait.result()
+
+
+def run_worker(
+    config: Config, name: str | None = None, queues: Sequence[str] | None = None
+) -> None:
+    """Run one worker until SIGTERM or Ctrl-C, which stop it once its running tasks end;
+    ``queues``: take only these tasks' queues (default: all, see ``tasks.QUEUES``)."""
     check_worker_config(config)
     if ensure_queue_schema(config.db_url):
         log.info("task queue tables (procrastinate) created")
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     pipeline = _pipeline(config)
-    parser_pool()  # the feed parsers start before the first poll, not during it
+    _start_parsers()
     threads = ThreadPoolExecutor(config.workers.concurrency, thread_name_prefix="task")
     state = WorkerState(pipeline, threads)
     app = build_app(config)
     log.info(
-        "worker %s started: %d sources, %d tasks at once; stop with Ctrl-C or SIGTERM",
+        "worker %s started (queues %s): %d sources, %d tasks at once; stop with Ctrl-C or SIGTERM",
         name,
+        ", ".join(queues or QUEUES),
         len(config.enabled_sources),
         config.workers.concurrency,
     )
 
     async def main() -> None:
         async with app.open_async():
-            await app.run_worker_async(name=name, additional_context={"state": state})
+            await app.run_worker_async(
+                name=name, queues=list(queues or QUEUES), additional_context={"state": state}
+            )
 
     try:
         asyncio.run(main())

@@ -30,6 +30,11 @@ POLL = "balanced_news.poll"
 EXTRACT = "balanced_news.extract"
 GROUP = "balanced_news.group"
 PUBLISH = "balanced_news.publish"
+# Queues: a worker may take only some (``worker --queues``), e.g. many pollers and one worker
+# for the rest, the publisher.
+POLL_QUEUE = "poll"  # dispatch, poll
+PROCESS_QUEUE = "process"  # extract, group (with rewrite), publish
+QUEUES = (POLL_QUEUE, PROCESS_QUEUE)
 
 
 @dataclass
@@ -83,45 +88,62 @@ def build_app(config: Config) -> App:
     lease = timedelta(seconds=ws.lease_seconds)
 
     @app.periodic(cron=f"* * * * * */{ws.dispatch_seconds}", periodic_id="dispatch")
-    @app.task(name=DISPATCH, pass_context=True, queueing_lock=DISPATCH)
+    @app.task(name=DISPATCH, pass_context=True, queueing_lock=DISPATCH, queue=POLL_QUEUE)
     async def dispatch(context: JobContext, timestamp: int) -> int:
-        """Release dead workers' tasks, then claim the due sources and queue their polls."""
+        """Release dead workers' tasks, then claim the due sources and queue their polls
+        (``batch`` sources a task). Nothing is claimed while a queued poll has waited half a
+        lease: the workers are behind, and a source must not be claimed again while its poll
+        still waits."""
         state = _state(context)
+        store = state.pipeline.store
         await release_stalled(context.app, ws.stalled_seconds)
-        claimed = await state.run(
-            state.pipeline.store.claim_due_sources, list(sources), utcnow(), lease
-        )
+        waited = await state.run(store.oldest_queued_seconds, POLL)
+        if waited is not None and waited > ws.lease_seconds / 2:
+            log.warning(
+                "polling cannot keep up: a queued poll has waited %.0f s; add workers", waited
+            )
+            return 0
+        claimed = await state.run(store.claim_due_sources, list(sources), utcnow(), lease)
         queued = 0
-        for source_id, token in claimed:
-            lock = f"poll:{source_id}"
+        for start in range(0, len(claimed), ws.batch):
+            chunk = claimed[start : start + ws.batch]
+            # One task per source (batch 1): at most one queued and one running per source.
+            lock = f"poll:{chunk[0][0]}" if ws.batch == 1 else None
             try:
                 await poll.configure(lock=lock, queueing_lock=lock).defer_async(
-                    source_id=source_id, token=token
+                    claims=[list(pair) for pair in chunk]
                 )
                 queued += 1
             except AlreadyEnqueued:  # its poll still waits for a free worker: it stands
                 pass
         if claimed:
-            log.info("dispatch: %d sources due, %d polls queued", len(claimed), queued)
+            log.info("dispatch: %d sources due, %d poll tasks queued", len(claimed), queued)
         return queued
 
-    @app.task(name=POLL, pass_context=True)
-    async def poll(context: JobContext, source_id: str, token: str) -> int:
-        """Poll one source, unless it left the configuration or was polled since its claim."""
+    @app.task(name=POLL, pass_context=True, queue=POLL_QUEUE)
+    async def poll(context: JobContext, claims: list[list[str]]) -> int:
+        """Poll the claimed sources (id, token) together, but those that left the
+        configuration or were polled since their claim (their token changed)."""
         state = _state(context)
-        src = sources.get(source_id)
-        if src is None:
+        tokens = await state.run(state.pipeline.store.poll_tokens, [sid for sid, _ in claims])
+        todo = [
+            sources[sid] for sid, token in claims if sid in sources and tokens.get(sid) == token
+        ]
+        if len(todo) < len(claims):
+            log.info(
+                "poll: %d of %d sources polled since they were queued; skipped",
+                len(claims) - len(todo),
+                len(claims),
+            )
+        if not todo:
             return 0
-        if await state.run(state.pipeline.store.poll_token, source_id) != token:
-            log.info("poll %s: polled since it was queued; skipped", source_id)
-            return 0
-        results = await state.run(state.pipeline.poll, [src])
+        results = await state.run(state.pipeline.poll, todo)
         new = sum(r.new_entries for r in results)
         if new:
             await _defer_once(extract, EXTRACT)
         return new
 
-    @app.task(name=EXTRACT, pass_context=True)
+    @app.task(name=EXTRACT, pass_context=True, queue=PROCESS_QUEUE)
     async def extract(context: JobContext) -> int:
         state = _state(context)
         done = await state.run(_timed, state.pipeline, "extract", state.pipeline.extract_pending)
@@ -129,7 +151,7 @@ def build_app(config: Config) -> App:
             await _defer_once(group, GROUP)
         return done
 
-    @app.task(name=GROUP, pass_context=True)
+    @app.task(name=GROUP, pass_context=True, queue=PROCESS_QUEUE)
     async def group(context: JobContext) -> int:
         """Group, rewrite what changed, and prune: one task, so the stories it touched are
         rewritten by the run that touched them."""
@@ -138,7 +160,7 @@ def build_app(config: Config) -> App:
         await _defer_once(publish, PUBLISH)
         return rewritten
 
-    @app.task(name=PUBLISH, pass_context=True)
+    @app.task(name=PUBLISH, pass_context=True, queue=PROCESS_QUEUE)
     async def publish(context: JobContext) -> str:
         state = _state(context)
         path = await state.run(state.pipeline.publish)
