@@ -217,7 +217,9 @@ def run_workers(
         deadline = time.monotonic() + 120
         while True:
             with engine.connect() as conn:
-                ready = conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar()
+                ready = conn.execute(
+                    text("SELECT count(*) FROM procrastinate.procrastinate_workers")
+                ).scalar()
             if ready == n:
                 break
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):

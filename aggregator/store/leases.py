@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, text, update
 
 from aggregator.store._base import StoreBase
+from aggregator.store.queue import QUEUE_SCHEMA
 from aggregator.store.schema import SourceRow
 
 
@@ -62,8 +63,10 @@ class LeasesMixin(StoreBase):
         with self.session() as s:
             age = s.execute(
                 text(
-                    "SELECT EXTRACT(EPOCH FROM now() - min(e.at)) FROM procrastinate_jobs j "
-                    "JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred' "
+                    "SELECT EXTRACT(EPOCH FROM now() - min(e.at)) "
+                    f"FROM {QUEUE_SCHEMA}.procrastinate_jobs j "
+                    f"JOIN {QUEUE_SCHEMA}.procrastinate_events e "
+                    "ON e.job_id = j.id AND e.type = 'deferred' "
                     "WHERE j.status = 'todo' AND j.task_name = :task"
                 ),
                 {"task": task_name},

@@ -1,15 +1,19 @@
 """The task queue's own tables (procrastinate) beside ours, on PostgreSQL only.
 
 procrastinate ships its schema as one SQL script; it is applied once, under the same advisory
-lock as our migrations, so workers and ``db upgrade`` starting together apply it once.
+lock as our migrations, so workers and ``db upgrade`` starting together apply it once. It goes
+into a PostgreSQL schema of its own (``QUEUE_SCHEMA``), so that our tables' schema stays
+exactly what our migrations made (``db status`` and Alembic compare only that); the workers'
+queue connections put it on their search path.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from aggregator import migrations
 
+QUEUE_SCHEMA = "procrastinate"
 QUEUE_TABLE = "procrastinate_jobs"
 
 
@@ -33,8 +37,10 @@ def ensure_queue_schema(url: str) -> bool:
 
         with engine.begin() as conn:
             migrations.lock(conn)
-            if inspect(conn).has_table(QUEUE_TABLE):
+            if inspect(conn).has_table(QUEUE_TABLE, schema=QUEUE_SCHEMA):
                 return False
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {QUEUE_SCHEMA}"))
+            conn.execute(text(f"SET LOCAL search_path TO {QUEUE_SCHEMA}"))
             # Its script holds "%" in PL/pgSQL: run on the driver's connection, no parameters.
             conn.connection.driver_connection.execute(SchemaManager.get_schema())  # type: ignore[union-attr]
         return True

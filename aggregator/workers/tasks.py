@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from aggregator.config import Config
 from aggregator.pipeline import Pipeline
 from aggregator.store import utcnow
+from aggregator.store.queue import QUEUE_SCHEMA
 
 log = logging.getLogger("aggregator.workers")
 T = TypeVar("T")
@@ -75,7 +76,12 @@ def build_app(config: Config) -> App:
     """The procrastinate app of one worker process: its connection pool and its tasks."""
     ws = config.workers
     app = App(
-        connector=PsycopgConnector(conninfo=conninfo(config.db_url), min_size=1, max_size=4),
+        connector=PsycopgConnector(
+            conninfo=conninfo(config.db_url),
+            min_size=1,
+            max_size=4,
+            kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"},  # its tables' schema
+        ),
         worker_defaults={
             "concurrency": ws.concurrency,
             "update_heartbeat_interval": ws.heartbeat_seconds,
