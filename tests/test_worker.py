@@ -288,6 +288,8 @@ def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str)
         for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
             assert end is not None and end <= start, "two publishers ran at once"
         assert (tmp_path / "feeds" / "balanced.atom").is_file()
+        c.stop()  # SIGTERM: each worker ends its running tasks and exits cleanly
+        assert [proc.returncode for proc in c.workers] == [0] * WORKERS
 
 
 def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:

@@ -10,11 +10,23 @@ queue connections put it on their search path.
 from __future__ import annotations
 
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from aggregator import migrations
 
 QUEUE_SCHEMA = "procrastinate"
 QUEUE_TABLE = "procrastinate_jobs"
+
+
+def backend_name(url: str) -> str:
+    """The database kind of a SQLAlchemy URL: sqlite, postgresql, ..."""
+    return make_url(url).get_backend_name()
+
+
+def queue_conninfo(db_url: str) -> str:
+    """libpq's form of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://`` becomes
+    ``postgresql://``), for procrastinate's own connections."""
+    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def queue_available() -> bool:

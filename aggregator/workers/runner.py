@@ -10,12 +10,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from aggregator.config import Config, ConfigError
 from aggregator.pipeline import Pipeline, parser_pool
-from aggregator.store.queue import ensure_queue_schema, queue_available
+from aggregator.store.queue import backend_name, ensure_queue_schema, queue_available
 from aggregator.workers.tasks import QUEUES, WorkerState, build_app
 
 log = logging.getLogger("aggregator.workers")
@@ -23,7 +22,7 @@ log = logging.getLogger("aggregator.workers")
 
 def check_worker_config(config: Config) -> None:
     """Workers share PostgreSQL: anything else is one line naming what to use instead."""
-    backend = make_url(config.db_url).get_backend_name()
+    backend = backend_name(config.db_url)
     if backend != "postgresql":
         raise ConfigError(
             f"`balanced-news worker` needs PostgreSQL (BALANCED_NEWS_DB=postgresql+psycopg://...), "

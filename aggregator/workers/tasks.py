@@ -16,12 +16,11 @@ from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Status
 from procrastinate.tasks import Task
-from sqlalchemy.engine import make_url
 
 from aggregator.config import Config
 from aggregator.pipeline import Pipeline
 from aggregator.store import utcnow
-from aggregator.store.queue import QUEUE_SCHEMA
+from aggregator.store.queue import QUEUE_SCHEMA, queue_conninfo
 
 log = logging.getLogger("aggregator.workers")
 T = TypeVar("T")
@@ -51,11 +50,6 @@ class WorkerState:
         return await loop.run_in_executor(self.threads, functools.partial(call, *args))
 
 
-def conninfo(db_url: str) -> str:
-    """libpq's form of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://`` -> ``postgresql://``)."""
-    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def _state(context: JobContext) -> WorkerState:
     state = context.additional_context["state"]
     assert isinstance(state, WorkerState)
@@ -77,7 +71,7 @@ def build_app(config: Config) -> App:
     ws = config.workers
     app = App(
         connector=PsycopgConnector(
-            conninfo=conninfo(config.db_url),
+            conninfo=queue_conninfo(config.db_url),
             min_size=1,
             max_size=4,
             kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"},  # its tables' schema
