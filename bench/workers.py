@@ -12,8 +12,10 @@ loopback hosts, each response delayed by --latency. Each run starts from an empt
   at >= 1.7x the throughput of 1 pinned worker.
 
 Printed per run: seconds, feeds/s, CPU seconds per 1,000 feeds (the pollers and their parser
-processes; PostgreSQL's own CPU beside it) and peak RSS (sum over the pollers and their parser
-processes).
+processes; PostgreSQL's own CPU beside it), peak RSS (sum over the pollers and their parser
+processes), and for worker runs the cores the loopback publisher took during the cycle and
+the cores taken by every other process on the machine (other users of a shared machine):
+on 2 cores, both come out of what the workers could have had.
 
     python bench/workers.py                      # 2,000 feeds, 50 ms: all runs (~5 minutes)
     python bench/workers.py --feeds 500 --runs single,1,2
@@ -89,6 +91,14 @@ def peak_rss(pids: list[int]) -> int:
         except OSError:
             pass
     return total
+
+
+def machine_busy() -> float:
+    """CPU seconds spent by every process on the machine so far (/proc/stat): beside ours,
+    what the loopback publisher and anyone else sharing the cores took."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICK
 
 
 def postgres_pids() -> list[int]:
@@ -169,7 +179,7 @@ print(json.dumps({{"seconds": seconds, "cpu": used, "rss": rss, "errors": errors
 
 
 def run_workers(
-    port: int, feeds: int, folder: Path, n: int, pinned: bool, concurrency: int
+    port: int, feeds: int, folder: Path, n: int, pinned: bool, concurrency: int, server: int
 ) -> dict[str, float]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -228,7 +238,8 @@ def run_workers(
         time.sleep(1.0)  # their parser processes up
         pids = [pid for p in procs for pid in descendants(p.pid)]
         pg = postgres_pids()
-        c0, g0, t0 = cpu_seconds(pids), cpu_seconds(pg), time.perf_counter()
+        c0, g0, s0, m0 = cpu_seconds(pids), cpu_seconds(pg), cpu_seconds([server]), machine_busy()
+        t0 = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(text("UPDATE sources SET next_poll_at = NULL"))
         while True:
@@ -244,6 +255,7 @@ def run_workers(
         seconds = time.perf_counter() - t0
         pids = [pid for p in procs for pid in descendants(p.pid)]
         used, pg_used, rss = cpu_seconds(pids) - c0, cpu_seconds(pg) - g0, peak_rss(pids)
+        served, busy = cpu_seconds([server]) - s0, machine_busy() - m0
         with engine.connect() as conn:
             errors = conn.execute(
                 text("SELECT count(*) FROM polls WHERE outcome = 'error'")
@@ -258,6 +270,9 @@ def run_workers(
             "rss": rss,
             "errors": errors or 0,
             "doubles": doubles or 0,
+            # cores taken during the cycle by the publisher, and by processes not of this run
+            "server_cores": served / seconds,
+            "other_cores": max(0.0, busy - used - pg_used - served) / seconds,
         }
     finally:
         for p in procs:
@@ -297,7 +312,7 @@ def main() -> int:
     )
     print(
         f"{'run':<26} {'seconds':>8} {'feeds/s':>8} {'CPU s/1k':>9} {'+PG CPU':>8} "
-        f"{'peak RSS':>9} {'errors':>6} {'double':>6}"
+        f"{'peak RSS':>9} {'errors':>6} {'double':>6} {'server':>6} {'others':>6}"
     )
     rates: dict[str, float] = {}
     for run in args.runs.split(","):
@@ -309,12 +324,13 @@ def main() -> int:
         else:
             n, pinned = int(run.rstrip("p")), run.endswith("p")
             label = f"{n} worker{'s' if n > 1 else ''} (PG){' pinned' if pinned else ''}"
-            row = run_workers(port, args.feeds, folder, n, pinned, args.concurrency)
+            row = run_workers(port, args.feeds, folder, n, pinned, args.concurrency, server.pid)
         rates[run] = args.feeds / row["seconds"]
         print(
             f"{label:<26} {row['seconds']:>8.1f} {rates[run]:>8.1f} "
             f"{1000 * row['cpu'] / args.feeds:>9.1f} {1000 * row['pg_cpu'] / args.feeds:>8.1f} "
-            f"{row['rss'] / 2**20:>7.0f}MB {row['errors']:>6.0f} {row.get('doubles', 0):>6.0f}",
+            f"{row['rss'] / 2**20:>7.0f}MB {row['errors']:>6.0f} {row.get('doubles', 0):>6.0f} "
+            f"{row.get('server_cores', 0):>6.2f} {row.get('other_cores', 0):>6.2f}",
             flush=True,
         )
         shutil.rmtree(folder, ignore_errors=True)
