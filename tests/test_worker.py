@@ -253,3 +253,50 @@ def test_a_worker_killed_in_each_stage_loses_nothing(tmp_path: Path, pg_url: str
         assert c.scalar("SELECT count(DISTINCT source_id) FROM polls") == FEEDS
         c.wait(feed.exists, 30, "the feed to be published")
         etree.parse(str(feed))
+
+
+def test_claims_skip_locked_rows_and_hold_a_lease(pg_url: str) -> None:
+    """The store's claim on PostgreSQL: a source another transaction holds is skipped, not
+    waited for; a claimed source is not due again until its lease ends; its token changes
+    once it is polled."""
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.config import Source
+    from aggregator.store import Store
+
+    sources = [
+        Source(
+            id=f"s{i}",
+            name=f"S{i}",
+            homepage="https://s.example/",
+            feeds=(f"https://s.example/{i}",),
+            lean="center",
+        )
+        for i in range(4)
+    ]
+    ids = [src.id for src in sources]
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    lease = timedelta(minutes=2)
+    with Store.open(pg_url) as store:
+        store.sync_sources(sources)
+        engine = create_engine(pg_url)
+        try:
+            with engine.begin() as conn:  # another dispatcher, mid-claim, holds s0 and s1
+                conn.execute(text("SELECT id FROM sources WHERE id IN ('s0', 's1') FOR UPDATE"))
+                claimed = store.claim_due_sources(ids, now, lease)
+                assert sorted(sid for sid, _ in claimed) == ["s2", "s3"]
+            assert sorted(sid for sid, _ in store.claim_due_sources(ids, now, lease)) == [
+                "s0",
+                "s1",
+            ]
+            assert store.claim_due_sources(ids, now + lease / 2, lease) == []  # leased
+            again = store.claim_due_sources(ids, now + lease, lease)  # the lease ended
+            assert sorted(sid for sid, _ in again) == ids
+            assert all(token == "" for _, token in again)  # never polled
+            with engine.begin() as conn:  # a poll records its time: the token moves on
+                conn.execute(text("UPDATE sources SET last_poll_at = now() WHERE id = 's3'"))
+            tokens = store.poll_tokens(ids)
+            assert tokens["s3"] != "" and [tokens[s] for s in ids[:3]] == ["", "", ""]
+            assert store.poll_tokens(["gone"]) == {}
+        finally:
+            engine.dispose()
