@@ -1,4 +1,4 @@
-"""The ``balanced-news`` command: run, poll, publish, sources, extract, demo, serve and db.
+"""The ``balanced-news`` command: run, poll, publish, sources, extract, demo, serve, worker, db.
 
 Every command takes ``--sources``, ``--db``, ``--out`` and ``--allow-private-hosts`` (each with
 an environment variable; ``db`` takes only ``--db``). A configuration problem, or a database
@@ -58,6 +58,7 @@ from aggregator.store import (
     utcnow,
     why,
 )
+from aggregator.store.queue import ensure_queue_schema, queue_available
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -150,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    wk = command(
+        "worker",
+        "Run one worker against PostgreSQL (poll, extract, group, rewrite, publish as tasks "
+        "shared with every other worker on the same database), until Ctrl-C or SIGTERM, which "
+        "let its running tasks finish. Start as many as needed, on any host. [workers] in the "
+        "sources file tunes them.",
+    )
+    wk.add_argument("--name", help="the worker's name in logs (default: HOST-PID)")
+    wk.add_argument(
+        "--queues",
+        choices=["poll", "process", "all"],
+        default="all",
+        help="poll: only claim and poll sources; process: only extract, group, rewrite and "
+        "publish (the publisher); all (default): both",
+    )
     dbp = commands.add_parser(
         "db",
         help="The database schema: `db upgrade` creates or upgrades it (run after installing "
@@ -206,7 +222,7 @@ def _fail(args: argparse.Namespace, line: str, status: int) -> int:
 
 def _long_running(args: argparse.Namespace) -> bool:
     """The scheduler and the server log what they do: nobody watches a terminal for months."""
-    return (args.command == "run" and not args.once) or args.command == "serve"
+    return (args.command == "run" and not args.once) or args.command in ("serve", "worker")
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -290,6 +306,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from aggregator import workers  # procrastinate: only where it is used (postgres extra)
+
+    config = config_from_args(args)
+    workers.check_worker_config(config)
+    check_targets(config)
+    queues = None if args.queues == "all" else [args.queues]
+    workers.run_worker(config, args.name, queues)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     url = db_url_from_args(args)
     try:
@@ -308,6 +335,8 @@ def _db_action(action: str, url: str) -> int:
             print(f"Database created at schema {after.head}")
         else:
             print(f"Database upgraded from schema {before.describe()} to {after.head}")
+        if queue_available() and ensure_queue_schema(url):
+            print("Task queue tables (procrastinate, for `balanced-news worker`) created")
         return 0
     found = schema_state(url)
     print(f"schema: {found.describe()}; this version: {found.head}; state: {found.state}")
@@ -489,6 +518,7 @@ _COMMANDS = {
     "extract": cmd_extract,
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "worker": cmd_worker,
     "db": cmd_db,
 }
 

@@ -150,6 +150,29 @@ class GroupingSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """The ``[workers]`` table: ``balanced-news worker`` on PostgreSQL (aggregator/workers).
+
+    ``lease_seconds``: how long a claimed source is held for the worker polling it; a worker
+    that dies mid-poll leaves it claimed this long, then another takes it. ``stalled_seconds``:
+    a worker whose heartbeat (every ``heartbeat_seconds``) is older is taken for dead, and its
+    running tasks are released. ``keep_jobs``: keep finished jobs in procrastinate's tables
+    (to inspect them); by default successful ones are deleted.
+    """
+
+    concurrency: int = 16  # tasks one worker runs at once
+    # Sources per poll task. 1: one task per source under a per-source queueing lock; more:
+    # polled together (one fetcher, with its per-host limit; batched writes), far less
+    # overhead per source. Either way a source's claim token keeps it from a second poll.
+    batch: int = 20
+    lease_seconds: int = 120
+    dispatch_seconds: int = 10  # how often due sources are claimed (1-59)
+    heartbeat_seconds: int = 10
+    stalled_seconds: int = 30
+    keep_jobs: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything one run needs: sources, settings and where things live."""
 
@@ -162,6 +185,7 @@ class Config:
     rewrite: RewriteSettings = field(default_factory=RewriteSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     grouping: GroupingSettings = field(default_factory=GroupingSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
     def source(self, source_id: str) -> Source:
         for src in self.sources:
@@ -293,6 +317,15 @@ _MODEL_TYPES: dict[str, tuple[type, ...]] = {
 }
 _REWRITE_TYPES: dict[str, tuple[type, ...]] = {"summary_words": (int,)}
 _GROUPING_TYPES: dict[str, tuple[type, ...]] = {"embeddings": (bool,)}
+_WORKERS_TYPES: dict[str, tuple[type, ...]] = {
+    "concurrency": (int,),
+    "batch": (int,),
+    "lease_seconds": (int,),
+    "dispatch_seconds": (int,),
+    "heartbeat_seconds": (int,),
+    "stalled_seconds": (int,),
+    "keep_jobs": (bool,),
+}
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -325,6 +358,27 @@ def _check_grouping(raw: Any, where: str) -> GroupingSettings:
     if values.get("embeddings") and not embeddings.available():
         raise ConfigError(f"{where}: [grouping]: embeddings = true, but {embeddings.MISSING}")
     return GroupingSettings(**values)
+
+
+def _check_workers(raw: Any, where: str) -> WorkerSettings:
+    values = _check_table(raw, "workers", _WORKERS_TYPES, where)
+    for key in ("concurrency", "batch", "lease_seconds", "heartbeat_seconds", "stalled_seconds"):
+        if key in values and values[key] < 1:
+            raise ConfigError(f"{where}: [workers]: {key} must be at least 1")
+    if not 1 <= values.get("dispatch_seconds", 10) <= 59:
+        raise ConfigError(f"{where}: [workers]: dispatch_seconds must be from 1 to 59")
+    workers = WorkerSettings(**values)
+    if workers.stalled_seconds <= workers.heartbeat_seconds:
+        raise ConfigError(
+            f"{where}: [workers]: stalled_seconds must be more than heartbeat_seconds "
+            "(else a live worker is taken for dead)"
+        )
+    return workers
+
+
+def parse_workers(text: str, where: str = DEFAULT_SOURCES) -> WorkerSettings:
+    """The ``[workers]`` table (used by ``balanced-news worker`` only)."""
+    return _check_workers(_load_toml(text, where).get("workers", {}), where)
 
 
 def _check_model(raw: Any, where: str) -> ModelSettings:
@@ -410,10 +464,10 @@ def _load_toml(text: str, where: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     for key in data:
-        if key not in ("settings", "source", "rewrite", "model", "grouping"):
+        if key not in ("settings", "source", "rewrite", "model", "grouping", "workers"):
             raise ConfigError(
                 f"{where}: unknown top-level key {key!r} "
-                "(use [settings], [rewrite], [model], [grouping], [[source]])"
+                "(use [settings], [rewrite], [model], [grouping], [workers], [[source]])"
             )
     return data
 
@@ -496,6 +550,7 @@ def load_config(
     settings, sources = parse_sources(text, str(path))
     rewrite, model = parse_rewrite(text, str(path), env)
     grouping = parse_grouping(text, str(path))
+    workers = parse_workers(text, str(path))
     return Config(
         sources=sources,
         settings=settings,
@@ -506,6 +561,7 @@ def load_config(
         rewrite=rewrite,
         model=model,
         grouping=grouping,
+        workers=workers,
     )
 
 

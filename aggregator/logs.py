@@ -1,8 +1,8 @@
 """Logging for every command: a timestamp and a level on every line, as text or as JSON.
 
-Libraries speak only when it matters: httpx logs each request at INFO and APScheduler each
-job run, which buries the one line per source an operator needs; they stay at WARNING unless
-``-v`` asks for everything.
+Libraries speak only when it matters: httpx logs each request at INFO, and APScheduler and
+procrastinate each job run, which buries the one line per source an operator needs; they stay
+at WARNING unless ``-v`` asks for everything.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ CHATTY = (
     "httpx",
     "httpcore",
     "apscheduler",
+    "procrastinate",
     "trafilatura",
     "htmldate",
     "courlan",

@@ -140,3 +140,47 @@ def test_options_beat_environment_beat_defaults(tmp_path: Path) -> None:
         Path("feeds"),
         False,
     )
+
+
+_ONE_SOURCE = """
+[[source]]
+id = "a"
+name = "A"
+homepage = "https://a.example/"
+feed = "https://a.example/feed.xml"
+lean = "center"
+"""
+
+
+def test_workers_table_defaults_and_values(tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_text(_ONE_SOURCE)
+    defaults = load_config(path).workers
+    assert (defaults.lease_seconds, defaults.batch, defaults.keep_jobs) == (120, 20, False)
+    path.write_text(
+        "[workers]\nconcurrency = 4\nlease_seconds = 30\nkeep_jobs = true\n" + _ONE_SOURCE
+    )
+    workers = load_config(path).workers
+    assert (workers.concurrency, workers.lease_seconds, workers.keep_jobs) == (4, 30, True)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("concurrency = 0", "[workers]: concurrency must be at least 1"),
+        ("dispatch_seconds = 60", "[workers]: dispatch_seconds must be from 1 to 59"),
+        ("lease = 5", "[workers]: unknown key 'lease'"),
+        ("keep_jobs = 1", "[workers]: keep_jobs must be true/false"),
+        (
+            "heartbeat_seconds = 30\nstalled_seconds = 30",
+            "[workers]: stalled_seconds must be more than heartbeat_seconds",
+        ),
+    ],
+)
+def test_workers_table_mistakes_are_one_line(tmp_path: Path, table: str, message: str) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_text(f"[workers]\n{table}\n{_ONE_SOURCE}")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text

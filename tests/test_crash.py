@@ -9,7 +9,10 @@ file; the last, undisturbed run finishes the work: every article in exactly one 
 the (schema-valid) feed.
 
 The long-running scheduler (`run`), killed mid-rewrite and started again, finishes the work on
-its first tick, though its sources bring nothing new.
+its first tick, though its sources bring nothing new. And `run --once` over 100 loopback feeds
+(SQLite), killed at a progress line of each stage (fetch, extract, group, rewrite, and as
+publishing starts), loses nothing and the next run finishes. (The workers' kill tests, on
+PostgreSQL: tests/test_worker.py.)
 
 Every point is reached for real: slow routes on the loopback web, a real lock, a real model
 request, the real files. No hook in our code.
@@ -20,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
+import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -32,12 +38,15 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 
 from aggregator.demo import SampleWeb
 from tests.conftest import assert_valid_atom, respond, write_sources
 from tests.fake_openai import CHAT_PATH, chat
+from tests.loopback_feeds import PER_CYCLE, FeedServer
+from tests.loopback_feeds import write_sources as write_loopback_sources
 from tests.test_rewrite_model import echo_answer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -478,3 +487,101 @@ class DatabaseLock:
             self.conn.close()
         if self.engine is not None:
             self.engine.dispose()
+
+
+# --- killed at a stage's progress line (100 loopback feeds) ---------------------------------
+# The process runs on a pseudo-terminal so that its progress lines (``[group] 40/200 ...``)
+# say which stage it is in; it is killed the moment the wanted line shows.
+
+FEEDS = 100
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_once_on_a_terminal(
+    env: dict[str, str], kill_at: re.Pattern[bytes] | None
+) -> tuple[int, bytes]:
+    """`run --once` on a pseudo-terminal; SIGKILLed when its output matches ``kill_at``."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "run", "--once"],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, f"run --once did not end: {seen[-2000:]!r}"
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                with contextlib.suppress(OSError):  # the terminal closed with the process
+                    seen += os.read(master, 65536)
+                if kill_at is not None and kill_at.search(seen):
+                    proc.kill()
+                    break
+        return proc.wait(30), seen
+    finally:
+        os.close(master)
+
+
+def test_run_once_killed_in_each_stage_loses_nothing(tmp_path: Path) -> None:
+    server = FeedServer(delay=0.02)
+    db = tmp_path / "news.db"
+    feed = tmp_path / "feeds" / "balanced.atom"
+    env = {
+        **os.environ,
+        "BALANCED_NEWS_DB": f"sqlite:///{db}",
+        "BALANCED_NEWS_SOURCES": str(write_loopback_sources(tmp_path, server.port, 1, FEEDS)),
+        "BALANCED_NEWS_OUT": str(tmp_path / "feeds"),
+        "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
+    }
+    stages = {
+        "fetch": rb"\[fetch\] 40/",
+        "extract": rb"\[extract\] 50/",
+        "group": rb"\[group\] 50/",
+        "rewrite": rb"\[rewrite\] 3/",
+        "publish": rb"\[rewrite\] (\d+)/\1 ",  # the rewrite's last line: publishing starts
+    }
+    try:
+        for stage, pattern in stages.items():
+            if stage == "rewrite":  # new entries: the next runs group, rewrite, publish again
+                server.cycle = 2
+            status, seen = run_once_on_a_terminal(env, re.compile(pattern))
+            assert status == -9, f"{stage}: the run ended before it was killed: {seen[-1500:]!r}"
+            if feed.exists():
+                etree.parse(str(feed))  # the old feed or the new one, never half of one
+        status, seen = run_once_on_a_terminal(env, None)
+        assert status == 0, seen[-2000:]
+    finally:
+        server.close()
+    expected = FEEDS * PER_CYCLE * 2
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+
+        def count(sql: str) -> int:
+            return conn.execute(text(sql)).scalar() or 0
+
+        assert count("SELECT count(*) FROM entries") == expected
+        assert count("SELECT count(*) FROM entries WHERE story_id IS NULL") == 0
+        assert (
+            count(
+                "SELECT count(*) FROM (SELECT source_id, ident FROM entries "
+                "GROUP BY source_id, ident HAVING count(*) > 1)"
+            )
+            == 0
+        )
+        assert (
+            count(
+                "SELECT count(*) FROM entries e JOIN stories s ON s.id = e.story_id "
+                "WHERE s.merged_into IS NOT NULL"
+            )
+            == 0
+        )
+        # every story the last run rewrote is current: none waits for a rewrite
+        assert count("SELECT count(*) FROM stories WHERE rewrite_json IS NULL") == 0
+    engine.dispose()
+    etree.parse(str(feed))

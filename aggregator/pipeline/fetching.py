@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aggregator import polling
@@ -280,6 +281,16 @@ def _settle(future: asyncio.Future[SourceResult], outcome: SourceResult | BaseEx
 
 
 T = TypeVar("T")
+
+
+def _insert_new_entries(dialect: str) -> Any:
+    """An insert of entries that skips one already stored (same source and key): delivery to
+    workers is at least once, so two polls of one feed may race to store the same entry."""
+    table = EntryRow.__table__
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        return insert(table).on_conflict_do_nothing(index_elements=["source_id", "key"])
+    return table.insert()
 
 
 class Fetching:
@@ -582,7 +593,7 @@ class Fetching:
             )
         if rows:
             # Core, not ORM: one executemany without the unit of work's per-row bookkeeping.
-            s.execute(EntryRow.__table__.insert(), rows)
+            s.execute(_insert_new_entries(s.get_bind().dialect.name), rows)
         return len(rows)
 
     def _record_health(

@@ -2,9 +2,9 @@
 
 :class:`StoreType` (``base.py``) is the contract, every operation by domain; :class:`Store`
 implements it on SQLAlchemy, one mixin per domain (``feeds``, ``entries``,
-``grouping``, ``stories``, ``health``). ``schema`` holds the tables, the engine set-up and the
-stored-rewrite codec; ``aggregator/migrations`` changes the schema. Callers get plain data
-(``models``), never rows.
+``grouping``, ``stories``, ``health``, ``leases`` for workers). ``schema`` holds the tables, the
+engine set-up and the stored-rewrite codec; ``queue`` the task queue's tables;
+``aggregator/migrations`` changes the schema. Callers get plain data (``models``), never rows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aggregator.store.entries import EntriesMixin
 from aggregator.store.feeds import FeedsMixin
 from aggregator.store.grouping import GroupingMixin
 from aggregator.store.health import HealthMixin
+from aggregator.store.leases import LeasesMixin
 from aggregator.store.schema import (
     SchemaError,
     connect,
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 
-class Store(FeedsMixin, EntriesMixin, GroupingMixin, StoriesMixin, HealthMixin):
+class Store(FeedsMixin, EntriesMixin, GroupingMixin, StoriesMixin, HealthMixin, LeasesMixin):
     """:class:`StoreType` on one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:

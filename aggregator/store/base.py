@@ -8,7 +8,7 @@ in or out is plain data (:mod:`aggregator.models`, builtins), never a row.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from aggregator.config import Source
@@ -52,6 +52,24 @@ class StoreType(Protocol):
 
     def source_identity(self, source_id: str) -> tuple[str, str, str] | None:
         """A stored source's (name, lean, kind): for a source since removed from the config."""
+
+    # --- leases, for workers (``leases.py``) --------------------------------------------------
+
+    def claim_due_sources(
+        self, among: Collection[str], now: datetime, lease: timedelta, limit: int = 10_000
+    ) -> list[tuple[str, str]]:
+        """Claim the sources of ``among`` (ids) due at ``now`` that no other transaction is
+        claiming (SKIP LOCKED), their next poll pushed to ``now + lease``; each with its poll
+        token (see :meth:`poll_token`), most overdue first."""
+
+    def poll_tokens(self, source_ids: Collection[str]) -> dict[str, str]:
+        """Each source's poll token, which changes each time it is polled (its last poll
+        time), by id; a source that does not exist is absent. A queued poll whose token no
+        longer matches is spent."""
+
+    def oldest_queued_seconds(self, task_name: str) -> float | None:
+        """How long the oldest waiting job of ``task_name`` has waited in procrastinate's
+        queue (PostgreSQL only), None when none waits."""
 
     # --- entries (``entries.py``) --------------------------------------------------------------
 

@@ -1,0 +1,302 @@
+"""`balanced-news worker` on the real PostgreSQL: several worker processes share the sources
+through procrastinate, each due feed is requested once per cycle (counted on the loopback
+server), ingest is idempotent, every entry ends in one story, one publisher runs at a time, and
+a worker killed mid-cycle loses nothing (its sources are polled again once their lease ends).
+
+Skipped, with the reason, where no PostgreSQL answers (tests/conftest.py ``pg_url``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from aggregator.cli import main
+from tests.loopback_feeds import FEEDS, PER_CYCLE, FeedServer, write_sources
+
+pytest.importorskip("procrastinate", reason="procrastinate not installed: pip install -e '.[test]'")
+
+WORKERS = 3
+
+
+class Cluster:
+    """The worker processes, the database and what the test reads from it."""
+
+    def __init__(self, folder: Path, pg_url: str, server: FeedServer, batch: int) -> None:
+        self.folder = folder
+        self.server = server
+        self.env = {
+            **os.environ,
+            "BALANCED_NEWS_DB": pg_url,
+            "BALANCED_NEWS_SOURCES": str(write_sources(folder, server.port, batch)),
+            "BALANCED_NEWS_OUT": str(folder / "feeds"),
+            "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
+        }
+        self.engine = create_engine(pg_url)
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start(self, n: int) -> None:
+        root = Path(__file__).resolve().parents[1]
+        for i in range(n):
+            log = (self.folder / f"worker{i}.log").open("wb")
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "aggregator.cli", "worker", "--name", f"w{i}"],
+                    env=self.env,
+                    cwd=root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.engine.dispose()
+
+    def scalar(self, sql: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql)).scalar() or 0
+
+    def make_all_due(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE sources SET next_poll_at = now() AT TIME ZONE 'UTC'"))
+
+    def settled(self, entries: int) -> bool:
+        """Every entry stored, extracted and grouped, and no task waiting or running (but the
+        dispatcher's)."""
+        return (
+            self.scalar("SELECT count(*) FROM entries") == entries
+            and self.scalar("SELECT count(*) FROM entries WHERE story_id IS NULL") == 0
+            and self.scalar(
+                "SELECT count(*) FROM procrastinate.procrastinate_jobs "
+                "WHERE status IN ('todo', 'doing') AND task_name <> 'balanced_news.dispatch'"
+            )
+            == 0
+        )
+
+    def wait(self, what: Callable[[], bool], seconds: float, why: str, every: float = 0.25) -> None:
+        deadline = time.monotonic() + seconds
+        while not what():
+            for i, proc in enumerate(self.workers):
+                if proc.poll() not in (None, -signal.SIGKILL):
+                    log = (self.folder / f"worker{i}.log").read_text()
+                    raise AssertionError(f"worker {i} exited {proc.returncode}:\n{log[-3000:]}")
+            if time.monotonic() > deadline:
+                logs = (self.folder / "worker0.log").read_text()[-3000:]
+                raise AssertionError(f"timed out waiting for {why}; worker0:\n{logs}")
+            time.sleep(every)
+
+
+@contextmanager
+def cluster(tmp_path: Path, pg_url: str, batch: int, delay: float = 0.0) -> Iterator[Cluster]:
+    server = FeedServer(delay)
+    assert main(["db", "upgrade", "--db", pg_url]) == 0  # and the queue's tables
+    c = Cluster(tmp_path, pg_url, server, batch)
+    try:
+        yield c
+    finally:
+        c.stop()
+        server.close()
+
+
+def assert_consistent(c: Cluster, entries: int) -> None:
+    assert c.scalar("SELECT count(*) FROM entries") == entries
+    duplicates = c.scalar(
+        "SELECT count(*) FROM (SELECT source_id, ident FROM entries "
+        "GROUP BY source_id, ident HAVING count(*) > 1) d"
+    )
+    assert duplicates == 0
+    assert c.scalar("SELECT count(*) FROM entries WHERE story_id IS NULL") == 0
+    # every entry's story is a live one (not a merged-away row)
+    assert (
+        c.scalar(
+            "SELECT count(*) FROM entries e JOIN stories s ON s.id = e.story_id "
+            "WHERE s.merged_into IS NOT NULL"
+        )
+        == 0
+    )
+
+
+def publish_runs(c: Cluster) -> list[tuple[datetime, datetime]]:
+    with c.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT min(e.at) FILTER (WHERE e.type = 'started'), "
+                "max(e.at) FILTER (WHERE e.type IN ('succeeded', 'failed')) "
+                "FROM procrastinate.procrastinate_jobs j "
+                "JOIN procrastinate.procrastinate_events e ON e.job_id = j.id "
+                "WHERE j.task_name = 'balanced_news.publish' GROUP BY j.id"
+            )
+        ).all()
+    return sorted((start, end) for start, end in rows if start is not None)
+
+
+def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str) -> None:
+    """Poll tasks of 20 sources each (the default batch)."""
+    with cluster(tmp_path, pg_url, batch=20) as c:
+        c.start(WORKERS)
+        for cycle in (1, 2, 3):
+            c.server.cycle = cycle
+            if cycle > 1:
+                c.make_all_due()
+            expected = FEEDS * PER_CYCLE * cycle
+            c.wait(lambda e=expected: c.settled(e), 60, f"cycle {cycle} to settle")
+            counts = c.server.counts(cycle)
+            assert sorted(counts) == list(range(FEEDS)), f"cycle {cycle}: feeds never requested"
+            assert set(counts.values()) == {1}, f"cycle {cycle}: double polls {counts}"
+            assert_consistent(c, expected)
+        time.sleep(2)  # a few more dispatcher ticks: nothing is due, nothing is requested
+        assert sum(c.server.counts(3).values()) == FEEDS
+        assert c.scalar("SELECT count(*) FROM polls") == 3 * FEEDS
+        # every worker took part, one publisher at a time, and the feed was written
+        assert (
+            c.scalar("SELECT count(DISTINCT worker_id) FROM procrastinate.procrastinate_jobs")
+            >= WORKERS
+        )
+        runs = publish_runs(c)
+        assert len(runs) >= 3
+        for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
+            assert end is not None and end <= start, "two publishers ran at once"
+        assert (tmp_path / "feeds" / "balanced.atom").is_file()
+        c.stop()  # SIGTERM: each worker ends its running tasks and exits cleanly
+        assert [proc.returncode for proc in c.workers] == [0] * WORKERS
+
+
+def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+    """One poll task per source (batch 1, under a per-source lock): the killed worker held at
+    most `concurrency` (8) of them."""
+    with cluster(tmp_path, pg_url, batch=1, delay=0.3) as c:
+        c.start(WORKERS)
+        c.wait(lambda: sum(c.server.counts(1).values()) >= FEEDS // 4, 60, "a quarter polled")
+        victim = c.workers[0]
+        victim.kill()  # SIGKILL mid-cycle: up to `concurrency` polls in flight
+        killed_at = time.monotonic()
+        victim.wait(10)
+        expected = FEEDS * PER_CYCLE
+        c.wait(lambda: c.settled(expected), 90, "the cycle to settle after the kill")
+        counts = c.server.counts(1)
+        assert sorted(counts) == list(range(FEEDS))
+        again = [feed for feed, n in counts.items() if n > 1]
+        assert 1 <= len(again) <= 8, f"polled again: {again}"  # its in-flight polls only
+        assert max(counts.values()) == 2
+        for feed in again:  # ... polled again once its lease (5 s) ended, not before
+            first, second = c.server.times(feed)
+            assert second - first >= 5 - 0.5
+            assert second >= killed_at
+        assert_consistent(c, expected)
+        # each source's poll was recorded once: the killed polls never committed
+        assert c.scalar("SELECT count(DISTINCT source_id) FROM polls") == FEEDS
+        assert c.scalar("SELECT count(*) FROM polls") == FEEDS
+
+
+def test_worker_refuses_sqlite_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = write_sources(tmp_path, 9, batch=1)
+    db = tmp_path / "news.db"
+    status = main(["worker", "--sources", str(sources), "--db", f"sqlite:///{db}"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1
+    assert "needs PostgreSQL" in err and "balanced-news run" in err
+    assert not db.exists()  # refused before anything was created
+
+
+def test_a_worker_killed_in_each_stage_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+    """One worker, SIGKILLed while it polls (mid-fetch or mid-write), while it groups and
+    rewrites, and while it publishes; a fresh one takes over each time. Nothing committed is
+    lost, nothing is stored twice, and the published feed is never a partial file."""
+    from lxml import etree
+
+    feed = tmp_path / "feeds" / "balanced.atom"
+    with cluster(tmp_path, pg_url, batch=10, delay=0.05) as c:
+
+        def running(task: str) -> bool:
+            return bool(
+                c.scalar(
+                    "SELECT count(*) FROM procrastinate.procrastinate_jobs "
+                    f"WHERE status = 'doing' AND task_name = 'balanced_news.{task}'"
+                )
+            )
+
+        for task in ("poll", "group", "publish"):
+            c.start(1)
+            c.wait(lambda t=task: running(t), 60, f"a {task} task to run", every=0.02)
+            c.workers[-1].kill()
+            c.workers[-1].wait(10)
+            if feed.exists():  # written whole or not at all
+                etree.parse(str(feed))
+            if task == "group":  # new entries, so that a group and a publish run again
+                c.server.cycle = 2
+                c.make_all_due()
+        c.start(1)
+        expected = FEEDS * PER_CYCLE * 2
+        c.wait(lambda: c.settled(expected), 90, "the last worker to finish the work")
+        assert_consistent(c, expected)
+        assert c.scalar("SELECT count(DISTINCT source_id) FROM polls") == FEEDS
+        c.wait(feed.exists, 30, "the feed to be published")
+        etree.parse(str(feed))
+
+
+def test_claims_skip_locked_rows_and_hold_a_lease(pg_url: str) -> None:
+    """The store's claim on PostgreSQL: a source another transaction holds is skipped, not
+    waited for; a claimed source is not due again until its lease ends; its token changes
+    once it is polled."""
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.config import Source
+    from aggregator.store import Store
+
+    sources = [
+        Source(
+            id=f"s{i}",
+            name=f"S{i}",
+            homepage="https://s.example/",
+            feeds=(f"https://s.example/{i}",),
+            lean="center",
+        )
+        for i in range(4)
+    ]
+    ids = [src.id for src in sources]
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    lease = timedelta(minutes=2)
+    with Store.open(pg_url) as store:
+        store.sync_sources(sources)
+        engine = create_engine(pg_url)
+        try:
+            with engine.begin() as conn:  # another dispatcher, mid-claim, holds s0 and s1
+                conn.execute(text("SELECT id FROM sources WHERE id IN ('s0', 's1') FOR UPDATE"))
+                claimed = store.claim_due_sources(ids, now, lease)
+                assert sorted(sid for sid, _ in claimed) == ["s2", "s3"]
+            assert sorted(sid for sid, _ in store.claim_due_sources(ids, now, lease)) == [
+                "s0",
+                "s1",
+            ]
+            assert store.claim_due_sources(ids, now + lease / 2, lease) == []  # leased
+            again = store.claim_due_sources(ids, now + lease, lease)  # the lease ended
+            assert sorted(sid for sid, _ in again) == ids
+            assert all(token == "" for _, token in again)  # never polled
+            with engine.begin() as conn:  # a poll records its time: the token moves on
+                conn.execute(text("UPDATE sources SET last_poll_at = now() WHERE id = 's3'"))
+            tokens = store.poll_tokens(ids)
+            assert tokens["s3"] != "" and [tokens[s] for s in ids[:3]] == ["", "", ""]
+            assert store.poll_tokens(["gone"]) == {}
+        finally:
+            engine.dispose()
