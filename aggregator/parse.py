@@ -11,6 +11,7 @@ import contextlib
 import functools
 import hashlib
 import html
+import os
 import re
 import signal
 import threading
@@ -233,3 +234,36 @@ def _parse(content: bytes, *, url: str, content_type: str | None, max_entries: i
     return ParsedFeed(
         title=feed_title, entries=tuple(entries), warning=problem, ttl_minutes=ttl_minutes
     )
+
+
+def exit_with(parent: int, every: float = 1.0) -> None:
+    """Initializer of the parser pool's workers: end this worker once ``parent`` is gone.
+
+    A SIGKILLed parent never shuts its pool down, and its workers (children of the forkserver,
+    not of the parent) would wait on their task queue forever, keeping the forkserver and the
+    resource tracker alive too: four orphaned processes per crash under cron or a shell.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if not _alive(parent):
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a killed process its own parent has not reaped yet (a zombie)
+    counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:  # no /proc (not Linux): the signal said it runs
+        return True

@@ -373,6 +373,41 @@ def test_a_dead_parser_process_is_replaced(web: SampleWeb, tmp_path: Path) -> No
     assert parser_pool() is not pool
 
 
+def test_a_killed_process_leaves_no_parser_behind() -> None:
+    """SIGKILL gives the pool no shutdown: its workers (the forkserver's children, not the
+    process's) notice the process is gone and end, instead of waiting for work for ever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "from aggregator.pipeline import parser_pool\n"
+        "pool = parser_pool(); pool.submit(len, b'').result()\n"
+        "print(*pool._processes, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    workers = [int(pid) for pid in proc.stdout.readline().split()]
+    assert workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)], "parser workers outlived their process"
+
+
 def test_a_feed_too_slow_to_parse_is_given_up_and_the_others_carry_on(
     web: SampleWeb, tmp_path: Path
 ) -> None:

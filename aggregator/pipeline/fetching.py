@@ -35,7 +35,7 @@ from aggregator.models import (
     ParsedFeed,
     Validators,
 )
-from aggregator.parse import entry_ident, parse_feed
+from aggregator.parse import entry_ident, exit_with, parse_feed
 from aggregator.pipeline.reports import (
     FEED_ACCEPT,
     SourceResult,
@@ -83,7 +83,12 @@ def parser_pool() -> ProcessPoolExecutor:
         if _POOL is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.parse"])
-            _POOL = ProcessPoolExecutor(max_workers=_WORKERS, mp_context=context)
+            _POOL = ProcessPoolExecutor(
+                max_workers=_WORKERS,
+                mp_context=context,
+                initializer=exit_with,  # a killed parent leaves no orphaned parser
+                initargs=(os.getpid(),),
+            )
         return _POOL
 
 
