@@ -289,7 +289,7 @@ def run_workers(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
     parser.add_argument("--concurrency", type=int, default=16, help="tasks per worker")
