@@ -409,3 +409,60 @@ class RewriteInputs:
     input_hash: str | None
     rewritten: bool
     entries: tuple[StoredEntry, ...]  # in ENTRY_ORDER
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What we remember of a feed for its next poll."""
+
+    fetch_url: str  # the configured URL, or where it moved permanently
+    validators: Validators
+    body_hash: str | None
+
+
+@dataclass(frozen=True)
+class PollWait:
+    """What decides whether a manual poll must leave a source alone (see ``polling.waiting``)."""
+
+    status: str
+    consecutive_errors: int
+    next_poll_at: datetime | None
+    retry_until: datetime | None
+
+
+@dataclass(frozen=True)
+class FeedPoll:
+    """One feed's poll, as the store records it."""
+
+    url: str  # the configured URL (the feed's key)
+    started: datetime
+    seconds: float
+    http_status: int | None
+    outcome: str  # error, not-modified, unchanged; a parsed one's is new or unchanged once stored
+    error: str | None = None
+    # A document parsed without error: its entries and their idents (link and title hashed),
+    # to store; None when nothing was parsed.
+    entries: tuple[FeedEntry, ...] | None = None
+    idents: tuple[str | None, ...] = ()
+    validators: Validators = field(default_factory=Validators)
+    body_hash: str | None = None
+    moved_to: str | None = None  # a permanent redirect's target
+
+
+@dataclass(frozen=True)
+class SourcePoll:
+    """One source's poll: its feeds, and the source's error line and shown HTTP status."""
+
+    source_id: str
+    feeds: tuple[FeedPoll, ...]
+    error: str | None  # every feed's error in one line; None when all went well
+    http_status: int | None  # the first failed feed's, else the last feed's
+
+
+@dataclass(frozen=True)
+class PollStored:
+    """What recording a source's poll came to."""
+
+    new_entries: tuple[int, ...]  # per feed, in order
+    status: str  # the source's status after the poll
+    moved: tuple[tuple[str, str], ...] = ()  # (feed, new address) of feeds that moved now

@@ -2,8 +2,8 @@
 
 This package is the only place that knows the order of the stages, with the store
 (:mod:`aggregator.store`) between them: one module per stage (``fetching``, ``extracting``,
-``grouping``, ``rewriting``, ``publishing``), each an object :class:`Pipeline` holds (fetching
-is still a part of it), plus ``reports``. Each stage
+``grouping``, ``rewriting``, ``publishing``), each an object :class:`Pipeline` holds, plus
+``reports``. Each stage
 commits its own work in short transactions (one source, one batch of groupings, one story), so
 a crash mid-cycle loses nothing already committed and never leaves half a story; network I/O
 happens outside transactions.
@@ -53,12 +53,12 @@ __all__ = [
 ]
 
 
-class Pipeline(Fetching):
+class Pipeline:
     """The stages, run against one database and one configuration.
 
-    Each stage after fetching is an object of its own holding the store and the options it
-    needs (``extracting``, ``grouping``, ``rewriting``, ``publishing``); the pipeline's methods
-    of the same names run them. Fetching is still a part of the pipeline itself.
+    Each stage is an object of its own holding the store and the options it needs
+    (``fetching``, ``extracting``, ``grouping``, ``rewriting``, ``publishing``); the pipeline's
+    methods of the same names run them.
     """
 
     def __init__(
@@ -79,6 +79,15 @@ class Pipeline(Fetching):
         self.stop = stop or threading.Event()
         self.model = ModelRewriter(config.model) if config.model.enabled else None
         self.store.sync_sources(config.sources)
+        self.fetching = Fetching(
+            self.store,
+            config.enabled_sources,
+            config.settings,
+            allow_private_hosts=config.allow_private_hosts,
+            sources_path=config.sources_path,
+            stop=self.stop,
+            progress=self.progress,
+        )
         self.extracting = Extracting(
             self.store,
             config.sources,
@@ -132,6 +141,11 @@ class Pipeline(Fetching):
         )
 
     # --- the stages ----------------------------------------------------------------------------
+
+    def poll(self, sources: Sequence[Source] | None = None) -> list[SourceResult]:
+        """Fetch, parse and store the given sources (default: every enabled one, except those
+        waiting out a backoff); see :class:`Fetching`."""
+        return self.fetching.poll(sources)
 
     def extract_pending(self) -> int:
         """Give every entry without text its article text (see :class:`Extracting`)."""

@@ -1,7 +1,7 @@
 """Fetch, parse and store feeds.
 
 Polling is async (global and per-host limits), parsing runs in a process pool, and one writer
-thread stores each source's result whole or not at all.
+thread hands finished sources to the store, which records each whole or not at all.
 """
 
 from __future__ import annotations
@@ -14,45 +14,30 @@ import os
 import random
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from sqlalchemy import select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from pathlib import Path
+from typing import Any, TypeVar
 
 from aggregator import polling
-from aggregator.config import Source
+from aggregator.config import Settings, Source
 from aggregator.fetch import AsyncFetcher, user_agent
 from aggregator.identity import canonical_url
 from aggregator.models import (
-    FeedEntry,
+    FeedPoll,
+    FeedState,
     FetchResult,
     ParsedFeed,
+    PollStored,
+    SourcePoll,
     Validators,
 )
 from aggregator.parse import entry_ident, exit_with, parse_feed
-from aggregator.pipeline.reports import (
-    FEED_ACCEPT,
-    SourceResult,
-    log,
-)
-from aggregator.store.schema import (
-    EntryRow,
-    FeedRow,
-    PollRow,
-    SourceRow,
-    TombstoneRow,
-    utcnow,
-)
-
-if TYPE_CHECKING:
-    from aggregator.pipeline import Pipeline
-
+from aggregator.pipeline.reports import FEED_ACCEPT, Progress, SourceResult, log
+from aggregator.store import StoreType, utcnow
 
 _RNG = random.Random()  # jitter; one generator, not one seeded from the OS per poll
 _POOL: ProcessPoolExecutor | None = None
@@ -160,18 +145,9 @@ async def _parse_with_retry(
     return ParsedFeed(title=None, entries=(), error="the feed parser crashed on this document")
 
 
-@dataclass(frozen=True)
-class _FeedState:
-    """What we remember of a feed for its next poll."""
-
-    fetch_url: str  # the configured URL, or where it moved permanently
-    validators: Validators
-    body_hash: str | None
-
-
 @dataclass
 class _FeedPoll:
-    """One feed's fetch and what it came to, on its way to the database."""
+    """One feed's fetch and what it came to, on its way to the store."""
 
     url: str  # the configured URL (the feed's key)
     started: datetime
@@ -180,7 +156,30 @@ class _FeedPoll:
     error: str | None = None
     parsed: ParsedFeed | None = None
     body_hash: str | None = None
-    new_entries: int = 0
+
+    def record(self) -> FeedPoll:
+        """The store's view of this poll: a parsed document's entries with their idents (the
+        link spelled one way, tracking parameters, www. and fragments gone, then hashed)."""
+        res = self.result
+        entries = idents = None
+        if self.parsed is not None and not self.error:
+            entries = self.parsed.entries
+            idents = tuple(
+                entry_ident(canonical_url(e.link) if e.link else None, e.title) for e in entries
+            )
+        return FeedPoll(
+            url=self.url,
+            started=self.started,
+            seconds=res.elapsed,
+            http_status=res.status,
+            outcome=self.outcome,
+            error=self.error,
+            entries=entries,
+            idents=idents or (),
+            validators=res.validators,
+            body_hash=self.body_hash,
+            moved_to=res.moved_to,
+        )
 
 
 def _same_validators(sent: Validators, got: Validators) -> bool:
@@ -188,6 +187,9 @@ def _same_validators(sent: Validators, got: Validators) -> bool:
     if sent.etag or got.etag:
         return bool(sent.etag) and sent.etag == got.etag
     return bool(sent.last_modified) and sent.last_modified == got.last_modified
+
+
+T = TypeVar("T")
 
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -200,18 +202,21 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+_Pending = tuple[Source, list[_FeedPoll], "asyncio.Future[SourceResult]"]
+
+
 class _PollWriter:
     """The database side of a poll: one thread, several finished sources per transaction.
 
     Sources that finish together share a commit (a commit per source is most of the cost of a
-    warm cycle); each source is still stored whole or not at all. Should a batch fail, each of
-    its sources is retried in a transaction of its own, so one bad source spoils no other.
+    warm cycle); each source is still stored whole or not at all (see
+    :meth:`StoreType.record_polls`, which retries a failed batch source by source).
     """
 
-    def __init__(self, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> None:
-        self.pipeline = pipeline
+    def __init__(self, fetching: Fetching, loop: asyncio.AbstractEventLoop) -> None:
+        self.fetching = fetching
         self.loop = loop
-        self._pending: list[tuple[Source, list[_FeedPoll], asyncio.Future[SourceResult]]] = []
+        self._pending: list[_Pending] = []
         self._lock = threading.Lock()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="poll-writer")
 
@@ -225,55 +230,35 @@ class _PollWriter:
     def close(self) -> None:
         self._thread.shutdown(wait=True)
 
-    @staticmethod
-    def _preload(s: Session, batch: list[tuple[Source, list[_FeedPoll], object]]) -> list[object]:
-        """The batch's source and feed rows in two queries; ``Session.get`` then finds them in
-        the identity map instead of asking the database once per source. The caller keeps the
-        returned rows: the identity map holds unchanged rows only weakly."""
-        ids = [src.id for src, _, _ in batch]
-        urls = [p.url for _, polls, _ in batch for p in polls]
-        return [
-            *s.scalars(select(SourceRow).where(SourceRow.id.in_(ids))),
-            *s.scalars(select(FeedRow).where(FeedRow.url.in_(urls))),
-        ]
-
-    @staticmethod
-    def _fresh(s: Session, batch: list[tuple[Source, list[_FeedPoll], object]]) -> set[str]:
-        """Sources of the batch with entries to store and nothing stored yet (no entry, no
-        tombstone): one query here spares each of them the query for its known entries."""
-        ids = {src.id for src, polls, _ in batch if any(p.parsed for p in polls)}
-        if not ids:
-            return set()
-        stored = union_all(
-            *(
-                select(model.source_id).where(model.source_id.in_(ids))
-                for model in (EntryRow, TombstoneRow)
-            )
-        )
-        return ids - set(s.scalars(select(stored.subquery().c.source_id).distinct()))
-
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
         if not batch:
             return
         settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]] = []
+        ready: list[_Pending] = []
+        records: list[SourcePoll] = []
+        for src, polls, future in batch:  # a bug on one source must not spoil the batch
+            try:
+                records.append(self.fetching.record(src, polls))
+                ready.append((src, polls, future))
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+                settled.append((future, exc))
+        sources = {src.id: (src, polls) for src, polls, _ in ready}
         try:
-            with self.pipeline.session.begin() as s:
-                rows = self._preload(s, batch)  # noqa: F841 - kept alive for Session.get
-                fresh = self._fresh(s, batch)
-                for src, polls, future in batch:
-                    settled.append((future, self.pipeline._store_poll(s, src, polls, fresh)))
-        except Exception:  # noqa: BLE001 - retried one by one below, where it is reported
-            settled = []
-            for src, polls, future in batch:
-                try:
-                    with self.pipeline.session.begin() as s:
-                        settled.append((future, self.pipeline._store_poll(s, src, polls)))
-                except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-                    settled.append((future, exc))
-        for future, outcome in settled:
-            self.loop.call_soon_threadsafe(_settle, future, outcome)
+            stored = self.fetching.store.record_polls(records, self.fetching.decider(sources))
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting tasks
+            stored = [exc] * len(ready)
+        for (src, polls, future), outcome in zip(ready, stored, strict=True):
+            if isinstance(outcome, Exception):
+                settled.append((future, outcome))
+                continue
+            try:
+                settled.append((future, self.fetching.result(src, polls, outcome)))
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+                settled.append((future, exc))
+        for future, result in settled:
+            self.loop.call_soon_threadsafe(_settle, future, result)
 
 
 def _settle(future: asyncio.Future[SourceResult], outcome: SourceResult | BaseException) -> None:
@@ -285,27 +270,28 @@ def _settle(future: asyncio.Future[SourceResult], outcome: SourceResult | BaseEx
         future.set_result(outcome)
 
 
-T = TypeVar("T")
-
-
-def _insert_new_entries(dialect: str) -> Any:
-    """An insert of entries that skips one already stored (same source and key): delivery to
-    workers is at least once, so two polls of one feed may race to store the same entry."""
-    table = EntryRow.__table__
-    if dialect in ("postgresql", "sqlite"):
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        return insert(table).on_conflict_do_nothing(index_elements=["source_id", "key"])
-    return table.insert()
-
-
 class Fetching:
-    """The fetch and parse stages of :class:`~aggregator.pipeline.Pipeline`.
+    """The fetch and parse stage: every source's feeds fetched at once (within the fetcher's
+    limits), parsed in worker processes, and stored through the store by one writer thread."""
 
-    A part of the pipeline, not a class of its own: it uses the pipeline's ``config``,
-    ``settings``, ``session``, ``progress`` and ``stop``.
-    """
-
-    # --- fetch and parse -----------------------------------------------------------------------
+    def __init__(
+        self,
+        store: StoreType,
+        sources: Sequence[Source],
+        settings: Settings,
+        *,
+        allow_private_hosts: bool,
+        sources_path: Path,
+        stop: threading.Event,
+        progress: Progress,
+    ) -> None:
+        self.store = store
+        self.sources = tuple(sources)  # the enabled ones: polled when none are named
+        self.settings = settings
+        self.allow_private_hosts = allow_private_hosts
+        self.sources_path = sources_path  # named in the warning about a moved feed
+        self.stop = stop
+        self.progress = progress
 
     def poll(self, sources: Sequence[Source] | None = None) -> list[SourceResult]:
         """Fetch, parse and store every given source (default: all enabled ones), concurrently.
@@ -315,11 +301,17 @@ class Fetching:
         whatever its interval. Sources named explicitly are polled regardless.
         """
         explicit = sources is not None
-        sources = list(self.config.enabled_sources if sources is None else sources)
+        sources = list(self.sources if sources is None else sources)
         now = utcnow()
-        feeds, waits = self._poll_state(sources, now)
-        if explicit:
-            waits = {}
+        feeds, states = self.store.poll_state([src.id for src in sources])
+        waits: dict[str, tuple[str, str]] = {}
+        if not explicit:
+            for sid, st in states.items():
+                why = polling.waiting(
+                    st.status, st.consecutive_errors, st.next_poll_at, st.retry_until, now
+                )
+                if why:
+                    waits[sid] = (why, st.status)
         todo = [src for src in sources if src.id not in waits]
         polled = _run_async(self._poll_all(todo, feeds)) if todo else {}
         results = []
@@ -331,17 +323,17 @@ class Fetching:
                 results.append(polled[src.id])
         return results
 
-    def async_fetcher(self, **overrides: object) -> AsyncFetcher:
-        options: dict[str, object] = {
-            "timeout": self.settings.timeout,
-            "total_timeout": self.settings.total_timeout,
-            "max_redirects": self.settings.max_redirects,
-            "allow_private_hosts": self.config.allow_private_hosts,
-            "agent": user_agent(self.settings.site_url),
-            "concurrency": self.settings.concurrency,
-            "per_host": self.settings.per_host,
-        }
-        return AsyncFetcher(**{**options, **overrides})  # type: ignore[arg-type]
+    def async_fetcher(self) -> AsyncFetcher:
+        st = self.settings
+        return AsyncFetcher(
+            timeout=st.timeout,
+            total_timeout=st.total_timeout,
+            max_redirects=st.max_redirects,
+            allow_private_hosts=self.allow_private_hosts,
+            agent=user_agent(st.site_url),
+            concurrency=st.concurrency,
+            per_host=st.per_host,
+        )
 
     @property
     def policy(self) -> polling.Policy:
@@ -353,32 +345,8 @@ class Fetching:
             park_after=timedelta(days=st.park_after_days),
         )
 
-    def _poll_state(
-        self, sources: Sequence[Source], now: datetime
-    ) -> tuple[dict[str, _FeedState], dict[str, tuple[str, str]]]:
-        """Each feed's validators and address, and which sources must wait, why, and their
-        status (one query each)."""
-        ids = [src.id for src in sources]
-        with self.session() as s:
-            feeds = {
-                row.url: _FeedState(
-                    row.fetch_url or row.url,
-                    Validators(row.etag, row.last_modified),
-                    row.body_hash,
-                )
-                for row in s.scalars(select(FeedRow).where(FeedRow.source_id.in_(ids)))
-            }
-            waits = {}
-            for row in s.scalars(select(SourceRow).where(SourceRow.id.in_(ids))):
-                why = polling.waiting(
-                    row.status, row.consecutive_errors or 0, row.next_poll_at, row.retry_until, now
-                )
-                if why:
-                    waits[row.id] = (why, row.status)
-        return feeds, waits
-
     async def _poll_all(
-        self, sources: Sequence[Source], feeds: dict[str, _FeedState]
+        self, sources: Sequence[Source], feeds: dict[str, FeedState]
     ) -> dict[str, SourceResult]:
         """Fetch every source at once (within the fetcher's limits), parse in worker
         processes, and store on one writer thread (see :class:`_PollWriter`)."""
@@ -404,14 +372,14 @@ class Fetching:
         self,
         fetcher: AsyncFetcher,
         src: Source,
-        feeds: dict[str, _FeedState],
+        feeds: dict[str, FeedState],
         writer: _PollWriter,
     ) -> SourceResult | None:
         if self.stop.is_set():
             return None
         polls = []
         for url in src.feeds:
-            state = feeds.get(url) or _FeedState(url, Validators(), None)
+            state = feeds.get(url) or FeedState(url, Validators(), None)
             started = utcnow()
             res = await fetcher.get(
                 state.fetch_url,
@@ -436,7 +404,7 @@ class Fetching:
         return result
 
     async def _examine(
-        self, url: str, started: datetime, res: FetchResult, state: _FeedState
+        self, url: str, started: datetime, res: FetchResult, state: FeedState
     ) -> _FeedPoll:
         """Layered "not modified": a 304, else the same validators, else the same body bytes;
         only a changed document is parsed (in a worker process, off the event loop)."""
@@ -467,200 +435,89 @@ class Fetching:
                     poll.outcome, poll.error = "error", poll.parsed.error
         return poll
 
-    def _store_poll(
-        self, s: Session, src: Source, polls: list[_FeedPoll], fresh: set[str] | None = None
-    ) -> SourceResult:
-        """In the caller's transaction: the source's new entries, polls and health.
+    # --- on the writer thread: what the store records, and what it came to ----------------------
 
-        ``fresh``: ids of sources known to have nothing stored (see ``_PollWriter._fresh``).
-        The ORM changes (polls, health) are flushed once, at commit: entries go in through
-        Core, so no query here needs them flushed first, and one flush batches them all.
-        """
-        with s.no_autoflush:
-            return self._store_poll_rows(s, src, polls, fresh if fresh is not None else set())
+    @staticmethod
+    def _errors(src: Source, polls: list[_FeedPoll]) -> list[str]:
+        return [p.error if len(src.feeds) == 1 else f"{p.url}: {p.error}" for p in polls if p.error]
 
-    def _store_poll_rows(
-        self, s: Session, src: Source, polls: list[_FeedPoll], fresh: set[str]
-    ) -> SourceResult:
-        errors: list[str] = []
-        new_total = 0
-        now = utcnow()
-        for p in polls:
-            res = p.result
-            feed_row = s.get(FeedRow, p.url)
-            if p.parsed is not None and not p.error:
-                p.new_entries = self._store_entries(
-                    s, src, p.parsed.entries, now, fresh=src.id in fresh
-                )
-                fresh.discard(src.id)  # its next feed must see what this one stored
-                p.outcome = "new" if p.new_entries else "unchanged"
-                new_total += p.new_entries
-                if feed_row is not None:
-                    feed_row.etag = res.validators.etag
-                    feed_row.last_modified = res.validators.last_modified
-                    feed_row.body_hash = p.body_hash
-            s.add(
-                PollRow(
-                    source_id=src.id,
-                    feed_url=p.url,
-                    started_at=p.started,
-                    seconds=res.elapsed,
-                    http_status=res.status,
-                    outcome=p.outcome,
-                    error=p.error,
-                    new_entries=p.new_entries,
-                )
+    @staticmethod
+    def _shown(polls: list[_FeedPoll]) -> FetchResult | None:
+        """The response that speaks for the source: its first failed feed's, else its last."""
+        failed = next((p.result for p in polls if p.error), None)
+        return failed or (polls[-1].result if polls else None)
+
+    def record(self, src: Source, polls: list[_FeedPoll]) -> SourcePoll:
+        """The store's view of a source's poll."""
+        errors = self._errors(src, polls)
+        shown = self._shown(polls)
+        return SourcePoll(
+            source_id=src.id,
+            feeds=tuple(p.record() for p in polls),
+            error="; ".join(errors) if errors else None,
+            http_status=shown.status if shown else None,
+        )
+
+    def decider(
+        self, sources: dict[str, tuple[Source, list[_FeedPoll]]]
+    ) -> Callable[[str, polling.Health, int, datetime], polling.Decision]:
+        """The pure decision of each source's next health and poll time, for the store."""
+        policy = self.policy
+
+        def decide(
+            source_id: str, health: polling.Health, new_entries: int, now: datetime
+        ) -> polling.Decision:
+            src, polls = sources[source_id]
+            errors = self._errors(src, polls)
+            shown = self._shown(polls)
+            published = tuple(
+                e.published for p in polls if p.parsed for e in p.parsed.entries if e.published
             )
-            if feed_row is not None:
-                feed_row.last_poll_at = now
-                if not p.error and res.moved_to and res.moved_to != feed_row.fetch_url:
-                    feed_row.fetch_url = res.moved_to
-                    log.warning(
-                        "source %s: feed %s moved permanently to %s; polling the new "
-                        "address from now on (update %s)",
-                        src.id,
-                        p.url,
-                        res.moved_to,
-                        self.config.sources_path,
-                    )
-            if p.error:
-                errors.append(p.error if len(src.feeds) == 1 else f"{p.url}: {p.error}")
-        status = self._record_health(s, src, polls, errors, now)
-        outcomes = [p.outcome for p in polls]
+            ttls = [p.parsed.ttl_minutes for p in polls if p.parsed and p.parsed.ttl_minutes]
+            outcome = polling.Outcome(
+                ok=not errors,
+                http_status=shown.status if shown else None,
+                headers=shown.headers if shown else None,
+                ttl_minutes=max(ttls, default=None),
+                new_entries=new_entries,
+                published=published,
+            )
+            pinned = self.settings.minutes(src.interval) if src.interval else None
+            decision = polling.decide(health, outcome, now, policy, pinned=pinned, rng=_RNG)
+            if decision.status == "parked" and health.status != "parked":
+                log.warning(
+                    "source %s (%s) parked after failing since %s: %s; retried daily",
+                    src.id,
+                    src.name,
+                    f"{decision.failing_since:%Y-%m-%d %H:%M} UTC",
+                    "; ".join(errors),
+                )
+            return decision
+
+        return decide
+
+    def result(self, src: Source, polls: list[_FeedPoll], stored: PollStored) -> SourceResult:
+        """What a stored poll came to, for the operator."""
+        for url, moved_to in stored.moved:
+            log.warning(
+                "source %s: feed %s moved permanently to %s; polling the new "
+                "address from now on (update %s)",
+                src.id,
+                url,
+                moved_to,
+                self.sources_path,
+            )
+        outcomes = []
+        for p, new in zip(polls, stored.new_entries, strict=True):
+            if p.parsed is not None and not p.error:
+                p.outcome = "new" if new else "unchanged"
+            outcomes.append(p.outcome)
+        new_total = sum(stored.new_entries)
+        errors = self._errors(src, polls)
         if errors:
             message = "; ".join(errors)
-            return SourceResult(src.id, src.name, "error", new_total, message, status=status)
+            return SourceResult(src.id, src.name, "error", new_total, message, status=stored.status)
         outcome = next(
             (o for o in ("new", "unchanged", "not-modified") if o in outcomes), "unchanged"
         )
-        return SourceResult(src.id, src.name, outcome, new_total, status=status)
-
-    def _store_entries(
-        self,
-        s: Session,
-        src: Source,
-        entries: Iterable[FeedEntry],
-        now: datetime,
-        *,
-        fresh: bool = False,
-    ) -> int:
-        """Insert the entries we have not seen; return how many were new.
-
-        An entry is known by its key (guid), or by its link and title together (feeds that
-        change their guids), and an entry we pruned stays gone (tombstones). ``fresh``: the
-        source has nothing stored, so there is nothing to look up.
-        """
-        entries = list(entries)
-        keys = [e.key for e in entries]
-        # Link spelled one way (tracking parameters, www., fragments gone) before it is hashed.
-        ident_of = [
-            entry_ident(canonical_url(e.link) if e.link else None, e.title) for e in entries
-        ]
-        idents = [i for i in ident_of if i]
-        known_keys: set[str] = set()
-        known_idents: set[str] = set()
-        if not fresh:
-            seen = union_all(
-                *(
-                    select(model.key, model.ident).where(
-                        model.source_id == src.id, model.key.in_(keys) | model.ident.in_(idents)
-                    )
-                    for model in (EntryRow, TombstoneRow)
-                )
-            )
-            for key, ident in s.execute(seen):
-                known_keys.add(key)
-                if ident:
-                    known_idents.add(ident)
-        rows = []
-        for entry, ident in zip(entries, ident_of, strict=True):
-            if entry.key in known_keys or (ident and ident in known_idents):
-                continue
-            known_keys.add(entry.key)
-            if ident:
-                known_idents.add(ident)
-            rows.append(
-                {
-                    "source_id": src.id,
-                    "key": entry.key,
-                    "ident": ident,
-                    "link": entry.link,
-                    "title": entry.title,
-                    "author": entry.author,
-                    "published_at": entry.published or now,
-                    "updated_at": entry.updated,
-                    "fetched_at": now,
-                    "summary": entry.summary,
-                    "content": entry.content,
-                    "image": entry.image,
-                    "text_available": True,
-                }
-            )
-        if rows:
-            # Core, not ORM: one executemany without the unit of work's per-row bookkeeping.
-            s.execute(_insert_new_entries(s.get_bind().dialect.name), rows)
-        return len(rows)
-
-    def _record_health(
-        self,
-        s: Session,
-        src: Source,
-        polls: list[_FeedPoll],
-        errors: list[str],
-        now: datetime,
-    ) -> str:
-        """Status, next poll time and response time of a source after a poll; returns status."""
-        row = s.get(SourceRow, src.id)
-        if row is None:  # pragma: no cover - _sync_sources made it
-            return "new"
-        failed = next((p.result for p in polls if p.error), None)
-        shown = failed or (polls[-1].result if polls else None)
-        published = tuple(
-            e.published for p in polls if p.parsed for e in p.parsed.entries if e.published
-        )
-        ttls = [p.parsed.ttl_minutes for p in polls if p.parsed and p.parsed.ttl_minutes]
-        outcome = polling.Outcome(
-            ok=not errors,
-            http_status=shown.status if shown else None,
-            headers=shown.headers if shown else None,
-            ttl_minutes=max(ttls, default=None),
-            new_entries=sum(p.new_entries for p in polls),
-            published=published,
-        )
-        health = polling.Health(
-            status=row.status,
-            failing_since=row.failing_since,
-            consecutive_errors=row.consecutive_errors or 0,
-            mean_gap=timedelta(seconds=row.mean_gap_seconds) if row.mean_gap_seconds else None,
-            last_new_entry_at=row.last_new_entry_at,
-        )
-        pinned = self.settings.minutes(src.interval) if src.interval else None
-        decision = polling.decide(health, outcome, now, self.policy, pinned=pinned, rng=_RNG)
-        if decision.status == "parked" and row.status != "parked":
-            log.warning(
-                "source %s (%s) parked after failing since %s: %s; retried daily",
-                src.id,
-                src.name,
-                f"{decision.failing_since:%Y-%m-%d %H:%M} UTC",
-                "; ".join(errors),
-            )
-        row.last_poll_at = now
-        row.last_http_status = shown.status if shown else None
-        row.status = decision.status
-        row.failing_since = decision.failing_since
-        row.consecutive_errors = decision.consecutive_errors
-        row.next_poll_at = decision.next_poll_at
-        row.retry_until = decision.retry_until
-        row.mean_gap_seconds = decision.mean_gap.total_seconds() if decision.mean_gap else None
-        row.last_new_entry_at = decision.last_new_entry_at
-        if polls:
-            ms = 1000 * sum(p.result.elapsed for p in polls) / len(polls)
-            row.mean_response_ms = (
-                ms if row.mean_response_ms is None else (0.8 * row.mean_response_ms + 0.2 * ms)
-            )
-        if errors:
-            row.last_error = "; ".join(errors)
-        else:
-            row.last_error = None
-            row.last_ok_at = now
-        return decision.status
+        return SourceResult(src.id, src.name, outcome, new_total, status=stored.status)

@@ -1,7 +1,7 @@
 """The store: the only code that runs SQL.
 
 :class:`StoreType` (``base.py``) is the contract, every operation by domain; :class:`Store`
-implements it on SQLAlchemy, one mixin per domain (``feeds``, ``entries``,
+implements it on SQLAlchemy, one mixin per domain (``feeds``, ``polls``, ``entries``,
 ``grouping``, ``stories``, ``health``, ``leases`` for workers). ``schema`` holds the tables, the
 engine set-up and the stored-rewrite codec; ``queue`` the task queue's tables;
 ``aggregator/migrations`` changes the schema. Callers get plain data (``models``), never rows.
@@ -19,6 +19,7 @@ from aggregator.store.feeds import FeedsMixin
 from aggregator.store.grouping import GroupingMixin
 from aggregator.store.health import HealthMixin
 from aggregator.store.leases import LeasesMixin
+from aggregator.store.polls import PollsMixin
 from aggregator.store.schema import (
     SchemaError,
     connect,
@@ -50,7 +51,9 @@ __all__ = [
 ]
 
 
-class Store(FeedsMixin, EntriesMixin, GroupingMixin, StoriesMixin, HealthMixin, LeasesMixin):
+class Store(
+    FeedsMixin, PollsMixin, EntriesMixin, GroupingMixin, StoriesMixin, HealthMixin, LeasesMixin
+):
     """:class:`StoreType` on one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:

@@ -14,20 +14,25 @@ from typing import Protocol
 from aggregator.config import Source
 from aggregator.models import (
     ArticleText,
+    FeedState,
     FeedText,
     GroupingMark,
     GroupStep,
     PendingPage,
+    PollStored,
+    PollWait,
     Pruned,
     PublishedStory,
     RetiredStory,
     RewriteInputs,
+    SourcePoll,
     SourceState,
     SourceStatus,
     StageRun,
     StoredEntry,
     StoryRewrite,
 )
+from aggregator.polling import Decision, Health
 
 
 class StoreType(Protocol):
@@ -52,6 +57,26 @@ class StoreType(Protocol):
 
     def source_identity(self, source_id: str) -> tuple[str, str, str] | None:
         """A stored source's (name, lean, kind): for a source since removed from the config."""
+
+    # --- polls (``polls.py``) ------------------------------------------------------------------
+
+    def poll_state(
+        self, source_ids: Collection[str]
+    ) -> tuple[dict[str, FeedState], dict[str, PollWait]]:
+        """What polling the given sources needs (one query each): each of their feeds' address
+        and validators by feed URL, and each stored source's wait state by id."""
+
+    def record_polls(
+        self,
+        polls: Sequence[SourcePoll],
+        decide: Callable[[str, Health, int, datetime], Decision],
+    ) -> list[PollStored | Exception]:
+        """Record finished polls, each source whole or not at all: its new entries (known
+        ones, by key or ident or tombstone, skipped), its poll rows, its feeds' validators and
+        moves, and its health as ``decide`` (a pure function, given the source's id, health,
+        new entries and the time) makes it. The sources share one transaction; should it fail,
+        each is tried again in its own, and one that still fails gets its exception back in
+        its place. Results in the order of ``polls``."""
 
     # --- leases, for workers (``leases.py``) --------------------------------------------------
 
