@@ -183,7 +183,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             for t, outcome in zip(
                 losers, await asyncio.gather(*losers, return_exceptions=True), strict=True
             ):
-                if _connected(t):
+                if _connected(t) and not isinstance(outcome, BaseException):
                     await outcome.aclose()  # it answered too, after the winner
 
     async def connect_unix_socket(

@@ -192,9 +192,9 @@ def create_app(config: Config) -> Starlette:
         except (SQLAlchemyError, OSError, Unavailable, SchemaError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             state = reason if isinstance(exc, SchemaError) else f"unreachable: {reason}"
-            body = {"status": "unhealthy", "database": state}
-            return JSONResponse(body, 503, headers={"cache-control": "no-store"})
-        body = {
+            down = {"status": "unhealthy", "database": state}
+            return JSONResponse(down, 503, headers={"cache-control": "no-store"})
+        body: dict[str, object] = {
             "status": "unhealthy" if health.problems else "ok",
             "database": "ok",
             "last_publish": health.last_publish.isoformat() if health.last_publish else None,
@@ -279,7 +279,7 @@ class _Snapshot:
 def prometheus_text(m: Metrics, now: datetime | None = None) -> bytes:
     """``m`` in the Prometheus text exposition format."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(m, now or datetime.now(UTC)))  # type: ignore[arg-type]
+    registry.register(_Snapshot(m, now or datetime.now(UTC)))
     return generate_latest(registry)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 STOPWORDS = frozenset(
@@ -93,19 +92,20 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(text)
 
 
-def terms(text: str, weight: float = 1.0) -> Counter[str]:
+def terms(text: str, weight: float = 1.0) -> dict[str, float]:
     """Content terms with weights: stopwords dropped; names and numbers count double.
 
     Names and figures are what tell one story from another on the same topic, so they weigh
     more than common words.
     """
-    counts: Counter[str] = Counter()
+    counts: dict[str, float] = {}
     for word in words(text):
         low = word.lower().replace("’", "'")
         if low in STOPWORDS or len(low) < 2:
             continue
         strong = word[0].isupper() or word[0].isdigit()
-        counts[_stem(low)] += weight * (2.0 if strong else 1.0)
+        key = _stem(low)
+        counts[key] = counts.get(key, 0.0) + weight * (2.0 if strong else 1.0)
     return counts
 
 

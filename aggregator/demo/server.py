@@ -42,6 +42,8 @@ class SampleWeb:
     @property
     def base(self) -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:

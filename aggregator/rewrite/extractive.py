@@ -613,8 +613,9 @@ def attributed_claim(sentence: Sentence, outlets: Sequence[str]) -> Sentence:
     if text.endswith(".") and text[-2:-1] not in "\"'\u201d\u2019" and "according to" not in text:
         prose = f"{text[:-1]}, according to {who}."
     else:
-        prose = attribute(dataclasses.replace(sentence, source_name=who), "According to {}, ")
-        prose = prose.attributed
+        prose = attribute(
+            dataclasses.replace(sentence, source_name=who), "According to {}, "
+        ).attributed
     return dataclasses.replace(sentence, attributed=prose)
 
 
@@ -625,7 +626,7 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     articles = sorted(articles, key=lambda a: (a.published, a.entry_id))
     by_entry = {a.entry_id: _sentences(a) for a in articles}
     candidates = [s for a in articles for s in by_entry[a.entry_id]]
-    vectors = {(s.entry_id, s.index): dict(terms(s.text)) for s in candidates}
+    vectors = {(s.entry_id, s.index): terms(s.text) for s in candidates}
     titles: dict[str, float] = {}
     for a in articles:
         add_terms(titles, terms(clean_title(a.title, a.source_name)))
