@@ -34,8 +34,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aggregator.config import Config, Unavailable
-from aggregator.pipeline import Metrics, Pipeline
-from aggregator.store import SchemaError, connect
+from aggregator.models import Metrics
+from aggregator.pipeline.publishing import Publishing
+from aggregator.pipeline.reports import _no_progress
+from aggregator.store import SchemaError, Store, connect
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",
@@ -156,13 +158,17 @@ def not_modified(request: Request, file: StaticFile) -> bool:
 def create_app(config: Config) -> Starlette:
     """The ASGI app serving ``config.out_dir`` and the operator's two endpoints."""
     files = FileCache(config.out_dir)
-    state: dict[str, Pipeline] = {}
+    state: dict[str, Publishing] = {}
+    stores: list[Store] = []  # to close at shutdown
 
-    def pipeline() -> Pipeline:
+    def pipeline() -> Publishing:
         # Made on first use and kept: a database that is down at start-up is retried later.
+        # Only the reads health and metrics need: serving writes nothing (not even the sources
+        # a whole pipeline would sync), so a database it may not write serves them all the same.
         if "p" not in state:
-            # Reading is all it does: a database it may not write serves health all the same.
-            state["p"] = Pipeline(config, connect(config.db_url, writable=False))
+            store = Store(connect(config.db_url, writable=False), owns_engine=True)
+            stores.append(store)
+            state["p"] = Publishing(store, config, progress=_no_progress)
         return state["p"]
 
     async def static(request: Request) -> Response:
@@ -220,10 +226,9 @@ def create_app(config: Config) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        if "p" in state:
-            done = state.pop("p")
-            done.close()
-            done.engine.dispose()
+        state.clear()
+        while stores:
+            stores.pop().close()
 
     return Starlette(
         routes=[

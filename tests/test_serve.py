@@ -17,7 +17,7 @@ from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.publish import write_atomic
 from aggregator.serve import create_app
-from aggregator.store.schema import EntryRow, PollRow
+from aggregator.store.schema import EntryRow, PollRow, SourceRow
 from tests.conftest import extra_source, make_config, respond, serving
 
 
@@ -183,3 +183,17 @@ def test_health_from_a_database_it_may_only_read(config: Config) -> None:
     with serving(create_app(read_only)) as base:
         health = httpx.get(f"{base}/healthz")
     assert health.status_code == 200 and health.json()["database"] == "ok", health.text
+
+
+def test_serving_writes_nothing_to_the_database(web: SampleWeb, tmp_path: Path) -> None:
+    """serve reads: a source added to sources.toml since the last cycle is not stored by a
+    /healthz or /metrics request (only a cycle syncs the sources)."""
+    config = make_config(web, tmp_path)
+    Pipeline(config).run_cycle()
+    newer = make_config(web, tmp_path, extra=(extra_source(web, "late", "late/rss.xml"),))
+    with serving(create_app(newer)) as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert httpx.get(f"{base}/metrics").status_code == 200
+    with Pipeline(config).session() as s:
+        stored = set(s.scalars(select(SourceRow.id)))
+    assert "late" not in stored and stored == {src.id for src in config.sources}
