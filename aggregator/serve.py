@@ -36,7 +36,6 @@ from starlette.routing import Route
 from aggregator.config import Config, Unavailable
 from aggregator.models import Metrics
 from aggregator.pipeline.publishing import Publishing
-from aggregator.pipeline.reports import _no_progress
 from aggregator.store import SchemaError, Store, connect
 
 CONTENT_TYPES = {
@@ -168,7 +167,7 @@ def create_app(config: Config) -> Starlette:
         if "p" not in state:
             store = Store(connect(config.db_url, writable=False), owns_engine=True)
             stores.append(store)
-            state["p"] = Publishing(store, config, progress=_no_progress)
+            state["p"] = Publishing(store, config)
         return state["p"]
 
     async def static(request: Request) -> Response:

@@ -125,7 +125,8 @@ def teacher_forced(embedder: object) -> None:
         for art in articles:
             index._forget_old(art.published)
             target = str(gold[art.entry_id])
-            scored = index.scored(index.doc(art, learn=False), art.published)
+            doc = index.doc(art)  # as ``StoryIndex.add`` makes it: its words counted first
+            scored = index.scored(doc, art.published)
             joined = scored[0][1].story_id if scored and scored[0][0] >= index.threshold else None
             if target not in index.stories:
                 counts["opens, rightly" if joined is None else "joins, should open"] += 1
@@ -133,7 +134,7 @@ def teacher_forced(embedder: object) -> None:
                 counts["opens, should join"] += 1
             else:
                 counts["joins its story" if joined == target else "joins another story"] += 1
-            index._attach(art, index.doc(art), target)
+            index._attach(art, doc, target)
     joinable = sum(n for what, n in counts.items() if what in _JOINABLE)
     print(f"   with a perfect history (teacher-forced; {joinable} articles whose story was open):")
     for what in _JOINABLE:

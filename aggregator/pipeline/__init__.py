@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine
 
@@ -51,6 +52,8 @@ __all__ = [
     "PAGE_ACCEPT",
     "parser_pool",
 ]
+
+T = TypeVar("T")
 
 
 class Pipeline:
@@ -200,27 +203,28 @@ class Pipeline:
 
     # --- the whole cycle -----------------------------------------------------------------------
 
+    def timed(self, stage: str, step: Callable[[], T], report: CycleReport | None = None) -> T:
+        """Run one stage, remembering how long it took (for /metrics and /healthz, and in
+        ``report`` when given): the one place stages are timed, for a cycle and for workers."""
+        started = time.perf_counter()
+        result = step()
+        seconds = time.perf_counter() - started
+        self.record_stage(stage, seconds)
+        if report is not None:
+            report.seconds[stage] = seconds
+        return result
+
     def process(self, report: CycleReport) -> None:
         """Everything after fetching: extract, group, rewrite, publish (timed per stage)."""
-        stages: list[tuple[str, Callable[[], object]]] = [
-            ("extract", self.extract_pending),
-        ]
-        touched: set[str] = set()
-
-        def do_group() -> None:
-            touched.update(self.group())
-
-        def do_rewrite() -> None:
-            report.rewritten = self.rewrite(touched)
-
-        stages += [("group", do_group), ("rewrite", do_rewrite)]
-        for name, step in stages:
-            if self.stop.is_set():
-                return
-            started = time.perf_counter()
-            step()
-            report.seconds[name] = time.perf_counter() - started
-            self.record_stage(name, report.seconds[name])
+        if self.stop.is_set():
+            return
+        self.timed("extract", self.extract_pending, report)
+        if self.stop.is_set():
+            return
+        touched = self.timed("group", self.group, report)
+        if self.stop.is_set():
+            return
+        report.rewritten = self.timed("rewrite", lambda: self.rewrite(touched), report)
         started = time.perf_counter()
         self.prune()
         report.feed_path = self.publish()
@@ -230,10 +234,7 @@ class Pipeline:
     def run_cycle(self, sources: Sequence[Source] | None = None) -> CycleReport:
         """Poll, then extract, group, rewrite and publish: one full cycle."""
         report = CycleReport()
-        started = time.perf_counter()
-        report.sources = self.poll(sources)
-        report.seconds["fetch"] = time.perf_counter() - started
-        self.record_stage("fetch", report.seconds["fetch"])
+        report.sources = self.timed("fetch", lambda: self.poll(sources), report)
         report.new_entries = sum(r.new_entries for r in report.sources)
         self.process(report)
         return report

@@ -10,7 +10,7 @@ from pathlib import Path
 from aggregator import publish
 from aggregator.config import ORIGIN_FILE, Config
 from aggregator.models import Health, Metrics, PublishedStory, RetiredStory, SourceStatus
-from aggregator.pipeline.reports import Progress, log
+from aggregator.pipeline.reports import Progress, _no_progress, log
 from aggregator.publish import websub, write_atomic
 from aggregator.publish.files import publish_lock
 from aggregator.store import StoreType, lasting_url, utcnow
@@ -21,7 +21,9 @@ RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay
 class Publishing:
     """The publish stage, and the health and metrics read from the store."""
 
-    def __init__(self, store: StoreType, config: Config, *, progress: Progress) -> None:
+    def __init__(
+        self, store: StoreType, config: Config, *, progress: Progress = _no_progress
+    ) -> None:
         self.store = store
         self.config = config
         self.settings = config.settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -146,7 +145,7 @@ def build_app(config: Config) -> App:
     @app.task(name=EXTRACT, pass_context=True, queue=PROCESS_QUEUE)
     async def extract(context: JobContext) -> int:
         state = _state(context)
-        done = await state.run(_timed, state.pipeline, "extract", state.pipeline.extract_pending)
+        done = await state.run(state.pipeline.timed, "extract", state.pipeline.extract_pending)
         if done:
             await _defer_once(group, GROUP)
         return done
@@ -169,16 +168,9 @@ def build_app(config: Config) -> App:
     return app
 
 
-def _timed(pipeline: Pipeline, stage: str, step: Callable[[], T]) -> T:
-    started = time.perf_counter()
-    result = step()
-    pipeline.record_stage(stage, time.perf_counter() - started)
-    return result
-
-
 def _group_rewrite_prune(pipeline: Pipeline) -> int:
-    touched = _timed(pipeline, "group", pipeline.group)
-    rewritten = _timed(pipeline, "rewrite", lambda: pipeline.rewrite(touched))
+    touched = pipeline.timed("group", pipeline.group)
+    rewritten = pipeline.timed("rewrite", lambda: pipeline.rewrite(touched))
     pipeline.prune()
     return rewritten
 
