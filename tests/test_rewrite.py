@@ -526,6 +526,57 @@ def test_the_summary_prefers_claims_that_need_no_attribution_and_those_across_le
     assert _plain_bonus(("L", "C", "R"), lean) > _plain_bonus(("L", "R"), lean) > centre
 
 
+def test_loaded_words_are_the_outlets_own_not_a_named_speakers_or_a_compounds() -> None:
+    assert loaded_words("The council slams the plan.") == 1
+    assert loaded_words('Vance called the inquiry a "hoax" on Tuesday.') == 1, "a scare quote"
+    assert loaded_words("The storm flooded low-lying towns on Friday.") == 0
+    assert loaded_words('"The inquiry is a hoax from start to finish," Vance said.') == 0
+    assert loaded_words('"The inquiry is a hoax from start to finish," and a sham.') == 2, (
+        "no speaker named: the quotation's words count as the outlet's"
+    )
+
+
+def test_a_claim_both_sides_report_in_a_speakers_words_is_stated_plainly() -> None:
+    """A loaded word in a named speaker's quotation is the speaker's, so a claim left and right
+    both report stays plain; the same word as the outlets' own scare quote is attributed."""
+
+    def story(claim: str) -> Rewrite:
+        return rewrite_story(
+            [
+                StoryArticle(
+                    entry_id=i,
+                    source_id=name,
+                    source_name=name,
+                    lean=lean,
+                    kind="news",
+                    title="Harbor contract inquiry to close",
+                    link=None,
+                    published=datetime(2026, 3, 2, 9 + i, tzinfo=UTC),
+                    text=claim + " " + extra,
+                )
+                for i, (name, lean, extra) in enumerate(
+                    (
+                        ("Bay Gazette", "left", "The contract was signed in March by the port."),
+                        ("Metro Post", "right", "Dockworkers have waited weeks for an answer."),
+                    )
+                )
+            ]
+        )
+
+    quoted = (
+        'Senator Vance Okafor said on Tuesday that the harbor inquiry was "a hoax from start '
+        'to finish" and would close within days.'
+    )
+    line = next(s for s in story(quoted).summary_sentences if s.text == quoted)
+    assert "according to" not in line.attributed, line.attributed
+    scare = (
+        'Senator Vance Okafor called the harbor inquiry a "hoax" on Tuesday and said it would '
+        "close."
+    )
+    line = next(s for s in story(scare).summary_sentences if s.text == scare)
+    assert line.attributed.endswith("according to Bay Gazette and Metro Post."), line.attributed
+
+
 def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone() -> None:
     articles = story_articles("fares")
     kind = {a.entry_id: a.kind for a in articles}

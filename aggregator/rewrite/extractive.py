@@ -27,7 +27,7 @@ from aggregator.text import (
 )
 
 # Part of every story's input hash: a new version rewrites every stored story once.
-EXTRACTIVE_VERSION = "claims-2"
+EXTRACTIVE_VERSION = "claims-3"
 LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
 SUMMARY_WORDS = 60
 BODY_MIN, BODY_MAX = 4, 8
@@ -336,8 +336,24 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
 
 def loaded_words(text: str) -> int:
     """How many words from the loaded-word list (sensational or side-taking: "slams",
-    "fiasco", "axes", "parents fume", "amnesty") a text carries."""
-    return len(_SENSATIONAL_RE.findall(text))
+    "fiasco", "axes", "parents fume", "amnesty") a text carries in the outlet's own voice.
+
+    Not counted: a word that ends a compound ("low-lying islands"), and a word inside a
+    quotation of three or more words whose speaker the text names ("... destroy ...," he
+    wrote): those are the speaker's words, attributed already. A short quotation ("a
+    'hoax'") is a scare quote, the outlet's own choice, and counts.
+    """
+    spoken = (
+        [m.span() for m in _QUOTED_RE.finditer(text) if word_count(m.group()) >= 3]
+        if _SPEECH_RE.search(_QUOTED_RE.sub(" ", text))
+        else []
+    )
+    return sum(
+        1
+        for m in _SENSATIONAL_RE.finditer(text)
+        if text[m.start() - 1 : m.start()] != "-"
+        and not any(start < m.start() < end for start, end in spoken)
+    )
 
 
 def _loaded(title: str) -> float:
