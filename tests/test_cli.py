@@ -105,6 +105,37 @@ def test_demo_runs_offline(tmp_path: Path, capsys) -> None:
     assert ids_of(tmp_path / "balanced.atom") == first
 
 
+def test_the_demos_common_ground_states_each_claim_once_from_both_sides(tmp_path: Path) -> None:
+    """Issue 13, in the demo itself: no Common Ground paragraph repeats another (word-set
+    overlap under 0.6), and each cites a left-leaning and a right-leaning outlet."""
+    from lxml import html
+
+    from aggregator.config import LEFT_LEANS, RIGHT_LEANS, parse_sources
+    from aggregator.text import words
+
+    assert main(["demo", "--out", str(tmp_path), "--port", str(free_port())]) == 0
+    _, sources = parse_sources((tmp_path / "demo-sources.toml").read_text(encoding="utf-8"))
+    lean = {s.name: s.lean for s in sources}
+    seen = 0
+    for page in sorted((tmp_path / "stories").glob("*.html")):
+        section = html.parse(str(page)).getroot().find_class("common-ground")
+        claims = [p for s in section for p in s.iter("p") if p.get("class") != "missing"]
+        texts = []
+        for claim in claims:
+            cite = claim.find("cite")
+            # "The Left Review, “Opinion: ...”": two articles of one outlet carry their titles
+            outlets = {a.text_content().split(", \u201c")[0] for a in cite.iter("a")}
+            leans = {lean[o] for o in outlets}
+            assert leans & LEFT_LEANS and leans & RIGHT_LEANS, (page.name, outlets)
+            cite.drop_tree()
+            texts.append(set(words(claim.text_content().lower())))
+        for i, a in enumerate(texts):
+            for b in texts[i + 1 :]:
+                assert len(a & b) / min(len(a), len(b)) < 0.6, (page.name, a, b)
+        seen += len(claims)
+    assert seen >= 4, "the demo's stories have common ground to show"
+
+
 def ids_of(feed: Path) -> list[str]:
     from lxml import etree
 
