@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -83,6 +84,26 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
     leads = {s.attributed[: -len(s.text)].replace(s.source_name, "X") for s in result.body}
     assert len(leads) >= 3
     assert sum("first reported" in s.attributed for s in result.body) == 1
+    for name in ("bridge", "ferry", "fares"):
+        body = rewrite_story(story_articles(name)).body
+        forms = [
+            next(
+                p
+                for p in ALL_LEAD_INS
+                if s.attributed.lower().startswith(p.format(s.source_name).lower())
+            )
+            for s in body
+        ]
+        assert all(a != b for a, b in itertools.pairwise(forms)), (name, forms)
+    civic, bay = story_articles("fares")[:2]
+    told = (
+        "The Ashford City Council voted 7-4 on Tuesday to raise the base bus fare to $3.25. "
+        "The measure also raises the price of a monthly pass from $95 to $110 next year. "
+        "Council President Renata Okafor joined six colleagues in supporting the plan."
+    )
+    body = rewrite_story([replace(civic, text=told), bay]).body
+    again = [s.attributed.split(" that ")[0] for s in body if s.source_name == civic.source_name]
+    assert len(again) == 3 and len(set(again)) == 3, again
 
 
 def test_perspectives_draw_only_from_their_side() -> None:

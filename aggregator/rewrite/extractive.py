@@ -874,15 +874,21 @@ def _body(
     names = proper_words(a.text for a in articles)
     out: list[Sentence] = []
     heard: dict[str, int] = {}  # sentences so far per outlet
+    used: dict[str, str] = {}  # the lead-in last used for each outlet
     turn = 0
     for s in chosen:
         quote = s.text[:1] in '"\u201c'
         if not out and s.source_name == coverage.first_source and not quote:
             pattern = FIRST_LEAD_IN
         elif s.source_name in heard:
-            pattern = AGAIN_LEAD_INS[(heard[s.source_name] - 1) % len(AGAIN_LEAD_INS)]
-            if "also" in pattern and re.search(r"\balso\b", s.text):
-                pattern = AGAIN_LEAD_INS[1]  # not "also reported that ... also raises"
+            # Not "also reported that ... also raises", and never the form just used.
+            forms = [
+                p
+                for p in AGAIN_LEAD_INS
+                if not ("also" in p and re.search(r"\balso\b", s.text))
+                and p != used.get(s.source_name)
+            ]
+            pattern = forms[(heard[s.source_name] - 1) % len(forms)]
         elif quote:
             pattern = QUOTE_LEAD_INS[turn % len(QUOTE_LEAD_INS)]
             turn += 1
@@ -893,4 +899,5 @@ def _body(
             pattern = QUOTE_LEAD_INS[0]
         out.append(attribute(s, pattern, names))
         heard[s.source_name] = heard.get(s.source_name, 0) + 1
+        used[s.source_name] = pattern
     return out
