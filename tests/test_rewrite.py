@@ -31,6 +31,7 @@ from aggregator.rewrite.extractive import (
     _plain_bonus,
     _sentences,
     _standalone,
+    _usable,
     attribute,
     loaded_words,
     proper_words,
@@ -628,6 +629,13 @@ def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
     )
     assert not any(_standalone(t) for t in needs_context)
     assert all(_standalone(t) for t in stands_alone)
+    continues = (
+        "Finally, any settlement with the utility should include a fund for renters.",
+        "Moreover, the council never published the audit it had promised.",
+        "As a result, riders will pay $180 more a year for a monthly pass.",
+    )
+    assert not any(_usable(t) for t in continues), "a connective continues an unseen argument"
+    assert _usable("Thursday's vote followed a worse-than-expected audit of the agency.")
     result = rewrite_story(story_articles("fares"))
     shown = result.progressive + result.conservative + result.common_ground
     assert not {s.text for s in shown} & set(needs_context[:2]), "the fixture has both"

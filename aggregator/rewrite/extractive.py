@@ -54,7 +54,12 @@ ACROSS_LEANS_BONUS = 0.1
 _OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
 _DANGLING_START_RE = re.compile(
     r"^(?:But|And|Or|So|Yet|Also|However|Still|Meanwhile|Instead|He|She|It|They|Them|His|Her|"
-    r"Its|Their|This|That|These|Those|There|Here|Such)\b"
+    r"Its|Their|This|That|These|Those|There|Here|Such|"
+    # connectives that continue an argument the reader has not seen ("Finally, any settlement")
+    r"Finally|Moreover|Furthermore|Additionally|Likewise|Similarly|Otherwise|Nonetheless|"
+    r"Nevertheless|Besides|Thus|Therefore|Hence|Consequently|Indeed|Even so|In addition|"
+    r"As a result|In other words|For example|For instance|By contrast|In contrast|"
+    r"On the other hand|Worse|Better yet)\b(?!-)"  # not "Worse-than-expected"
 )
 # The outlet speaking for itself ("We're still looking into ...", "I was there"): in our story
 # "we" would read as balanced-news, so such a sentence is never quoted without its context.
