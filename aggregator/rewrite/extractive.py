@@ -17,10 +17,12 @@ from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Coverage, Rewrite, Sentence, StoryArticle
 from aggregator.rewrite.claims import Claim, align, corroborated, features
 from aggregator.text import (
+    STOPWORDS,
     add_terms,
     cosine,
     join_names,
     split_sentences,
+    stem,
     terms,
     word_count,
     words,
@@ -419,6 +421,54 @@ def _standalone(text: str) -> bool:
     return not _CONTEXT_RE.search(text)
 
 
+_DEFINITE_RE = re.compile(r"\bthe ([a-z][a-z-]{3,})\b")
+_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'.\u2019-]*")
+
+
+def _names(text: str) -> tuple[set[str], set[str]]:
+    """The capitalized words of a text that end a name of two words or more ("Priya
+    Nandakumar", "Sen. Ward"), and those standing alone ("Nandakumar said")."""
+    tokens = [t.rstrip(".") for t in _TOKEN_RE.findall(text)]
+    caps = [
+        len(t) > 2
+        and t[0].isupper()
+        and any(c.islower() for c in t[1:])
+        and t.lower() not in _LOWERABLE
+        for t in tokens
+    ]
+    ending, alone = set(), set()
+    for i, token in enumerate(tokens):
+        if not caps[i] or token in _ALWAYS_CAPITAL:
+            continue
+        after = i + 1 < len(tokens) and caps[i + 1]
+        if i and caps[i - 1]:
+            ending.add(token)
+        elif not after:
+            alone.add(token)
+    return ending, alone
+
+
+def _refers_back(
+    sentence: Sentence, article_sentences: Sequence[str], shown: Iterable[str]
+) -> bool:
+    """Whether a sentence names something as known ("defended *the lease*") or someone by
+    surname alone ("Nandakumar said") that only an earlier sentence of its article introduced
+    ("a $4.1 million, 10-year lease", "Priya Nandakumar"), not one the reader has seen
+    (``shown``): told without that sentence, it has no antecedent. A thing its article never
+    introduced ("the ballot", "the state") is taken as known to everyone."""
+    earlier = article_sentences[: sentence.index]
+    seen_text = " ".join(shown)
+    surnames = {w for t in earlier for w in _names(t)[0]}
+    if any(w in surnames and w not in seen_text for w in _names(sentence.text)[1]):
+        return True  # "Nandakumar said": the full name was in a sentence not shown
+    named = {stem(m.group(1)) for m in _DEFINITE_RE.finditer(sentence.text)} - STOPWORDS
+    if not named:
+        return False
+    before = {stem(w.lower()) for t in earlier for w in words(t)}
+    seen = {stem(w.lower()) for w in words(seen_text)}
+    return bool((named & before) - seen)
+
+
 _IMPERATIVE_RE = re.compile(
     r"^(?:Consider|Imagine|Remember|Look|Think|Ask|Note|Take|Start with|Picture|Recall|Don't|Do)\b"
 )
@@ -669,7 +719,8 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     summary = " ".join(s.attributed or s.text for s in summary_sents) or headline
 
     coverage = coverage_of(articles)
-    body = _body(news, scores, vectors, claim_of, articles, coverage)
+    shown = [headline, *(s.text for s in summary_sents)]
+    body = _body(news, scores, vectors, claim_of, articles, coverage, shown)
     others = [name for name, _, _ in coverage.outlets if name != coverage.first_source]
     date = f"{coverage.first_published:%B} {coverage.first_published.day}"
     lede = f"{coverage.first_source} first reported this story on {date}."
@@ -838,16 +889,19 @@ def _body(
     claim_of: Mapping[tuple[int, int], Claim],
     articles: Sequence[StoryArticle],
     coverage: Coverage,
+    shown: Sequence[str] = (),
 ) -> list[Sentence]:
     """The story in the order it was told: what the first reporter reported, then what each
     other outlet added (claims not yet told), 4 to 8 sentences, each outlet heard where
-    possible, every one attributed to the outlet that wrote it."""
+    possible, every one attributed to the outlet that wrote it. ``shown``: what the reader has
+    read before the body (headline, summary); no sentence leans on anything else unseen."""
     by_entry: dict[int, list[Sentence]] = {}
     for s in candidates:
         if _standalone(s.text) or s.index == 0:
             by_entry.setdefault(s.entry_id, []).append(s)
     told: set[int] = set()  # ids of the claims told so far
     chosen: list[Sentence] = []
+    texts = {a.entry_id: split_sentences(a.text) for a in articles}
     news = [a for a in articles if a.entry_id in by_entry]
     per_article = max(1, BODY_MAX // max(1, len(news)))
     for turn, article in enumerate(news):
@@ -866,6 +920,9 @@ def _body(
                 continue
             vec = vectors[_key(s)]
             if any(cosine(vec, vectors[_key(c)]) > REPEAT_SIMILARITY for c in chosen + picked):
+                continue
+            said = [*shown, *(c.text for c in chosen), *(c.text for c in picked)]
+            if _refers_back(s, texts[article.entry_id], said):
                 continue
             picked.append(s)
             told.add(claim)
@@ -886,11 +943,12 @@ def _body(
         if not out and s.source_name == coverage.first_source and not quote:
             pattern = FIRST_LEAD_IN
         elif s.source_name in heard:
-            # Not "also reported that ... also raises", and never the form just used.
+            # Not "also reported that ... also raises" nor "said that ... said", and never
+            # the form just used.
             forms = [
                 p
                 for p in AGAIN_LEAD_INS
-                if not ("also" in p and re.search(r"\balso\b", s.text))
+                if not any(w in p and re.search(rf"\b{w}\b", s.text) for w in ("also", "said"))
                 and p != used.get(s.source_name)
             ]
             pattern = forms[(heard[s.source_name] - 1) % len(forms)]
