@@ -645,7 +645,7 @@ def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
     assert not {s.text for s in shown} & set(needs_context[:2]), "the fixture has both"
 
 
-def test_the_body_never_leans_on_a_sentence_the_reader_has_not_seen() -> None:
+def test_the_body_and_views_never_lean_on_a_sentence_the_reader_has_not_seen() -> None:
     """ "Metro Post added that the manager defended *the lease*": the lease was introduced in a
     sentence of Metro Post's that the body did not show, so the reader has no antecedent."""
     article = [
@@ -671,6 +671,16 @@ def test_the_body_never_leans_on_a_sentence_the_reader_has_not_seen() -> None:
         for s in result.body:
             assert not _refers_back(s, texts[s.entry_id], shown), (name, s.text)
             shown.append(s.text)
+        for s in result.progressive + result.conservative:
+            assert not _refers_back(s, texts[s.entry_id], shown), (name, s.text)
+    civic, review = (a for a in story_articles("fares") if a.source_id in ("civic", "review"))
+    argued = (
+        "Why did the transit agency sign a $4.1 million lease for glass-walled offices downtown? "
+        "Riders deserve an answer about the lease before they pay a single cent more. "
+        "Council members should demand an independent audit of every dollar spent on offices."
+    )
+    view = rewrite_story([civic, replace(review, text=argued)]).progressive
+    assert [s.index for s in view] == [2], "the question needs an answer; 'the lease' needs it"
 
 
 def test_the_rewrite_is_the_same_in_every_process_whatever_the_hash_seed() -> None:

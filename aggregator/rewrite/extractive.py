@@ -493,15 +493,18 @@ def _side_sentences(
     centroid: dict[str, float],
     vectors: dict[tuple[int, int], dict[str, float]],
     by_entry: dict[int, list[Sentence]],
+    read: Sequence[str] = (),
 ) -> tuple[Sentence, ...]:
     """What one side reports or argues that the other (``other``: "left" or "right") does not.
 
     Claims no outlet of the other side states, from the side's opinion pieces first (they carry
-    its arguments), then its news; each sentence must stand on its own.
+    its arguments), then its news; each sentence must stand on its own, leaning on nothing
+    the reader has not ``read`` (headline, summary, body).
     """
     side = [a for a in articles if a.lean in leans]
     if not side:
         return ()
+    texts = {a.entry_id: split_sentences(a.text) for a in side}
     picked: list[Sentence] = []
     for kind in ("opinion", "news"):
         pool = [
@@ -509,7 +512,9 @@ def _side_sentences(
             for a in side
             if a.kind == kind
             for s in by_entry.get(a.entry_id, [])
-            if other not in claim_of[(s.entry_id, s.index)].sides and _standalone(s.text)
+            if other not in claim_of[(s.entry_id, s.index)].sides
+            and _standalone(s.text)
+            and not _refers_back(s, texts[s.entry_id], read)
         ]
         if not pool or len(picked) >= PERSPECTIVE_SENTENCES:
             continue
@@ -729,11 +734,12 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
 
     left_arts = [a for a in articles if a.lean in LEFT_LEANS]
     right_arts = [a for a in articles if a.lean in RIGHT_LEANS]
+    read = [*shown, *(s.text for s in body)]  # what the reader has seen before the views
     progressive = _side_sentences(
-        articles, LEFT_LEANS, claim_of, "right", centroid, vectors, by_entry
+        articles, LEFT_LEANS, claim_of, "right", centroid, vectors, by_entry, read
     )
     conservative = _side_sentences(
-        articles, RIGHT_LEANS, claim_of, "left", centroid, vectors, by_entry
+        articles, RIGHT_LEANS, claim_of, "left", centroid, vectors, by_entry, read
     )
     opinion = frozenset(a.entry_id for a in articles if a.kind == "opinion")
     common = (
