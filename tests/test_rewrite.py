@@ -625,11 +625,13 @@ def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
         "Two other committee members opposed any cut at all.",  # other than whom?
         "After the vote, he said the council had no choice.",  # he: nobody named yet
         "That is why the fare went up.",
+        "Neither number is close to the 2 percent target.",  # which numbers?
     )
     stands_alone = (
         "Officials in other cities agreed with the council.",
         "Councilmember Dale Pruitt said he would demand an audit.",  # named before "he"
         "The Marlow City Council voted 6-3 on Monday to raise the bus fare.",
+        "Neither Mayor Vierra nor Okafor answered questions after the vote.",
     )
     assert not any(_standalone(t) for t in needs_context)
     assert all(_standalone(t) for t in stands_alone)

@@ -481,6 +481,7 @@ _NAME_RE = re.compile(r"(?<=[\s\"\u201c(])[A-Z][a-z]+|^[A-Z][a-z]+\s+[A-Z][a-z]+
 _CONTEXT_RE = re.compile(
     r"(?i)^(?:that|this|these|those|such|another|"
     r"(?:the|two|three|four|five|several|many|some|both) other)\b"  # "Two other members"
+    r"|^Neither\b(?!.*\bnor\b)"  # "Neither number is close": which numbers?
     r"|\b(?:as well|either|too)\.$"
 )
 
