@@ -289,6 +289,21 @@ def test_summary_length_follows_summary_words() -> None:
     assert len(short.split()) <= 20 * OVERRUN < len(longer.split()) <= 80 * OVERRUN
 
 
+def test_a_story_of_one_short_article_gets_its_lead_not_one_sentence_of_it() -> None:
+    """The summary stays well under the sources' length when there are several (no restating
+    them), but one short article (a lead the grouping left alone) is summarised by its lead."""
+    lead = (
+        "The Marlow council voted 6-3 on Tuesday to raise the bus fare to $2.50 from July. "
+        "The increase is the first in nine years and will fund two new routes, officials said."
+    )
+    article = replace(story_articles("fares")[0], text=lead)
+    summary = rewrite_story([article]).summary_sentences
+    assert [s.text for s in summary] == split_sentences(lead)
+    several = story_articles("bridge")
+    total = sum(len(a.text.split()) for a in several)
+    assert len(rewrite_story(several, summary_words=500).summary.split()) <= 0.35 * total * OVERRUN
+
+
 def test_headline_avoids_shouting_and_loaded_words_without_a_centre_outlet() -> None:
     beta, gamma = (a for a in story_articles("ferry") if a.source_id != "alpha")
     assert choose_headline([gamma, beta]) == "Ferry fire strands Corrin Island workers"
