@@ -327,9 +327,10 @@ def test_a_merged_story_leaves_the_feed_and_its_id_is_never_reused(
         assert s.get(StoryRow, retired).merged_into == kept  # the row stays: the id is taken
         assert moved <= set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == kept)))
         assert s.get(StoryRow, kept).updated_at > before  # readers see the entry change
-    # Later cycles never bring the retired id back.
-    Pipeline(config).run_cycle()
+    # Later cycles never bring the retired id back, nor count it among the stories.
+    report = Pipeline(config).run_cycle()
     assert atom_id(retired) not in stories_of(path)
+    assert report.stories == len(stories_of(path)) == pipeline.store.count_stories() - 1
 
 
 def test_a_long_running_pipeline_keeps_its_story_index_and_groups_as_a_restart_would(

@@ -229,7 +229,7 @@ class Pipeline:
         self.prune()
         report.feed_path = self.publish()
         report.seconds["publish"] = time.perf_counter() - started
-        report.stories = self.store.count_stories()
+        report.stories = self.store.count_stories(live=True)  # not the merged-away rows
 
     def run_cycle(self, sources: Sequence[Source] | None = None) -> CycleReport:
         """Poll, then extract, group, rewrite and publish: one full cycle."""

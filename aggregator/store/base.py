@@ -144,8 +144,9 @@ class StoreType(Protocol):
 
     # --- stories (``stories.py``) --------------------------------------------------------------
 
-    def count_stories(self) -> int:
-        """How many story rows there are (retired ones included)."""
+    def count_stories(self, *, live: bool = False) -> int:
+        """How many story rows there are: retired ones (merged into another) included, or with
+        ``live`` only the stories that stand on their own (what a cycle reports)."""
 
     def published_stories(self, limit: int | None = None) -> list[PublishedStory]:
         """The newest ``limit`` rewritten stories (all when None), newest first, with their

@@ -23,9 +23,12 @@ from aggregator.store.schema import EntryRow, StoryRow, rewrite_to_json, utcnow
 
 
 class StoriesMixin(StoreBase):
-    def count_stories(self) -> int:
+    def count_stories(self, *, live: bool = False) -> int:
+        query = select(func.count()).select_from(StoryRow)
+        if live:
+            query = query.where(StoryRow.merged_into.is_(None))
         with self.session() as s:
-            return s.scalar(select(func.count()).select_from(StoryRow)) or 0
+            return s.scalar(query) or 0
 
     def published_stories(self, limit: int | None = None) -> list[PublishedStory]:
         with self.session() as s:
