@@ -164,6 +164,11 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+def comparable(text: str) -> str:
+    """Text as two copies of one line compare: case, punctuation and spacing set aside."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
 def word_count(text: str) -> int:
     return len(text.split())
 

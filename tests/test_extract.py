@@ -37,6 +37,23 @@ def test_metadata_matches_the_feed(web: SampleWeb) -> None:
     assert found.image and found.image.startswith(web.base)
 
 
+def test_a_headline_inside_the_article_markup_is_not_its_first_sentence() -> None:
+    """trafilatura keeps an ``<article><h1>``: read as text, the headline would run into the
+    lead ("... for repairs The Harbor Bridge will close ...")."""
+    page = (FIXTURES / "pages" / "headline-in-article.html").read_bytes()
+    found = extract_article(page, "https://post.example/bridge")
+    assert found.title == "Harbor Bridge to close for repairs"
+    assert found.text.startswith("The Harbor Bridge will close to all traffic")
+    assert "for repairs\n" not in found.text
+
+
+def test_a_lead_that_only_resembles_the_title_is_kept(web: SampleWeb) -> None:
+    page = "gamma/articles/fairhaven-county-property-tax-cut.html"
+    found = extract_article(web.body(page) or b"", web.url(page))
+    assert found.title and found.title.startswith("Fairhaven County commissioners slash")
+    assert found.text.startswith("Fairhaven County commissioners voted 3-2 on Thursday")
+
+
 def test_pages_without_an_article_are_an_error() -> None:
     with pytest.raises(ExtractionError, match="empty page"):
         extract_article(b"  ")
