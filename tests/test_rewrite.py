@@ -304,6 +304,24 @@ def test_a_story_of_one_short_article_gets_its_lead_not_one_sentence_of_it() -> 
     assert len(rewrite_story(several, summary_words=500).summary.split()) <= 0.35 * total * OVERRUN
 
 
+def test_an_articles_own_headline_in_its_text_is_not_quoted_as_a_sentence() -> None:
+    """A feed summary, or text stored before extraction dropped it, may open with the headline;
+    one ending in "?" or a quotation mark would pass for a sentence."""
+    articles = story_articles("fares")
+    asked = [
+        replace(
+            a,
+            title=f"Will {a.source_name} riders pay more?",
+            text=f"Will {a.source_name} riders pay more?\n{a.text}",
+        )
+        for a in articles
+    ]
+    result = rewrite_story(asked)
+    titles = {a.title for a in asked}
+    assert result.summary_sentences and result.body
+    assert not titles & {s.text for s in output_sentences(result)}
+
+
 def test_headline_avoids_shouting_and_loaded_words_without_a_centre_outlet() -> None:
     beta, gamma = (a for a in story_articles("ferry") if a.source_id != "alpha")
     assert choose_headline([gamma, beta]) == "Ferry fire strands Corrin Island workers"

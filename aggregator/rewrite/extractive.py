@@ -19,6 +19,7 @@ from aggregator.rewrite.claims import Claim, align, corroborated, features
 from aggregator.text import (
     STOPWORDS,
     add_terms,
+    comparable,
     cosine,
     join_names,
     split_sentences,
@@ -155,10 +156,13 @@ def _speakerless_quote(sentence: str) -> bool:
 
 
 def _sentences(article: StoryArticle) -> list[Sentence]:
+    """The article's sentences fit to quote, without its own headline where the text repeats
+    it (a feed's summary, or text stored before extraction dropped it): a title is no fact."""
+    title = comparable(clean_title(article.title, article.source_name))
     return [
         _sentence(article, index, text)
         for index, text in enumerate(split_sentences(article.text))
-        if _usable(text)
+        if _usable(text) and comparable(text) != title
     ]
 
 
