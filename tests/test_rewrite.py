@@ -109,6 +109,10 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
     assert len(again) == 3 and len(set(again)) == 3, again
     for s in body + rewrite_story(story_articles("fares")).body:
         assert not re.match(r"[^,]* said that .*\bsaid\b", s.attributed), s.attributed
+    told = told.replace("Okafor said", "Okafor also said")  # "also" and "said", after "wrote"
+    body = rewrite_story([replace(civic, text=told), bay]).body
+    again = [s.attributed.split(" that ")[0] for s in body if s.source_name == civic.source_name]
+    assert again == ["Civic Wire first reported", "Civic Wire wrote", "Civic Wire noted"], again
 
 
 def test_perspectives_draw_only_from_their_side() -> None:

@@ -973,6 +973,7 @@ def _body(
                 if not any(w in p and re.search(rf"\b{w}\b", s.text) for w in ("also", "said"))
                 and p != used.get(s.source_name)
             ]
+            forms = forms or ["{} noted that "]  # it says "also" and "said", after "wrote"
             pattern = forms[(heard[s.source_name] - 1) % len(forms)]
         elif quote:
             pattern = QUOTE_LEAD_INS[turn % len(QUOTE_LEAD_INS)]
