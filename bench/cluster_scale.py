@@ -28,7 +28,6 @@ import random
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from bisect import bisect
 from collections import Counter
@@ -36,6 +35,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from math import comb
 from pathlib import Path
+
+from revision import checked_out
 
 from aggregator import cluster
 from aggregator.models import ClusterArticle
@@ -183,21 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = _measure(sizes, args.seed, here)
     _print(rows, "this tree")
     if args.baseline:
-        with tempfile.TemporaryDirectory() as tmp:
-            tree = Path(tmp) / "baseline"
-            subprocess.run(
-                ["git", "-C", str(here), "worktree", "add", "--detach", str(tree), args.baseline],
-                check=True,
-                capture_output=True,
-            )
-            try:
-                old = _measure(sizes, args.seed, tree)
-            finally:
-                subprocess.run(
-                    ["git", "-C", str(here), "worktree", "remove", "--force", str(tree)],
-                    check=False,
-                    capture_output=True,
-                )
+        with checked_out(args.baseline) as tree:
+            old = _measure(sizes, args.seed, tree)
         _print(old, args.baseline[:9])
         print(f"{'ratio':>9} {'articles':>9} {'seconds':>8} {'cpu s':>7} {'peak MB':>8}")
         for new, base in zip(rows, old, strict=True):

@@ -55,11 +55,12 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from revision import checked_out
 
 from aggregator.models import StoryArticle
 from aggregator.rewrite import rewrite_story
@@ -228,48 +229,33 @@ json.dump(out, sys.stdout)
 def revision_outputs(
     revision: str, sets: dict[str, list[Case]], summary_words: int
 ) -> dict[str, list[tuple[str, str]]]:
-    """(headline, summary) per case of each set, from git revision ``revision``'s rewrite."""
-    here = Path(__file__).resolve().parents[1]
-    payload = {
-        name: [
-            {
-                "summary_words": summary_words,
-                "articles": [
-                    {**dataclasses.asdict(a), "published": a.published.isoformat()}
-                    for a in articles
-                ],
-            }
-            for articles, _, _ in cases
-        ]
-        for name, cases in sets.items()
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(
-            ["git", "-C", str(here), "worktree", "add", "--detach", str(tree), revision],
-            check=True,
+    """(headline, summary) per case of each set, from git revision ``revision``'s rewrite: one
+    child process over every distinct case (train's longer stories are a part of train)."""
+    cases = list({id(c[0]): c[0] for group in sets.values() for c in group}.values())
+    payload = [
+        {
+            "summary_words": summary_words,
+            "articles": [
+                {**dataclasses.asdict(a), "published": a.published.isoformat()} for a in articles
+            ],
+        }
+        for articles in cases
+    ]
+    with checked_out(revision) as tree:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            input=json.dumps(payload),
             capture_output=True,
+            text=True,
+            check=True,
+            cwd=tree,
+            env={"PYTHONPATH": str(tree), "PYTHONHASHSEED": "0", "PATH": ""},
         )
-        try:
-            outputs = {}
-            for name, cases_json in payload.items():
-                done = subprocess.run(
-                    [sys.executable, "-c", _CHILD],
-                    input=json.dumps(cases_json),
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=tree,
-                    env={"PYTHONPATH": str(tree), "PYTHONHASHSEED": "0", "PATH": ""},
-                )
-                outputs[name] = [(h, s) for h, s in json.loads(done.stdout)]
-        finally:
-            subprocess.run(
-                ["git", "-C", str(here), "worktree", "remove", "--force", str(tree)],
-                check=False,
-                capture_output=True,
-            )
-    return outputs
+    found = {
+        id(articles): (h, s)
+        for articles, (h, s) in zip(cases, json.loads(done.stdout), strict=True)
+    }
+    return {name: [found[id(c[0])] for c in group] for name, group in sets.items()}
 
 
 def paired_interval(
