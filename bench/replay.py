@@ -166,7 +166,11 @@ def neus_references(stories: list[dict]) -> References:
 
 
 def summary_scores(
-    label: str, linked: list[tuple[int, int, str]], gold: cq.Gold, refs: References
+    label: str,
+    entry_of: dict[int, int],
+    entries: list[tuple[list[str], str]],
+    gold: cq.Gold,
+    refs: References,
 ) -> None:
     """Each story's published summary (the entry linking most of its articles) and the centre
     lead, against the editors' summary; a story no entry links scores 0. Printed for all the
@@ -179,12 +183,8 @@ def summary_scores(
         return
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     members: dict[int, set[int]] = defaultdict(set)  # entry -> its articles
-    summary_of: dict[int, str] = {}
-    entry_of: dict[int, int] = {}  # article -> the first entry linking it
-    for article, number, summary in linked:
+    for article, number in entry_of.items():
         members[number].add(article)
-        summary_of[number] = summary
-        entry_of.setdefault(article, number)
     story_articles: dict[object, set[int]] = defaultdict(set)
     for article, story in gold.items():
         story_articles[story].add(article)
@@ -198,7 +198,7 @@ def summary_scores(
             if article in entry_of:
                 counts[entry_of[article]] += 1
         entry = max(counts, key=lambda e: (counts[e], -e)) if counts else None
-        summary = summary_of[entry] if entry is not None else ""
+        summary = entries[entry][1] if entry is not None else ""
         scored = []
         for text in (summary, centre):
             s = scorer.score(reference, text)
@@ -253,20 +253,20 @@ def replay(
                 print(f"{label}: run --once failed ({done.returncode}): {done.stderr[-500:]}")
                 return
             prefix = web.base + "/"
-            pred: dict[int, str] = {}
-            linked: list[tuple[int, int, str]] = []  # (article, entry linking it, its summary)
-            for number, (links, summary) in enumerate(published_entries(Path(tmp) / "out")):
+            entries = published_entries(Path(tmp) / "out")
+            entry_of: dict[int, int] = {}  # article -> the first entry linking it
+            for number, (links, _) in enumerate(entries):
                 for link in links:
                     entry_id = pages.get(link.removeprefix(prefix))
                     if entry_id is not None:
-                        pred.setdefault(entry_id, f"entry-{number}")
-                        linked.append((entry_id, number, summary))
+                        entry_of.setdefault(entry_id, number)
+    pred = {article: f"entry-{number}" for article, number in entry_of.items()}
     lost = [i for i in gold if i not in pred]
     for entry_id in lost:  # scored as entries of their own, and counted
         pred[entry_id] = f"lost-{entry_id}"
     figures = cq.scores(pred, gold)
     cq._row(label, figures, f"{len(lost):8d}{seconds:10.1f}")
-    summary_scores(label, linked, gold, refs)
+    summary_scores(label, entry_of, entries, gold, refs)
 
 
 def dev_set() -> tuple[list[ClusterArticle], cq.Gold, dict[int, str]]:
