@@ -146,13 +146,15 @@ _SPEECH_RE = re.compile(
 )
 
 
+def _names_speaker(text: str) -> bool:
+    """Whether a speech verb stands outside the text's quotations ("..., he wrote")."""
+    return _SPEECH_RE.search(_QUOTED_RE.sub(" ", text)) is not None
+
+
 def _speakerless_quote(sentence: str) -> bool:
     """A sentence that opens with a quotation and names no speaker outside it
     ("We want every kid who is ready ..."): the speaker is in the sentence before."""
-    if sentence[:1] not in '"\u201c':
-        return False
-    outside = _QUOTED_RE.sub(" ", sentence)
-    return not _SPEECH_RE.search(outside)
+    return sentence[:1] in '"\u201c' and not _names_speaker(sentence)
 
 
 def _sentences(article: StoryArticle) -> list[Sentence]:
@@ -365,7 +367,7 @@ def loaded_words(text: str) -> int:
     """
     spoken = (
         [m.span() for m in _QUOTED_RE.finditer(text) if word_count(m.group()) >= 3]
-        if _SPEECH_RE.search(_QUOTED_RE.sub(" ", text))
+        if _names_speaker(text)
         else []
     )
     return sum(
