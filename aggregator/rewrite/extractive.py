@@ -10,6 +10,7 @@ model, no network: the same articles always give the same story.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -440,7 +441,8 @@ _DEFINITE_RE = re.compile(r"\bthe ([a-z][a-z-]{3,})\b")
 _TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'.\u2019-]*")
 
 
-def _names(text: str) -> tuple[set[str], set[str]]:
+@functools.lru_cache(maxsize=4096)
+def _names(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """The capitalized words of a text that end a name of two words or more ("Priya
     Nandakumar", "Sen. Ward"), and those standing alone ("Nandakumar said")."""
     tokens = [t.rstrip(".") for t in _TOKEN_RE.findall(text)]
@@ -460,7 +462,7 @@ def _names(text: str) -> tuple[set[str], set[str]]:
             ending.add(token)
         elif not after:
             alone.add(token)
-    return ending, alone
+    return frozenset(ending), frozenset(alone)
 
 
 def _refers_back(
@@ -472,16 +474,21 @@ def _refers_back(
     (``shown``): told without that sentence, it has no antecedent. A thing its article never
     introduced ("the ballot", "the state") is taken as known to everyone."""
     earlier = article_sentences[: sentence.index]
+    shown = list(shown)
     seen_text = " ".join(shown)
-    surnames = {w for t in earlier for w in _names(t)[0]}
+    surnames = set().union(*(_names(t)[0] for t in earlier))
     if any(w in surnames and w not in seen_text for w in _names(sentence.text)[1]):
         return True  # "Nandakumar said": the full name was in a sentence not shown
     named = {stem(m.group(1)) for m in _DEFINITE_RE.finditer(sentence.text)} - STOPWORDS
-    if not named:
-        return False
-    before = {stem(w.lower()) for t in earlier for w in words(t)}
-    seen = {stem(w.lower()) for w in words(seen_text)}
-    return bool((named & before) - seen)
+    introduced = named & set().union(*(_stems(t) for t in earlier))
+    return bool(introduced and introduced - set().union(*(_stems(t) for t in shown)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _stems(text: str) -> frozenset[str]:
+    """The stems of a text's words. A body asks this of the same sentences for every
+    candidate it weighs, so each sentence is stemmed once."""
+    return frozenset(stem(w.lower()) for w in words(text))
 
 
 _IMPERATIVE_RE = re.compile(
@@ -509,18 +516,19 @@ def _side_sentences(
     centroid: dict[str, float],
     vectors: dict[tuple[int, int], dict[str, float]],
     by_entry: dict[int, list[Sentence]],
+    texts: Mapping[int, Sequence[str]],
     read: Sequence[str] = (),
 ) -> tuple[Sentence, ...]:
     """What one side reports or argues that the other (``other``: "left" or "right") does not.
 
     Claims no outlet of the other side states, from the side's opinion pieces first (they carry
     its arguments), then its news; each sentence must stand on its own, leaning on nothing
-    the reader has not ``read`` (headline, summary, body).
+    the reader has not ``read`` (headline, summary, body); ``texts``: each article's
+    sentences by entry id.
     """
     side = [a for a in articles if a.lean in leans]
     if not side:
         return ()
-    texts = {a.entry_id: split_sentences(a.text) for a in side}
     picked: list[Sentence] = []
     for kind in ("opinion", "news"):
         pool = [
@@ -743,7 +751,8 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
 
     coverage = coverage_of(articles)
     shown = [headline, *(s.text for s in summary_sents)]
-    body = _body(news, scores, vectors, claim_of, articles, coverage, shown)
+    texts = {a.entry_id: split_sentences(a.text) for a in articles}
+    body = _body(news, scores, vectors, claim_of, articles, coverage, texts, shown)
     others = [name for name, _, _ in coverage.outlets if name != coverage.first_source]
     date = f"{coverage.first_published:%B} {coverage.first_published.day}"
     lede = f"{coverage.first_source} first reported this story on {date}."
@@ -754,10 +763,10 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     right_arts = [a for a in articles if a.lean in RIGHT_LEANS]
     read = [*shown, *(s.text for s in body)]  # what the reader has seen before the views
     progressive = _side_sentences(
-        articles, LEFT_LEANS, claim_of, "right", centroid, vectors, by_entry, read
+        articles, LEFT_LEANS, claim_of, "right", centroid, vectors, by_entry, texts, read
     )
     conservative = _side_sentences(
-        articles, RIGHT_LEANS, claim_of, "left", centroid, vectors, by_entry, read
+        articles, RIGHT_LEANS, claim_of, "left", centroid, vectors, by_entry, texts, read
     )
     opinion = frozenset(a.entry_id for a in articles if a.kind == "opinion")
     common = (
@@ -913,19 +922,20 @@ def _body(
     claim_of: Mapping[tuple[int, int], Claim],
     articles: Sequence[StoryArticle],
     coverage: Coverage,
+    texts: Mapping[int, Sequence[str]],
     shown: Sequence[str] = (),
 ) -> list[Sentence]:
     """The story in the order it was told: what the first reporter reported, then what each
     other outlet added (claims not yet told), 4 to 8 sentences, each outlet heard where
-    possible, every one attributed to the outlet that wrote it. ``shown``: what the reader has
-    read before the body (headline, summary); no sentence leans on anything else unseen."""
+    possible, every one attributed to the outlet that wrote it. ``texts``: each article's
+    sentences by entry id; ``shown``: what the reader has read before the body (headline,
+    summary); no sentence leans on anything else unseen."""
     by_entry: dict[int, list[Sentence]] = {}
     for s in candidates:
         if _standalone(s.text) or s.index == 0:
             by_entry.setdefault(s.entry_id, []).append(s)
     told: set[int] = set()  # ids of the claims told so far
     chosen: list[Sentence] = []
-    texts = {a.entry_id: split_sentences(a.text) for a in articles}
     news = [a for a in articles if a.entry_id in by_entry]
     per_article = max(1, BODY_MAX // max(1, len(news)))
     for turn, article in enumerate(news):
