@@ -11,6 +11,7 @@ from pathlib import Path
 from aggregator.config import Source
 from aggregator.demo import SampleWeb
 from aggregator.models import ClusterArticle, StoryArticle
+from aggregator.text import words
 from tests.conftest import respond
 
 STORIES = Path(__file__).parent / "fixtures" / "stories"
@@ -92,3 +93,10 @@ def serve_as_outlets(web: SampleWeb, name: str) -> tuple[Source, ...]:
             )
         )
     return tuple(sources)
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Word-set overlap of two texts (shared words over the smaller set): issue 13's test of
+    whether two Common Ground claims say the same thing (0.6 or more)."""
+    wa, wb = set(words(a.lower())), set(words(b.lower()))
+    return len(wa & wb) / min(len(wa), len(wb))

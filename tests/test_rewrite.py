@@ -40,9 +40,9 @@ from aggregator.rewrite.extractive import (
     strip_dateline,
 )
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
-from aggregator.text import cosine, join_names, split_sentences, terms, words
+from aggregator.text import cosine, join_names, split_sentences, terms
 from tests.conftest import SHARED
-from tests.stories import story_articles
+from tests.stories import story_articles, word_overlap
 
 
 def test_every_sentence_is_verbatim_from_its_source() -> None:
@@ -478,11 +478,6 @@ def test_first_reporter_ties_break_by_fetch_time_and_copies_count_for_their_side
 # --- claims: Common Ground, headline, summary, views -------------------------------------------
 
 CLAIM_STORIES = ("bridge", "ferry", "fares")
-
-
-def word_overlap(a: str, b: str) -> float:
-    wa, wb = set(words(a.lower())), set(words(b.lower()))
-    return len(wa & wb) / min(len(wa), len(wb))
 
 
 @pytest.mark.parametrize("name", CLAIM_STORIES)
