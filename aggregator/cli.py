@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("target", metavar="PATH_OR_URL", help="an HTML file or an http(s) URL")
     ex.add_argument("--json", action="store_true", help="print JSON (text, title, author, ...)")
+    ex.add_argument(
+        "--source",
+        metavar="ID",
+        help="read the page with this source's content rules (select, strip) from the sources file",
+    )
     dm = command(
         "demo",
         "Serve the bundled sample outlets on 127.0.0.1 and run one full cycle over them; "
@@ -427,6 +432,7 @@ def _origin(url: str) -> str:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     target: str = args.target
+    rules = _source_rules(args) if args.source else None
     scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", target)
     if scheme and scheme.group(1).lower() not in ("http", "https"):
         print(
@@ -448,8 +454,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"balanced-news: {target}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+    if rules is not None:
+        html = extract.strip_elements(html, rules.strip)
     try:
-        found = extract.extract_article(html, url)
+        found = extract.extract_article(html, url, select=rules.select if rules else None)
     except extract.ExtractionError as exc:
         print(f"balanced-news: {target}: {exc}", file=sys.stderr)
         return 1
@@ -462,6 +470,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print()
         print(found.text)
     return 0
+
+
+def _source_rules(args: argparse.Namespace) -> Source:
+    """The source ``extract --source`` names, for its content rules."""
+    config = config_from_args(args)
+    try:
+        return config.source(args.source)
+    except KeyError:
+        raise ConfigError(f"{config.sources_path}: no source {args.source!r}") from None
 
 
 DEMO_SOURCES_FILE = "demo-sources.toml"

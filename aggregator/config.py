@@ -16,9 +16,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from cssselect import SelectorError
+from lxml.cssselect import CSSSelector
 
 from aggregator import embeddings
 
@@ -63,6 +67,10 @@ class Source:
     interval: int | None = None  # minutes; None means the default
     full_text: bool = True
     enabled: bool = True
+    # Content rules, for a site trafilatura gets wrong (see aggregator/extract.py): the CSS
+    # selector of the article body, and selectors of what to remove before extracting.
+    select: str | None = None
+    strip: tuple[str, ...] = ()
 
     @property
     def side(self) -> str:
@@ -209,6 +217,8 @@ _SOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "interval": (int,),
     "full_text": (bool,),
     "enabled": (bool,),
+    "select": (str,),
+    "strip": (list,),
 }
 _REQUIRED_SOURCE_KEYS = ("id", "name", "homepage", "feed", "lean")
 _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
@@ -444,6 +454,13 @@ def _check_source(raw: Any, index: int, where: str) -> Source:
     interval = raw.get("interval")
     if interval is not None and interval < 1:
         raise ConfigError(f"{where}: {label}: interval must be at least 1 minute")
+    select = raw.get("select")
+    strip = raw.get("strip", [])
+    rules = ([("select", select)] if select is not None else []) + [("strip", c) for c in strip]
+    for key, css in rules:
+        problem = selector_problem(css)
+        if problem:
+            raise ConfigError(f"{where}: {label}: {key} {css!r}: {problem}")
     return Source(
         id=raw["id"],
         name=raw["name"].strip(),
@@ -455,7 +472,30 @@ def _check_source(raw: Any, index: int, where: str) -> Source:
         interval=interval,
         full_text=raw.get("full_text", True),
         enabled=raw.get("enabled", True),
+        select=select,
+        strip=tuple(strip),
     )
+
+
+@lru_cache(maxsize=256)
+def css_selector(css: str) -> CSSSelector:
+    """``css`` compiled for HTML pages (lxml's cssselect): a content rule's selector, compiled
+    once per process whichever page it runs on."""
+    return CSSSelector(css, translator="html")
+
+
+def selector_problem(css: object) -> str | None:
+    """Why ``css`` cannot be a content rule's selector, or None when it can."""
+    if not isinstance(css, str):
+        return f"must be a string, not {css!r}"
+    if not css.strip():
+        return "is empty"
+    try:
+        css_selector(css)
+    except SelectorError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"not a valid CSS selector ({first})"
+    return None
 
 
 def _load_toml(text: str, where: str) -> dict[str, Any]:

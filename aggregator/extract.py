@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Sequence
 
+import lxml.html
 import trafilatura
 from charset_normalizer import from_bytes
+from lxml import etree
 
+from aggregator.config import css_selector
 from aggregator.models import Extracted
 from aggregator.text import comparable
 
@@ -190,8 +194,97 @@ def _text(data: dict) -> str:
     return text
 
 
+# --- a source's content rules (``select`` and ``strip`` in sources.toml) -----------------------
+
+# Elements that start a line of their own in the text of a selected body.
+_BLOCKS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
+    "h6 header hr li main ol p pre section table td th tr ul".split()
+)
+_UNREAD = frozenset({"script", "style", "noscript", "template", "iframe", "svg", "button", "form"})
+
+
+def _parsed(html: str) -> lxml.html.HtmlElement | None:
+    """The page parsed by lxml (as bytes: a page declaring its encoding in an XML prolog is
+    refused as a str), or None when nothing parses."""
+    parser = lxml.html.HTMLParser(encoding="utf-8")
+    try:
+        return lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def strip_elements(html: str, selectors: Sequence[str]) -> str:
+    """The page without the elements ``selectors`` match (a source's ``strip`` rule): a
+    newsletter box or a teaser trafilatura takes for the article, removed before it reads the
+    page (and before the paywall check, so a stripped box's "subscribe" is not a paywall)."""
+    if not selectors:
+        return html
+    tree = _parsed(html)
+    if tree is None:
+        return html
+    for css in selectors:
+        for element in css_selector(css)(tree):
+            if element.getparent() is not None:
+                element.drop_tree()  # its tail text stays: it belongs to the parent
+    return str(lxml.html.tostring(tree, encoding="unicode", doctype="<!DOCTYPE html>"))
+
+
+def _block_text(element: lxml.html.HtmlElement) -> str:
+    """An element's text as lines: each block (paragraph, heading, item) on its own line,
+    whitespace within a line folded, as trafilatura gives an article's text."""
+    parts: list[str] = []
+
+    def walk(node: lxml.html.HtmlElement) -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if not tag or tag in _UNREAD:  # comments, processing instructions, scripts
+            return
+        if tag in _BLOCKS:
+            parts.append("\n")
+        parts.append(node.text or "")
+        for child in node:
+            walk(child)
+            parts.append(child.tail or "")
+        if tag in _BLOCKS:
+            parts.append("\n")
+
+    walk(element)
+    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def selected_text(html: str, select: str) -> str | None:
+    """The text of every element ``select`` matches (a source's ``select`` rule), in page
+    order, or None when it matches nothing."""
+    tree = _parsed(html)
+    found = css_selector(select)(tree) if tree is not None else []
+    # An element inside another match is already in that match's text.
+    matched = set(found)
+    outer = [el for el in found if not any(a in matched for a in el.iterancestors())]
+    if not outer:
+        return None
+    return "\n".join(text for el in outer if (text := _block_text(el)))
+
+
+def _selected(html: str, url: str | None, select: str) -> dict:
+    """What ``select`` finds, with the page's metadata from trafilatura."""
+    text = selected_text(html, select)
+    if text is None:
+        raise ExtractionError(f"select {select!r} matched nothing on the page")
+    try:
+        meta = trafilatura.extract_metadata(html, default_url=url)
+    except Exception:  # noqa: BLE001 - as in extract_article: the text is what counts here
+        return {"text": text}
+    found = {"title": meta.title, "author": meta.author, "date": meta.date, "image": meta.image}
+    return {"text": text, **found}
+
+
 def extract_article(
-    html: bytes | str, url: str | None = None, content_type: str | None = None
+    html: bytes | str,
+    url: str | None = None,
+    content_type: str | None = None,
+    *,
+    select: str | None = None,
 ) -> Extracted:
     """Extract the main text and metadata of an article page.
 
@@ -201,11 +294,17 @@ def extract_article(
     baseline, before we give up: the fallbacks run only where precision found nothing, so
     they cost no precision elsewhere. Raises :class:`ExtractionError` when there is no text
     worth using, so callers record why and use the feed's own summary instead.
+
+    ``select`` (a source's content rule) replaces trafilatura's choice of the body: the text
+    is what the selector matches, and a selector that matches nothing is an error (the rule
+    is out of date), never a silent fallback.
     """
     if isinstance(html, bytes):
         html = decode_page(html, content_type)
     if not html.strip():
         raise ExtractionError("empty page")
+    if select:
+        return _checked(_selected(html, url, select))
     try:
         data = _bare(html, url, favor_precision=True)
         if not data:
@@ -219,6 +318,11 @@ def extract_article(
         raise ExtractionError(f"extraction crashed: {exc}") from None
     if not data:
         raise ExtractionError("no article text found")
+    return _checked(data)
+
+
+def _checked(data: dict) -> Extracted:
+    """The article found, unless its text is too short to be one."""
     text = _text(data)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionError(f"article text too short ({len(text)} characters)")

@@ -90,6 +90,26 @@ def test_extract_prints_json(web: SampleWeb, capsys) -> None:
     assert data["text"][:40] in capsys.readouterr().out
 
 
+def test_extract_with_a_sources_content_rules(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    """`extract URL --source ID`: what the pipeline will store for that source's pages, so an
+    operator can try a rule before the next cycle."""
+    sources = write_sources(web, tmp_path)
+    rule = '\n[[source]]\nid = "kestrel"\nname = "K"\nhomepage = "{0}/"\nfeed = "{0}/rss.xml"\n'
+    rule += 'lean = "center"\nstrip = [".ledger-box"]\nselect = ".story"\n'
+    sources.write_text(sources.read_text() + rule.format(web.url("kestrel")))
+    url = web.url("kestrel/stories/orchard-street-bakery-award.html")
+    base = ["extract", url, "--allow-private-hosts", "--sources", str(sources)]
+    assert main(base) == 0
+    assert "in your inbox every weekday" in capsys.readouterr().out  # trafilatura keeps it
+    assert main([*base, "--source", "kestrel"]) == 0
+    out = capsys.readouterr().out
+    assert "in your inbox" not in out and "By Tomas Reyl" not in out  # stripped; selected
+    assert "Marrow said the prize money will buy a second mixer" in out
+    assert main([*base, "--source", "nope"]) == 2
+    error = one_line_error(capsys)
+    assert error == f"balanced-news: configuration error: {sources}: no source 'nope'"
+
+
 def test_demo_runs_offline(tmp_path: Path, capsys) -> None:
     port = str(free_port())
     assert main(["demo", "--out", str(tmp_path), "--port", port]) == 0

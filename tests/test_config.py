@@ -178,9 +178,44 @@ def test_workers_table_defaults_and_values(tmp_path: Path) -> None:
     ],
 )
 def test_workers_table_mistakes_are_one_line(tmp_path: Path, table: str, message: str) -> None:
-    path = tmp_path / "sources.toml"
-    path.write_text(f"[workers]\n{table}\n{_ONE_SOURCE}")
+    assert_one_line_error(tmp_path, f"[workers]\n{table}\n{_ONE_SOURCE}", message)
+
+
+def assert_one_line_error(folder: Path, text: str, message: str) -> None:
+    """Loading ``text`` as a sources file fails with one line naming the file and ``message``."""
+    path = folder / "sources.toml"
+    path.write_text(text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    text = str(info.value)
-    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+    error = str(info.value)
+    assert error.startswith(f"{path}: ") and message in error and "\n" not in error
+
+
+def test_content_rules_become_typed_values(tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    rules = 'select = "td.storycell .storytext"\nstrip = [".ledger-box", "aside > p"]\n'
+    path.write_text(_ONE_SOURCE + rules)
+    (src,) = load_config(path).sources
+    assert src.select == "td.storycell .storytext"
+    assert src.strip == (".ledger-box", "aside > p")
+    path.write_text(_ONE_SOURCE)
+    (plain,) = load_config(path).sources
+    assert (plain.select, plain.strip) == (None, ())
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ('select = "div..body"', "source 'a': select 'div..body': not a valid CSS selector ("),
+        ('strip = [".ok", "a["]', "source 'a': strip 'a[': not a valid CSS selector ("),
+        ('strip = ["p::first-line"]', "strip 'p::first-line': not a valid CSS selector ("),
+        ('select = "  "', "source 'a': select '  ': is empty"),
+        ("strip = [3]", "source 'a': strip 3: must be a string, not 3"),
+        ('strip = ".ad"', "source 'a': strip must be a list, not '.ad'"),
+    ],
+)
+def test_content_rule_mistakes_are_one_line_naming_the_source(
+    tmp_path: Path, rules: str, message: str
+) -> None:
+    """A selector lxml cannot compile is caught at load, not on the first page it meets."""
+    assert_one_line_error(tmp_path, f"{_ONE_SOURCE}{rules}\n", message)

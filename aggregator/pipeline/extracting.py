@@ -66,6 +66,7 @@ class Extracting:
     ) -> None:
         self.store = store
         self.full_text = {src.id: src.full_text for src in sources}
+        self.rules = {src.id: src for src in sources if src.select or src.strip}
         self.settings = settings
         self.fetcher = fetcher
         self.stop = stop
@@ -92,7 +93,9 @@ class Extracting:
                 page = _Page()
                 link = entry.link
                 if self.full_text.get(entry.source_id, False) and link:
-                    page = self._extract_page(fetcher, rules, pacer, link)
+                    page = self._extract_page(
+                        fetcher, rules, pacer, link, self.rules.get(entry.source_id)
+                    )
                 decide = functools.partial(article_text, page)
                 if not self.store.record_article_text(entry.entry_id, decide):
                     continue
@@ -104,8 +107,15 @@ class Extracting:
         return len(pending)
 
     def _extract_page(
-        self, fetcher: Fetcher, rules: robots.Robots, pacer: robots.HostPacer, link: str
+        self,
+        fetcher: Fetcher,
+        rules: robots.Robots,
+        pacer: robots.HostPacer,
+        link: str,
+        source: Source | None,
     ) -> _Page:
+        """The article on the page at ``link``, read with ``source``'s content rules (its
+        ``strip``, then its ``select``) when it has any."""
         if not rules.allowed(link):
             return _Page(error="robots.txt disallows fetching this page")
         pacer.wait(link, rules.crawl_delay(link))
@@ -113,9 +123,12 @@ class Extracting:
         if res.error:
             return _Page(error=res.error)
         html = extract.decode_page(res.content or b"", res.content_type)
+        if source is not None:
+            html = extract.strip_elements(html, source.strip)
         marker = extract.paywall_marker(html)
         try:
-            text = extract.extract_article(html, res.final_url).text
+            select = source.select if source is not None else None
+            text = extract.extract_article(html, res.final_url, select=select).text
         except extract.ExtractionError as exc:
             return _Page(
                 error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)
