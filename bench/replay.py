@@ -1,7 +1,7 @@
 """Grouping as a subscriber sees it: real stories replayed as feeds and pages through
 ``balanced-news run --once``, scored on the published Atom feed.
 
-    python bench/replay.py [--sets dev neus] [--splits val test] [--density 20]
+    python bench/replay.py [--sets dev neus] [--splits val test] [--density 20] [--baseline REV]
 
 The way the issue's hidden evaluation is run, on our own machine: each set's articles are
 written out as one RSS feed per outlet and one HTML page per article, served on 127.0.0.1, and
@@ -10,6 +10,21 @@ runs into a fresh SQLite file. The published feed (``balanced.atom`` and every `
 page) is read back: an article belongs to the entry whose ``link rel="related"`` points at
 its page. Printed per set: pairwise and B-cubed precision, recall and F1, the share of pure
 entries (the scores of ``cluster_quality.py``), and how many articles no entry links ("lost").
+
+Then what a reader is told about coverage (issue 19), read from the published entries:
+
+- ``false "not covered"``: entries saying "No left-leaning (right-leaning) outlet has covered
+  this story yet" while their gold story has an article of that side in another entry (count,
+  and share of all entries);
+- ``false blindspot``: entries of ``blindspot.atom`` whose gold story the side it says ignored
+  it did cover (count, share of all entries and of the blindspot feed's);
+- ``related angles``: links an entry gives, in place of that claim, to another side's article
+  on a related angle, and how many of them are of the entry's own gold story;
+- (dev, where opinion pieces are known) how often a pair of one gold story's articles that
+  holds an opinion piece shares an entry, beside news-with-news pairs.
+
+``--baseline REV`` replays the same sites with git revision REV's code (checked out beside
+this tree, ``bench/revision.py``) and prints its figures beside this tree's.
 
 With the ``bench`` extra (rouge-score), it also scores the published summaries the way the
 hidden evaluation checks them: each story's summary is that of the entry linking most of its
@@ -22,7 +37,9 @@ summary's ROUGE-1 at least 1.05x the centre lead's.
   outlets, leans and opinion tags, dated by their URLs as ``cluster_quality`` dates them).
 - ``neus``: the neus-grouping ``val`` and ``test`` stories (never tuned on), streamed as
   ``cluster_quality`` streams them (fixed seed, ``--density`` stories a day; the issue's replay
-  used 20), each article from one of 40 made-up outlets.
+  used 20), each article from one of 40 made-up outlets. The set gives no sides (its articles
+  come in a random order), so each story's first, second and third article are taken as its
+  left, centre and right one: every story has one of each, as in the hidden set.
 
 Reads ``../shared/fixtures`` at run time (exits 0 with a note when it is absent). Figures are
 printed, never asserted.
@@ -31,19 +48,23 @@ printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
 import cluster_quality as cq
-from lxml import etree
+from lxml import etree, html
+from revision import checked_out
 
 from aggregator.demo.server import SampleWeb
 from aggregator.models import ClusterArticle
@@ -75,7 +96,7 @@ def write_site(
     pages: dict[str, int] = {}
     sources = [
         "[settings]",
-        "feed_size = 100",
+        "feed_size = 5000",  # the blindspot feed lists every one-sided story
         "page_delay = 0",
         "concurrency = 64",
         "per_host = 8",
@@ -123,19 +144,51 @@ def write_site(
     return "\n".join(sources), pages
 
 
-def published_entries(out: Path) -> list[tuple[list[str], str]]:
-    """The related links and the summary of every story entry in the published feed and its
-    archive pages."""
+# What the published text says of a side with no article in the entry (the claim measured).
+_NOT_COVERED = re.compile(r"no (left|right)-leaning outlet has covered this story", re.I)
+
+
+@dataclass
+class Entry:
+    """One published story entry, as the replay reads it."""
+
+    links: list[str]  # the ``link rel="related"`` hrefs: its articles
+    summary: str
+    not_covered: set[str] = field(default_factory=set)  # sides it says did not cover it
+    related_angles: list[str] = field(default_factory=list)  # hrefs named as a related angle
+
+
+def _read_entry(entry: etree._Element) -> Entry | None:
+    links = [
+        link.get("href", "") for link in entry.iter(f"{ATOM}link") if link.get("rel") == "related"
+    ]
+    if not links:
+        return None
+    content = entry.findtext(f"{ATOM}content") or ""
+    found = Entry(links, entry.findtext(f"{ATOM}summary") or "")
+    if content.strip():
+        tree = html.fragment_fromstring(content, create_parent="div")
+        text = " ".join(tree.itertext())
+        found.not_covered = {m.lower() for m in _NOT_COVERED.findall(text)}
+        found.related_angles = [
+            a.get("href", "") for a in tree.iterfind(".//*[@class='related-angle']//a")
+        ]
+    return found
+
+
+def published_entries(out: Path, name: str | None = None) -> list[Entry]:
+    """Every story entry of the published feed and its archive pages (or of feed ``name``)."""
+    paths = (
+        [out / name] if name else [out / "balanced.atom", *sorted((out / "archive").glob("*.atom"))]
+    )
     entries = []
-    for path in [out / "balanced.atom", *sorted((out / "archive").glob("*.atom"))]:
-        for entry in etree.parse(str(path)).getroot().iter(f"{ATOM}entry"):
-            links = [
-                link.get("href", "")
-                for link in entry.iter(f"{ATOM}link")
-                if link.get("rel") == "related"
-            ]
-            if links:
-                entries.append((links, entry.findtext(f"{ATOM}summary") or ""))
+    for path in paths:
+        if not path.is_file():
+            continue
+        for element in etree.parse(str(path)).getroot().iter(f"{ATOM}entry"):
+            entry = _read_entry(element)
+            if entry is not None:
+                entries.append(entry)
     return entries
 
 
@@ -168,7 +221,7 @@ def neus_references(stories: list[dict]) -> References:
 def summary_scores(
     label: str,
     entry_of: dict[int, int],
-    entries: list[tuple[list[str], str]],
+    entries: list[Entry],
     gold: cq.Gold,
     refs: References,
 ) -> None:
@@ -198,7 +251,7 @@ def summary_scores(
             if article in entry_of:
                 counts[entry_of[article]] += 1
         entry = max(counts, key=lambda e: (counts[e], -e)) if counts else None
-        summary = entries[entry][1] if entry is not None else ""
+        summary = entries[entry].summary if entry is not None else ""
         scored = []
         for text in (summary, centre):
             s = scorer.score(reference, text)
@@ -220,53 +273,160 @@ def summary_scores(
         )
 
 
+SIDES = {"left": "left", "lean-left": "left", "right": "right", "lean-right": "right"}
+
+
+@dataclass
+class Published:
+    """What one replayed cycle published, mapped back onto the articles."""
+
+    seconds: float
+    entries: list[Entry]
+    entry_of: dict[int, int]  # article -> the first entry linking it
+    blindspot: list[Entry]
+    article_of: dict[str, int]  # href -> article
+
+
+def run_cycle(
+    root: Path, tmp: Path, sources: str, pages: dict[str, int], tree: Path | None
+) -> Published | str:
+    """One ``run --once`` over the site at ``root`` (with revision ``tree``'s code when given);
+    the published entries, or why the run failed."""
+    with SampleWeb(root) as web:
+        (tmp / "sources.toml").write_text(web.render(sources), encoding="utf-8")
+        env = dict(
+            os.environ,
+            BALANCED_NEWS_SOURCES=str(tmp / "sources.toml"),
+            BALANCED_NEWS_DB=f"sqlite:///{tmp}/replay.db",
+            BALANCED_NEWS_OUT=str(tmp / "out"),
+            BALANCED_NEWS_ALLOW_PRIVATE_HOSTS="1",
+        )
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator.cli", "run", "--once"],
+            env=env,
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            return f"run --once failed ({done.returncode}): {done.stderr[-500:]}"
+        prefix = web.base + "/"
+        article_of = {prefix + path: article for path, article in pages.items()}
+        entries = published_entries(tmp / "out")
+        entry_of: dict[int, int] = {}
+        for number, entry in enumerate(entries):
+            for link in entry.links:
+                if link in article_of:
+                    entry_of.setdefault(article_of[link], number)
+        blindspot = published_entries(tmp / "out", "blindspot.atom")
+    return Published(seconds, entries, entry_of, blindspot, article_of)
+
+
+def _share(n: int, of: int) -> str:
+    return f"{n} ({n / of:.0%})" if of else f"{n}"
+
+
+def coverage_figures(
+    got: Published, gold: cq.Gold, leans: dict[int, str], kinds: dict[int, str]
+) -> dict[str, str]:
+    """What the reader is told of each side's coverage, against the gold stories."""
+    side_of = {a: SIDES.get(lean, "center") for a, lean in leans.items()}
+    by_story: dict[object, set[int]] = defaultdict(set)
+    for article, story in gold.items():
+        by_story[story].add(article)
+
+    def elsewhere(entry: Entry, side: str) -> bool:
+        """The entry's gold stories have an article of ``side`` that this entry does not link."""
+        mine = {got.article_of[h] for h in entry.links if h in got.article_of}
+        return any(
+            side_of.get(other) == side and other not in mine
+            for story in {gold[a] for a in mine}
+            for other in by_story[story]
+        )
+
+    claims = [(e, side) for e in got.entries for side in e.not_covered]
+    false_claims = sum(elsewhere(e, side) for e, side in claims)
+    false_blind = 0
+    for entry in got.blindspot:
+        reached = {side_of.get(got.article_of.get(h, -1)) for h in entry.links} & {"left", "right"}
+        missing = {"left", "right"} - reached
+        false_blind += any(elsewhere(entry, side) for side in missing)
+    angles = [(e, h) for e in got.entries for h in e.related_angles]
+    right_angles = sum(
+        gold.get(got.article_of.get(h, -1))
+        in {gold[got.article_of[x]] for x in e.links if x in got.article_of}
+        for e, h in angles
+    )
+    n = len(got.entries)
+    out = {
+        "entries": str(n),
+        'false "not covered"': _share(false_claims, n) + f" of {len(claims)} claims",
+        "false blindspot": _share(false_blind, n)
+        + f"; of the blindspot feed's {len(got.blindspot)}: "
+        + (f"{false_blind / len(got.blindspot):.0%}" if got.blindspot else "-"),
+        "related angles": f"{len(angles)}, of the entry's own story {right_angles}",
+    }
+    if any(k == "opinion" for k in kinds.values()):
+        joined: dict[str, list[int]] = {"opinion": [0, 0], "news": [0, 0]}
+        for members in by_story.values():
+            ordered = sorted(members)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1 :]:
+                    kind = "opinion" if "opinion" in (kinds.get(a), kinds.get(b)) else "news"
+                    joined[kind][1] += 1
+                    same = a in got.entry_of and got.entry_of.get(a) == got.entry_of.get(b)
+                    joined[kind][0] += same
+        out["pairs joined"] = ", ".join(
+            f"{kind} {j}/{t} ({j / t:.0%})" for kind, (j, t) in joined.items() if t
+        )
+    return out
+
+
 def replay(
     label: str,
     articles: list[ClusterArticle],
     gold: cq.Gold,
     leans: dict[int, str],
     refs: References,
+    baseline: tuple[str, Path] | None = None,
 ) -> None:
+    """Replay the set through this tree (and the baseline revision's tree, when given); print
+    the grouping scores, then the coverage figures side by side."""
+    kinds = {a.entry_id: a.kind for a in articles}
+    runs: list[tuple[str, Published]] = []
     with tempfile.TemporaryDirectory(prefix="bn-replay-") as tmp:
         root = Path(tmp) / "site"
         root.mkdir()
         sources, pages = write_site(root, articles, leans)
-        with SampleWeb(root) as web:
-            (Path(tmp) / "sources.toml").write_text(web.render(sources), encoding="utf-8")
-            env = dict(
-                os.environ,
-                BALANCED_NEWS_SOURCES=str(Path(tmp) / "sources.toml"),
-                BALANCED_NEWS_DB=f"sqlite:///{tmp}/replay.db",
-                BALANCED_NEWS_OUT=str(Path(tmp) / "out"),
-                BALANCED_NEWS_ALLOW_PRIVATE_HOSTS="1",
-            )
-            started = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "aggregator.cli", "run", "--once"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            seconds = time.perf_counter() - started
-            if done.returncode != 0:
-                print(f"{label}: run --once failed ({done.returncode}): {done.stderr[-500:]}")
-                return
-            prefix = web.base + "/"
-            entries = published_entries(Path(tmp) / "out")
-            entry_of: dict[int, int] = {}  # article -> the first entry linking it
-            for number, (links, _) in enumerate(entries):
-                for link in links:
-                    entry_id = pages.get(link.removeprefix(prefix))
-                    if entry_id is not None:
-                        entry_of.setdefault(entry_id, number)
-    pred = {article: f"entry-{number}" for article, number in entry_of.items()}
-    lost = [i for i in gold if i not in pred]
-    for entry_id in lost:  # scored as entries of their own, and counted
-        pred[entry_id] = f"lost-{entry_id}"
-    figures = cq.scores(pred, gold)
-    cq._row(label, figures, f"{len(lost):8d}{seconds:10.1f}")
-    summary_scores(label, entry_of, entries, gold, refs)
+        trees: list[tuple[str, Path | None]] = [("this tree", None)]
+        if baseline is not None:
+            trees.insert(0, (baseline[0], baseline[1]))
+        for name, tree in trees:
+            work = Path(tmp) / f"run-{len(runs)}"
+            work.mkdir()
+            got = run_cycle(root, work, sources, pages, tree)
+            if isinstance(got, str):
+                print(f"{label} ({name}): {got}")
+                continue
+            runs.append((name, got))
+    for name, got in runs:
+        pred = {article: f"entry-{number}" for article, number in got.entry_of.items()}
+        lost = [i for i in gold if i not in pred]
+        for entry_id in lost:  # scored as entries of their own, and counted
+            pred[entry_id] = f"lost-{entry_id}"
+        row = label if len(runs) == 1 else f"{label[:13]} {name[:10]}"
+        cq._row(row, cq.scores(pred, gold), f"{len(lost):8d}{got.seconds:10.1f}")
+    if not runs:
+        return
+    figures = [(name, coverage_figures(got, gold, leans, kinds)) for name, got in runs]
+    for key in figures[0][1]:
+        print(f"  {key + ':':22}" + " | ".join(f"{name}: {f[key]}" for name, f in figures))
+    summary_scores(label, runs[-1][1].entry_of, runs[-1][1].entries, gold, refs)
 
 
 def dev_set() -> tuple[list[ClusterArticle], cq.Gold, dict[int, str]]:
@@ -288,19 +448,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", nargs="+", default=["val", "test"])
     parser.add_argument("--density", type=int, default=20, help="neus stories a day")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline", help="a git revision to replay beside this tree")
     args = parser.parse_args(argv)
     if not cq.DEV.is_file():
         print(f"{cq.DEV} not found (../shared is absent): nothing to replay.")
         return 0
+    if args.baseline:
+        with checked_out(args.baseline) as tree:
+            return _replay_sets(args, (args.baseline, tree))
+    return _replay_sets(args, None)
+
+
+def neus_leans(articles: list[ClusterArticle], gold: cq.Gold) -> dict[int, str]:
+    """Each neus story's articles, in the order the stream numbered them, as its left, centre
+    and right one (the set gives no sides; its article order is random)."""
+    leans: dict[int, str] = {}
+    seen: dict[object, int] = defaultdict(int)
+    for entry_id in sorted(a.entry_id for a in articles):
+        story = gold[entry_id]
+        # which side opens the story varies (a stable turn per story), as it does in the news
+        turn = int(hashlib.sha1(str(story).encode()).hexdigest(), 16) % 3
+        leans[entry_id] = ("left", "center", "right")[(seen[story] + turn) % 3]
+        seen[story] += 1
+    return leans
+
+
+def _replay_sets(args: argparse.Namespace, baseline: tuple[str, Path] | None) -> int:
     print(" " * 24 + "".join(f"{c:>8}" for c in cq.COLUMNS) + "    lost   seconds")
     if "dev" in args.sets:
         articles, gold, leans = dev_set()
-        replay("dev (100 stories)", articles, gold, leans, dev_references())
+        replay("dev (100 stories)", articles, gold, leans, dev_references(), baseline)
     if "neus" in args.sets:
         stories = [s for split in args.splits for s in cq.neus_stories(split)]
         articles, gold = cq.stream(stories, args.seed, args.density)
         label = f"neus {'+'.join(args.splits)} {args.density}/day"
-        replay(label, articles, gold, {}, neus_references(stories))
+        leans = neus_leans(articles, gold)
+        replay(label, articles, gold, leans, neus_references(stories), baseline)
     print(
         "targets (issue 11): dev pairwise F1 >= 0.93, B-cubed F1 >= 0.96; the hidden set, "
         "replayed like this: P >= 0.95, F1 >= 0.92, nothing lost"
