@@ -282,6 +282,9 @@ class Assignment:
     copy_of: int | None = None  # entry id of the original when this is a near-duplicate
     merged: tuple[str, ...] = ()  # newer story ids folded into ``story_id`` by this article
     storyline: str = ""  # the storyline the story belongs to (see ``Story.storyline``)
+    # Every candidate story compared, with the pair model's probability (story id, p), most
+    # probable first: what a looser search for related coverage reads (``related.py``).
+    near: tuple[tuple[str, float], ...] = ()
 
 
 FEATURES = (
@@ -573,6 +576,7 @@ class StoryIndex:
                 story = self._attach(article, doc, sid, copy=True)
                 return Assignment(sid, 1.0, False, copy_of=copy_of, storyline=story.storyline)
         scored = self.scored(doc, article.published)
+        near = tuple((s.story_id, p) for p, s in scored)
         if (
             article.kind == "opinion"
             and scored
@@ -583,7 +587,7 @@ class StoryIndex:
             # later and in other words, and joins the one it discusses most (feeding the views).
             score, best = scored[0]
             story = self._attach(article, doc, best.story_id)
-            return Assignment(story.story_id, score, False, storyline=story.storyline)
+            return Assignment(story.story_id, score, False, storyline=story.storyline, near=near)
         if scored and self.later_event(doc, scored[0][1], article.published):
             # the next event: at most a storyline link to the story it follows
             scored = [
@@ -597,7 +601,7 @@ class StoryIndex:
                 storyline = scored[0][1].storyline  # the next event of a developing story
             story = self._attach(article, doc, sid, storyline)
             score = scored[0][0] if scored else 0.0
-            return Assignment(sid, score, True, storyline=story.storyline)
+            return Assignment(sid, score, True, storyline=story.storyline, near=near)
         best_score, best = scored[0]
         # Another story as close is the same event opened twice, unless the article dates
         # itself after it: then that is an earlier event of the storyline, kept apart.
@@ -614,7 +618,12 @@ class StoryIndex:
                 merged.append(other.story_id if kept is story else story.story_id)
                 story = kept
         return Assignment(
-            story.story_id, best_score, False, merged=tuple(merged), storyline=story.storyline
+            story.story_id,
+            best_score,
+            False,
+            merged=tuple(merged),
+            storyline=story.storyline,
+            near=near,
         )
 
     def merge(self, a: Story, b: Story) -> Story:

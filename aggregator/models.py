@@ -162,6 +162,21 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class CoverageNote:
+    """What the reader is told of a side no article of the story comes from, as a code that
+    publishing words (``publish.story.note_text``): ``no_coverage`` (the looser search found
+    nothing of that side's) or ``related_angle`` (it found this article, not joined to the
+    story: its outlet, its own headline, its link)."""
+
+    code: str  # "no_coverage" | "related_angle"
+    side: str  # "left" | "right"
+    outlet: str = ""
+    title: str = ""
+    link: str | None = None
+    published: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Rewrite:
     """The balanced story: neutral headline and summary, attributed body, perspectives.
 
@@ -182,6 +197,7 @@ class Rewrite:
     summary_sentences: tuple[Sentence, ...] = ()  # the summary, sentence by sentence, sourced
     method: str = "extractive"  # or "model"
     fallback: str | None = None  # why the model's rewrite was not used, when it was not
+    notes: tuple[CoverageNote, ...] = ()  # one per side no article of the story comes from
 
 
 @dataclass(frozen=True)
@@ -215,6 +231,7 @@ class PublishedStory:
     storyline_id: str = ""  # the storyline's id (its first story's id); "" when alone
     earlier: tuple[StorylineEvent, ...] = ()  # the storyline's earlier events, oldest first
     later: tuple[StorylineEvent, ...] = ()  # and its later ones
+    notes: tuple[CoverageNote, ...] = ()  # the sides it has no article of (``Rewrite.notes``)
 
 
 @dataclass(frozen=True)
@@ -359,7 +376,17 @@ class StoryMerged:
     kept: str
 
 
-GroupStep = StoryOpened | EntryGrouped | StoryMerged
+@dataclass(frozen=True)
+class EntryRelated:
+    """An entry the grouping compared with a story it did not join, probable enough to be
+    coverage of a related angle (``related.RELATED``)."""
+
+    entry_id: int
+    story_id: str
+    score: float
+
+
+GroupStep = StoryOpened | EntryGrouped | StoryMerged | EntryRelated
 
 # The database's grouping, summed up: grouped entries (count, highest id) and retired stories.
 # Anything else that groups, merges or prunes changes it.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aggregator import cluster
+from aggregator import cluster, related
 from aggregator.config import Source
 from aggregator.embeddings import Embedder, MiniLMEmbedder, embedding_text
 from aggregator.identity import canonical_url
@@ -156,6 +156,12 @@ class Grouping:
                     steps.append(StoryMerged(retired, story_id))
                     touched.discard(retired)
                     merges += 1
+                # The stories it is loosely related to: their "not covered" claims are
+                # searched again (the looser search behind them, ``related.py``).
+                near = [(index.resolve(sid), p) for sid, p in found.near]
+                for step in related.related_steps(entry.id, story_id, near):
+                    steps.append(step)
+                    touched.add(step.story_id)
             if url:
                 kept.by_url.setdefault(url, []).append((entry.id, story_id, art.published))
             touched.add(story_id)

@@ -9,11 +9,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from aggregator import extract, publish, rewrite
+from aggregator import extract, publish, related, rewrite
 from aggregator.config import ModelSettings, RewriteSettings, Source
 from aggregator.models import (
     Attribution,
     Coverage,
+    CoverageNote,
     RelatedLink,
     StoredEntry,
     StoryArticle,
@@ -74,8 +75,9 @@ class Rewriting:
                 self.progress("rewrite", n, len(ordered), story_id)
         return done
 
-    def _input_hash(self, articles: Sequence[StoryArticle]) -> str:
-        """What a rewrite is made from: the articles, the rewrite settings and the model."""
+    def _input_hash(self, articles: Sequence[StoryArticle], notes: Sequence[CoverageNote]) -> str:
+        """What a rewrite is made from: the articles, the coverage notes, the rewrite settings
+        and the model."""
         model = self.model_settings
         return _hash(
             json.dumps(
@@ -84,6 +86,7 @@ class Rewriting:
                         [a.entry_id, a.source_name, a.lean, a.kind, a.title, a.text, a.via]
                         for a in articles
                     ],
+                    [[n.code, n.side, n.outlet, n.title, n.link] for n in notes],
                     self.options.summary_words,
                     rewrite.EXTRACTIVE_VERSION,
                     [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
@@ -101,10 +104,13 @@ class Rewriting:
         if inputs is None or not inputs.entries:
             return False
         articles = self._story_articles(inputs.entries)
-        input_hash = self._input_hash(articles)
+        notes = self._coverage_notes(story_id, articles)
+        input_hash = self._input_hash(articles, notes)
         if inputs.input_hash == input_hash and inputs.rewritten:
             return False
-        result = rewrite.rewrite_story(articles, summary_words=self.options.summary_words)
+        result = rewrite.rewrite_story(
+            articles, summary_words=self.options.summary_words, notes=notes
+        )
         final = True
         if self.model is not None:
             outcome = self.model.rewrite(input_hash, articles, result, label=story_id)
@@ -125,10 +131,21 @@ class Rewriting:
                 content_html=content_html,
                 leans=coverage.leans,
                 related=tuple(related),
-                attribution=attribution(articles, coverage),
+                attribution=attribution(articles, coverage, result.notes),
                 content_hash=_hash(json.dumps(shown)),
             ),
         )
+
+    def _coverage_notes(
+        self, story_id: str, articles: Sequence[StoryArticle]
+    ) -> tuple[CoverageNote, ...]:
+        """Before the story says a side has not covered it: that side's related articles
+        (the looser search, ``related.py``), read only when a side is missing."""
+        reached = {related.side_of(a.lean) for a in articles}
+        if all(side in reached for side in related.SIDES):
+            return ()
+        found = [self._story_article(e) for e in self.store.related_entries(story_id)]
+        return related.coverage_notes(articles, found)
 
     def _story_articles(self, entries: Sequence[StoredEntry]) -> list[StoryArticle]:
         """One StoryArticle per original article; copies become its "via" outlets."""
@@ -179,8 +196,11 @@ class Rewriting:
         )
 
 
-def attribution(articles: Sequence[StoryArticle], coverage: Coverage) -> Attribution:
-    """Who reported the story first, who covered it, per-side counts and blindspot."""
+def attribution(
+    articles: Sequence[StoryArticle], coverage: Coverage, notes: Sequence[CoverageNote] = ()
+) -> Attribution:
+    """Who reported the story first, who covered it, per-side counts and blindspot (one
+    side only, and the search found nothing of the other's)."""
     outlets: list[tuple[str | None, str, str, str | None]] = [
         (a.source_id, a.source_name, a.lean, None) for a in articles
     ]
@@ -193,7 +213,7 @@ def attribution(articles: Sequence[StoryArticle], coverage: Coverage) -> Attribu
         count_left=coverage.count("left"),
         count_center=coverage.count("center"),
         count_right=coverage.count("right"),
-        blindspot=publish.blindspot_side(coverage.leans) is not None,
+        blindspot=publish.blindspot_side(coverage.leans, notes) is not None,
     )
 
 

@@ -3,7 +3,8 @@
 ``publish_site`` writes, into the output folder:
 
 - ``balanced.atom`` (the newest ``feed_size`` stories) and ``archive/N.atom`` (RFC 5005 pages
-  for the older ones), ``blindspot.atom`` (stories one side only covered);
+  for the older ones), ``blindspot.atom`` (stories one side only covered, where the search
+  for the other side's coverage found nothing: ``related.py``);
 - ``balanced.json`` (JSON Feed 1.1, the same stories and ids as ``balanced.atom``);
 - ``index.html``, ``stories/<id>.html`` and ``style.css`` (the readable site);
 - ``sources.opml`` (our sources, for other readers).
@@ -84,7 +85,7 @@ def publish_site(
     total = sum(1 for s in sources if s.enabled)  # for "3 of 44 sources are down"
     current, older = stories[: settings.feed_size], stories[settings.feed_size :]
     archives = atom.build_archives(older, settings, contents)
-    blind = [s for s in stories if blindspot_side(s.leans)][: settings.feed_size]
+    blind = [s for s in stories if blindspot_side(s.leans, s.notes)][: settings.feed_size]
     views = [html.story_view(s, contents[s.id]) for s in stories]
     files: list[tuple[str, bytes]] = [
         (html.STYLE_FILE, html.stylesheet()),

@@ -106,7 +106,7 @@ def _story_entry(story: PublishedStory, site: str, content: str, mark_blindspot:
         parts.append(
             _el("category", None, 2, term=story.storyline_id, label=first, scheme=STORYLINE_SCHEME)
         )
-    if mark_blindspot and blindspot_side(story.leans):
+    if mark_blindspot and blindspot_side(story.leans, story.notes):
         parts.append(
             _el("category", None, 2, term="blindspot", label="Blindspot", scheme=f"{site}coverage")
         )

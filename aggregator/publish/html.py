@@ -76,7 +76,7 @@ def story_view(story: PublishedStory, content: str) -> StoryView:
             f"Coverage: {counts['left']} left, {counts['center']} center, "
             f"{counts['right']} right outlets"
         ),
-        blindspot=blindspot_side(story.leans),
+        blindspot=blindspot_side(story.leans, story.notes),
         published_iso=rfc3339(story.published),
         published_text=_when(story.published),
         updated_iso=rfc3339(story.updated),

@@ -18,6 +18,7 @@ from aggregator.publish.story import (
     LEAN_LABELS,
     STORYLINE_SCHEME,
     atom_id,
+    note_json,
     status_notice,
     story_path,
 )
@@ -46,6 +47,9 @@ def _item(story: PublishedStory, site: str, content: str) -> dict[str, object]:
         "_balanced_news": {
             "leans": list(story.leans),
             "sources": sources,
+            # Each side the story has no article of: not covered (the search found nothing),
+            # or a related angle (the article the search found, not joined to the story).
+            "coverage": [note_json(n) for n in story.notes],
             **({"storyline": _storyline(story, site)} if story.storyline_id else {}),
         },
     }

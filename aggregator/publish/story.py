@@ -14,7 +14,14 @@ from datetime import datetime
 from html import escape
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
-from aggregator.models import Coverage, PublishedStory, Rewrite, Sentence, SourceStatus
+from aggregator.models import (
+    Coverage,
+    CoverageNote,
+    PublishedStory,
+    Rewrite,
+    Sentence,
+    SourceStatus,
+)
 from aggregator.publish.sanitize import safe_url
 
 _NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
@@ -83,14 +90,76 @@ def _quoted_html(sentence: Sentence) -> str:
     return f"{escape(sentence.text)} <cite>({'; '.join(names)})</cite>"
 
 
-def _section(css: str, title: str, sentences: Sequence[Sentence], missing: str | None) -> str:
+def _section(
+    css: str,
+    title: str,
+    sentences: Sequence[Sentence],
+    missing: str | None,
+    note: CoverageNote | None = None,
+) -> str:
     parts = [f'<section class="{css}">', f"<h4>{title}</h4>"]
     if sentences:
         parts.extend(f"<p>{_quoted_html(s)}</p>" for s in sentences)
+    elif note is not None:
+        parts.append(note_html(note))
     else:
         parts.append(f'<p class="missing">{escape(missing or "Nothing to show yet.")}</p>')
     parts.append("</section>")
     return "".join(parts)
+
+
+# --- what the reader is told of a side the story has no article of (``CoverageNote``) -----------
+# Every such sentence is worded here, and only here.
+
+
+def note_text(note: CoverageNote) -> str:
+    """The note in plain words (the JSON Feed's, and the HTML's around its link)."""
+    if note.code == "related_angle":
+        when = f" ({_day(note.published)})" if note.published else ""
+        return (
+            f"A {note.side}-leaning outlet covered a related angle: {note.outlet}, "
+            f"\u201c{note.title}\u201d{when}."
+        )
+    return f"No {note.side}-leaning outlet has covered this story yet."
+
+
+def note_html(note: CoverageNote) -> str:
+    """The note as a paragraph; a related angle links to its article (its outlet and its own
+    headline), which is not one of the story's sources."""
+    url = safe_url(note.link)
+    if note.code != "related_angle" or not url:
+        return f'<p class="missing">{escape(note_text(note))}</p>'
+    when = f" ({_day(note.published)})" if note.published else ""
+    label = f"{escape(note.outlet)}, \u201c{escape(note.title)}\u201d"
+    return (
+        f'<p class="related-angle">A {escape(note.side)}-leaning outlet covered a related angle: '
+        f'<a href="{escape(url, quote=True)}">{label}</a>{escape(when)}.</p>'
+    )
+
+
+def common_ground_note(notes: Sequence[CoverageNote]) -> str:
+    """Why Common Ground is empty when a side has no article of the story."""
+    said = []
+    for note in notes:
+        if note.code == "related_angle":
+            view = "Progressive" if note.side == "left" else "Conservative"
+            said.append(
+                f"the {note.side}-leaning coverage found is of a related angle "
+                f"(see the {view} View)"
+            )
+        else:
+            said.append(f"no {note.side}-leaning outlet has covered this story yet")
+    return "Common ground needs coverage from both sides; " + "; ".join(said) + "."
+
+
+def note_json(note: CoverageNote) -> dict[str, str]:
+    """The note in the JSON Feed: its code, its side, its words, and a related angle's
+    article."""
+    out = {"note": note.code, "side": note.side, "text": note_text(note)}
+    url = safe_url(note.link)
+    if note.code == "related_angle" and url:
+        out |= {"outlet": note.outlet, "title": note.title, "url": url}
+    return out
 
 
 def coverage_line(coverage: Coverage) -> str:
@@ -132,21 +201,29 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
         parts.append(f'<li class="lean-{escape(lean)}">{named} ({label}{note})</li>')
     parts.append("</ul>")
     parts.append('<h3>Different Perspectives</h3><div class="perspectives">')
+    notes = {n.side: n for n in rewrite.notes}
     parts.append(
         _section(
-            "progressive", "Progressive View", rewrite.progressive, rewrite.progressive_missing
+            "progressive",
+            "Progressive View",
+            rewrite.progressive,
+            rewrite.progressive_missing,
+            notes.get("left"),
         )
     )
     parts.append(
         _section(
-            "conservative", "Conservative View", rewrite.conservative, rewrite.conservative_missing
+            "conservative",
+            "Conservative View",
+            rewrite.conservative,
+            rewrite.conservative_missing,
+            notes.get("right"),
         )
     )
-    parts.append(
-        _section(
-            "common-ground", "Common Ground", rewrite.common_ground, rewrite.common_ground_missing
-        )
-    )
+    common_missing = rewrite.common_ground_missing
+    if rewrite.notes and not rewrite.common_ground:
+        common_missing = common_ground_note(rewrite.notes)
+    parts.append(_section("common-ground", "Common Ground", rewrite.common_ground, common_missing))
     parts.append("</div>")
     return "".join(parts)
 
@@ -226,7 +303,13 @@ def sides(leans: Sequence[str]) -> set[str]:
     }
 
 
-def blindspot_side(leans: Sequence[str]) -> str | None:
-    """'left' or 'right' when only that side covered the story (a blindspot for the other)."""
+def blindspot_side(leans: Sequence[str], notes: Sequence[CoverageNote] = ()) -> str | None:
+    """'left' or 'right' when only that side covered the story, and the search behind the
+    claim found nothing of the other side's (no related angle): a blindspot for the other."""
     reached = sides(leans)
-    return reached.pop() if len(reached) == 1 else None
+    if len(reached) != 1:
+        return None
+    side = reached.pop()
+    if any(n.code == "related_angle" and n.side != side for n in notes):
+        return None
+    return side

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
-from aggregator.models import Coverage, Rewrite, Sentence, StoryArticle
+from aggregator.models import Coverage, CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.rewrite.claims import Claim, align, corroborated, features
 from aggregator.text import (
     STOPWORDS,
@@ -719,8 +719,14 @@ def attributed_claim(sentence: Sentence, outlets: Sequence[str]) -> Sentence:
     return dataclasses.replace(sentence, attributed=prose)
 
 
-def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY_WORDS) -> Rewrite:
-    """Build the balanced story from its source articles."""
+def rewrite_story(
+    articles: Sequence[StoryArticle],
+    summary_words: int = SUMMARY_WORDS,
+    notes: Sequence[CoverageNote] = (),
+) -> Rewrite:
+    """Build the balanced story from its source articles. ``notes`` say what the reader is
+    told of each side none of them comes from (``related.coverage_notes``); without them,
+    that the side has not covered it."""
     if not articles:
         raise ValueError("a story needs at least one article")
     articles = sorted(articles, key=lambda a: (a.published, a.entry_id))
@@ -772,14 +778,10 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
     common = (
         _common_ground(claims, scores, article_titles, opinion) if left_arts and right_arts else ()
     )
-    missing_left = None if left_arts else "No left-leaning outlet has covered this story yet."
-    missing_right = None if right_arts else "No right-leaning outlet has covered this story yet."
+    # A side with no article of its own: what the reader is told is a note (``notes``, one
+    # per such side: not covered, or a related angle the search found), worded by publish.
     if not left_arts or not right_arts:
-        missing_common = "Common ground needs coverage from both sides; " + (
-            "no left-leaning outlet has covered this story yet."
-            if not left_arts
-            else "no right-leaning outlet has covered this story yet."
-        )
+        missing_common = None
     elif not common:
         missing_common = "Left- and right-leaning outlets do not yet report the same facts here."
     else:
@@ -794,13 +796,19 @@ def rewrite_story(articles: Sequence[StoryArticle], summary_words: int = SUMMARY
         progressive=progressive,
         conservative=conservative,
         common_ground=common,
-        progressive_missing=(missing_left or side_missing.format("left-leaning"))
-        if not progressive
+        progressive_missing=side_missing.format("left-leaning")
+        if left_arts and not progressive
         else None,
-        conservative_missing=(missing_right or side_missing.format("right-leaning"))
-        if not conservative
+        conservative_missing=side_missing.format("right-leaning")
+        if right_arts and not conservative
         else None,
         common_ground_missing=missing_common,
+        notes=tuple(notes)
+        or tuple(
+            CoverageNote("no_coverage", side)
+            for side, arts in (("left", left_arts), ("right", right_arts))
+            if not arts
+        ),
         unavailable=tuple(sorted({a.source_name for a in articles if not a.text_available})),
     )
 

@@ -161,6 +161,11 @@ class StoreType(Protocol):
     def rewrite_inputs(self, story_id: str) -> RewriteInputs | None:
         """What the story's rewrite is made from (None: no such story)."""
 
+    def related_entries(self, story_id: str) -> list[StoredEntry]:
+        """Other stories' entries related to this story (``related_coverage``): those found
+        related to it, and the entries of the stories its own entries were found related to;
+        most related first."""
+
     def save_rewrite(self, story_id: str, rewrite: StoryRewrite) -> bool:
         """Store a story's rewrite in one transaction; its ``updated`` time moves only when
         what readers see changed. False when the story is gone (pruned meanwhile)."""

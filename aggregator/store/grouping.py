@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.models import (
     EntryGrouped,
+    EntryRelated,
     GroupingMark,
     GroupStep,
     StoredEntry,
@@ -18,7 +19,7 @@ from aggregator.models import (
 )
 from aggregator.store._base import StoreBase
 from aggregator.store.entries import grouping_mark, stored_entries
-from aggregator.store.schema import EntryRow, StoryRow, utcnow
+from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, utcnow
 
 # One executemany for a run of entries placed between two merges.
 _PLACE = (
@@ -65,6 +66,8 @@ class GroupingMixin(StoreBase):
                         row.first_published = min(row.first_published, step.published)
                         row.last_published = max(row.last_published, step.published)
                         row.input_hash = None  # to be rewritten, even if we die first
+                elif isinstance(step, EntryRelated):
+                    _relate(s, step)
                 else:
                     _place(s, placed)  # a merge moves every entry placed so far
                     _merge_story(s, step.retired, step.kept)
@@ -75,6 +78,20 @@ def _place(s: Session, placed: list[dict[str, Any]]) -> None:
     if placed:
         s.connection().execute(_PLACE, placed)
         placed.clear()
+
+
+def _relate(s: Session, step: EntryRelated) -> None:
+    """Keep an entry as related coverage of a story; the story is rewritten (its notes may
+    change), even if we die first."""
+    row = s.get(StoryRow, step.story_id)
+    if row is None:  # pragma: no cover - the index compared it: it is stored
+        return
+    row.input_hash = None
+    found = s.get(RelatedRow, (step.story_id, step.entry_id))
+    if found is None:
+        s.add(RelatedRow(story_id=step.story_id, entry_id=step.entry_id, score=step.score))
+    else:
+        found.score = max(found.score, step.score)
 
 
 def _open_story(s: Session, story_id: str, published: datetime, storyline: str) -> None:
@@ -105,6 +122,14 @@ def _merge_story(s: Session, retired: str, kept: str) -> None:
     row.first_published = min(row.first_published, old.first_published)
     row.last_published = max(row.last_published, old.last_published)
     s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
+    # What was related to the retired story is related to the story it joined.
+    s.execute(
+        delete(RelatedRow).where(
+            RelatedRow.story_id == retired,
+            RelatedRow.entry_id.in_(select(RelatedRow.entry_id).where(RelatedRow.story_id == kept)),
+        )
+    )
+    s.execute(update(RelatedRow).where(RelatedRow.story_id == retired).values(story_id=kept))
     # A storyline that began with the retired story now begins with the one it joined.
     line = row.storyline_id or kept
     s.execute(

@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from aggregator import migrations
 from aggregator.config import ConfigError, Unavailable
 from aggregator.migrations import SchemaError as SchemaError  # what connect() raises
-from aggregator.models import Rewrite, Sentence
+from aggregator.models import CoverageNote, Rewrite, Sentence
 
 
 def utcnow() -> datetime:
@@ -208,8 +208,26 @@ class StoryRow(Base):
     count_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     count_center: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     count_right: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Only one side covers it.
+    # Only one side covers it, and the looser search found nothing of the other side's.
     blindspot: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # What the reader is told of each side it has no article of (``CoverageNote`` as JSON).
+    notes_json: Mapped[str | None] = mapped_column(Text)
+
+
+class RelatedRow(Base):
+    """An entry the grouping compared with a story it did not join, probable enough to be
+    coverage of a related angle of it (``related.RELATED``): what the search behind a
+    "not covered" claim reads. Gone with the entry or the story."""
+
+    __tablename__ = "related_coverage"
+
+    story_id: Mapped[str] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
 
 
 class StageRow(Base):
@@ -371,7 +389,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def rewrite_to_json(rewrite: Rewrite) -> str:
     """A rewrite as JSON: each sentence keeps its entry id and sentence index (provenance)."""
-    return json.dumps(dataclasses.asdict(rewrite), sort_keys=True, ensure_ascii=False)
+    return json.dumps(dataclasses.asdict(rewrite), sort_keys=True, ensure_ascii=False, default=str)
 
 
 def rewrite_from_json(text: str) -> Rewrite:
@@ -388,4 +406,23 @@ def rewrite_from_json(text: str) -> Rewrite:
             for s in data.get(key, ())
         )
     data["unavailable"] = tuple(data.get("unavailable", ()))
+    data["notes"] = notes_from_json(data.get("notes", []))
     return Rewrite(**data)
+
+
+def notes_to_json(notes: tuple[CoverageNote, ...]) -> str:
+    return json.dumps([dataclasses.asdict(n) for n in notes], default=str, ensure_ascii=False)
+
+
+def notes_from_json(data: list[dict[str, Any]] | str | None) -> tuple[CoverageNote, ...]:
+    """Coverage notes from their JSON (a string, or already decoded with a rewrite)."""
+    items = json.loads(data) if isinstance(data, str) else data or []
+    return tuple(
+        CoverageNote(
+            **{
+                **n,
+                "published": datetime.fromisoformat(n["published"]) if n.get("published") else None,
+            }
+        )
+        for n in items
+    )

@@ -14,12 +14,21 @@ from aggregator.models import (
     RelatedLink,
     RetiredStory,
     RewriteInputs,
+    StoredEntry,
     StorylineEvent,
     StoryRewrite,
 )
 from aggregator.store._base import StoreBase
 from aggregator.store.entries import stored_entries
-from aggregator.store.schema import EntryRow, StoryRow, rewrite_to_json, utcnow
+from aggregator.store.schema import (
+    EntryRow,
+    RelatedRow,
+    StoryRow,
+    notes_from_json,
+    notes_to_json,
+    rewrite_to_json,
+    utcnow,
+)
 
 
 class StoriesMixin(StoreBase):
@@ -80,6 +89,7 @@ class StoriesMixin(StoreBase):
                         storyline_id=(row.storyline_id or "") if len(line) > 1 else "",
                         earlier=tuple(line[:place]),
                         later=tuple(line[place + 1 :]),
+                        notes=notes_from_json(row.notes_json),
                     )
                 )
             return stories
@@ -119,6 +129,38 @@ class StoriesMixin(StoreBase):
             entries = stored_entries(s, EntryRow.story_id == story_id)
             return RewriteInputs(story.input_hash, bool(story.rewrite_json), tuple(entries))
 
+    def related_entries(self, story_id: str) -> list[StoredEntry]:
+        with self.session() as s:
+            scores: dict[int, float] = {}
+            # entries found related to this story ...
+            direct = select(RelatedRow.entry_id, RelatedRow.score).where(
+                RelatedRow.story_id == story_id
+            )
+            for entry_id, score in s.execute(direct):
+                scores[entry_id] = max(score, scores.get(entry_id, 0.0))
+            # ... and the entries of the stories one of its own entries was found related to
+            back = (
+                select(EntryRow.id, RelatedRow.score)
+                .join(RelatedRow, EntryRow.story_id == RelatedRow.story_id)
+                .where(
+                    RelatedRow.entry_id.in_(
+                        select(EntryRow.id).where(EntryRow.story_id == story_id)
+                    )
+                )
+            )
+            for entry_id, score in s.execute(back):
+                scores[entry_id] = max(score, scores.get(entry_id, 0.0))
+            if not scores:
+                return []
+            found = stored_entries(
+                s,
+                EntryRow.id.in_(list(scores)),
+                EntryRow.story_id.is_not(None),
+                EntryRow.story_id != story_id,
+            )
+        found.sort(key=lambda e: (-scores[e.id], e.published, e.id))
+        return found
+
     def save_rewrite(self, story_id: str, rewrite: StoryRewrite) -> bool:
         with self.session.begin() as s:
             story = s.get(StoryRow, story_id)
@@ -138,6 +180,7 @@ class StoriesMixin(StoreBase):
             story.count_center = credit.count_center
             story.count_right = credit.count_right
             story.blindspot = credit.blindspot
+            story.notes_json = notes_to_json(rewrite.rewrite.notes)
             if story.content_hash != rewrite.content_hash:
                 story.content_hash = rewrite.content_hash
                 story.updated_at = utcnow()

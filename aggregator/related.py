@@ -1,0 +1,91 @@
+"""Coverage of a related angle: the looser search behind every claim that a side is absent.
+
+A story that only one side (or only the centre) covered may still have been covered by the
+other side in other words, in an article the grouping did not join to it (issue 19: a third of
+the "No left-leaning outlet has covered this story yet" claims were false that way). Before a
+story says so, or enters the blindspot feed, the other side's articles of the same days are
+searched with a looser test than joining: the pair model's probability at ``RELATED``, a
+threshold below the join threshold. The group stage records every article-to-story pair it
+compared at or above it (``EntryRelated``); the rewrite stage reads back the other sides'
+articles so related to a story and this module decides, per absent side, which note the
+reader gets: ``no_coverage`` or ``related_angle`` (an outlet, its headline and a link).
+Publishing words each note (``publish.story.note_text``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from aggregator.config import LEFT_LEANS, RIGHT_LEANS
+from aggregator.models import CoverageNote, EntryRelated, StoryArticle
+
+# The pair model's probability at which an article counts as coverage of a related angle of a
+# story it did not join. Fitted on the neus-grouping ``train`` split only
+# (``bench/related_search.py``): see there for the figures behind it.
+# The rule: the highest threshold whose count of misleading notes (false "not covered" claims
+# plus related angles naming another story) is within 1% of the lowest count.
+RELATED = 0.01
+SEARCH_DAYS = timedelta(days=3)  # how far from the story's own articles the search looks
+SIDES = ("left", "right")
+
+
+def side_of(lean: str) -> str | None:
+    """'left' or 'right' for a lean on either side; None for the centre."""
+    return "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else None
+
+
+def related_steps(
+    entry_id: int,
+    story_id: str,
+    near: Sequence[tuple[str, float]],
+    threshold: float = RELATED,
+) -> list[EntryRelated]:
+    """The stories an article did not join but is related to, by the pair model's probability
+    (``near``: every candidate compared, with its probability; a story twice, its best)."""
+    best: dict[str, float] = {}
+    for sid, p in near:
+        if sid != story_id and p >= threshold:
+            best[sid] = max(p, best.get(sid, 0.0))
+    return [EntryRelated(entry_id, sid, round(p, 4)) for sid, p in best.items()]
+
+
+def coverage_notes(
+    articles: Sequence[StoryArticle],
+    related: Sequence[StoryArticle],
+    days: timedelta = SEARCH_DAYS,
+) -> tuple[CoverageNote, ...]:
+    """One note per side the story's own articles do not reach: ``related_angle`` naming that
+    side's most related article published within ``days`` of the story's own (``related``
+    comes most related first), else ``no_coverage``."""
+    if not articles:
+        return ()
+    reached = {side_of(a.lean) for a in articles}
+    earliest = min(a.published for a in articles) - days
+    latest = max(a.published for a in articles) + days
+    notes = []
+    for side in SIDES:
+        if side in reached:
+            continue
+        found = next(
+            (
+                a
+                for a in related
+                if side_of(a.lean) == side and a.link and earliest <= a.published <= latest
+            ),
+            None,
+        )
+        if found is None:
+            notes.append(CoverageNote("no_coverage", side))
+        else:
+            notes.append(
+                CoverageNote(
+                    "related_angle",
+                    side,
+                    outlet=found.source_name,
+                    title=found.title,
+                    link=found.link,
+                    published=found.published,
+                )
+            )
+    return tuple(notes)

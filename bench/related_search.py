@@ -1,0 +1,118 @@
+"""The looser search behind "no left-leaning outlet has covered this story yet" (issue 19),
+measured on the grouping alone: which threshold of the pair model's probability finds the
+other side's article of a split story, and how often it names an article of another story.
+
+    python bench/related_search.py [--splits train val test] [--seeds 1 2 3]
+
+Each neus-grouping story is streamed as ``cluster_quality`` streams it (40 stories a day) and
+its three articles taken as its left, centre and right one (as ``replay.py`` takes them).
+Every article-to-story probability the index computes is kept, as the group stage records it.
+Then, for each threshold and each story the grouping made that lacks a side: the claim
+"not covered" is false when its gold story has that side's article elsewhere and the search
+found none; a related angle is named when the search found one (the most probable), and is
+wrong when it is of another gold story. ``related.RELATED`` is chosen on ``train`` only;
+``val`` and ``test`` are reported as they come. Exits 0 with a note when ../shared is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+
+import cluster_quality as cq
+from replay import neus_leans
+
+from aggregator import cluster, related
+
+THRESHOLDS = (1.01, 0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
+
+
+def measure(split: str, seed: int) -> dict[float, tuple[int, int, int, int, int]]:
+    """Per threshold: (one-sided claims, false claims left, related angles named, wrong ones,
+    stories); a threshold above 1 is no search (today's claims)."""
+    stories = cq.neus_stories(split)
+    articles, gold = cq.stream(stories, seed, cq.DENSITY)
+    leans = neus_leans(articles, gold)
+    index = cluster.StoryIndex()
+    links: list[tuple[int, str, float]] = []  # (entry, story then, p)
+    for art in articles:
+        found = index.add(art)
+        links += [
+            (art.entry_id, s.story_id, s.score)
+            for s in related.related_steps(
+                art.entry_id, found.story_id, found.near, min(THRESHOLDS)
+            )
+        ]
+    story_of = index.assignments()
+    members: dict[str, list[int]] = defaultdict(list)
+    for entry, sid in story_of.items():
+        members[sid].append(entry)
+    by_gold: dict[object, list[int]] = defaultdict(list)
+    for entry, g in gold.items():
+        by_gold[g].append(entry)
+    out = {}
+    for t in THRESHOLDS:
+        rel: dict[str, dict[int, float]] = defaultdict(dict)  # story -> entry -> p
+        for entry, sid, p in links:
+            if p < t:
+                continue
+            sid = index.resolve(sid)
+            own = story_of[entry]
+            if own == sid:
+                continue
+            # both ways: the entry for the story, the story's members for the entry's story
+            rel[sid][entry] = max(p, rel[sid].get(entry, 0.0))
+            for other in members[sid]:
+                rel[own][other] = max(p, rel[own].get(other, 0.0))
+        claims = false = named = wrong = 0
+        for sid, mine in members.items():
+            sides = {related.side_of(leans[e]) for e in mine}
+            golds = {gold[e] for e in mine}
+            for side in related.SIDES:
+                if side in sides:
+                    continue
+                claims += 1
+                found = [
+                    (p, e)
+                    for e, p in rel[sid].items()
+                    if related.side_of(leans[e]) == side and story_of[e] != sid
+                ]
+                if found:
+                    named += 1
+                    best = max(found)[1]
+                    wrong += gold[best] not in golds
+                elif any(
+                    related.side_of(leans[e]) == side and e not in mine
+                    for g in golds
+                    for e in by_gold[g]
+                ):
+                    false += 1
+        out[t] = (claims, false, named, wrong, len(members))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--splits", nargs="+", choices=cq.SPLITS, default=list(cq.SPLITS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
+    args = parser.parse_args(argv)
+    if not cq.NEUS.is_file():
+        print(f"{cq.NEUS} not found (../shared is absent): nothing to measure.")
+        return 0
+    print(f"shipped threshold related.RELATED = {related.RELATED}")
+    print(
+        f"{'':18}{'threshold':>10}{'stories':>8}{'claims':>8}{'false':>8}{'named':>8}{'wrong':>8}"
+    )
+    for split in args.splits:
+        for seed in args.seeds:
+            for t, (claims, false, named, wrong, n) in measure(split, seed).items():
+                print(
+                    f"{split + ' seed ' + str(seed):18}{t:10.3f}{n:8d}{claims:8d}{false:8d}"
+                    f"{named:8d}{wrong:8d}  (named wrong {wrong / max(named, 1):.0%})"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
