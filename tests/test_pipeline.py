@@ -79,10 +79,15 @@ def test_full_cycle_publishes_a_valid_balanced_feed(config: Config, atom_schema)
     right_only = [e for e in stories.values() if _leans(e) == {"right"}]
     left_only = [e for e in stories.values() if _leans(e) == {"left"}]  # the hearing
     assert len(right_only) == len(left_only) == 1
-    # Only one side covers it: the feed flags a blindspot (and flags no two-sided story).
+    # Only one side covers it, and the search for the other side found nothing: the feed
+    # flags a blindspot (and flags no two-sided story). The hearing, the next event of the
+    # cuts, is no blindspot: the right-leaning report of the cuts is named as a related angle.
     flagged = [e for e in stories.values() if "blindspot" in {t.term for t in e.tags}]
-    assert sorted(e.id for e in flagged) == sorted(e.id for e in right_only + left_only)
+    assert [e.id for e in flagged] == [right_only[0].id]
     assert "No left-leaning outlet has covered this story yet." in right_only[0].content[0].value
+    hearing = left_only[0].content[0].value
+    assert "has covered this story yet" not in hearing
+    assert 'class="related-angle"' in hearing and "Gamma Post" in hearing
     headlines = feedparser.parse(data).entries[0]
     assert headlines.title == "Latest Headlines"
     assert all(e.title in headlines.content[0].value for e in stories.values())

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Config
-from aggregator.models import Rewrite, Sentence, StoryArticle
+from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
@@ -133,8 +133,11 @@ def test_a_missing_side_says_so() -> None:
     right_only = [a for a in story_articles("bridge") if a.lean in RIGHT_LEANS]
     result = rewrite_story(right_only)
     assert result.progressive == ()
-    assert result.progressive_missing == "No left-leaning outlet has covered this story yet."
-    assert result.common_ground == () and result.common_ground_missing
+    assert result.notes == (CoverageNote("no_coverage", "left"),)
+    shown = render_story_html(result, coverage_of(right_only))
+    assert "No left-leaning outlet has covered this story yet." in shown
+    assert result.common_ground == ()
+    assert "Common ground needs coverage from both sides; no left-leaning outlet" in shown
 
 
 def test_headline_is_neutral_and_first_reporter_named() -> None:
@@ -337,8 +340,11 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
     lean = {a.entry_id: a.lean for a in articles}
     result = rewrite_story(articles)
     assert result.progressive == () and result.common_ground == ()
-    assert result.progressive_missing == "No left-leaning outlet has covered this story yet."
-    assert result.common_ground_missing and "no left-leaning outlet" in result.common_ground_missing
+    assert result.progressive_missing is None
+    assert result.notes == (CoverageNote("no_coverage", "left"),)
+    shown = render_story_html(result, coverage_of(articles))
+    assert shown.count("no left-leaning outlet has covered this story yet.") == 1  # common ground
+    assert shown.count("No left-leaning outlet has covered this story yet.") == 1  # the view
     assert result.conservative and all(lean[s.entry_id] in RIGHT_LEANS for s in result.conservative)
     ferry = story_articles("ferry")
     result = rewrite_story(ferry)
