@@ -2,16 +2,18 @@
 measured on the grouping alone: which threshold of the pair model's probability finds the
 other side's article of a split story, and how often it names an article of another story.
 
-    python bench/related_search.py [--splits train val test] [--seeds 1 2 3]
+    python bench/related_search.py [--sets dev neus] [--splits train val test] [--seeds 1]
 
-Each neus-grouping story is streamed as ``cluster_quality`` streams it (40 stories a day) and
-its three articles taken as its left, centre and right one (as ``replay.py`` takes them).
+The dev stories with their real sides (``replay.dev_set``); each neus-grouping story is
+streamed as ``cluster_quality`` streams it (40 stories a day) and its three articles taken as
+its left, centre and right one (as ``replay.py`` takes them).
 Every article-to-story probability the index computes is kept, as the group stage records it.
 Then, for each threshold and each story the grouping made that lacks a side: the claim
 "not covered" is false when its gold story has that side's article elsewhere and the search
 found none; a related angle is named when the search found one (the most probable), and is
-wrong when it is of another gold story. ``related.RELATED`` is chosen on ``train`` only;
-``val`` and ``test`` are reported as they come. Exits 0 with a note when ../shared is absent.
+wrong when it is of another gold story. ``related.RELATED`` is chosen on ``train`` only (the
+highest threshold whose false claims plus wrong names are within 1% of the fewest); ``val``,
+``test`` and dev are reported as they come. Exits 0 with a note when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -21,19 +23,19 @@ import sys
 from collections import defaultdict
 
 import cluster_quality as cq
-from replay import neus_leans
+from replay import dev_set, neus_leans
 
 from aggregator import cluster, related
+from aggregator.models import ClusterArticle
 
 THRESHOLDS = (1.01, 0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
 
 
-def measure(split: str, seed: int) -> dict[float, tuple[int, int, int, int, int]]:
+def measure(
+    articles: list[ClusterArticle], gold: cq.Gold, leans: dict[int, str]
+) -> dict[float, tuple[int, int, int, int, int]]:
     """Per threshold: (one-sided claims, false claims left, related angles named, wrong ones,
     stories); a threshold above 1 is no search (today's claims)."""
-    stories = cq.neus_stories(split)
-    articles, gold = cq.stream(stories, seed, cq.DENSITY)
-    leans = neus_leans(articles, gold)
     index = cluster.StoryIndex()
     links: list[tuple[int, str, float]] = []  # (entry, story then, p)
     for art in articles:
@@ -94,6 +96,7 @@ def measure(split: str, seed: int) -> dict[float, tuple[int, int, int, int, int]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", choices=("dev", "neus"), default=["dev", "neus"])
     parser.add_argument("--splits", nargs="+", choices=cq.SPLITS, default=list(cq.SPLITS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     args = parser.parse_args(argv)
@@ -104,13 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'':18}{'threshold':>10}{'stories':>8}{'claims':>8}{'false':>8}{'named':>8}{'wrong':>8}"
     )
-    for split in args.splits:
+    runs = []
+    if "dev" in args.sets:
+        runs.append(("dev", *dev_set()))
+    for split in args.splits if "neus" in args.sets else ():
         for seed in args.seeds:
-            for t, (claims, false, named, wrong, n) in measure(split, seed).items():
-                print(
-                    f"{split + ' seed ' + str(seed):18}{t:10.3f}{n:8d}{claims:8d}{false:8d}"
-                    f"{named:8d}{wrong:8d}  (named wrong {wrong / max(named, 1):.0%})"
-                )
+            articles, gold = cq.stream(cq.neus_stories(split), seed, cq.DENSITY)
+            runs.append((f"{split} seed {seed}", articles, gold, neus_leans(articles, gold)))
+    for label, articles, gold, leans in runs:
+        for t, (claims, false, named, wrong, n) in measure(articles, gold, leans).items():
+            print(
+                f"{label:18}{t:10.3f}{n:8d}{claims:8d}{false:8d}"
+                f"{named:8d}{wrong:8d}  (named wrong {wrong / max(named, 1):.0%})"
+            )
     return 0
 
 

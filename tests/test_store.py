@@ -16,6 +16,7 @@ from aggregator.models import (
     ArticleText,
     Attribution,
     EntryGrouped,
+    EntryRelated,
     FeedState,
     FeedText,
     Pruned,
@@ -28,7 +29,7 @@ from aggregator.pipeline import Pipeline
 from aggregator.rewrite import rewrite_story
 from aggregator.store import Store
 from aggregator.store import schema as db
-from aggregator.store.schema import EntryRow, StoryRow, connect, utcnow
+from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, connect, utcnow
 from tests.conftest import extra_source, make_config, respond
 from tests.stories import story_articles
 
@@ -273,6 +274,71 @@ def test_the_store_records_text_grouping_rewrites_and_prunes(tmp_path: Path, bac
         assert store.count_entries() == 0
         assert store.count_stories() == 1, "the retired row stays: its id is never reused"
         assert store.prune_entries(now + timedelta(days=1), now) == Pruned(0)
+
+
+def test_related_coverage_reads_both_ways_follows_merges_and_goes_with_its_entries(
+    backend: str,
+) -> None:
+    """The search behind a "not covered" claim reads what the grouping recorded: the entries
+    found related to a story, and the entries of the stories its own were found related to,
+    most related first; a merge moves them to the story kept; a prune takes them away."""
+    sources = [
+        Source("a", "A News", "https://a.invalid/", ("https://a.invalid/rss",), "left"),
+        Source("b", "B News", "https://b.invalid/", ("https://b.invalid/rss",), "right"),
+    ]
+    day = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with Store.open(backend) as store:
+        store.sync_sources(sources)
+        with store.session.begin() as s:
+            for n, (src, key) in enumerate((("a", "left"), ("b", "right"), ("b", "later"))):
+                when = day + timedelta(hours=n)
+                s.add(
+                    EntryRow(
+                        source_id=src,
+                        key=key,
+                        link=f"https://{src}.invalid/{key}",
+                        title=key,
+                        text=f"{key} text",
+                        published_at=when,
+                        fetched_at=when,
+                    )
+                )
+        left, right, later = (e.id for e in store.ungrouped_entries())
+        store.record_grouping(
+            [
+                StoryOpened("L", day, ""),
+                EntryGrouped(left, "L", None, day),
+                StoryOpened("R", day + timedelta(hours=1), ""),
+                EntryGrouped(right, "R", None, day + timedelta(hours=1)),
+                EntryRelated(right, "L", 0.2),
+                StoryOpened("R2", day + timedelta(hours=2), ""),
+                EntryGrouped(later, "R2", None, day + timedelta(hours=2)),
+                EntryRelated(later, "L", 0.5),
+            ]
+        )
+        assert [e.id for e in store.related_entries("L")] == [later, right]
+        assert [e.id for e in store.related_entries("R")] == [left], "the other way round"
+        assert [e.id for e in store.related_entries("R2")] == [left]
+        assert store.stories_to_rewrite() >= {"L", "R", "R2"}
+        # When a story changes, the stories related to it (either way) are looked at again.
+        assert store.related_stories({"L"}) == {"R", "R2"}
+        assert store.related_stories({"R"}) == {"L"}
+        assert store.related_stories(set()) == set()
+        # Recorded again with a higher score: one row, the higher score.
+        store.record_grouping([EntryRelated(right, "L", 0.9)])
+        assert [e.id for e in store.related_entries("L")] == [right, later]
+        # R2 folds into R: what was found related to R2 is related to R; none twice.
+        store.record_grouping([EntryRelated(left, "R2", 0.3), EntryRelated(left, "R", 0.1)])
+        store.record_grouping([StoryMerged("R2", "R")])
+        with store.session() as s:
+            rows = {(r.story_id, r.entry_id): r.score for r in s.scalars(select(RelatedRow))}
+        assert rows == {("L", right): 0.9, ("L", later): 0.5, ("R", left): 0.3}
+        assert [e.id for e in store.related_entries("R")] == [left]
+        assert store.related_stories({"L"}) == {"R"}, "a retired story is no more"
+        now = utcnow()
+        store.prune_entries(now + timedelta(days=1), now)
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(RelatedRow)) == 0
 
 
 def test_polls_are_recorded_whole_and_one_bad_source_spoils_no_other(backend: str) -> None:

@@ -161,6 +161,10 @@ class StoreType(Protocol):
     def rewrite_inputs(self, story_id: str) -> RewriteInputs | None:
         """What the story's rewrite is made from (None: no such story)."""
 
+    def related_stories(self, story_ids: Collection[str]) -> set[str]:
+        """The live stories ``related_coverage`` links to any of ``story_ids`` (either way),
+        those left out: whose notes may change when these stories change."""
+
     def related_entries(self, story_id: str) -> list[StoredEntry]:
         """Other stories' entries related to this story (``related_coverage``): those found
         related to it, and the entries of the stories its own entries were found related to;

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.models import (
@@ -122,13 +122,14 @@ def _merge_story(s: Session, retired: str, kept: str) -> None:
     row.first_published = min(row.first_published, old.first_published)
     row.last_published = max(row.last_published, old.last_published)
     s.execute(update(StoryRow).where(StoryRow.merged_into == retired).values(merged_into=kept))
-    # What was related to the retired story is related to the story it joined.
-    s.execute(
-        delete(RelatedRow).where(
-            RelatedRow.story_id == retired,
-            RelatedRow.entry_id.in_(select(RelatedRow.entry_id).where(RelatedRow.story_id == kept)),
-        )
-    )
+    # What was related to the retired story is related to the story it joined (an entry
+    # related to both keeps its higher score).
+    for moved in s.scalars(select(RelatedRow).where(RelatedRow.story_id == retired)).all():
+        there = s.get(RelatedRow, (kept, moved.entry_id))
+        if there is not None:
+            there.score = max(there.score, moved.score)
+            s.delete(moved)
+    s.flush()
     s.execute(update(RelatedRow).where(RelatedRow.story_id == retired).values(story_id=kept))
     # A storyline that began with the retired story now begins with the one it joined.
     line = row.storyline_id or kept

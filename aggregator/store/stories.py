@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -29,6 +30,8 @@ from aggregator.store.schema import (
     rewrite_to_json,
     utcnow,
 )
+
+_CHUNK = 500  # ids in one IN (...): well inside every backend's limit on parameters
 
 
 class StoriesMixin(StoreBase):
@@ -128,6 +131,37 @@ class StoriesMixin(StoreBase):
                 return None
             entries = stored_entries(s, EntryRow.story_id == story_id)
             return RewriteInputs(story.input_hash, bool(story.rewrite_json), tuple(entries))
+
+    def related_stories(self, story_ids: Collection[str]) -> set[str]:
+        wanted = sorted(story_ids)
+        found: set[str] = set()
+        with self.session() as s:
+            for at in range(0, len(wanted), _CHUNK):
+                chunk = wanted[at : at + _CHUNK]
+                # the stories of the entries related to these ...
+                theirs = (
+                    select(EntryRow.story_id)
+                    .join(RelatedRow, RelatedRow.entry_id == EntryRow.id)
+                    .where(RelatedRow.story_id.in_(chunk))
+                )
+                # ... and the stories these stories' entries are related to
+                ours = (
+                    select(RelatedRow.story_id)
+                    .join(EntryRow, EntryRow.id == RelatedRow.entry_id)
+                    .where(EntryRow.story_id.in_(chunk))
+                )
+                found |= {f for f in s.scalars(theirs) if f} | set(s.scalars(ours))
+            found -= set(wanted)
+            live = sorted(found)
+            return {
+                sid
+                for at in range(0, len(live), _CHUNK)
+                for sid in s.scalars(
+                    select(StoryRow.id).where(
+                        StoryRow.id.in_(live[at : at + _CHUNK]), StoryRow.merged_into.is_(None)
+                    )
+                )
+            }
 
     def related_entries(self, story_id: str) -> list[StoredEntry]:
         with self.session() as s:
