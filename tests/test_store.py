@@ -174,13 +174,9 @@ def test_only_the_store_reaches_the_tables() -> None:
 def test_the_store_records_text_grouping_rewrites_and_prunes(tmp_path: Path, backend: str) -> None:
     """The stages' operations, on each backend: article text, the grouping's decisions in
     order (a merge moves the entries placed before it), a rewrite, and a prune."""
-    sources = [
-        Source("a", "A News", "https://a.invalid/", ("https://a.invalid/rss",), "left"),
-        Source("b", "B News", "https://b.invalid/", ("https://b.invalid/rss",), "right"),
-    ]
     day = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     with Store.open(backend) as store:
-        store.sync_sources(sources)
+        _two_sides(store)
         with store.session.begin() as s:
             for n, (src, key) in enumerate((("b", "late"), ("a", "early"), ("b", "copy"))):
                 when = day + timedelta(hours=(2, 0, 1)[n])
@@ -276,29 +272,36 @@ def test_the_store_records_text_grouping_rewrites_and_prunes(tmp_path: Path, bac
         assert store.prune_entries(now + timedelta(days=1), now) == Pruned(0)
 
 
+def _two_sides(store: Store) -> None:
+    """Two sources, A News on the left and B News on the right."""
+    store.sync_sources(
+        [
+            Source("a", "A News", "https://a.invalid/", ("https://a.invalid/rss",), "left"),
+            Source("b", "B News", "https://b.invalid/", ("https://b.invalid/rss",), "right"),
+        ]
+    )
+
+
 def test_related_coverage_reads_both_ways_follows_merges_and_goes_with_its_entries(
     backend: str,
 ) -> None:
     """The search behind a "not covered" claim reads what the grouping recorded: the entries
     found related to a story, and the entries of the stories its own were found related to,
     most related first; a merge moves them to the story kept; a prune takes them away."""
-    sources = [
-        Source("a", "A News", "https://a.invalid/", ("https://a.invalid/rss",), "left"),
-        Source("b", "B News", "https://b.invalid/", ("https://b.invalid/rss",), "right"),
-    ]
     day = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     with Store.open(backend) as store:
-        store.sync_sources(sources)
+        _two_sides(store)
         with store.session.begin() as s:
             for n, (src, key) in enumerate((("a", "left"), ("b", "right"), ("b", "later"))):
                 when = day + timedelta(hours=n)
+                link = f"https://{src}.invalid/{key}"
                 s.add(
                     EntryRow(
                         source_id=src,
                         key=key,
-                        link=f"https://{src}.invalid/{key}",
+                        link=link,
                         title=key,
-                        text=f"{key} text",
+                        text=key,
                         published_at=when,
                         fetched_at=when,
                     )
