@@ -13,6 +13,7 @@ event loop for callers that fetch one page at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
@@ -20,8 +21,8 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -287,6 +288,8 @@ def _guard(transport: httpx.AsyncHTTPTransport) -> None:
 class _Host:
     slot: asyncio.Semaphore
     client: httpx.AsyncClient
+    # when each request holding one of the host's slots got it (event-loop time)
+    busy: dict[object, float] = field(default_factory=dict)
 
 
 @functools.cache
@@ -363,6 +366,14 @@ class AsyncFetcher:
             host = self._hosts[name] = _Host(asyncio.Semaphore(self.per_host), client)
         return host
 
+    def busy_for(self, url: str) -> float:
+        """Seconds the oldest request in flight to ``url``'s host has held its slot (0 when
+        none is): how long a stalled host has kept its queue waiting."""
+        host = self._hosts.get((urlsplit(url).hostname or "").lower())
+        if host is None or not host.busy:
+            return 0.0
+        return asyncio.get_running_loop().time() - min(host.busy.values())
+
     async def get(
         self,
         url: str,
@@ -370,13 +381,15 @@ class AsyncFetcher:
         *,
         max_bytes: int = 10_000_000,
         accept: str = "*/*",
+        on_start: Callable[[], None] | None = None,
     ) -> FetchResult:
         """GET ``url`` (conditionally when validators are given); never raises for the network.
 
         The total timeout covers every hop and the whole body, so a server that trickles a
         byte a second is cut off however patient the read timeout is. It starts, like the
         measured time, when the request gets its slots: waiting in a busy host's queue is no
-        fault of the request.
+        fault of the request. ``on_start`` is called then (a request cancelled before it was
+        never sent).
         """
         started = time.monotonic()
         headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
@@ -384,7 +397,12 @@ class AsyncFetcher:
             headers["If-None-Match"] = validators.etag
         if validators and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        state: dict[str, Any] = {"current": url, "moved_to": None, "started": started}
+        state: dict[str, Any] = {
+            "current": url,
+            "moved_to": None,
+            "started": started,
+            "on_start": on_start,
+        }
         try:
             return await self._follow(url, headers, state, max_bytes)
         except TimeoutError:
@@ -411,10 +429,12 @@ class AsyncFetcher:
                 await asyncio.to_thread(check_host, current)
             seen.add(current)
             host = self._host(current)
-            async with host.slot, self._global:
+            async with host.slot, self._global, _holding(host):
                 if deadline is None:
                     deadline = asyncio.get_running_loop().time() + self.total_timeout
                     state["started"] = time.monotonic()
+                    if state["on_start"] is not None:
+                        state["on_start"]()
                 started = state["started"]
                 async with asyncio.timeout_at(deadline):
                     request = host.client.build_request("GET", current, headers=headers)
@@ -493,6 +513,17 @@ class AsyncFetcher:
         except zlib.error as exc:
             return result(error=f"cannot decompress {inflater.coding} body: {exc}")
         return result(content=bytes(body))
+
+
+@contextlib.asynccontextmanager
+async def _holding(host: _Host) -> AsyncIterator[None]:
+    """Note the request in ``host.busy`` while it holds its slot (see ``busy_for``)."""
+    token = object()
+    host.busy[token] = asyncio.get_running_loop().time()
+    try:
+        yield
+    finally:
+        del host.busy[token]
 
 
 async def _drain(response: httpx.Response, limit: int = 65_536) -> None:

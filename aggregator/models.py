@@ -449,12 +449,14 @@ class FeedState:
 
 @dataclass(frozen=True)
 class PollWait:
-    """What decides whether a manual poll must leave a source alone (see ``polling.waiting``)."""
+    """What decides whether a manual poll must leave a source alone (see ``polling.waiting``),
+    and how long its answers usually take (how patient a cycle is with it)."""
 
     status: str
     consecutive_errors: int
     next_poll_at: datetime | None
     retry_until: datetime | None
+    mean_response_ms: float | None = None
 
 
 @dataclass(frozen=True)

@@ -81,23 +81,29 @@ def tick(pipeline: Pipeline, *, finish: bool = False) -> CycleReport | None:
             2 * TICK_SECONDS // 60,
         )
     before = {s.name for s in pipeline.failing_sources()}
-    report = CycleReport(sources=pipeline.poll(due) if due else [])
-    report.new_entries = sum(r.new_entries for r in report.sources)
-    after = {s.name for s in pipeline.failing_sources()}
-    if (
-        finish
-        or report.new_entries
-        or before != after
-        or not pipeline.config.out_dir.joinpath("balanced.atom").exists()
-    ):
-        pipeline.process(report)
-        log.info(
-            "published %s: %d new entries, %d stories, %d failing sources",
-            report.feed_path,
-            report.new_entries,
-            report.stories,
-            len(after),
-        )
+    run = pipeline.start_poll(due)  # a stalled host's sources finish in the background
+    try:
+        report = CycleReport(sources=run.settle())
+        report.new_entries = sum(r.new_entries for r in report.sources)
+        after = {s.name for s in pipeline.failing_sources()}
+        if (
+            finish
+            or report.new_entries
+            or before != after
+            or not pipeline.config.out_dir.joinpath("balanced.atom").exists()
+        ):
+            pipeline.process(report)
+            log.info(
+                "published %s: %d new entries, %d stories, %d failing sources",
+                report.feed_path,
+                report.new_entries,
+                report.stories,
+                len(after),
+            )
+    finally:
+        stragglers = run.finish()
+    report.sources += stragglers
+    report.new_entries += sum(r.new_entries for r in stragglers)
     return report
 
 

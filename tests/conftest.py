@@ -163,6 +163,56 @@ def hang_mid_body(body: bytes, seconds: float) -> Handler:
     return handler
 
 
+class SilentHost:
+    """A host that takes connections, reads their requests and never answers, counting the
+    connections still open: a client that gave up has closed its end. A context manager."""
+
+    def __init__(self, host: str = "127.0.0.2") -> None:
+        self._sock = socket.create_server((host, 0))
+        self.base = f"http://{host}:{self._sock.getsockname()[1]}"
+        self.opened = 0  # connections accepted
+        self.open = 0  # connections the client has not closed yet
+        self.changed = threading.Condition()
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}"
+
+    def __enter__(self) -> SilentHost:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+    def wait_closed(self, timeout: float = 30) -> bool:
+        """Whether every connection is closed within ``timeout`` seconds (a safety net)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.open == 0, timeout)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            with self.changed:
+                self.opened += 1
+                self.open += 1
+                self.changed.notify_all()
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while conn.recv(65536):  # the request, then nothing until the client closes
+                    pass
+            except OSError:
+                pass
+        with self.changed:
+            self.open -= 1
+            self.changed.notify_all()
+
+
 # --- Atom validity ------------------------------------------------------------------------------
 
 

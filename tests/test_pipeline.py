@@ -16,13 +16,14 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from aggregator import cluster
-from aggregator.config import Config, GroupingSettings
+from aggregator.config import Config, GroupingSettings, Source
 from aggregator.demo import SampleWeb
 from aggregator.models import StoryMerged
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
 from aggregator.store.schema import EntryRow, SourceRow, StoryRow
 from tests.conftest import (
+    SilentHost,
     assert_valid_atom,
     extra_source,
     free_port,
@@ -114,6 +115,55 @@ def test_second_poll_is_conditional_and_stores_nothing(web: SampleWeb, config: C
     (result,) = pipeline.poll([config.source("alpha")])
     assert (result.outcome, result.new_entries) == ("unchanged", 0)
     assert count(pipeline, EntryRow) == entries
+
+
+def test_a_host_that_never_answers_does_not_hold_the_cycle_back(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """Three sources on a host that takes the requests and never answers (more than its two
+    per-host slots), with a read timeout far longer than the cycle: the cycle publishes the
+    other sources while the stalled host's connections are still open, then cuts them off.
+    The sent requests end as errors; the one never sent leaves its source due."""
+    with SilentHost() as silent:
+        stalled = tuple(
+            Source(
+                id=f"stall{n}",
+                name=f"Stall {n}",
+                homepage=silent.url("/"),
+                feeds=(silent.url(f"stall{n}.xml"),),
+                lean="center",
+            )
+            for n in range(3)
+        )
+        config = make_config(web, tmp_path, extra=stalled, timeout=600.0, total_timeout=600.0)
+        at_publish: list[int] = []
+
+        def progress(stage: str, done: int, total: int, detail: str) -> None:
+            if stage == "publish":
+                with silent.changed:
+                    at_publish.append(silent.open)
+
+        with Pipeline(config, progress=progress) as pipeline:
+            report = pipeline.run_cycle()
+            assert silent.wait_closed(), "the cut-off requests' connections were closed"
+            with pipeline.session() as s:
+                states = {row.id: row.consecutive_errors for row in s.scalars(select(SourceRow))}
+    assert at_publish == [2], "published while both stalled requests were still out"
+    assert silent.opened == 2  # the per-host limit held: the third request was never sent
+    results = {r.source_id: r for r in report.sources}
+    healthy = [src.id for src in config.sources if src not in stalled]
+    assert {results[sid].outcome for sid in healthy} == {"new"}
+    assert report.feed_path is not None and stories_of(report.feed_path)
+    cut = sorted(r.source_id for r in results.values() if r.outcome == "error")
+    untried = [r.source_id for r in results.values() if r.outcome == "waiting"]
+    assert len(cut) == 2 and len(untried) == 1, results
+    for sid in cut:
+        assert results[sid].error.startswith("no answer from 127.0.0.2 in ")
+        assert states[sid] == 1
+    assert results[untried[0]].note == (
+        "not polled: 127.0.0.2 gave no answer to this cycle's earlier requests"
+    )
+    assert states[untried[0]] == 0  # nothing stored: due again next cycle
 
 
 def test_failing_sources_are_reported_and_the_others_publish(

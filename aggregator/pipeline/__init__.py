@@ -24,7 +24,7 @@ from aggregator.config import Config, Source
 from aggregator.fetch import Fetcher, user_agent
 from aggregator.models import Health, Metrics, PublishedStory, SourceStatus
 from aggregator.pipeline.extracting import Extracting
-from aggregator.pipeline.fetching import Fetching, parser_pool
+from aggregator.pipeline.fetching import Fetching, PollRun, parser_pool
 from aggregator.pipeline.grouping import Grouping
 from aggregator.pipeline.publishing import Publishing
 from aggregator.pipeline.reports import (
@@ -51,6 +51,7 @@ __all__ = [
     "FEED_ACCEPT",
     "PAGE_ACCEPT",
     "parser_pool",
+    "PollRun",
 ]
 
 T = TypeVar("T")
@@ -150,6 +151,11 @@ class Pipeline:
         waiting out a backoff); see :class:`Fetching`."""
         return self.fetching.poll(sources)
 
+    def start_poll(self, sources: Sequence[Source] | None = None) -> PollRun:
+        """The same poll on a thread of its own, for a cycle that goes on without a stalled
+        host: settle it, process, then finish it (see :class:`PollRun`)."""
+        return self.fetching.start(sources)
+
     def extract_pending(self) -> int:
         """Give every entry without text its article text (see :class:`Extracting`)."""
         return self.extracting.extract_pending()
@@ -234,7 +240,13 @@ class Pipeline:
     def run_cycle(self, sources: Sequence[Source] | None = None) -> CycleReport:
         """Poll, then extract, group, rewrite and publish: one full cycle."""
         report = CycleReport()
-        report.sources = self.timed("fetch", lambda: self.poll(sources), report)
-        report.new_entries = sum(r.new_entries for r in report.sources)
-        self.process(report)
+        run = self.start_poll(sources)
+        try:
+            report.sources = self.timed("fetch", run.settle, report)
+            report.new_entries = sum(r.new_entries for r in report.sources)
+            self.process(report)
+        finally:
+            late = run.finish()  # a stalled host's sources: stored now, processed next cycle
+        report.sources += late
+        report.new_entries += sum(r.new_entries for r in late)
         return report

@@ -53,7 +53,11 @@ class PollsMixin(StoreBase):
             }
             waits = {
                 row.id: PollWait(
-                    row.status, row.consecutive_errors or 0, row.next_poll_at, row.retry_until
+                    row.status,
+                    row.consecutive_errors or 0,
+                    row.next_poll_at,
+                    row.retry_until,
+                    row.mean_response_ms,
                 )
                 for row in s.scalars(select(SourceRow).where(SourceRow.id.in_(ids)))
             }
