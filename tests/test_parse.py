@@ -131,3 +131,141 @@ def test_a_document_over_the_time_limit_is_given_up() -> None:
     small = parse_feed(_many_items(3), time_limit=5)
     assert [e.title for e in small.entries] == ["Item 0", "Item 1", "Item 2"]
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+# --- the RSS fast path (aggregator/fastfeed.py): feedparser's result or no answer ---------------
+
+RSS_TYPE = "application/rss+xml"
+DC = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+
+
+def rss(items: str, channel: str = "<title>Desk</title>", root: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" {root}><channel>'
+        f"{channel}{items}</channel></rss>"
+    ).encode()
+
+
+def item(*parts: str) -> str:
+    return f"<item>{''.join(parts)}</item>"
+
+
+PLAIN = (
+    "<title>Council weighs plan</title><link>https://a.example/news/1</link>"
+    "<guid isPermaLink='true'>https://a.example/news/1</guid>"
+    "<pubDate>Tue, 03 Nov 2026 14:00:00 GMT</pubDate><author>desk@a.example (Desk)</author>"
+    "<category>Local</category><description>&lt;p&gt;The council met.&lt;/p&gt;</description>"
+)
+# Documents the fast path reads: each must give exactly what feedparser gives.
+FAST = {
+    "plain": rss(item(PLAIN) * 1 + item(PLAIN.replace("news/1", "news/2"))),
+    "relative links": rss(
+        item("<title>A</title><link>/news/1?a=1&amp;b=2</link><guid>/g/1</guid>")
+    ),
+    "guid not a permalink": rss(item("<title>A</title><guid isPermaLink='false'>/x-1</guid>")),
+    "guid as the link": rss(item("<guid>https://a.example/g/2</guid><title>A</title>")),
+    "link after guid": rss(
+        item("<guid>https://a.example/g</guid><link>https://a.example/l</link>")
+    ),
+    "doubly encoded utf-8": rss(item("<title>caf\u00c3\u00a9 cr\u00c3\u00a8me</title>")),
+    "cp1252 code points": rss(item("<description>don&#146;t &#150; ok</description>")),
+    "unicode kept": rss(item("<title>Zoë — “quoted” 東京</title>")),
+    "whitespace and cdata": rss(
+        item(
+            "<title>\n  Spaced  \n</title><description><![CDATA[<p>Hi <b>there</b></p>]]>"
+            "</description>"
+        )
+    ),
+    "dates feedparser reads its way": rss(
+        item("<title>A</title><pubDate>Tue, 10 Jun 2003 04:00:00 EST</pubDate>")
+        + item("<title>B</title><pubDate>2003-06-10T04:00:00Z</pubDate>")
+        + item("<title>C</title><pubDate>next tuesday</pubDate>")
+        + item("<title>D</title><pubDate></pubDate>")
+    ),
+    "creator and an image enclosure": rss(
+        item(
+            "<title>A</title><dc:creator>Ann Lee</dc:creator>",
+            "<enclosure url='https://a.example/a.mp3' type='audio/mpeg' length='1'/>",
+            "<enclosure url='https://a.example/a.jpg' type='IMAGE/JPEG' length='2'/>",
+        ),
+        root=DC,
+    ),
+    "no title, no link: identity from the text": rss(item("<description>Only text</description>")),
+    "channel image, ttl, self link": rss(
+        item("<title>A</title>"),
+        channel="<title>Desk &amp; Co</title><ttl> 45 </ttl><image><url>/i.png</url>"
+        "<title>Logo</title><link>/</link></image>"
+        '<atom:link href="/feed" rel="self" type="application/rss+xml"/>',
+        root='xmlns:atom="http://www.w3.org/2005/Atom"',
+    ),
+    "no entries": rss(""),
+}
+# Documents it leaves to feedparser (each also checked: the same answer either way).
+SLOW = {
+    "a repeated title": rss(item("<title>A</title><title>B</title>")),
+    "markup inside a description": rss(item("<description><p>raw <b>html</b></p></description>")),
+    "xml:base": rss(item("<title xml:base='http://b.example/'>A</title><link>x</link>")),
+    "a media element": rss(
+        item("<title>A</title><media:content url='https://a.example/m.jpg' medium='image'/>"),
+        root='xmlns:media="http://search.yahoo.com/mrss/"',
+    ),
+    "a doctype": b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "x.dtd">'
+    + rss(item("<title>A</title>"))[38:],
+    "another encoding": rss(item("<title>A</title>")).replace(b"utf-8", b"iso-8859-1", 1),
+    "an empty link": rss(item("<title>A</title><link></link><guid>https://a.example/g</guid>")),
+    "an unknown element": rss(item("<title>A</title><source url='https://s.example/'>S</source>")),
+    "rss 0.91": rss(item("<title>A</title>")).replace(b'version="2.0"', b'version="0.91"'),
+    "atom": (FEEDS.parent / "site" / "beta" / "atom.xml").read_bytes(),
+    "not well-formed": rss(item("<title>A & B</title>")),
+}
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_the_fast_path_gives_feedparsers_result(name: str) -> None:
+    from aggregator import fastfeed
+
+    data = FAST[name]
+    assert fastfeed.parse(data, "http://a.example/feed.xml", RSS_TYPE) is not None
+    fast = parse_feed(data, url="http://a.example/feed.xml", content_type=RSS_TYPE)
+    slow = parse_feed(data, url="http://a.example/feed.xml", content_type=RSS_TYPE, fast=False)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("name", SLOW)
+def test_the_fast_path_leaves_the_rest_to_feedparser(name: str) -> None:
+    from aggregator import fastfeed
+
+    data = SLOW[name]
+    assert fastfeed.parse(data, "http://a.example/feed.xml", RSS_TYPE) is None
+    fast = parse_feed(data, url="http://a.example/feed.xml", content_type=RSS_TYPE)
+    slow = parse_feed(data, url="http://a.example/feed.xml", content_type=RSS_TYPE, fast=False)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("content_type", [None, "text/xml", "application/rss+xml; charset=latin-1"])
+def test_the_fast_path_needs_a_utf8_xml_content_type(content_type: str | None) -> None:
+    """feedparser warns of a missing or text/xml content type, or decodes another charset."""
+    from aggregator import fastfeed
+
+    data = FAST["plain"]
+    assert fastfeed.parse(data, "", content_type) is None
+    assert parse_feed(data, content_type=content_type) == parse_feed(
+        data, content_type=content_type, fast=False
+    )
+
+
+def test_every_fixture_feed_parses_the_same_either_way(web: SampleWeb) -> None:
+    from aggregator.demo import SITE
+
+    paths = [*FIXTURES.rglob("*.xml"), *SITE.rglob("*.xml")]
+    taken = 0
+    for path in paths:
+        data = path.read_bytes()
+        for kind in (RSS_TYPE, "application/xml"):
+            fast = parse_feed(data, url="http://a.example/feed.xml", content_type=kind)
+            slow = parse_feed(data, url="http://a.example/feed.xml", content_type=kind, fast=False)
+            assert fast == slow, path
+        from aggregator import fastfeed
+
+        taken += fastfeed.parse(data, "http://a.example/feed.xml", RSS_TYPE) is not None
+    assert taken >= 5  # the plain RSS fixtures went the fast way
