@@ -39,6 +39,8 @@ ENV_SOURCES = "BALANCED_NEWS_SOURCES"
 ENV_DB = "BALANCED_NEWS_DB"
 ENV_OUT = "BALANCED_NEWS_OUT"
 ENV_ALLOW_PRIVATE = "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS"
+ENV_STATUS_TOKEN = "BALANCED_NEWS_STATUS_TOKEN"
+MIN_TOKEN_CHARS = 16
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -194,6 +196,8 @@ class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     grouping: GroupingSettings = field(default_factory=GroupingSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
+    # ``serve``'s /status answers other than loopback clients only to a request sending it.
+    status_token: str | None = field(default=None, repr=False)
 
     def source(self, source_id: str) -> Source:
         for src in self.sources:
@@ -577,8 +581,8 @@ def load_config(
 ) -> Config:
     """Read and validate a sources file into a :class:`Config`.
 
-    ``env`` is where the model's API key is looked up (by the name the file gives); without it
-    no key is read.
+    ``env`` is where the model's API key is looked up (by the name the file gives), and the
+    status page's token; without it neither is read.
     """
     path = Path(sources_path)
     try:
@@ -591,6 +595,7 @@ def load_config(
     rewrite, model = parse_rewrite(text, str(path), env)
     grouping = parse_grouping(text, str(path))
     workers = parse_workers(text, str(path))
+    status_token = status_token_from(env or {})
     return Config(
         sources=sources,
         settings=settings,
@@ -602,7 +607,20 @@ def load_config(
         model=model,
         grouping=grouping,
         workers=workers,
+        status_token=status_token,
     )
+
+
+def status_token_from(env: Mapping[str, str]) -> str | None:
+    """``BALANCED_NEWS_STATUS_TOKEN``: None when unset or empty; a short one is refused (it
+    guards the status page wherever the server is reachable, so it must not be guessable)."""
+    token = (env.get(ENV_STATUS_TOKEN) or "").strip()
+    if token and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"{ENV_STATUS_TOKEN}: too short ({len(token)} characters; use at least "
+            f"{MIN_TOKEN_CHARS}, e.g. the output of `openssl rand -hex 32`)"
+        )
+    return token or None
 
 
 # --- command-line and environment options ------------------------------------------------------

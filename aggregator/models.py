@@ -268,6 +268,64 @@ class SourceState:
     last_new_entry_at: datetime | None = None
     next_poll_at: datetime | None = None
     entries: int = 0  # stored entries of the source
+    consecutive_errors: int = 0
+    retry_until: datetime | None = None  # the server's Retry-After
+
+
+@dataclass(frozen=True)
+class LastPoll:
+    """A source's latest poll (of one of its feeds), for /status."""
+
+    started: datetime
+    outcome: str  # new, unchanged, not-modified, error
+    http_status: int | None
+    error: str | None
+    new_entries: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ExtractFailures:
+    """How many of a source's stored entries got no text from their page, and the latest why."""
+
+    count: int
+    last_error: str
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """One run of a stage: when it ended and how long it took (the history behind /status)."""
+
+    stage: str
+    at: datetime
+    seconds: float
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    """A worker registered in the task queue, its heartbeat and the tasks it runs now."""
+
+    id: int
+    last_heartbeat: datetime
+    running: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """The queue's tasks of one name: waiting, running, and how long the oldest has waited."""
+
+    task: str
+    waiting: int
+    running: int
+    oldest_wait_seconds: float | None
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The workers' task queue as /status shows it (PostgreSQL only)."""
+
+    workers: tuple[WorkerBeat, ...]
+    depth: tuple[QueueDepth, ...]
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,10 @@ def tick(pipeline: Pipeline, *, finish: bool = False) -> CycleReport | None:
         )
     before = {s.name for s in pipeline.failing_sources()}
     run = pipeline.start_poll(due)  # a stalled host's sources finish in the background
+    report = CycleReport()
     try:
-        report = CycleReport(sources=run.settle())
+        # Timed as in run --once, so /metrics and /status show the scheduler's polls too.
+        report.sources = pipeline.timed("fetch", run.settle, report) if due else run.settle()
         report.new_entries = sum(r.new_entries for r in report.sources)
         after = {s.name for s in pipeline.failing_sources()}
         if (

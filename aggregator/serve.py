@@ -1,4 +1,5 @@
-"""``balanced-news serve``: the published files over HTTP, plus /healthz and /metrics.
+"""``balanced-news serve``: the published files over HTTP, plus /healthz, /metrics and the
+operator's /status (``aggregator/status.py``: loopback or a token only).
 
 Starlette on uvicorn. Files are served from the output folder only, and only the kinds we
 publish (feeds, pages, stylesheet, OPML): never the database, temporary files or anything
@@ -33,10 +34,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aggregator.config import Config, Unavailable
+from aggregator import status, statuspage
+from aggregator.config import ENV_STATUS_TOKEN, Config, Unavailable
 from aggregator.models import Metrics
 from aggregator.pipeline.publishing import Publishing
-from aggregator.store import SchemaError, Store, connect
+from aggregator.store import SchemaError, Store, connect, utcnow
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",
@@ -55,6 +57,18 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 CACHE_CONTROL = "public, max-age=60"
+PRIVATE = {"cache-control": "no-store", "x-robots-tag": "noindex", **SECURITY_HEADERS}
+REFUSED = {
+    "token": (
+        401,
+        "the status page needs its token: send Authorization: Bearer TOKEN (or ?token=TOKEN)\n",
+    ),
+    "local": (
+        403,
+        "the status page answers loopback clients only "
+        f"(set {ENV_STATUS_TOKEN} to open it to others with that token)\n",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -195,9 +209,7 @@ def create_app(config: Config) -> Starlette:
         try:
             health = await run_in_threadpool(lambda: pipeline().health())
         except (SQLAlchemyError, OSError, Unavailable, SchemaError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            state = reason if isinstance(exc, SchemaError) else f"unreachable: {reason}"
-            down = {"status": "unhealthy", "database": state}
+            down = {"status": "unhealthy", "database": _database_down(exc)}
             return JSONResponse(down, 503, headers={"cache-control": "no-store"})
         body: dict[str, object] = {
             "status": "unhealthy" if health.problems else "ok",
@@ -222,6 +234,30 @@ def create_app(config: Config) -> Starlette:
             return Response(f"# database unreachable: {type(exc).__name__}\n", 503)
         return Response(data, headers={"content-type": CONTENT_TYPE_LATEST})
 
+    def read_status() -> status.Status:
+        publishing = pipeline()
+        return status.gather(publishing.store, config, publishing.health(), utcnow())
+
+    async def status_page(request: Request) -> Response:
+        client = request.client.host if request.client else None
+        sent = status.sent_token(request.headers, request.query_params)
+        verdict = status.access(client, request.headers, sent, config.status_token)
+        if verdict != "ok":
+            code, why = REFUSED[verdict]
+            headers = {"www-authenticate": 'Bearer realm="status"'} if code == 401 else {}
+            return Response(why, code, media_type="text/plain", headers={**PRIVATE, **headers})
+        try:
+            found = await run_in_threadpool(read_status)
+        except (SQLAlchemyError, OSError, Unavailable, SchemaError) as exc:
+            line = f"status: database {_database_down(exc)}\n"
+            return Response(line, 503, media_type="text/plain", headers=PRIVATE)
+        if request.url.path.endswith(".json"):
+            return JSONResponse(status.as_json(found), headers=PRIVATE)
+        query = f"?{request.url.query}" if request.query_params.get("token") else ""
+        page = statuspage.render(found, query)
+        headers = {**PRIVATE, "content-security-policy": statuspage.CSP}
+        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -233,10 +269,18 @@ def create_app(config: Config) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            Route("/status", status_page),
+            Route("/status.json", status_page),
             Route("/{path:path}", static, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
     )
+
+
+def _database_down(exc: BaseException) -> str:
+    """A database problem in one line: a schema to upgrade, or why it cannot be reached."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return reason if isinstance(exc, SchemaError) else f"unreachable: {reason}"
 
 
 class _Snapshot:

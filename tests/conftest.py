@@ -390,12 +390,12 @@ def silent_address(host: str = "127.0.0.2") -> Iterator[int]:
 
 
 @contextmanager
-def serving(app) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
-    """Run ``app`` on a real uvicorn server on a free 127.0.0.1 port; yield its base URL."""
+def serving(app, host: str = "127.0.0.1") -> Iterator[str]:  # noqa: ANN001 - any ASGI app
+    """Run ``app`` on a real uvicorn server on a free port of ``host``; yield its base URL."""
     import uvicorn
 
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -406,11 +406,23 @@ def serving(app) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def outward_address() -> str | None:
+    """This machine's address on its way out (not loopback), or None when it has none: a
+    client connecting from it is, to a server here, a client from elsewhere."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only the route is looked up
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
 
 
 # --- a real PostgreSQL ---------------------------------------------------------------------------

@@ -182,3 +182,73 @@ def test_hostile_corpus_runs_no_script(browser, web: SampleWeb, tmp_path: Path) 
     page.close()
     assert dialogs == []
     assert "Quillon zoning board" in pages[0].read_text(encoding="utf-8")
+
+
+def test_status_page_on_a_desktop(browser, web: SampleWeb, tmp_path: Path) -> None:
+    """/status as an operator sees it, with one failing and one parked source: both stand
+    out with their reasons, every source and stage is there, its inline stylesheet applies
+    under its own CSP (by hash) and it runs no script."""
+    web.routes["/down/rss.xml"] = respond(503, b"maintenance")
+    web.routes["/gone/rss.xml"] = respond(410, b"this feed is gone")
+    failing = extra_source(web, "down", "down/rss.xml")
+    parked = extra_source(web, "gone", "gone/rss.xml", lean="right")
+    config = make_config(web, tmp_path, extra=(failing, parked))
+    Pipeline(config).run_cycle()
+    with serving(create_app(config)) as base:
+        page = browser.new_page(viewport=DESKTOP)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/status")
+        assert page.title() == f"Status · {config.settings.title}"
+        assert_heading_outline(page)
+        rows = page.locator("table.sources tbody tr")
+        assert rows.count() == len(config.sources) == 7
+        down, gone, alpha = (page.locator(f"#source-{i}") for i in ("down", "gone", "alpha"))
+        assert down.locator(".badge").inner_text() == "failing"
+        assert gone.locator(".badge").inner_text() == "parked"
+        assert alpha.locator(".badge").inner_text() == "ok"
+        problem = down.locator(".problem").inner_text()
+        assert "backing off after errors; next try" in problem
+        assert "HTTP 503 Service Unavailable" in problem
+        assert "the feed answered 410 Gone" in gone.locator(".problem").inner_text()
+        assert "error (HTTP 410)" in gone.inner_text() and "Right" not in gone.inner_text()
+        assert "new: 3 entries" in alpha.inner_text()
+        for row in (down, gone, alpha):
+            assert row.is_visible()
+        for cell in page.locator("table.sources thead th").all():  # every column on screen
+            box = cell.bounding_box()
+            right = box["x"] + box["width"] if box else None
+            assert right is not None and right <= DESKTOP["width"], cell.inner_text()
+        background = "e => getComputedStyle(e).backgroundColor"
+        shades = {row.evaluate(background) for row in (down, gone, alpha)}
+        assert len(shades) == 3, "failing and parked rows stand out, each its own way"
+        cycles = page.locator("table.cycles tbody tr")
+        assert cycles.count() == 1 and "published" in cycles.inner_text()
+        stage_cells = cycles.locator("td.num").all_inner_texts()
+        assert len(stage_cells) == 6 and all(t.endswith(" s") for t in stage_cells), stage_cells
+        assert (
+            "Not used: the database is SQLite"
+            in page.locator("section", has=page.locator("#workers")).inner_text()
+        )
+        # The stylesheet is inline, allowed by its hash: applied, and nothing blocked.
+        assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")
+        assert errors == [], "the CSP blocks nothing the page needs"
+        assert page.evaluate("document.scripts.length") == 0
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        for selector in (
+            "body",
+            ".meta",
+            "thead th",
+            ".id",
+            ".badge.ok",
+            ".badge.failing",
+            ".badge.parked",
+            ".problem .hold",
+            ".problem .error",
+        ):
+            ratio = page.locator(selector).first.evaluate(CONTRAST_JS)
+            assert ratio >= 4.5, (selector, ratio)
+        shot = tmp_path / "status-desktop.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        page.close()

@@ -2,9 +2,10 @@
 
 :class:`StoreType` (``base.py``) is the contract, every operation by domain; :class:`Store`
 implements it on SQLAlchemy, one mixin per domain (``feeds``, ``polls``, ``entries``,
-``grouping``, ``stories``, ``health``, ``leases`` for workers). ``schema`` holds the tables, the
-engine set-up and the stored-rewrite codec; ``queue`` the task queue's tables;
-``aggregator/migrations`` changes the schema. Callers get plain data (``models``), never rows.
+``grouping``, ``stories``, ``health``, ``leases`` for workers, ``status`` for /status).
+``schema`` holds the tables, the engine set-up and the stored-rewrite codec; ``queue`` the
+task queue's tables; ``aggregator/migrations`` changes the schema. Callers get plain data
+(``models``), never rows.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from aggregator.store.schema import (
     why,
 )
 from aggregator.store.schema import open_existing as _open_existing
+from aggregator.store.status import StatusMixin
 from aggregator.store.stories import StoriesMixin
 
 __all__ = [
@@ -52,7 +54,14 @@ __all__ = [
 
 
 class Store(
-    FeedsMixin, PollsMixin, EntriesMixin, GroupingMixin, StoriesMixin, HealthMixin, LeasesMixin
+    FeedsMixin,
+    PollsMixin,
+    EntriesMixin,
+    GroupingMixin,
+    StoriesMixin,
+    HealthMixin,
+    LeasesMixin,
+    StatusMixin,
 ):
     """:class:`StoreType` on one SQLAlchemy engine (SQLite or PostgreSQL)."""
 

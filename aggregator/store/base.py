@@ -14,20 +14,24 @@ from typing import Protocol
 from aggregator.config import Source
 from aggregator.models import (
     ArticleText,
+    ExtractFailures,
     FeedState,
     FeedText,
     GroupingMark,
     GroupStep,
+    LastPoll,
     PendingPage,
     PollStored,
     PollWait,
     Pruned,
     PublishedStory,
+    QueueState,
     RetiredStory,
     RewriteInputs,
     SourcePoll,
     SourceState,
     SourceStatus,
+    StageEvent,
     StageRun,
     StoredEntry,
     StoryRewrite,
@@ -190,3 +194,20 @@ class StoreType(Protocol):
 
     def stage_runs(self) -> dict[str, StageRun]:
         """Each stage's last run and totals, by stage name."""
+
+    def stage_history(self, limit: int) -> list[StageEvent]:
+        """The last ``limit`` runs of any stage, oldest first (only the newest few hundred
+        are kept)."""
+
+    # --- the operator's status page (``status.py``) -------------------------------------------
+
+    def last_polls(self) -> dict[str, LastPoll]:
+        """Each polled source's latest poll (of any of its feeds), by source id."""
+
+    def extract_failures(self) -> dict[str, ExtractFailures]:
+        """By source id: how many stored entries got no text from their page, and the latest
+        reason (sources without any are absent)."""
+
+    def queue_state(self) -> QueueState | None:
+        """The workers and the task queue's depth; None on a database workers cannot use
+        (SQLite), empty where no worker ever ran."""

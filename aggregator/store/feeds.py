@@ -50,6 +50,8 @@ class FeedsMixin(StoreBase):
                     last_new_entry_at=r.last_new_entry_at,
                     next_poll_at=r.next_poll_at,
                     entries=counts.get(r.id, 0),
+                    consecutive_errors=r.consecutive_errors or 0,
+                    retry_until=r.retry_until,
                 )
                 for r in s.scalars(select(SourceRow))
             }

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from aggregator.models import SourceStatus, StageRun
+from aggregator.models import SourceStatus, StageEvent, StageRun
 from aggregator.store._base import StoreBase
-from aggregator.store.schema import PollRow, SourceRow, StageRow, utcnow
+from aggregator.store.schema import PollRow, SourceRow, StageHistoryRow, StageRow, utcnow
 
 FAILING = ("failing", "parked")
+KEPT_STAGE_RUNS = 500  # the history behind /status's recent cycles: about 100 cycles
 
 
 class HealthMixin(StoreBase):
@@ -51,6 +52,12 @@ class HealthMixin(StoreBase):
             row.last_seconds = seconds
             row.total_seconds += seconds
             row.runs += 1
+            event = StageHistoryRow(stage=stage, at=at, seconds=seconds)
+            s.add(event)
+            s.flush()
+            s.execute(
+                delete(StageHistoryRow).where(StageHistoryRow.id <= event.id - KEPT_STAGE_RUNS)
+            )
 
     def stage_runs(self) -> dict[str, StageRun]:
         with self.session() as s:
@@ -58,3 +65,10 @@ class HealthMixin(StoreBase):
                 r.stage: StageRun(r.last_at, r.last_seconds, r.total_seconds, r.runs)
                 for r in s.scalars(select(StageRow))
             }
+
+    def stage_history(self, limit: int) -> list[StageEvent]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(StageHistoryRow).order_by(StageHistoryRow.id.desc()).limit(limit)
+            ).all()
+            return [StageEvent(r.stage, r.at, r.seconds) for r in reversed(rows)]

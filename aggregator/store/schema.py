@@ -242,6 +242,17 @@ class StageRow(Base):
     runs: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class StageHistoryRow(Base):
+    """Each run of a stage, the newest few hundred: the recent cycles /status shows."""
+
+    __tablename__ = "stage_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it ended
+    seconds: Mapped[float] = mapped_column(default=0.0)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
