@@ -124,12 +124,15 @@ def test_one_side_in_other_words_is_no_blindspot_and_no_not_covered_claim(
     assert note["url"] == web.url("other-words-harbor/603.html")
     (note,) = items[library.id]["_balanced_news"]["coverage"]
     assert (note["note"], note["side"]) == ("no_coverage", "right")
-    page_html = (config.out_dir / "stories").glob("*.html")
-    dam_page = next(p for p in page_html if web.url("other-words-harbor/603.html") in p.read_text())
-    assert (
-        NOT_COVERED
-        not in dam_page.read_text().split("Progressive View", 1)[1].split("</section>")[0]
-    )
+    # The dam story's own page (its entry's alternate link): the related angle, no blindspot
+    # line, no claim.
+    page = (config.out_dir / "stories" / dam.link.rsplit("/", 1)[-1]).read_text()
+    view = lxml_html.fromstring(page).xpath("//section[@class='progressive']")[0]
+    assert NOT_COVERED not in view.text_content()
+    assert [a.get("href") for a in view.iter("a")] == [web.url("other-words-harbor/603.html")]
+    assert 'class="blindspot"' not in page
+    library_page = (config.out_dir / "stories" / library.link.rsplit("/", 1)[-1]).read_text()
+    assert 'class="blindspot"' in library_page
 
     # Another cycle: the same entries under the same ids, every article still linked.
     ids = {e.id: _related(e) for e in entries}
