@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import __version__, demo, extract, logs, polling, schedule
+from aggregator import __version__, demo, extract, logs, polling, schedule, workers
 from aggregator.config import (
     DEFAULT_DB,
     ENV_DB,
@@ -312,13 +312,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from aggregator import workers  # procrastinate: only where it is used (postgres extra)
-
     config = config_from_args(args)
-    workers.check_worker_config(config)
+    workers.check_worker_config(config)  # before procrastinate is imported: one line
+    from aggregator.workers.runner import run_worker
+
     check_targets(config)
     queues = None if args.queues == "all" else [args.queues]
-    workers.run_worker(config, args.name, queues)
+    run_worker(config, args.name, queues)
     return 0
 
 

@@ -180,6 +180,13 @@ class WorkerSettings:
     heartbeat_seconds: int = 10
     stalled_seconds: int = 30
     keep_jobs: bool = False
+    # PostgreSQL connections one worker holds at most: QUEUE_CONNECTIONS for procrastinate
+    # (its listener and its queries), the rest for the pipeline's tasks.
+    pool_size: int = 5
+
+
+# Of a worker's pool_size: procrastinate's (one for its LISTEN, one for its queries).
+QUEUE_CONNECTIONS = 2
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,7 @@ _WORKERS_TYPES: dict[str, tuple[type, ...]] = {
     "heartbeat_seconds": (int,),
     "stalled_seconds": (int,),
     "keep_jobs": (bool,),
+    "pool_size": (int,),
 }
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -381,6 +389,11 @@ def _check_workers(raw: Any, where: str) -> WorkerSettings:
             raise ConfigError(f"{where}: [workers]: {key} must be at least 1")
     if not 1 <= values.get("dispatch_seconds", 10) <= 59:
         raise ConfigError(f"{where}: [workers]: dispatch_seconds must be from 1 to 59")
+    if values.get("pool_size", 5) <= QUEUE_CONNECTIONS:
+        raise ConfigError(
+            f"{where}: [workers]: pool_size must be at least {QUEUE_CONNECTIONS + 1} "
+            f"(the task queue takes {QUEUE_CONNECTIONS}, the pipeline at least one)"
+        )
     workers = WorkerSettings(**values)
     if workers.stalled_seconds <= workers.heartbeat_seconds:
         raise ConfigError(

@@ -535,7 +535,7 @@ def test_run_once_killed_in_each_stage_loses_nothing(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "BALANCED_NEWS_DB": f"sqlite:///{db}",
-        "BALANCED_NEWS_SOURCES": str(write_loopback_sources(tmp_path, server.port, 1, FEEDS)),
+        "BALANCED_NEWS_SOURCES": str(write_loopback_sources(tmp_path, server, 1, FEEDS)),
         "BALANCED_NEWS_OUT": str(tmp_path / "feeds"),
         "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
     }

@@ -349,17 +349,32 @@ class Fetching:
                     for src in run.todo
                 ]
                 watch = asyncio.create_task(run.watch(fetcher))
+                stop = asyncio.create_task(self._cancel_on_stop(tasks))
                 try:
                     for done, task in enumerate(asyncio.as_completed(tasks), start=1):
-                        result = await task
+                        try:
+                            result = await task
+                        except asyncio.CancelledError:
+                            if not self.stop.is_set():
+                                raise
+                            continue  # stopped mid-request: this source stays unpolled
                         if result is None:
                             continue
                         if not run.add(result):
                             self.progress("fetch", done, len(tasks), result.detail)
                 finally:
                     watch.cancel()
+                    stop.cancel()
         finally:
             writer.close()
+
+    async def _cancel_on_stop(self, tasks: list[asyncio.Task[SourceResult | None]]) -> None:
+        """On stop, cancel the polls still fetching: a shutdown waits for no server. A poll
+        already handed to the writer is stored whole all the same (the writer finishes)."""
+        while not self.stop.is_set():
+            await asyncio.sleep(0.1)
+        for task in tasks:
+            task.cancel()
 
     async def _poll_one(
         self,

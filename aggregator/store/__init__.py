@@ -22,6 +22,7 @@ from aggregator.store.health import HealthMixin
 from aggregator.store.leases import LeasesMixin
 from aggregator.store.polls import PollsMixin
 from aggregator.store.schema import (
+    Pool,
     SchemaError,
     connect,
     engine_for,
@@ -41,6 +42,7 @@ __all__ = [
     "SchemaError",
     "Store",
     "StoreType",
+    "Pool",
     "connect",
     "engine_for",
     "lasting_url",

@@ -96,6 +96,10 @@ class StoreType(Protocol):
         time), by id; a source that does not exist is absent. A queued poll whose token no
         longer matches is spent."""
 
+    def release_claims(self, claims: Collection[tuple[str, str]], now: datetime) -> int:
+        """Hand back claimed sources (id, token) not polled since their claim: due ``now``,
+        not when their lease ends (a worker stopping mid-poll). How many were handed back."""
+
     def oldest_queued_seconds(self, task_name: str) -> float | None:
         """How long the oldest waiting job of ``task_name`` has waited in procrastinate's
         queue (PostgreSQL only), None when none waits."""

@@ -59,6 +59,25 @@ class LeasesMixin(StoreBase):
             ).all()
         return {row.id: token_of(row.last_poll_at) for row in rows}
 
+    def release_claims(self, claims: Collection[tuple[str, str]], now: datetime) -> int:
+        """Hand back claimed sources that were not polled (their token still stands): due
+        again ``now`` rather than when their lease ends. How many were handed back."""
+        wanted = dict(claims)
+        if not wanted:
+            return 0
+        with self.session.begin() as s:
+            rows = s.execute(
+                select(SourceRow.id, SourceRow.last_poll_at)
+                .where(SourceRow.id.in_(list(wanted)))
+                .with_for_update()
+            ).all()
+            unpolled = [row.id for row in rows if token_of(row.last_poll_at) == wanted[row.id]]
+            if unpolled:
+                s.execute(
+                    update(SourceRow).where(SourceRow.id.in_(unpolled)).values(next_poll_at=now)
+                )
+        return len(unpolled)
+
     def oldest_queued_seconds(self, task_name: str) -> float | None:
         with self.session() as s:
             age = s.execute(

@@ -30,9 +30,10 @@ def queue_conninfo(db_url: str) -> str:
 
 
 def queue_available() -> bool:
-    """Whether procrastinate is installed (the ``postgres`` extra)."""
+    """Whether procrastinate and psycopg are installed (the ``postgres`` extra)."""
     try:
         import procrastinate  # noqa: F401
+        import psycopg  # noqa: F401
     except ImportError:
         return False
     return True

@@ -291,7 +291,7 @@ def why(exc: BaseException) -> str:
     return text.splitlines()[0].strip()
 
 
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, pool: Pool | None = None) -> Engine:
     """An engine for ``url`` as every command uses it (SQLite: WAL on), schema unchecked:
     :func:`connect` is what commands call. Raises ConfigError when the URL itself is wrong
     (an unknown scheme, a driver that is not installed): that is the operator's to fix."""
@@ -301,8 +301,14 @@ def engine_for(url: str) -> Engine:
             engine = create_engine(url)
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
-        return create_engine(url, pool_pre_ping=True, connect_args=args)
+        args: dict[str, object] = {}
+        sizes: dict[str, int] = {}
+        if parsed.get_backend_name() == "postgresql":
+            args["connect_timeout"] = 10
+            if pool is not None:
+                args["application_name"] = pool.name
+                sizes = {"pool_size": pool.size, "max_overflow": 0}
+        return create_engine(url, pool_pre_ping=True, connect_args=args, **sizes)
     except NoSuchModuleError:
         raise ConfigError(
             f"--db {shown_url(url)}: unknown database type {url.partition(':')[0]!r} "
@@ -314,7 +320,16 @@ def engine_for(url: str) -> Engine:
         raise ConfigError(f"--db {shown_url(url)}: its driver is not installed ({exc})") from None
 
 
-def connect(url: str, *, writable: bool = True) -> Engine:
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """A PostgreSQL engine's connections: at most ``size`` (none beyond), each named
+    ``name`` in ``pg_stat_activity`` (a worker's, so an operator sees whose they are)."""
+
+    size: int
+    name: str
+
+
+def connect(url: str, *, writable: bool = True, pool: Pool | None = None) -> Engine:
     """An engine for ``url`` whose schema is this version's, checked to be writable now
     (unless ``writable`` is False: a reader such as ``serve`` may well have read-only
     access), so that a command fails in one line before it polls anything.
@@ -325,7 +340,7 @@ def connect(url: str, *, writable: bool = True) -> Engine:
     :class:`Unavailable` for a database that is down, read-only or in a folder we may not
     write.
     """
-    engine = engine_for(url)
+    engine = engine_for(url, pool)
     where = shown_url(url)
     parsed = engine.url
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):

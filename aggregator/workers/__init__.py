@@ -6,19 +6,40 @@ with the same ``BALANCED_NEWS_DB``, ``BALANCED_NEWS_SOURCES``, ``BALANCED_NEWS_O
 
 - ``dispatch`` (periodic, deferred once per tick whatever the number of workers): releases the
   tasks of workers whose heartbeat stopped, claims the due sources (``FOR UPDATE SKIP LOCKED``,
-  ``next_poll_at`` pushed forward as a lease) and defers one ``poll`` per source;
-- ``poll``: polls one source (one at a time per source: its queueing lock and lock), then
-  defers ``extract`` when it stored something new;
+  ``next_poll_at`` pushed forward as a lease) and defers ``poll`` tasks, each of one host
+  group's sources (``hosts.py``) under that group's lock: one poll of a host runs at a time in
+  the whole cluster, so the per-host limit holds across workers;
+- ``poll``: polls its sources, then defers ``extract`` when it stored something new, and
+  ``publish`` when the failing sources changed;
 - ``extract``, then ``group`` (grouping, rewriting and pruning), then ``publish``: each runs
   on one worker at a time (its lock) and at most one more waits (its queueing lock), so a
   burst of polls coalesces into a few runs.
 
-SQLite installs keep the single-process path (``run``, ``scheduler.py``).
+This module imports no procrastinate (``runner`` and ``tasks`` do), so that a missing
+``postgres`` extra is one line, not a traceback. SQLite installs keep the single-process path
+(``run``, ``scheduler.py``).
 """
 
 from __future__ import annotations
 
-from aggregator.workers.runner import check_worker_config, run_worker
-from aggregator.workers.tasks import build_app
+from aggregator.config import Config, ConfigError
+from aggregator.store.queue import backend_name, queue_available
 
-__all__ = ["build_app", "check_worker_config", "run_worker"]
+
+def check_worker_config(config: Config) -> None:
+    """Workers share PostgreSQL through procrastinate: anything missing is one line naming
+    what to use or install instead."""
+    backend = backend_name(config.db_url)
+    if backend != "postgresql":
+        raise ConfigError(
+            f"`balanced-news worker` needs PostgreSQL (BALANCED_NEWS_DB=postgresql+psycopg://...), "
+            f"not {backend}; with SQLite run `balanced-news run` (or scheduler.py) instead"
+        )
+    if not queue_available():
+        raise ConfigError(
+            "`balanced-news worker` needs the postgres extra (procrastinate and psycopg): "
+            "pip install 'balanced-news[postgres]'"
+        )
+
+
+__all__ = ["check_worker_config"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -16,10 +17,11 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Status
 from procrastinate.tasks import Task
 
-from aggregator.config import Config
+from aggregator.config import QUEUE_CONNECTIONS, Config
 from aggregator.pipeline import Pipeline
 from aggregator.store import utcnow
 from aggregator.store.queue import QUEUE_SCHEMA, queue_conninfo
+from aggregator.workers.hosts import host_groups, poll_chunks
 
 log = logging.getLogger("aggregator.workers")
 T = TypeVar("T")
@@ -29,6 +31,7 @@ POLL = "balanced_news.poll"
 EXTRACT = "balanced_news.extract"
 GROUP = "balanced_news.group"
 PUBLISH = "balanced_news.publish"
+POLL_LOCK = "poll-host:"  # + a host group: one poll task of a host group runs at a time
 # Queues: a worker may take only some (``worker --queues``), e.g. many pollers and one worker
 # for the rest, the publisher.
 POLL_QUEUE = "poll"  # dispatch, poll
@@ -65,25 +68,23 @@ async def _defer_once(task: Task[..., Any, ...], name: str, **kwargs: Any) -> bo
     return True
 
 
-def build_app(config: Config) -> App:
-    """The procrastinate app of one worker process: its connection pool and its tasks."""
+def build_app(config: Config, name: str = "balanced-news worker") -> App:
+    """The procrastinate app of one worker process: its tasks, and its connection pool
+    (``QUEUE_CONNECTIONS`` of the worker's ``pool_size``: its listener and its queries)."""
     ws = config.workers
     app = App(
         connector=PsycopgConnector(
             conninfo=queue_conninfo(config.db_url),
             min_size=1,
-            max_size=4,
-            kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"},  # its tables' schema
+            max_size=QUEUE_CONNECTIONS - 1,  # its listener has a connection of its own
+            kwargs={
+                "options": f"-c search_path={QUEUE_SCHEMA}",  # its tables' schema
+                "application_name": f"balanced-news worker {name}",
+            },
         ),
-        worker_defaults={
-            "concurrency": ws.concurrency,
-            "update_heartbeat_interval": ws.heartbeat_seconds,
-            "stalled_worker_timeout": ws.stalled_seconds,
-            "delete_jobs": "never" if ws.keep_jobs else "successful",
-            "fetch_job_polling_interval": 1.0,
-        },
     )
     sources = {src.id: src for src in config.enabled_sources}
+    groups = host_groups(config.enabled_sources)
     lease = timedelta(seconds=ws.lease_seconds)
 
     @app.periodic(cron=f"* * * * * */{ws.dispatch_seconds}", periodic_id="dispatch")
@@ -104,17 +105,13 @@ def build_app(config: Config) -> App:
             return 0
         claimed = await state.run(store.claim_due_sources, list(sources), utcnow(), lease)
         queued = 0
-        for start in range(0, len(claimed), ws.batch):
-            chunk = claimed[start : start + ws.batch]
-            # One task per source (batch 1): at most one queued and one running per source.
-            lock = f"poll:{chunk[0][0]}" if ws.batch == 1 else None
-            try:
-                await poll.configure(lock=lock, queueing_lock=lock).defer_async(
-                    claims=[list(pair) for pair in chunk]
-                )
-                queued += 1
-            except AlreadyEnqueued:  # its poll still waits for a free worker: it stands
-                pass
+        for group, chunk in poll_chunks(claimed, groups, ws.batch):
+            # One poll task of a host group runs at a time, on whichever worker (its lock):
+            # the per-host limit of one fetcher holds for the whole cluster.
+            await poll.configure(lock=f"{POLL_LOCK}{group}").defer_async(
+                claims=[list(pair) for pair in chunk]
+            )
+            queued += 1
         if claimed:
             log.info("dispatch: %d sources due, %d poll tasks queued", len(claimed), queued)
         return queued
@@ -122,30 +119,42 @@ def build_app(config: Config) -> App:
     @app.task(name=POLL, pass_context=True, queue=POLL_QUEUE)
     async def poll(context: JobContext, claims: list[list[str]]) -> int:
         """Poll the claimed sources (id, token) together, but those that left the
-        configuration or were polled since their claim (their token changed)."""
+        configuration or were polled since their claim (their token changed). Stopped
+        (SIGTERM), the sources it did not poll are handed back at once, not after their lease.
+        A change in the failing sources is published now, new entries or not."""
         state = _state(context)
-        tokens = await state.run(state.pipeline.store.poll_tokens, [sid for sid, _ in claims])
-        todo = [
-            sources[sid] for sid, token in claims if sid in sources and tokens.get(sid) == token
-        ]
-        if len(todo) < len(claims):
+        store = state.pipeline.store
+        pairs = [(sid, token) for sid, token in claims]
+        tokens = await state.run(store.poll_tokens, [sid for sid, _ in pairs])
+        todo = [sources[sid] for sid, token in pairs if sid in sources and tokens.get(sid) == token]
+        if len(todo) < len(pairs):
             log.info(
                 "poll: %d of %d sources polled since they were queued; skipped",
-                len(claims) - len(todo),
-                len(claims),
+                len(pairs) - len(todo),
+                len(pairs),
             )
         if not todo:
             return 0
-        results = await state.run(state.pipeline.poll, todo)
+        try:
+            failing = await state.run(state.pipeline.failing_sources)
+            results = await state.run(state.pipeline.poll, todo)
+        finally:
+            if state.pipeline.stop.is_set():
+                released = await asyncio.to_thread(store.release_claims, pairs, utcnow())
+                if released:
+                    log.info("poll stopped: %d sources handed back unpolled", released)
         new = sum(r.new_entries for r in results)
         if new:
             await _defer_once(extract, EXTRACT)
+        if await state.run(state.pipeline.failing_sources) != failing:
+            await _defer_once(publish, PUBLISH)
         return new
 
     @app.task(name=EXTRACT, pass_context=True, queue=PROCESS_QUEUE)
     async def extract(context: JobContext) -> int:
         state = _state(context)
-        done = await state.run(state.pipeline.timed, "extract", state.pipeline.extract_pending)
+        async with _queued_again_if_stopped(state, extract, EXTRACT):
+            done = await state.run(state.pipeline.timed, "extract", state.pipeline.extract_pending)
         if done:
             await _defer_once(group, GROUP)
         return done
@@ -155,17 +164,37 @@ def build_app(config: Config) -> App:
         """Group, rewrite what changed, and prune: one task, so the stories it touched are
         rewritten by the run that touched them."""
         state = _state(context)
-        rewritten = await state.run(_group_rewrite_prune, state.pipeline)
+        async with _queued_again_if_stopped(state, group, GROUP):
+            rewritten = await state.run(_group_rewrite_prune, state.pipeline)
         await _defer_once(publish, PUBLISH)
         return rewritten
 
     @app.task(name=PUBLISH, pass_context=True, queue=PROCESS_QUEUE)
     async def publish(context: JobContext) -> str:
         state = _state(context)
-        path = await state.run(state.pipeline.publish)
+        async with _queued_again_if_stopped(state, publish, PUBLISH):
+            path = await state.run(state.pipeline.publish)
         return str(path)
 
     return app
+
+
+@asynccontextmanager
+async def _queued_again_if_stopped(
+    state: WorkerState, task: Task[..., Any, ...], name: str
+) -> AsyncIterator[None]:
+    """Around a stage's work: when the worker is stopping (the stage ended early, or it was
+    cancelled after the grace period), the stage is queued again, so the rest of its work is
+    done by the next worker rather than lost. Its work is idempotent (an entry's text, a
+    story's grouping, a published file are each stored whole), so a part done twice costs
+    time only."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        await _defer_once(task, name)
+        raise
+    if state.pipeline.stop.is_set():
+        await _defer_once(task, name)
 
 
 def _group_rewrite_prune(pipeline: Pipeline) -> int:
