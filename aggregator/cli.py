@@ -340,8 +340,15 @@ def _db_action(action: str, url: str) -> int:
             print(f"Database created at schema {after.head}")
         else:
             print(f"Database upgraded from schema {before.describe()} to {after.head}")
-        if queue_available() and ensure_queue_schema(url):
-            print("Task queue tables (procrastinate, for `balanced-news worker`) created")
+        if queue_available():
+            queue = ensure_queue_schema(url, upgrade=True)
+            if queue.created:
+                print("Task queue tables (procrastinate, for `balanced-news worker`) created")
+            elif queue.applied:
+                print(
+                    f"Task queue tables (procrastinate) upgraded: {len(queue.applied)} "
+                    f"migrations applied ({', '.join(queue.applied)})"
+                )
         return 0
     found = schema_state(url)
     print(f"schema: {found.describe()}; this version: {found.head}; state: {found.state}")

@@ -25,6 +25,7 @@ CHATTY = (
     "courlan",
     "charset_normalizer",
     "asyncio",
+    "alembic",  # "Context impl PostgresqlImpl." on every start
 )
 
 

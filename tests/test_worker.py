@@ -389,3 +389,111 @@ def test_sigterm_stops_a_worker_within_ten_seconds_ten_times(tmp_path: Path, pg_
         assert (
             c.scalar("SELECT count(*) FROM entries WHERE text LIKE 'Paragraph 0 of%'") == expected
         )
+
+
+def _worker_line(tmp_path: Path, db: str, *python: str) -> tuple[int, list[str]]:
+    """`balanced-news worker` against ``db`` in a process of its own (``python``: code run
+    first); its exit status and its stderr lines."""
+    server = FeedServer()
+    try:
+        sources = write_sources(tmp_path, server, batch=1)
+    finally:
+        server.close()
+    code = "; ".join(
+        [*python, "from aggregator.cli import main", "raise SystemExit(main(sys.argv[1:]))"]
+    )
+    args = ["worker", "--sources", str(sources), "--db", db, "--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys; {code}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    return done.returncode, done.stderr.strip().splitlines()
+
+
+def test_worker_without_the_postgres_extra_says_what_to_install(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """procrastinate not importable (a None entry in sys.modules is how Python marks a module
+    that must not be imported: the import machinery itself raises ImportError)."""
+    status, lines = _worker_line(tmp_path, pg_url, "sys.modules['procrastinate'] = None")
+    assert status == 2
+    assert len(lines) == 1, lines
+    assert "pip install 'balanced-news[postgres]'" in lines[0]
+
+
+def test_worker_on_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    db = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/news"
+    status, lines = _worker_line(tmp_path, db)
+    assert status == 1
+    assert len(lines) == 1, lines
+    assert (
+        lines[0].startswith("balanced-news: database postgresql+psycopg://")
+        and "refused" in lines[0]
+    )
+
+
+def test_worker_on_a_read_only_database_says_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
+    assert main(["db", "upgrade", "--db", pg_url]) == 0
+    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            name = make_url(pg_url).database
+            conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    finally:
+        engine.dispose()
+    status, lines = _worker_line(tmp_path, pg_url)
+    assert status == 1
+    assert len(lines) == 1, lines
+    assert "read-only transaction" in lines[0]
+
+
+def test_pool_size_is_validated_at_load(tmp_path: Path) -> None:
+    from aggregator.config import ConfigError, parse_workers
+
+    assert parse_workers("").pool_size == 5
+    assert parse_workers("[workers]\npool_size = 3\n").pool_size == 3
+    for bad in ("2", "0", '"five"'):
+        with pytest.raises(ConfigError, match=r"\[workers\]") as caught:
+            parse_workers(f"[workers]\npool_size = {bad}\n")
+        assert len(str(caught.value).splitlines()) == 1
+
+
+def test_a_change_in_failing_sources_is_published_without_new_entries(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """One host's ten feeds start failing, then recover; nothing new arrives meanwhile. The
+    feed's status line follows each change within a dispatcher period (1 s here) or so."""
+    feed = tmp_path / "feeds" / "balanced.atom"
+    with cluster(tmp_path, pg_url, batch=20) as c:
+        c.start(1)
+        expected = FEEDS * PER_CYCLE
+        c.wait(lambda: c.settled(expected) and feed.exists(), 90, "the first cycle")
+        assert "are down" not in feed.read_text()
+        broken = "127.0.1.1"
+        ids = ", ".join(f"'outlet{i}'" for i in range(FEEDS) if i % HOSTS == 0)
+
+        def due_again() -> float:
+            with c.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "UPDATE sources SET next_poll_at = now() AT TIME ZONE 'UTC' "
+                        f"WHERE id IN ({ids})"
+                    )
+                )
+            return time.monotonic()
+
+        c.server.failing = {broken}
+        since = due_again()
+        line = f"{FEEDS // HOSTS} of {FEEDS} sources are down"
+        c.wait(lambda: line in feed.read_text(), 15, "the status line", every=0.05)
+        print(f"failing published after {time.monotonic() - since:.1f} s")
+        c.server.failing = set()
+        since = due_again()
+        c.wait(lambda: "are down" not in feed.read_text(), 15, "the recovery", every=0.05)
+        print(f"recovery published after {time.monotonic() - since:.1f} s")
+        assert c.scalar("SELECT count(*) FROM entries") == expected  # nothing new came

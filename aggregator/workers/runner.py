@@ -62,7 +62,7 @@ def run_worker(
     check_worker_config(config)
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     pipeline = _pipeline(config, name)
-    if ensure_queue_schema(config.db_url):
+    if ensure_queue_schema(config.db_url).created:  # behind: one line naming db upgrade
         log.info("task queue tables (procrastinate) created")
     _start_parsers()
     ws = config.workers
