@@ -220,11 +220,13 @@ def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str)
 
 
 def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:
-    """One poll task per source (batch 1, under a per-source lock): the killed worker held at
-    most `concurrency` (8) of them."""
+    """One poll task per source (batch 1, one per host at a time): the killed worker held at
+    most `concurrency` (8) of them. It polls a quarter alone (so it is surely mid-poll when
+    killed), then the other two start and take over."""
     with cluster(tmp_path, pg_url, batch=1, delay=0.3) as c:
-        c.start(WORKERS)
+        c.start(1)
         c.wait(lambda: sum(c.server.counts(1).values()) >= FEEDS // 4, 60, "a quarter polled")
+        c.start(WORKERS - 1)
         victim = c.workers[0]
         victim.kill()  # SIGKILL mid-cycle: up to `concurrency` polls in flight
         killed_at = time.monotonic()
