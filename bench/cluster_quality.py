@@ -194,6 +194,30 @@ def scores(pred: dict[int, str], gold: Gold) -> dict[str, float]:
     }
 
 
+def join_rates(
+    pred: dict[int, str], gold: Gold, opinion: set[int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Same-story pairs joined in one entry, (joined, all), for the pairs that hold an opinion
+    piece and for news-with-news pairs: the issue's "opinion pieces drift away" figure."""
+    counts = {True: [0, 0], False: [0, 0]}
+    for members in _groups({i: gold[i] for i in gold}):
+        for n, a in enumerate(members):
+            for b in members[n + 1 :]:
+                row = counts[a in opinion or b in opinion]
+                row[0] += pred[a] == pred[b]
+                row[1] += 1
+    return (counts[True][0], counts[True][1]), (counts[False][0], counts[False][1])
+
+
+def rates_line(pred: dict[int, str], gold: Gold, opinion: set[int]) -> str:
+    """The join rates as one printed line."""
+    (oj, on), (nj, nn) = join_rates(pred, gold, opinion)
+    return (
+        f"{'':24}same-story pairs joined: with an opinion piece {oj}/{on}"
+        f" ({oj / max(on, 1):.2f}), news with news {nj}/{nn} ({nj / max(nn, 1):.2f})"
+    )
+
+
 def _groups(labels: dict[int, object]) -> list[list[int]]:
     by_label: dict[object, list[int]] = defaultdict(list)
     for item, label in labels.items():
@@ -314,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         pred = run(articles, **options)
         _row("dev (100 stories)", scores(pred, gold), f"{time.perf_counter() - started:9.1f}")
+        print(rates_line(pred, gold, {a.entry_id for a in articles if a.kind == "opinion"}))
         print(f"{'':24}target: pairwise F1 >= 0.93, B-cubed F1 >= 0.96")
         if args.errors:
             print_errors(articles, pred, gold)

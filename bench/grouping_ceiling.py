@@ -33,7 +33,7 @@ from collections import Counter
 import cluster_quality as cq
 import train_grouping as tg
 
-from aggregator import cluster
+from aggregator import cluster, pair_model
 
 SEEDS = (1, 2, 3)
 JOINS = tuple(j / 20 for j in range(4, 17))  # 0.20 .. 0.80
@@ -76,7 +76,7 @@ def capacity(embedder: object) -> None:
     xb, yb = data(stories[half:], SEEDS[:1])
     print(f"1. capacity: fitted on train half A ({len(ya)} pairs), scored on half B ({len(yb)})")
     weights, bias = tg.fit(xa.tolist(), ya.tolist(), tg.DEGREE)
-    model = cluster.PairModel(features, tuple(weights), bias, 0.5, tg.DEGREE)
+    model = pair_model.PairModel(features, tuple(weights), bias, 0.5, tg.DEGREE)
     _pair_report("logistic regression deg 2", yb, [model.probability(r) for r in xb])
     for rounds, leaves in ((300, 31), (600, 63)):
         trees = HistGradientBoostingClassifier(
@@ -161,7 +161,7 @@ def in_sample(split: str, embedder: object) -> None:
     features = tg.feature_names(embedder is not None)
     best: tuple[float, float, list[dict[str, float]]] | None = None
     for join in JOINS:
-        model = cluster.PairModel(features, tuple(weights), bias, join, tg.DEGREE)
+        model = pair_model.PairModel(features, tuple(weights), bias, join, tg.DEGREE)
         runs = [cq.scores(cq.run(a, model=model, embedder=embedder), g) for a, g in streams]
         f1 = statistics.mean(r["F1"] for r in runs)
         if best is None or f1 > best[0]:

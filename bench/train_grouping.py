@@ -26,7 +26,7 @@ from pathlib import Path
 
 import cluster_quality as cq
 
-from aggregator import cluster
+from aggregator import cluster, pair_model
 
 OUT = Path(__file__).resolve().parents[1] / "aggregator" / "grouping_model.json"
 EMBED_OUT = OUT.with_name(cluster.EMBED_MODEL)
@@ -46,7 +46,7 @@ def pairs(
 ) -> tuple[list[list[float]], list[int]]:
     """Features and labels of every (article, candidate story) pair of a teacher-forced run."""
     features = feature_names(embedder is not None)
-    placeholder = cluster.PairModel(features, (), 0.0, 1.0, 1)
+    placeholder = pair_model.PairModel(features, (), 0.0, 1.0, 1)
     index = cluster.StoryIndex(model=placeholder, near_duplicates=False, embedder=embedder)  # type: ignore[arg-type]
     xs: list[list[float]] = []
     ys: list[int] = []
@@ -66,7 +66,7 @@ def fit(xs: list[list[float]], ys: list[int], degree: int) -> tuple[list[float],
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    x = np.array([cluster.expand(row, degree) for row in xs])
+    x = np.array([pair_model.expand(row, degree) for row in xs])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=1.0, max_iter=5000).fit((x - mean) / scale, np.array(ys))
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     weights, bias = fit(xs, ys, args.degree)
     best = None
     for join in JOINS:
-        model = cluster.PairModel(features, tuple(weights), bias, join, args.degree)
+        model = pair_model.PairModel(features, tuple(weights), bias, join, args.degree)
         runs = [
             cq.scores(cq.run(a, model=model, embedder=embedder), g)
             for a, g in streams[:SWEEP_SEEDS]

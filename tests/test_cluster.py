@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import cluster, embeddings
+from aggregator import cluster, embeddings, pair_model
 from aggregator.models import ClusterArticle
 from tests.conftest import needs_embeddings
 from tests.stories import cluster_articles, gold_stories
@@ -165,10 +165,71 @@ def test_an_opinion_piece_joins_the_event_it_argues_about_even_when_unlike_the_n
         assert result.storyline == "story-301"
 
 
+def test_an_opinion_piece_two_days_on_naming_the_events_people_joins_that_event() -> None:
+    """The column argues in general words for most of its length and names the fine's people,
+    company and sum only further on; it also mentions the harbor's dredging plan of the next
+    day. It joins the fine (the event it discusses most), not the dredging; the same text as
+    news two days later is no part of that event."""
+    articles = cluster_articles("commentary")
+    gold = gold_stories("commentary")
+    column = next(a for a in articles if a.kind == "opinion")
+    fine = next(a for a in articles if gold[a.entry_id] == "fine" and a.kind == "news")
+    assert column.published - fine.published >= timedelta(days=2)
+    assigned = group(articles)
+    by_gold: dict[str, set[str]] = {}
+    for entry_id, story in assigned.items():
+        by_gold.setdefault(gold[entry_id], set()).add(story)
+    assert len(by_gold["fine"]) == 1 and len(by_gold["dredge"]) == 1
+    assert by_gold["fine"] != by_gold["dredge"]
+    as_news = group(
+        [dataclasses.replace(column, kind="news") if a is column else a for a in articles]
+    )
+    assert as_news[column.entry_id] not in {
+        as_news[a.entry_id] for a in articles if a is not column
+    }
+
+
+def test_an_opinion_piece_quoting_six_words_of_the_news_joins_it_and_other_days_keep_apart() -> (
+    None
+):
+    """What framing does not change: a column that quotes the fined company's six words joins
+    the fine, though it names nobody; a column naming the fine's people but dating what it
+    argues about to another calendar day than the news does not join on the names alone."""
+    articles = sorted(cluster_articles("commentary"), key=lambda a: a.published)
+    column = next(a for a in articles if a.kind == "opinion")
+    news = [a for a in articles if a.kind == "news"]
+    general = (
+        "Penalties are meant to change behaviour, and a penalty that changes nothing is theatre. "
+        "Businesses budget for cleanup; they cannot budget for a referee who rewrites the rules."
+    )
+    quoting = general + ' Its answer was "we accept responsibility for the cleanup but not for a'
+    quoting += ' penalty this size", and that answer deserves a hearing.'
+    naming = general + " Keldmar Lines, Tomas Vireo and Ada Brannock met on March 3 over it."
+    # the fine's own news gives September as the spill's month, with a day
+    dated = [
+        dataclasses.replace(a, text=a.text + " The spill began on September 14.")
+        if a.entry_id == 401
+        else a
+        for a in news
+    ]
+    outcomes = {}
+    for name, text in (("general", general), ("quoting", quoting), ("naming", naming)):
+        index = cluster.StoryIndex(near_duplicates=False)
+        for art in dated:
+            index.add(art, f"story-{art.entry_id}")
+        outcomes[name] = index.add(dataclasses.replace(column, text=text), "new").story_id
+    assert outcomes == {"general": "new", "quoting": "story-401", "naming": "new"}
+    undated = dataclasses.replace(column, text=naming.replace(" on March 3", ""))
+    index = cluster.StoryIndex(near_duplicates=False)
+    for art in dated:
+        index.add(art, f"story-{art.entry_id}")
+    assert index.add(undated, "new").story_id == "story-401"  # the names alone tie it
+
+
 def test_the_shipped_pair_model_fits_the_features_the_code_computes() -> None:
-    model = cluster.default_model()
+    model = pair_model.default_model()
     assert model.features == cluster.FEATURES
-    assert len(model.weights) == len(cluster.expand([0.0] * len(cluster.FEATURES), model.degree))
+    assert len(model.weights) == len(pair_model.expand([0.0] * len(cluster.FEATURES), model.degree))
     assert 0.0 < model.join < 1.0
 
 
@@ -243,4 +304,4 @@ def test_an_embedding_index_refuses_a_model_fitted_without_them(
     embedder: embeddings.Embedder,
 ) -> None:
     with pytest.raises(ValueError, match="train_grouping.py --embeddings"):
-        cluster.StoryIndex(model=cluster.default_model(), embedder=embedder)
+        cluster.StoryIndex(model=pair_model.default_model(), embedder=embedder)

@@ -539,6 +539,32 @@ def test_consecutive_events_are_entries_linked_as_one_storyline(
     assert ids <= set(stories_of(report.feed_path))  # nothing published changes id
 
 
+def test_an_opinion_piece_two_days_after_the_event_naming_its_people_joins_the_event(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A column published two days after a harbor fine, arguing in its own words and naming
+    the fine's people, company and sum further on, is one entry with the fine's news (its
+    page among the entry's sources); the next day's dredging plan, which it mentions in
+    passing, stays an entry of its own."""
+    config = make_config(web, tmp_path, extra=serve_as_outlets(web, "commentary"))
+    report = Pipeline(config).run_cycle()
+    assert report.failed == []
+    with Pipeline(config).session() as s:
+        story_of = {
+            int(e.link.rsplit("/", 1)[-1].removesuffix(".html")): e.story_id
+            for e in s.scalars(select(EntryRow).where(EntryRow.link.contains("/commentary-")))
+        }
+    gold = gold_stories("commentary")
+    assert set(story_of) == set(gold)
+    fine = {story_of[e] for e, g in gold.items() if g == "fine"}
+    dredge = {story_of[e] for e, g in gold.items() if g == "dredge"}
+    assert len(fine) == 1 and len(dredge) == 1 and fine != dredge
+    (fine_id,) = fine
+    entry = stories_of(report.feed_path)[atom_id(fine_id)]
+    related = [x.href for x in entry.links if x.rel == "related"]
+    assert any(href.endswith("/commentary-delta/406.html") for href in related), related
+
+
 @needs_embeddings
 def test_with_embeddings_on_the_pipeline_groups_with_the_sentence_model(config: Config) -> None:
     """``[grouping] embeddings = true``: the story index gets the embedder and the embedding
