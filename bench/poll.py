@@ -2,25 +2,32 @@
 
 A loopback server (its own process, asyncio, so a response's latency never blocks another)
 publishes N feeds of 30 entries spread over 100 loopback hosts (127.0.0.2, 127.0.0.3, ...),
-each response delayed by --latency. Each engine, in its own process, runs three cycles:
+each response delayed by --latency. Each engine, in its own process, runs four cycles:
 
 - cold: everything new (an empty database);
 - warm: nothing changed (conditional GETs: 304s);
 - mixed: 10% of the feeds changed (one new entry each);
-- stalled: warm again, but one host (127.0.0.2) sits 3 s on every request; printed too is
-  when every *other* host's feeds were done, which a stalled host should not delay.
+- stalled: warm again, but one host (127.0.0.2) sits 3 s on every request. balanced-news
+  is timed as a cycle is held (`Pipeline.start_poll(...).settle()`: the stalled host's sources
+  go on in the background); printed too is when every *other* host's feeds were done.
 
-Printed per cycle: seconds, feeds per second, peak RSS (the poller process plus its parser
-workers), the ratio reader/balanced-news, and the network floor N x latency / concurrency.
---concurrency takes a list of global limits: balanced-news runs once per limit, so the default
-(32) and a raised limit compare in the same run, against one reader run.
+Printed per cycle: seconds, feeds per second, the ratio best reader / this, and the network
+floor N x latency / concurrency; per engine, the peak memory of its whole process tree (the
+poller and its parser workers, sampled every 0.1 s from outside) as summed PSS (shared pages
+counted once: the figure to compare) and summed RSS. reader runs at 16, 32 and 64 workers
+(the test is latency-bound: more workers is not always slower) and the ratios use the count
+with the least total time, named in the output. --baseline REV runs balanced-news from git
+revision REV beside this tree in the same run (bench/revision.py), e.g. --baseline b10380c.
+--concurrency takes a list of global limits: balanced-news runs once per limit.
 
     python bench/poll.py                   # 1,000 feeds, 50 ms, both engines (a few minutes)
     python bench/poll.py --feeds 200       # a quick run
     python bench/poll.py --no-reader       # balanced-news only
-    python bench/poll.py --concurrency 32,128   # our default global limit beside a raised one
+    python bench/poll.py --baseline b10380c     # with the figures of that revision beside
 
-`reader` comes from the optional extra: pip install -e '.[bench]'. Figures are printed, never
+Where the CPU goes: py-spy record --subprocesses --format raw -o prof.txt -- python
+bench/poll.py --no-reader. `reader` and py-spy come from the optional extra: pip install -e
+'.[bench]'. The feeds are generated; no data set is involved. Figures are printed, never
 asserted: compare runs on the same machine.
 """
 
@@ -37,16 +44,20 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from revision import checked_out
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRIES = 30
 HOSTS = 100
 CONCURRENCY = 32
-READER_WORKERS = 16
+READER_WORKERS = (16, 32, 64)
 CYCLES = ("cold", "warm", "mixed", "stalled")
 STALL = 3.0  # seconds the stalled host (127.0.0.2) sits on each request in the last cycle
 STALLED_HOST = "127.0.0.2"
@@ -175,15 +186,37 @@ def control(port: int, what: str) -> None:
 # --- the engines (each in its own process, so peak RSS is its own) -----------------------------
 
 
-def vm_hwm(pid: int) -> int:
-    """Peak resident set of a process in bytes (Linux /proc)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+def _tree(root: int) -> list[int]:
+    """``root`` and every process descended from it (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """Summed PSS and summed RSS of ``root``'s process tree, in bytes (smaps_rollup)."""
+    pss = rss = 0
+    for pid in _tree(root):
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1]) * 1024
+            elif line.startswith("Rss:"):
+                rss += int(line.split()[1]) * 1024
+    return pss, rss
 
 
 def stalled(i: int) -> bool:
@@ -198,8 +231,10 @@ def prepare(port: int, cycle: str, n: int) -> None:
         control(port, f"_stall?seconds={STALL}")
 
 
-def run_ours(port: int, feeds: int, folder: Path, concurrency: int) -> list[dict[str, float]]:
-    sys.path.insert(0, str(ROOT))
+def run_ours(
+    port: int, feeds: int, folder: Path, concurrency: int, tree: Path
+) -> list[dict[str, float]]:
+    sys.path.insert(0, str(tree))
     from aggregator import pipeline as pipeline_module
     from aggregator.config import Config, Settings, Source
 
@@ -232,16 +267,19 @@ def run_ours(port: int, feeds: int, folder: Path, concurrency: int) -> list[dict
         prepare(port, cycle, n)
         finished.clear()
         started = time.perf_counter()
-        results = pipe.poll()
-        seconds = time.perf_counter() - started
+        if cycle == "stalled" and hasattr(pipe, "start_poll"):
+            run = pipe.start_poll()  # the cycle is held until settle() returns
+            results = run.settle()
+            seconds = time.perf_counter() - started
+            results += run.finish()
+        else:
+            results = pipe.poll()
+            seconds = time.perf_counter() - started
         others = max(t for sid, t in finished.items() if not stalled(int(sid[4:]))) - started
-        pool = pipeline_module.parser_pool()
-        rss = vm_hwm(os.getpid()) + sum(vm_hwm(pid) for pid in pool._processes)  # noqa: SLF001
         errors = [r for r in results if r.outcome == "error"]
         rows.append(
             {
                 "seconds": seconds,
-                "rss": rss,
                 "errors": len(errors),
                 "new": sum(r.new_entries for r in results),
                 "first_error": errors[0].error if errors else "",
@@ -251,7 +289,9 @@ def run_ours(port: int, feeds: int, folder: Path, concurrency: int) -> list[dict
     return rows
 
 
-def run_reader(port: int, feeds: int, folder: Path, concurrency: int) -> list[dict[str, float]]:
+def run_reader(
+    port: int, feeds: int, folder: Path, workers: int, tree: Path
+) -> list[dict[str, float]]:
     from reader import make_reader
 
     reader = make_reader(str(folder / "reader.sqlite"))
@@ -264,7 +304,7 @@ def run_reader(port: int, feeds: int, folder: Path, concurrency: int) -> list[di
         started = time.perf_counter()
         others = 0.0
         # every feed, every cycle (not only those reader's own schedule says are due)
-        for result in reader.update_feeds_iter(workers=READER_WORKERS, scheduled=False):
+        for result in reader.update_feeds_iter(workers=workers, scheduled=False):
             if not stalled(int(result.url.rsplit("/", 1)[1][:-4])):
                 others = time.perf_counter() - started
         seconds = time.perf_counter() - started
@@ -272,7 +312,6 @@ def run_reader(port: int, feeds: int, folder: Path, concurrency: int) -> list[di
         rows.append(
             {
                 "seconds": seconds,
-                "rss": vm_hwm(os.getpid()),
                 "errors": errors,
                 "new": reader.get_entry_counts().total - before,
                 "first_error": "",
@@ -286,25 +325,32 @@ def run_reader(port: int, feeds: int, folder: Path, concurrency: int) -> list[di
 def engine_main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix=f"bench-poll-{args.engine}-"))
     run = run_ours if args.engine == "ours" else run_reader
-    print(json.dumps(run(args.port, args.feeds, folder, int(args.concurrency))))
+    print(json.dumps(run(args.port, args.feeds, folder, int(args.concurrency), Path(args.tree))))
 
 
 def in_child(
-    engine: str, port: int, feeds: int, concurrency: int = CONCURRENCY
-) -> list[dict[str, float]] | None:
-    proc = subprocess.run(
-        [
-            *(sys.executable, __file__, "--engine", engine, "--port", str(port)),
-            *("--feeds", str(feeds), "--concurrency", str(concurrency)),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if proc.returncode != 0:
-        print(f"{engine} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    engine: str, port: int, feeds: int, concurrency: int, tree: Path = ROOT
+) -> dict[str, Any] | None:
+    """One engine's four cycles in a process of its own, its tree's memory sampled from here
+    (outside it, so the sampling takes nothing from its CPU)."""
+    command = [
+        *(sys.executable, __file__, "--engine", engine, "--port", str(port)),
+        *("--feeds", str(feeds), "--concurrency", str(concurrency), "--tree", str(tree)),
+    ]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, cwd=ROOT)
+        peak_pss = peak_rss = 0
+        while proc.poll() is None:
+            pss, rss = tree_memory(proc.pid)
+            peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+            time.sleep(0.1)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            print(f"{engine} failed:\n{err.read()[-2000:]}", file=sys.stderr)
+            return None
+        rows = json.loads(out.read().strip().splitlines()[-1])
+    return {"rows": rows, "pss": peak_pss, "rss": peak_rss}
 
 
 def parse_cost(samples: int = 40) -> tuple[float, float]:
@@ -327,6 +373,7 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=1000, help="number of feeds (default 1000)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
     parser.add_argument("--no-reader", action="store_true", help="skip the reader comparison")
+    parser.add_argument("--baseline", help="a git revision of balanced-news to run beside")
     parser.add_argument(
         "--concurrency",
         default=str(CONCURRENCY),
@@ -335,6 +382,7 @@ def main() -> int:
     )
     parser.add_argument("--engine", choices=("ours", "reader"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tree", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
         engine_main(args)
@@ -350,69 +398,89 @@ def main() -> int:
     if not ready.wait(30):
         print("the loopback server did not start", file=sys.stderr)
         return 1
+    engines: dict[str, dict[str, Any]] = {}
+    readers: dict[int, dict[str, Any]] = {}
     try:
-        ours_by_limit = {}
-        for limit in limits:
-            control(port, "_reset")
-            ours_by_limit[limit] = in_child("ours", port, args.feeds, limit)
-        theirs = None
+        with ExitStack() as stack:
+            trees = [("balanced-news", ROOT)]
+            if args.baseline:
+                trees.append((args.baseline, stack.enter_context(checked_out(args.baseline))))
+            for name, tree in trees:
+                for limit in limits:
+                    control(port, "_reset")
+                    label = f"{name}@{limit}" if len(limits) > 1 else name
+                    if (run := in_child("ours", port, args.feeds, limit, tree)) is not None:
+                        engines[label] = run
         if not args.no_reader:
             try:
                 import reader  # noqa: F401
             except ImportError:
                 print("reader is not installed (pip install -e '.[bench]'): skipping it")
             else:
-                control(port, "_reset")
-                theirs = in_child("reader", port, args.feeds)
+                for workers in READER_WORKERS:
+                    control(port, "_reset")
+                    if (run := in_child("reader", port, args.feeds, workers)) is not None:
+                        readers[workers] = run
     finally:
         server.terminate()
+    report(args, limits, engines, readers)
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    limits: list[int],
+    engines: dict[str, dict[str, Any]],
+    readers: dict[int, dict[str, Any]],
+) -> None:
     n = args.feeds
     print(
         f"{n} feeds x {ENTRIES} entries over {HOSTS} loopback hosts, "
         f"{args.latency * 1000:g} ms latency per response, {os.cpu_count()} cores"
     )
-    floors = ", ".join(
-        f"{n * args.latency / limit:.2f} s at {limit} (balanced-news)" for limit in limits
-    )
-    print(
-        f"network floor: N x latency / concurrency = {floors}, "
-        f"{n * args.latency / READER_WORKERS:.2f} s at {READER_WORKERS} (reader workers)"
-    )
-    engines = [
-        (f"balanced-news@{limit}" if len(limits) > 1 else "balanced-news", rows)
-        for limit, rows in ours_by_limit.items()
-    ]
-    header = f"{'cycle':<7} {'engine':<17} {'seconds':>8} {'feeds/s':>8} {'peak RSS':>9} "
-    print(header + f"{'new':>6} {'errors':>6}  reader/this")
+    floors = ", ".join(f"{n * args.latency / limit:.2f} s at {limit}" for limit in limits)
+    print(f"network floor (balanced-news): N x latency / concurrency = {floors}")
+    best = None
+    if readers:
+        totals = {w: sum(row["seconds"] for row in run["rows"]) for w, run in readers.items()}
+        best = min(totals, key=lambda w: totals[w])
+        tried = ", ".join(f"{w}: {totals[w]:.1f} s" for w, run in readers.items())
+        print(f"reader's workers tried (total seconds of the four cycles): {tried}; best {best}")
+        engines = {**engines, **{f"reader@{w}": run for w, run in readers.items()}}
+    floor = n * args.latency / limits[0]
+    header = f"{'cycle':<8} {'engine':<18} {'seconds':>8} {'feeds/s':>8} {'new':>6} {'errors':>6}"
+    print(header + f"  {'best reader/this':>16} {'this/floor':>10}")
     for k, cycle in enumerate(CYCLES):
-        for name, rows in (*engines, ("reader", theirs)):
-            if not rows:
-                continue
-            row = rows[k]
+        for name, run in engines.items():
+            row = run["rows"][k]
             ratio = ""
-            if name != "reader" and theirs:
-                ratio = f"  {theirs[k]['seconds'] / row['seconds']:.2f}x"
+            if best is not None and not name.startswith("reader"):
+                ratio = f"{readers[best]['rows'][k]['seconds'] / row['seconds']:.2f}x"
             print(
-                f"{cycle:<7} {name:<17} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
-                f"{row['rss'] / 2**20:>7.0f}MB {int(row['new']):>6} {int(row['errors']):>6}"
-                f"{ratio}"
+                f"{cycle:<8} {name:<18} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
+                f"{int(row['new']):>6} {int(row['errors']):>6}  {ratio:>16} "
+                f"{row['seconds'] / floor:>9.2f}x"
             )
             if row.get("first_error"):
-                print(f"       first error: {row['first_error']}")
-    for name, rows in (*engines, ("reader", theirs)):
-        if rows:
-            print(
-                f"stalled host ({STALLED_HOST} waits {STALL:g} s per request): {name} finished "
-                f"every other host's feeds in {rows[-1]['others']:.2f} s "
-                f"(warm cycle without a stall: {rows[1]['seconds']:.2f} s)"
-            )
+                print(f"         first error: {row['first_error']}")
+    for name, run in engines.items():
+        print(
+            f"peak memory of {name}'s process tree: {run['pss'] / 2**20:.0f} MB PSS, "
+            f"{run['rss'] / 2**20:.0f} MB summed RSS"
+        )
+    for name, run in engines.items():
+        rows = run["rows"]
+        print(
+            f"stalled host ({STALLED_HOST} waits {STALL:g} s per request): {name} held the "
+            f"cycle {rows[-1]['seconds']:.2f} s, finished every other host's feeds in "
+            f"{rows[-1]['others']:.2f} s (warm cycle without a stall: {rows[1]['seconds']:.2f} s)"
+        )
     on, off = parse_cost()
     print(
         f"feedparser per bench feed: {on:.1f} ms with sanitizing and relative URIs, "
-        f"{off:.1f} ms without ({100 * (1 - off / on):.0f}% less); balanced-news parses "
-        "without (aggregator.parse.FEEDPARSER_OPTIONS: publish sanitizes with nh3)"
+        f"{off:.1f} ms without; balanced-news reads these with aggregator.fastfeed "
+        "(feedparser's result for plain RSS 2.0; see bench/fastfeed.py)"
     )
-    return 0
 
 
 if __name__ == "__main__":
