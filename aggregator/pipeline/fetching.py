@@ -205,6 +205,7 @@ class _PollWriter:
         self.fetching = fetching
         self.loop = loop
         self._pending: list[_Pending] = []
+        self._flushing = False  # a flush is queued that has not taken the pending list yet
         self._lock = threading.Lock()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="poll-writer")
 
@@ -212,7 +213,9 @@ class _PollWriter:
         future: asyncio.Future[SourceResult] = self.loop.create_future()
         with self._lock:
             self._pending.append((src, polls, future))
-        self._thread.submit(self._flush)
+            queued, self._flushing = self._flushing, True
+        if not queued:  # one flush takes everything pending: no thread hand-off per source
+            self._thread.submit(self._flush)
         return await future
 
     def close(self) -> None:
@@ -221,6 +224,7 @@ class _PollWriter:
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+            self._flushing = False
         if not batch:
             return
         settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]] = []
@@ -245,17 +249,19 @@ class _PollWriter:
                 settled.append((future, self.fetching.result(src, polls, outcome)))
             except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
                 settled.append((future, exc))
-        for future, result in settled:
-            self.loop.call_soon_threadsafe(_settle, future, result)
+        self.loop.call_soon_threadsafe(_settle, settled)  # one wake-up of the loop a batch
 
 
-def _settle(future: asyncio.Future[SourceResult], outcome: SourceResult | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle(
+    settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]],
+) -> None:
+    for future, outcome in settled:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class Fetching:
@@ -675,7 +681,7 @@ class PollRun:
                 url=state.fetch_url,
                 final_url=state.fetch_url,
                 status=None,
-                error=f"no answer from {host} in {seconds:.0f} s; the cycle went on without it",
+                error=f"no answer from {host} in {seconds:.1f} s; the cycle went on without it",
                 elapsed=seconds,
             )
         finally:
