@@ -28,6 +28,7 @@ from aggregator import __version__, demo, extract, logs, polling, schedule, work
 from aggregator.config import (
     DEFAULT_DB,
     ENV_DB,
+    ENV_STATUS_TOKEN,
     LEANS,
     Config,
     ConfigError,
@@ -307,6 +308,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # an out-of-date schema is refused now, not per request
     connect(config.db_url, writable=False).dispose()
     print(f"Serving {config.out_dir}/ at http://{args.host}:{args.port}/", file=sys.stderr)
+    who = (
+        f"loopback clients, and requests sending {ENV_STATUS_TOKEN}"
+        if config.status_token
+        else f"loopback clients only; set {ENV_STATUS_TOKEN} to open it to others"
+    )
+    print(f"Status page: /status ({who})", file=sys.stderr)
     serve.serve(config, args.host, args.port)
     return 0
 

@@ -14,7 +14,7 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.demo import SampleWeb
-from tests.conftest import FIXTURES, free_port, write_sources
+from tests.conftest import FIXTURES, free_port, outward_address, write_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -323,9 +323,14 @@ def test_serve_command_serves_the_published_folder(web: SampleWeb, tmp_path: Pat
     args = common(web, tmp_path)
     assert main(["run", "--once", *args]) == 0
     port = free_port()
+    token = "a-status-token-from-the-environment"
+    outward = outward_address()  # served there, /status needs the token
+    host = outward or "127.0.0.1"
+    serving_args = [*args, "--host", host, "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "serve", *args, "--port", str(port)],
+        [sys.executable, "-m", "aggregator.cli", "serve", *serving_args],
         cwd=ROOT,
+        env={**os.environ, "BALANCED_NEWS_STATUS_TOKEN": token},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -334,20 +339,26 @@ def test_serve_command_serves_the_published_folder(web: SampleWeb, tmp_path: Pat
         deadline, health = time.monotonic() + 30, None
         while health is None and proc.poll() is None and time.monotonic() < deadline:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                health = httpx.get(f"http://{host}:{port}/healthz", timeout=2, trust_env=False)
             except httpx.TransportError:
                 time.sleep(0.1)
         assert health is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        feed = httpx.get(f"http://127.0.0.1:{port}/balanced.atom")
+        feed = httpx.get(f"http://{host}:{port}/balanced.atom", trust_env=False)
         assert feed.content == (tmp_path / "out" / "balanced.atom").read_bytes()
+        if outward is not None:  # the token, read from the environment, opens /status
+            status = f"http://{outward}:{port}/status.json"
+            assert httpx.get(status, trust_env=False).status_code == 401
+            bearer = {"authorization": f"Bearer {token}"}
+            assert httpx.get(status, headers=bearer, trust_env=False).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit shows the signal.
     assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Application shutdown complete" in err
-    assert f"Serving {tmp_path / 'out'}/ at http://127.0.0.1:{port}/" in err
+    assert f"Serving {tmp_path / 'out'}/ at http://{host}:{port}/" in err
+    assert "Status page: /status (loopback clients, and requests sending BALANCED_NEWS_" in err
 
 
 # --- environment errors: one line, the right exit status, no traceback --------------------------
