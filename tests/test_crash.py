@@ -308,15 +308,14 @@ def crash_row(site: Site, engine: Engine, schema) -> None:  # noqa: ANN001
     assert {src for src, _ in committed} == {"alpha", "beta", "gamma", "delta"}
     assert not site.out.exists() or not any(site.out.iterdir())
 
-    # 2. Mid-write: epsilon answers, but its row in `sources` is locked by us, so the writer's
-    # transaction waits with its entries written (PostgreSQL) or waits for the file lock before
-    # its first row (SQLite: one writer at a time). The kill must undo all of it.
+    # 2. Mid-write: epsilon answers, and its writer is held inside its transaction with its
+    # entries written (DatabaseLock says how, and how we see it). The kill must undo all of it.
     lock = DatabaseLock(site.db_url)
     held = site.gate(HELD_FEED, site.feed(HELD_FEED), before=lock.take)
     held.release.set()
     proc = site.start()
     wait_for("epsilon's feed asked for", held.asked.is_set, proc)
-    wait_for("the writer waiting on our lock", lock.writer_waiting, proc)
+    wait_for("epsilon's write begun and held open", lock.write_begun, proc)
     kill(proc)
     lock.give_back()
     committed = check_database(engine, committed)
@@ -440,34 +439,55 @@ def wait_for_stray(out: Path, proc: subprocess.Popen[str]) -> None:
 
 
 class DatabaseLock:
-    """Our hold on epsilon's `sources` row, from another connection, as a second process's
-    would be: on PostgreSQL a row lock that lets the writer insert its entries (they need only
-    a key-share lock on the row) and stops it at its update of the row; on SQLite the database
-    file's write lock."""
+    """What holds epsilon's write open, and the sign that it has begun. PostgreSQL: our lock on
+    epsilon's `sources` row, from another connection, as a second process's would be: the
+    writer inserts its entries (they need only a key-share lock on the row) and waits at its
+    update of the row, which pg_locks shows. SQLite (one writer, whose waiting shows nowhere): a
+    trigger on epsilon's poll row (written at the transaction's flush, after its entries) that,
+    inside the writer's transaction, writes ``BALLAST`` bytes (more than SQLite's page cache
+    holds, so the uncommitted pages spill into the WAL file, where we see them) and then runs
+    a query that does not end in a test's time."""
+
+    BALLAST = 16_000_000
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.sqlite: sqlite3.Connection | None = None
+        self.path = url.removeprefix("sqlite:///") if url.startswith("sqlite") else ""
         self.engine: Engine | None = None
         self.conn: Connection | None = None
-        self.taken_at = 0.0
+        self.wal_before = 0
+
+    def _sqlite(self, script: str) -> None:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=WAIT)) as db:
+            db.executescript(script)
 
     def take(self) -> None:
-        if self.url.startswith("sqlite"):
-            path = self.url.removeprefix("sqlite:///")
-            self.sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.sqlite.execute("BEGIN IMMEDIATE")
+        if self.path:
+            self._sqlite(
+                "CREATE TABLE crash_spin (n INTEGER); CREATE TABLE crash_ballast (b BLOB);"
+                "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000)"
+                " INSERT INTO crash_spin SELECT n FROM c;"
+                "CREATE TRIGGER crash_hold AFTER INSERT ON polls"
+                " WHEN NEW.source_id = 'epsilon' BEGIN"
+                f" INSERT INTO crash_ballast VALUES (zeroblob({self.BALLAST}));"
+                " SELECT count(*) FROM crash_spin a, crash_spin b, crash_spin c, crash_spin d;"
+                " END;"
+            )
+            wal = Path(f"{self.path}-wal")
+            self.wal_before = wal.stat().st_size if wal.exists() else 0
         else:
             self.engine = create_engine(self.url)
             self.conn = self.engine.connect()
             self.conn.execute(text("SELECT id FROM sources WHERE id = 'epsilon' FOR NO KEY UPDATE"))
-        self.taken_at = time.monotonic()
 
-    def writer_waiting(self) -> bool:
-        """PostgreSQL: a backend waits on our lock having inserted rows into `entries`.
-        SQLite shows no waiter: give the writer time to parse and reach the lock."""
+    def write_begun(self) -> bool:
+        """The writer is inside its transaction with epsilon's entries written, uncommitted."""
+        if self.path:
+            wal = Path(f"{self.path}-wal")
+            grown = wal.exists() and wal.stat().st_size > self.wal_before + self.BALLAST // 2
+            return bool(grown)
         if self.conn is None:
-            return bool(self.taken_at) and time.monotonic() - self.taken_at > 2.0
+            return False
         waiting = self.conn.execute(
             text(
                 "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
@@ -479,9 +499,8 @@ class DatabaseLock:
         return bool(waiting)
 
     def give_back(self) -> None:
-        if self.sqlite is not None:
-            self.sqlite.rollback()
-            self.sqlite.close()
+        if self.path:
+            self._sqlite("DROP TRIGGER crash_hold; DROP TABLE crash_spin; DROP TABLE crash_ballast")
         if self.conn is not None:
             self.conn.rollback()
             self.conn.close()

@@ -21,7 +21,7 @@ from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
-from aggregator.rewrite.claims import align, corroborated, features
+from aggregator.rewrite.claims import align
 from aggregator.rewrite.extractive import (
     ALL_LEAD_INS,
     BODY_MAX,
@@ -40,8 +40,9 @@ from aggregator.rewrite.extractive import (
     strip_dateline,
 )
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
-from aggregator.text import cosine, join_names, split_sentences, terms
+from aggregator.text import cosine, split_sentences, terms
 from tests.conftest import SHARED
+from tests.site_events import stories_by_event
 from tests.stories import story_articles, word_overlap
 
 
@@ -140,9 +141,20 @@ def test_a_missing_side_says_so() -> None:
     assert "Common ground needs coverage from both sides; no left-leaning outlet" in shown
 
 
+# The bridge story's titles, judged by hand (not by the code under test): only Alpha's states
+# the event in plain words; Beta's frames it by who will be hurt, Gamma's shouts "FIASCO",
+# Delta's is an opinion ("bridge mess").
+BRIDGE_PLAIN = "Port Ellery closes Harbor Bridge for $412 million repair"
+BRIDGE_FRAMED = "Harbor Bridge closure will hit low-income commuters hardest"
+BRIDGE_LOADED = "HARBOR BRIDGE FIASCO: City shuts span for $412M fix"
+
+
 def test_headline_is_neutral_and_first_reporter_named() -> None:
-    result = rewrite_story(story_articles("bridge"))
-    assert result.headline == "Port Ellery closes Harbor Bridge for $412 million repair"
+    articles = story_articles("bridge")
+    result = rewrite_story(articles)
+    assert result.headline == BRIDGE_PLAIN
+    # Without the plain title, a framing in plain words still beats the shouted, loaded one.
+    assert choose_headline([a for a in articles if a.source_id != "alpha"]) == BRIDGE_FRAMED
     assert result.lede.startswith("Alpha Times first reported this story on November 20.")
     assert clean_title("Rates hold steady as inflation cools | Fox News") == (
         "Rates hold steady as inflation cools"
@@ -405,7 +417,7 @@ def test_provenance_is_stored_and_each_attributed_outlet_links_to_its_article(
     with pipeline.session() as s:
         entries = {e.id: e for e in s.scalars(select(EntryRow))}
     rows = stored(pipeline)
-    assert len(rows) == 4  # the fixture outlets' four events
+    assert set(rows) == set(stories_by_event(pipeline).values())  # the fixture's events
     for row in rows.values():
         result = rewrite_from_json(row.rewrite_json or "")
         assert result.summary == row.summary
@@ -484,6 +496,29 @@ def test_first_reporter_ties_break_by_fetch_time_and_copies_count_for_their_side
 # --- claims: Common Ground, headline, summary, views -------------------------------------------
 
 CLAIM_STORIES = ("bridge", "ferry", "fares")
+# The claims outlets on both sides report, read off the fixture texts by hand: a phrase of the
+# claim -> every outlet whose text states it.
+SHARED_CLAIMS: dict[str, dict[str, set[str]]] = {
+    "bridge": {
+        # Delta states the $412 million repair ("a $412 million monument"), not the date.
+        "December 1": {"Alpha Times", "Beta Daily", "Gamma Post", "Delta Review"},
+        "corrosion": {"Alpha Times", "Beta Daily", "Gamma Post"},
+    },
+    "ferry": {
+        "engine fire": {"Alpha Times", "Beta Daily", "Gamma Post"},
+        "212 passengers": {"Alpha Times", "Beta Daily", "Gamma Post"},
+    },
+    "fares": {
+        "voted 6-3": {
+            "Civic Wire",
+            "Bay Gazette",
+            "Metro Post",
+            "The Left Review",
+            "Liberty Journal",
+        },
+        "Nobody on this council": {"Civic Wire", "Bay Gazette", "Metro Post"},
+    },
+}
 
 
 @pytest.mark.parametrize("name", CLAIM_STORIES)
@@ -498,14 +533,16 @@ def test_common_ground_states_each_claim_once_citing_every_outlet_on_both_sides(
     for i, a in enumerate(common):
         for b in common[i + 1 :]:
             assert word_overlap(a.text, b.text) < 0.6, (a.text, b.text)
-    sentences = [s for a in articles for s in _sentences(a)]
-    claims = align(sentences, {a.entry_id: a.lean for a in articles})
+    shown: list[str] = []
     for sentence in common:
         cited = [outlet for outlet, _, _ in sentence.reported_by]
         assert cited[0] == sentence.source_name
         assert {lean[o] for o in cited} & LEFT_LEANS and {lean[o] for o in cited} & RIGHT_LEANS
-        claim = next(c for c in claims if any(s.text == sentence.text for s in c.sentences))
-        assert set(cited) == set(claim.outlets), "every outlet aligned to the claim is cited"
+        (key,) = [k for k in SHARED_CLAIMS[name] if k in sentence.text] or [sentence.text]
+        assert key in SHARED_CLAIMS[name], f"not a claim both sides report: {sentence.text}"
+        assert set(cited) == SHARED_CLAIMS[name][key], "every outlet that reports it is cited"
+        shown.append(key)
+    assert len(shown) == len(set(shown)), "each claim once"
 
 
 def test_a_quote_every_outlet_carries_is_shown_once_with_all_of_them() -> None:
@@ -521,6 +558,16 @@ def test_a_quote_every_outlet_carries_is_shown_once_with_all_of_them() -> None:
         assert f'<a href="{link}"' in html
 
 
+# Each fixture story's one news title that states the event without loaded words, picked by
+# hand from its titles (the others shout, take a side or are opinion).
+PLAIN_HEADLINES = {
+    "bridge": BRIDGE_PLAIN,
+    "rates": "Northern Reserve holds its key rate at 4.25% as inflation cools",
+    "ferry": "Lake Corrin ferry service suspended after engine fire",
+    "fares": "Marlow council votes 6-3 to raise bus fare to $2.50",
+}
+
+
 def test_headline_is_a_plain_news_headline_that_names_the_event() -> None:
     articles = {a.source_id: a for a in story_articles("fares")}
     assert rewrite_story(list(articles.values())).headline == (
@@ -532,50 +579,43 @@ def test_headline_is_a_plain_news_headline_that_names_the_event() -> None:
     opinion = [articles["review"], articles["liberty"]]
     assert choose_headline([loaded, *opinion]) == "Marlow council hikes bus fares, riders fume"
     assert choose_headline(opinion) in {clean_title(a.title) for a in opinion}
-    for name in STORIES + ("fares",):
-        arts = story_articles(name)
-        headline = rewrite_story(arts).headline
-        news = [clean_title(a.title, a.source_name) for a in arts if a.kind == "news"]
-        assert headline in news, "never an opinion headline when a news article covers it"
-        if any(not loaded_words(t) for t in news):
-            assert not loaded_words(headline), headline
+    for name, plain in PLAIN_HEADLINES.items():  # each story's plain news title, by hand
+        assert rewrite_story(story_articles(name)).headline == plain, name
+
+
+# The fares story's claims, read off its texts by hand: a phrase of the claim -> how the
+# summary must state it ("" plain: two or more outlets, not one side only, in plain words).
+FARES_SUMMARY = {
+    "voted 6-3": "",  # all five outlets
+    "Nobody on this council": "",  # Civic Wire (centre), Bay Gazette (left), Metro Post (right)
+    "nine bus routes": "",  # Civic Wire and Bay Gazette, in their own words
+    "demanded an audit": (  # the right only: Metro Post, and Liberty Journal's opinion
+        "Councilmember Dale Pruitt, who voted no, demanded an audit of the transit agency's "
+        "overtime spending, according to Metro Post and Liberty Journal."
+    ),
+}
+# Loaded words the fixture stories' sentences carry, listed by hand: a summary sentence with
+# one is an outlet's own voice and must be attributed.
+FIXTURE_LOADED = ("fiasco", "jack up", "bureaucrat", "inferno", "shocking", "deception", "fume")
 
 
 def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
-    """Plain: a claim two or more outlets state (aligned, or told across an article's
-    sentences), not by one side only, in unloaded words. Anything else: "..., according to X"
-    naming every outlet that reports it."""
-    articles = story_articles("fares")
-    lean = {a.source_name: a.lean for a in articles}
-    found = {a.source_name: set(features(a.title + "\n" + a.text)) for a in articles}
-    result = rewrite_story(articles)
-    sentences = [s for a in articles for s in _sentences(a)]
-    claims = align(sentences, {a.entry_id: a.lean for a in articles})
-    claim_of = {(s.entry_id, s.index): c for c in claims for s in c.sentences}
+    """Plain: a claim two or more outlets state, not by one side only, in unloaded words.
+    Anything else: "..., according to X" naming every outlet that reports it."""
+    result = rewrite_story(story_articles("fares"))
     assert result.summary_sentences
+    stated = []
     for s in result.summary_sentences:
-        outlets = claim_of[(s.entry_id, s.index)].outlets
-        if len(outlets) < 2:
-            outlets += tuple(o for o, f in found.items() if o not in outlets and corroborated(s, f))
-        sides = {lean[o] in LEFT_LEANS or (lean[o] in RIGHT_LEANS and 2) for o in outlets}
-        plain = len(outlets) >= 2 and sides not in ({True}, {2}) and not loaded_words(s.text)
-        if plain:
-            assert not s.attributed or s.attributed == strip_dateline(s.text), s.attributed
-        else:
-            assert s.attributed in (
-                f"{strip_dateline(s.text)[:-1]}, according to {join_names(outlets)}.",
-                attribute(
-                    replace(s, source_name=join_names(outlets)), "According to {}, "
-                ).attributed,
-            )
-    assert any(not s.attributed for s in result.summary_sentences), "the vote: all report it"
-    stated = [claim_of[(s.entry_id, s.index)] for s in result.summary_sentences]
-    assert len({id(c) for c in stated}) == len(stated), "each claim once"
-    one_outlet = [s for s in result.summary_sentences if "according to" in s.attributed]
-    assert one_outlet, "the fixture's summary has a claim only one outlet reports"
+        (key,) = [k for k in FARES_SUMMARY if k in s.text] or [s.text]
+        assert key in FARES_SUMMARY, f"a claim not in the hand-written table: {s.text}"
+        assert s.attributed == FARES_SUMMARY[key], s.attributed
+        stated.append(key)
+    assert len(stated) == len(set(stated)), "each claim once"
+    assert "voted 6-3" in stated and "demanded an audit" in stated
     for name in (*STORIES, "fares", "hard-week"):
         for s in rewrite_story(story_articles(name)).summary_sentences:
-            assert "ccording to" in s.attributed or not loaded_words(s.text), (name, s.text)
+            if any(word in s.text.lower() for word in FIXTURE_LOADED):
+                assert "ccording to" in s.attributed, (name, s.text)
 
 
 def test_the_summary_prefers_claims_that_need_no_attribution_and_those_across_leans() -> None:

@@ -19,6 +19,7 @@ from aggregator.publish import write_atomic
 from aggregator.serve import create_app
 from aggregator.store.schema import EntryRow, PollRow, SourceRow
 from tests.conftest import extra_source, make_config, respond, serving
+from tests.site_events import EVENTS
 
 
 def test_files_have_validators_304_and_gzip(config: Config) -> None:
@@ -157,7 +158,7 @@ def test_metrics_are_prometheus_text_matching_the_database(config: Config) -> No
     assert sum(v for (n, _), v in samples.items() if n == "balanced_news_polls_total") == polls
     assert samples[("balanced_news_poll_errors_total", ())] == 0
     assert samples[("balanced_news_entries", ())] == entries
-    assert samples[("balanced_news_stories", ())] == report.stories == 4
+    assert samples[("balanced_news_stories", ())] == report.stories == len(EVENTS)
     for stage in ("fetch", "extract", "group", "rewrite", "publish"):
         assert samples[("balanced_news_stage_seconds_count", (("stage", stage),))] == 1
         assert samples[("balanced_news_stage_seconds_sum", (("stage", stage),))] >= 0

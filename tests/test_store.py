@@ -31,6 +31,7 @@ from aggregator.store import Store
 from aggregator.store import schema as db
 from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, connect, utcnow
 from tests.conftest import extra_source, make_config, respond
+from tests.site_events import EVENTS, stories_by_event
 from tests.stories import story_articles
 
 
@@ -46,7 +47,8 @@ def test_cycle_on_postgresql_matches_sqlite(config: Config, pg_url: str) -> None
     pg_config = replace(config, db_url=pg_url, out_dir=config.out_dir.parent / "pg-feeds")
     pg = Pipeline(pg_config)
     report = pg.run_cycle()
-    assert report.failed == [] and report.stories == lite.stories == 4
+    assert report.failed == [] and report.stories == lite.stories == len(EVENTS)
+    assert stories_by_event(pg).keys() == EVENTS.keys()
     again = pg.run_cycle()  # conditional polls: nothing new, nothing twice
     assert again.new_entries == 0
     with pg.session() as s:
