@@ -35,11 +35,18 @@ summary's ROUGE-1 at least 1.05x the centre lead's.
 
 - ``dev``: the 100 dated AllSides dev stories (left, centre and right excerpts, their real
   outlets, leans and opinion tags, dated by their URLs as ``cluster_quality`` dates them).
-- ``neus``: the neus-grouping ``val`` and ``test`` stories (never tuned on), streamed as
+- ``neus``: the neus-grouping ``val`` and ``test`` stories (no weight fitted on them, but
+  looked at: see below), streamed as
   ``cluster_quality`` streams them (fixed seed, ``--density`` stories a day; the issue's replay
   used 20), each article from one of 40 made-up outlets. The set gives no sides (its articles
   come in a random order), so each story's first, second and third article are taken as its
   left, centre and right one: every story has one of each, as in the hidden set.
+
+Which sets were looked at when choosing what: the pair model is fitted on neus-grouping train
+only, but the grouping's weights were tuned on the dev stories in the past, and its form (the
+feature expansion's degree, which fit to ship: 4f621b4) was looked at on val, test and dev
+figures. The output says so: the dev row is in-sample, the neus rows "looked at"; neither is
+a clean held-out test, only the hidden set is.
 
 Reads ``../shared/fixtures`` at run time (exits 0 with a note when it is absent). Figures are
 printed, never asserted.
@@ -474,6 +481,10 @@ def neus_leans(articles: list[ClusterArticle], gold: cq.Gold) -> dict[int, str]:
 
 
 def _replay_sets(args: argparse.Namespace, baseline: tuple[str, Path] | None) -> int:
+    print(
+        "dev is in-sample (the weights were once tuned on it); neus val/test were looked at "
+        "when choosing the model's form: neither is a held-out test"
+    )
     print(" " * 24 + "".join(f"{c:>8}" for c in cq.COLUMNS) + "    lost   seconds")
     if "dev" in args.sets:
         articles, gold, leans = dev_set()

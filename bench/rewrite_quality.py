@@ -6,7 +6,7 @@ Three real-world sets from ``../shared/fixtures`` (read at run time, never copie
   article (random order); the reference is the AllSides editors' neutral summary.
 - ``allsides/dev-stories.jsonl``: 100 headline roundups; the reference is the first ``roundup``
   paragraph, the articles are the left/centre/right excerpts with their real leans.
-- ``neus-grouping/stories.jsonl``, ``split == "test"``: 281 stories nothing was ever tuned on,
+- ``neus-grouping/stories.jsonl``, ``split == "test"``: 281 stories no weight was fitted on,
   each three article leads (no leans, random order); the reference is the editors' roundup.
 
 For each set it prints ROUGE-1, ROUGE-2 and ROUGE-L F1 of our summary beside baselines
@@ -21,6 +21,13 @@ its attribution lead-ins, to show what attributing one outlet's claims costs, an
 summaries need such an attribution at all. Needs the optional ``bench`` extra (rouge-score):
 
     pip install -e '.[bench]' && python bench/rewrite_quality.py [--summary-words N] [--split train]
+
+Which sets were looked at when choosing what: nothing was fitted on the three sets above, but
+they are not untouched. The revert d34e988 (summary weights fitted on train) was prompted by
+the longer train stories and backed by these three (NeuS val, dev and neus-grouping test R-1
+fell 39.49/39.55/40.37 against 40.50/40.35/40.99), and other summary changes were read against
+them before landing. So their figures are printed as "looked at", not as a clean held-out
+test; only the hidden evaluation is that.
 
 ``--split train`` measures on neus-grouping ``train`` instead (2,171 stories): the only set
 anything in the summary may be tuned on; the three sets above are for reporting. It also
@@ -414,8 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("report", "train"),
         default="report",
         help="report: NeuS val, the AllSides dev stories and neus-grouping test (the figures "
-        "to report, never tuned on); train: neus-grouping train only (2,171 stories, the one "
-        "set to tune the summary on)",
+        "to report: nothing fitted on them, but looked at, e.g. by revert d34e988); train: "
+        "neus-grouping train only (2,171 stories, the one set to tune the summary on; "
+        "in-sample)",
     )
     parser.add_argument(
         "--baseline",
@@ -440,14 +448,14 @@ def main(argv: list[str] | None = None) -> int:
         # stories and the hidden set, where a change has to gain.
         longer = [c for c in train if sum(word_count(a.text) for a in c[0]) >= LONGER_STORY]
         sets = {
-            "neus-grouping/train (tune here)": train,
+            "neus-grouping/train (tune here; in-sample)": train,
             f"  ... of them, sources of {LONGER_STORY}+ words": longer,
         }
     else:
         sets = {
-            "neus/val": list(neus_cases()),
-            "allsides/dev-stories": list(allsides_cases()),
-            "neus-grouping/test (never tuned on)": list(neus_grouping_cases()),
+            "neus/val (looked at)": list(neus_cases()),
+            "allsides/dev-stories (looked at)": list(allsides_cases()),
+            "neus-grouping/test (nothing fitted; looked at)": list(neus_grouping_cases()),
         }
     outputs = revision_outputs(args.baseline, sets, args.summary_words) if args.baseline else {}
     for name, cases in sets.items():
