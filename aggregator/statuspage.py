@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
-from functools import cache
 from importlib import resources
-
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from aggregator.models import LastPoll
 from aggregator.pipeline.reports import STAGES
+from aggregator.publish.html import jinja_env
 from aggregator.status import Cycle, Status
 
 CSS = resources.files("aggregator").joinpath("templates/status.css").read_text(encoding="utf-8")
@@ -24,16 +22,6 @@ CSP = (
     f"style-src 'sha256-{base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()}'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-
-@cache
-def _env() -> Environment:
-    return Environment(
-        loader=PackageLoader("aggregator", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def when(moment: datetime | None) -> str:
@@ -89,7 +77,7 @@ def render(status: Status, query: str = "") -> str:
         delta = (now - moment).total_seconds()
         return f"{span(delta)} ago" if delta >= 0 else f"in {span(delta)}"
 
-    page = _env().get_template("status.html")
+    page = jinja_env("aggregator").get_template("status.html")
     return page.render(
         s=status,
         css=CSS,

@@ -85,9 +85,12 @@ def story_view(story: PublishedStory, content: str) -> StoryView:
 
 
 @cache
-def _env() -> Environment:
+def jinja_env(package: str) -> Environment:
+    """The one way we set up Jinja2, for ``package``'s ``templates/`` folder (the status page
+    uses it too): everything escaped, whatever the file's suffix, and block tags leave no
+    blank lines behind."""
     return Environment(
-        loader=PackageLoader("aggregator.publish", "templates"),
+        loader=PackageLoader(package, "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -128,7 +131,8 @@ def render_story_pages(
     # the first title mark and the last article mark are the placeholders, whatever else says.
     head, rest = shell.split(_TITLE, 1)
     middle, tail = rest.rsplit(_ARTICLE, 1)
-    macro = _env().get_template("_story.html").module.story_article  # type: ignore[attr-defined]
+    story = jinja_env("aggregator.publish").get_template("_story.html")
+    macro = story.module.story_article  # type: ignore[attr-defined]
     pages = []
     for view in views:
         title = escape(f"{view.story.headline} - {settings.title}")
@@ -176,7 +180,9 @@ def _render(
     """A page: ``root`` leads from the page's folder back to the site's (links are relative)."""
     notice = status_notice(failing, total_sources)
     page = (
-        _env().get_template(template).render(settings=settings, notice=notice, root=root, **context)
+        jinja_env("aggregator.publish")
+        .get_template(template)
+        .render(settings=settings, notice=notice, root=root, **context)
     )
     return page.encode("utf-8")
 
