@@ -573,10 +573,11 @@ def print_sources(
     keep up, or no scheduler is running)."""
     now = now or utcnow()
     rows = store.source_states() if store is not None else {}
+    failures = store.extract_failures() if store is not None else {}
     header = (
         f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'SINCE':<16} "
-        f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'LAST NEW':<16} "
-        f"{'NEXT POLL':<16} LAST ERROR"
+        f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'EXTRACT FAILS':>13} "
+        f"{'LAST NEW':<16} {'NEXT POLL':<16} LAST ERROR"
     )
     print(header, file=out)
     for src in config.sources:
@@ -584,13 +585,16 @@ def print_sources(
         status = "disabled" if not src.enabled else (row.status if row else "new")
         ms = f"{row.mean_response_ms:.0f}" if row and row.mean_response_ms is not None else "-"
         http = str(row.last_http_status) if row and row.last_http_status else "-"
-        error = (row.last_error or "") if row else ""
+        failed = failures.get(src.id)
+        errors = [row.last_error] if row and row.last_error else []
+        errors += [f"extract: {failed.last_error}"] if failed else []
         print(
             f"{src.id:<22} {src.lean:<10} {src.kind:<7} {status:<8} "
             f"{_when(row.failing_since if row else None):<16} "
             f"{_when(row.last_poll_at if row else None):<16} {http:>4} {ms:>6} "
-            f"{row.entries if row else 0:>7} {_when(row.last_new_entry_at if row else None):<16} "
-            f"{_when(row.next_poll_at if row else None):<16} {error}",
+            f"{row.entries if row else 0:>7} {failed.count if failed else 0:>13} "
+            f"{_when(row.last_new_entry_at if row else None):<16} "
+            f"{_when(row.next_poll_at if row else None):<16} {'; '.join(errors)}",
             file=out,
         )
     enabled = {src.id for src in config.enabled_sources}

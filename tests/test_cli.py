@@ -45,6 +45,24 @@ def test_run_once_then_sources_table(web: SampleWeb, tmp_path: Path, capsys) -> 
     assert all(row[3] == "ok" for row in rows.values())
 
 
+def test_sources_table_shows_extraction_failures(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    args = common(web, tmp_path)
+    sources = Path(args[1])
+    text = sources.read_text(encoding="utf-8")
+    rule = 'id = "alpha"\nselect = ".no-such-body"'  # matches nothing on alpha's pages
+    sources.write_text(text.replace('id = "alpha"', rule, 1), encoding="utf-8")
+    assert main(["run", "--once", *args]) == 0
+    capsys.readouterr()
+    assert main(["sources", *args]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    start = header.index("EXTRACT FAILS")
+    column = slice(start, start + len("EXTRACT FAILS"))
+    rows = {line.split()[0]: line for line in lines}
+    assert rows["alpha"][column].strip() == "3"  # each of its three stored entries
+    assert rows["alpha"].endswith("extract: select '.no-such-body' matched nothing on the page")
+    assert rows["beta"][column].strip() == "0" and "extract:" not in rows["beta"]
+
+
 def test_poll_then_publish(web: SampleWeb, tmp_path: Path, capsys) -> None:
     assert main(["poll", *common(web, tmp_path)]) == 0
     assert "Sources: 5 ok, 0 failing, 0 waiting" in capsys.readouterr().out
