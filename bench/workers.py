@@ -19,6 +19,7 @@ on 2 cores, both come out of what the workers could have had.
 
     python bench/workers.py                      # 2,000 feeds, 50 ms: all runs (~5 minutes)
     python bench/workers.py --feeds 500 --runs single,1,2
+    python bench/workers.py --runs 1p,2p --baseline b10380c   # beside another revision
 
 Needs a PostgreSQL server (--pg, default $BALANCED_NEWS_TEST_PG or
 postgresql+psycopg://postgres@127.0.0.1:5432/test: a database is created per run and dropped).
@@ -28,6 +29,7 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -44,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from poll import free_port, host_of, serve  # noqa: E402 - bench/poll.py's publisher
+from revision import checked_out  # noqa: E402
 
 PG = os.environ.get("BALANCED_NEWS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -179,8 +182,16 @@ print(json.dumps({{"seconds": seconds, "cpu": used, "rss": rss, "errors": errors
 
 
 def run_workers(
-    port: int, feeds: int, folder: Path, n: int, pinned: bool, concurrency: int, server: int
+    port: int,
+    feeds: int,
+    folder: Path,
+    n: int,
+    pinned: bool,
+    concurrency: int,
+    server: int,
+    root: Path = ROOT,
 ) -> dict[str, float]:
+    """A cold poll cycle by ``n`` workers of the tree at ``root`` (this one, or --baseline's)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -200,7 +211,7 @@ def run_workers(
     cli = [sys.executable, "-m", "aggregator.cli"]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=root)
         # The sources stored and not due, so that workers start idle and the clock starts
         # when every one of them is ready.
         script = (
@@ -208,7 +219,7 @@ def run_workers(
             f"c = load_config({str(folder / 'sources.toml')!r})\n"
             f"s = Store.open({url!r}); s.sync_sources(c.sources); s.close()\n"
         )
-        subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-c", script], check=True, cwd=root)
         far = "now() AT TIME ZONE 'UTC' + interval '1 day'"
         with engine.begin() as conn:
             conn.execute(text(f"UPDATE sources SET next_poll_at = {far}"))
@@ -219,7 +230,7 @@ def run_workers(
                 subprocess.Popen(
                     [*prefix, *cli, "worker", "--queues", "poll", "--name", f"w{k}"],
                     env=env,
-                    cwd=ROOT,
+                    cwd=root,  # `python -m` imports the package from its working directory
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -298,7 +309,20 @@ def main() -> int:
         default="single,1,2,4,1p,2p",
         help="comma-separated: single (SQLite, one process), N workers, Np N workers pinned",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the worker runs on this git revision, each beside this tree's",
+    )
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        trees = {"": ROOT}
+        if args.baseline:
+            trees[args.baseline] = stack.enter_context(checked_out(args.baseline))
+        return run_all(args, trees)
+
+
+def run_all(args: argparse.Namespace, trees: dict[str, Path]) -> int:
     port = free_port()
     ready = multiprocessing.Event()
     server = multiprocessing.Process(
@@ -316,28 +340,38 @@ def main() -> int:
     )
     rates: dict[str, float] = {}
     for run in args.runs.split(","):
-        folder = Path(tempfile.mkdtemp(prefix="bn-bench-workers-"))
-        (folder / "sources.toml").write_text(sources_toml(port, args.feeds, args.concurrency))
-        if run == "single":
-            label = "single process (SQLite)"
-            row = run_single(port, args.feeds, folder)
-        else:
-            n, pinned = int(run.rstrip("p")), run.endswith("p")
-            label = f"{n} worker{'s' if n > 1 else ''} (PG){' pinned' if pinned else ''}"
-            row = run_workers(port, args.feeds, folder, n, pinned, args.concurrency, server.pid)
-        rates[run] = args.feeds / row["seconds"]
-        print(
-            f"{label:<26} {row['seconds']:>8.1f} {rates[run]:>8.1f} "
-            f"{1000 * row['cpu'] / args.feeds:>9.1f} {1000 * row['pg_cpu'] / args.feeds:>8.1f} "
-            f"{row['rss'] / 2**20:>7.0f}MB {row['errors']:>6.0f} {row.get('doubles', 0):>6.0f} "
-            f"{row.get('server_cores', 0):>6.2f} {row.get('other_cores', 0):>6.2f}",
-            flush=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-    if "1p" in rates and "2p" in rates:
-        print(
-            f"\n2 pinned workers / 1 pinned worker: {rates['2p'] / rates['1p']:.2f}x (target 1.7x)"
-        )
+        for rev, root in trees.items() if run != "single" else [("", ROOT)]:
+            folder = Path(tempfile.mkdtemp(prefix="bn-bench-workers-"))
+            (folder / "sources.toml").write_text(sources_toml(port, args.feeds, args.concurrency))
+            if run == "single":
+                label = "single process (SQLite)"
+                row = run_single(port, args.feeds, folder)
+            else:
+                n, pinned = int(run.rstrip("p")), run.endswith("p")
+                label = f"{n} worker{'s' if n > 1 else ''} (PG){' pinned' if pinned else ''}"
+                label += f" {rev}" if rev else ""
+                row = run_workers(
+                    port, args.feeds, folder, n, pinned, args.concurrency, server.pid, root
+                )
+            rates[run + rev] = args.feeds / row["seconds"]
+            print(
+                f"{label:<26} {row['seconds']:>8.1f} {rates[run + rev]:>8.1f} "
+                f"{1000 * row['cpu'] / args.feeds:>9.1f} "
+                f"{1000 * row['pg_cpu'] / args.feeds:>8.1f} "
+                f"{row['rss'] / 2**20:>7.0f}MB {row['errors']:>6.0f} "
+                f"{row.get('doubles', 0):>6.0f} "
+                f"{row.get('server_cores', 0):>6.2f} {row.get('other_cores', 0):>6.2f}",
+                flush=True,
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+    print()
+    for rev in trees:
+        name = rev or "this tree"
+        if "1p" + rev in rates and "2p" + rev in rates:
+            ratio = rates["2p" + rev] / rates["1p" + rev]
+            print(f"{name}: 2 pinned workers / 1 pinned worker: {ratio:.2f}x (target 1.7x)")
+        if "1" + rev in rates and "2" + rev in rates:
+            print(f"{name}: 2 workers / 1 worker: {rates['2' + rev] / rates['1' + rev]:.2f}x")
     if "1" in rates and "single" in rates:
         print(f"1 worker / single process: {rates['1'] / rates['single']:.2f}x")
     server.terminate()
