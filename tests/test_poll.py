@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, func, select, update
 
 from aggregator.cli import print_sources
@@ -501,3 +505,23 @@ def test_a_hung_parse_does_not_take_other_feeds_parses_with_it() -> None:
     hung, others = asyncio.run(scenario())
     assert hung.error == "the feed parser hung on this document (no answer in 1.5 s)"  # type: ignore[attr-defined]
     assert others == [None] * 8
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is not here")
+def test_the_parser_pool_has_a_worker_per_core_the_process_may_use() -> None:
+    """Pinned to one core (as a container's cpuset pins it), the poller starts one parser
+    worker, not one per core of the machine."""
+    code = (
+        "from aggregator.pipeline import parser_pool\n"
+        "pool = parser_pool()\n"
+        "list(pool.map(abs, range(8)))\n"
+        "print(len(pool._processes))\n"
+        "pool.shutdown()\n"
+    )
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert pinned.stdout.strip() == "1"

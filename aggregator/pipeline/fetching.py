@@ -43,7 +43,18 @@ from aggregator.store import StoreType, utcnow
 _RNG = random.Random()  # jitter; one generator, not one seeded from the OS per poll
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
-_WORKERS = os.cpu_count() or 2
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or a taskset's
+    cpuset), not the machine's: a parser worker per core it cannot use only competes."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 2
+
+
+_WORKERS = usable_cores()
 # Parses handed to the pool at once, per worker (per event loop): enough that a worker never
 # waits for the busy event loop to hand it the next one, few enough that a parse's hard limit
 # counts at most this many parses' time rather than a queue of every feed's parse.
