@@ -11,14 +11,16 @@ each response delayed by --latency. Each engine, in its own process, runs four c
   is timed as a cycle is held (`Pipeline.start_poll(...).settle()`: the stalled host's sources
   go on in the background); printed too is when every *other* host's feeds were done.
 
-Printed per cycle: seconds, feeds per second, the ratio best reader / this, and the network
-floor N x latency / concurrency; per engine, the peak memory of its whole process tree (the
-poller and its parser workers, sampled every 0.1 s from outside) as summed PSS (shared pages
-counted once: the figure to compare) and summed RSS. reader runs at 16, 32 and 64 workers
-(the test is latency-bound: more workers is not always slower) and the ratios use the count
-with the least total time, named in the output. --baseline REV runs balanced-news from git
-revision REV beside this tree in the same run (bench/revision.py), e.g. --baseline b10380c.
---concurrency takes a list of global limits: balanced-news runs once per limit.
+Printed per cycle: seconds, CPU seconds of the engine's process tree (less swayed by other
+load on the machine than the seconds), feeds per second, the ratio best reader / this, and
+the network floor N x latency / concurrency; per engine, the peak memory of its whole
+process tree (the poller and its parser workers, sampled every 0.1 s from outside) as
+summed PSS (shared pages counted once: the figure to compare) and summed RSS. reader runs
+at 16, 32 and 64 workers (the test is latency-bound: more workers is not always slower) and
+the ratios use the count with the least total time, named in the output. --baseline REV
+runs balanced-news from git revision REV beside this tree in the same run
+(bench/revision.py), e.g. --baseline b10380c. --concurrency takes a list of global limits:
+balanced-news runs once per limit.
 
     python bench/poll.py                   # 1,000 feeds, 50 ms, both engines (a few minutes)
     python bench/poll.py --feeds 200       # a quick run
@@ -219,6 +221,20 @@ def tree_memory(root: int) -> tuple[int, int]:
     return pss, rss
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user and system) the live processes of ``root``'s tree have used: less
+    swayed by other load on the machine than wall time."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def stalled(i: int) -> bool:
     return host_of(i) == STALLED_HOST
 
@@ -266,6 +282,7 @@ def run_ours(
     for n, cycle in enumerate(CYCLES):
         prepare(port, cycle, n)
         finished.clear()
+        cpu = tree_cpu(os.getpid())
         started = time.perf_counter()
         if cycle == "stalled" and hasattr(pipe, "start_poll"):
             run = pipe.start_poll()  # the cycle is held until settle() returns
@@ -275,11 +292,13 @@ def run_ours(
         else:
             results = pipe.poll()
             seconds = time.perf_counter() - started
+        cpu = tree_cpu(os.getpid()) - cpu
         others = max(t for sid, t in finished.items() if not stalled(int(sid[4:]))) - started
         errors = [r for r in results if r.outcome == "error"]
         rows.append(
             {
                 "seconds": seconds,
+                "cpu": cpu,
                 "errors": len(errors),
                 "new": sum(r.new_entries for r in results),
                 "first_error": errors[0].error if errors else "",
@@ -301,6 +320,7 @@ def run_reader(
     for n, cycle in enumerate(CYCLES):
         prepare(port, cycle, n)
         before = reader.get_entry_counts().total
+        cpu = tree_cpu(os.getpid())
         started = time.perf_counter()
         others = 0.0
         # every feed, every cycle (not only those reader's own schedule says are due)
@@ -308,10 +328,12 @@ def run_reader(
             if not stalled(int(result.url.rsplit("/", 1)[1][:-4])):
                 others = time.perf_counter() - started
         seconds = time.perf_counter() - started
+        cpu = tree_cpu(os.getpid()) - cpu
         errors = sum(1 for f in reader.get_feeds() if f.last_exception)
         rows.append(
             {
                 "seconds": seconds,
+                "cpu": cpu,
                 "errors": errors,
                 "new": reader.get_entry_counts().total - before,
                 "first_error": "",
@@ -448,7 +470,8 @@ def report(
         print(f"reader's workers tried (total seconds of the four cycles): {tried}; best {best}")
         engines = {**engines, **{f"reader@{w}": run for w, run in readers.items()}}
     floor = n * args.latency / limits[0]
-    header = f"{'cycle':<8} {'engine':<18} {'seconds':>8} {'feeds/s':>8} {'new':>6} {'errors':>6}"
+    header = f"{'cycle':<8} {'engine':<18} {'seconds':>8} {'CPU s':>6} {'feeds/s':>8} {'new':>6}"
+    header += f" {'errors':>6}"
     print(header + f"  {'best reader/this':>16} {'this/floor':>10}")
     for k, cycle in enumerate(CYCLES):
         for name, run in engines.items():
@@ -457,7 +480,8 @@ def report(
             if best is not None and not name.startswith("reader"):
                 ratio = f"{readers[best]['rows'][k]['seconds'] / row['seconds']:.2f}x"
             print(
-                f"{cycle:<8} {name:<18} {row['seconds']:>8.2f} {n / row['seconds']:>8.1f} "
+                f"{cycle:<8} {name:<18} {row['seconds']:>8.2f} {row['cpu']:>6.1f} "
+                f"{n / row['seconds']:>8.1f} "
                 f"{int(row['new']):>6} {int(row['errors']):>6}  {ratio:>16} "
                 f"{row['seconds'] / floor:>9.2f}x"
             )
