@@ -53,6 +53,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 COMMAND = Path(sys.executable).with_name("balanced-news")
 HELD_FEED = "/epsilon/rss.xml"  # epsilon's one article joins the harbor bridge story
+HELD_PAGE = "/alpha/articles/tarrow-valley-water-cuts-lake-minden.html"
 WAIT = 60.0  # seconds any one wait may take before the test gives up
 
 
@@ -291,8 +292,11 @@ def test_killed_at_every_point_then_finished(site: Site, atom_schema) -> None:
 def crash_row(site: Site, engine: Engine, schema) -> None:  # noqa: ANN001
     web = site.web
 
-    # 1. Mid-fetch: epsilon's feed hangs; the other four outlets are stored meanwhile.
+    # 1. Mid-fetch: epsilon's feed hangs; the other four outlets are stored meanwhile. A cycle
+    # goes on without a stalled host, so one of alpha's article pages hangs too: the run waits
+    # in extraction, with nothing published and epsilon's request still out, when it is killed.
     held = site.gate(HELD_FEED, site.feed(HELD_FEED))
+    page = site.gate(HELD_PAGE, respond(200, web.body(HELD_PAGE) or b"", "text/html"))
     proc = site.start()
 
     def four_stored() -> bool:
@@ -304,6 +308,8 @@ def crash_row(site: Site, engine: Engine, schema) -> None:  # noqa: ANN001
     wait_for("entries from the four answering outlets", four_stored, proc)
     wait_for("epsilon's feed asked for", held.asked.is_set, proc)
     kill(proc)
+    page.release.set()
+    del web.routes[HELD_PAGE]  # served as usual from here on
     committed = check_database(engine, {})
     assert {src for src, _ in committed} == {"alpha", "beta", "gamma", "delta"}
     assert not site.out.exists() or not any(site.out.iterdir())
