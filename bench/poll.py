@@ -360,7 +360,10 @@ def in_child(
         *("--feeds", str(feeds), "--concurrency", str(concurrency), "--tree", str(tree)),
     ]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, cwd=ROOT)
+        # In the tree's folder and on its path: the parser pool's forkserver imports the
+        # parser from there (Python 3.11's forkserver ignores the sys.path it is handed).
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, cwd=tree, env=env)
         peak_pss = peak_rss = 0
         while proc.poll() is None:
             pss, rss = tree_memory(proc.pid)
