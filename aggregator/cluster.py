@@ -128,10 +128,14 @@ def _weighed(word: str) -> tuple[str | None, float]:
 
 
 def _count(
-    counts: Vector, found: Iterable[str], weight: float, names: bool, named: set[str] | None = None
+    counts: Vector,
+    found: Iterable[str],
+    weight: float,
+    names: bool,
+    named: dict[str, int] | None = None,
 ) -> None:
     """Add words into ``counts`` in text order (so ties among weights favour earlier words);
-    names and numbers also go into ``named`` when given."""
+    names and numbers are also counted into ``named`` when given."""
     get = counts.get
     for word in found:
         key, boost = _weighed(word)
@@ -139,7 +143,7 @@ def _count(
             if not names and boost == NAME_BOOST:
                 boost = 1.0
             elif named is not None and boost > 1.0:
-                named.add(key)
+                named[key] = named.get(key, 0) + 1
             counts[key] = get(key, 0.0) + weight * boost
 
 
@@ -148,13 +152,14 @@ class Features(NamedTuple):
     names: frozenset[str]  # keys of the names and numbers the text mentions
     numbers: frozenset[str]
     days: frozenset[str]  # weekdays it mentions
+    named: dict[str, int]  # how often it names each (in its first ``TEXT_CHARS``)
 
 
 def features(title: str, text: str) -> Features:
     """Raw weighted term counts of an article (title and lead first, names and numbers up),
     and the names, numbers and weekdays its text mentions."""
     counts: Vector = {}
-    named: set[str] = set()
+    named: dict[str, int] = {}
     _count(counts, words(title), TITLE_WEIGHT, names=False)  # titles capitalise everything
     seen = 0
     for piece in sentence_pieces(text[:TEXT_CHARS]):
@@ -180,6 +185,7 @@ def features(title: str, text: str) -> Features:
         frozenset(named),
         frozenset(k for k in named if k[0].isdigit()),
         frozenset(lowered & _WEEKDAYS),
+        named,
     )
 
 
@@ -335,8 +341,9 @@ class StoryIndex:
 
     def doc(self, article: ClusterArticle, learn: bool = True) -> Doc:
         """The article's TF-IDF vectors (the whole, and the title alone) and its names."""
-        raw, names, numbers, days = features(article.title, article.text)
-        framing = signals(article.text, runs=article.kind == "opinion")
+        raw, names, numbers, days, named = features(article.title, article.text)
+        # the lead's names are counted already: the signals read on from there
+        framing = signals(article.text, article.kind == "opinion", named, TEXT_CHARS)
         df = self._df
         if learn:
             self._docs += 1

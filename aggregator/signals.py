@@ -46,9 +46,12 @@ _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # "March 3", "Sept. 12th", "3 March": the day an event happened, however a story frames it.
 # Capitalised only: "may 3" is rarely a date.
 _DATE_RE = re.compile(
-    rf"\b(?:({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b"
+    rf"\b(?=[JFMASOND0-9])(?:({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b"
     rf"|(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\b)"
 )
+
+
+_NAME_OPENERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 @lru_cache(maxsize=500_000)
@@ -74,12 +77,13 @@ def entity_counts(text: str) -> dict[str, int]:
     a framing keeps. A sentence's first word is no name; titles are not read (they capitalise
     every word)."""
     counts: dict[str, int] = {}
+    get = counts.get
     for piece in sentence_pieces(text):
         for word in piece[1:]:
-            if word[0].isupper() or word[0].isdigit():
+            if word[0] in _NAME_OPENERS:  # words are ASCII-led (text.words)
                 key = term_key(word)
                 if key:
-                    counts[key] = counts.get(key, 0) + 1
+                    counts[key] = get(key, 0) + 1
     return counts
 
 
@@ -108,11 +112,17 @@ def dates(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def signals(text: str, runs: bool = True) -> Signals:
-    """An article's entities, quotations and dates, over its whole text; ``runs``: also every
-    six-word run (to find others' quotations in it: costly, so only where it is needed)."""
+def signals(
+    text: str, runs: bool = True, lead_names: Mapping[str, int] | None = None, lead: int = 0
+) -> Signals:
+    """An article's entities, quotations and dates, over its whole text. ``runs``: also every
+    six-word run (to find others' quotations in it: costly, so only where it is needed);
+    ``lead_names``: the names of the first ``lead`` characters, which the caller has counted."""
+    entities = dict(lead_names or {})
+    for key, count in entity_counts(text[lead:]).items():
+        entities[key] = entities.get(key, 0) + count
     every = frozenset(_runs(words(text))) if runs else frozenset()
-    return Signals(entity_counts(text), quoted_runs(text), every, dates(text))
+    return Signals(entities, quoted_runs(text), every, dates(text))
 
 
 def shares_quote(runs: frozenset[int], quotes: set[int] | frozenset[int]) -> bool:
