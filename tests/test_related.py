@@ -13,10 +13,10 @@ from lxml import html as lxml_html
 
 from aggregator import related
 from aggregator.demo import SampleWeb
-from aggregator.models import CoverageNote
+from aggregator.models import CoverageNote, PublishedStory
 from aggregator.pipeline import Pipeline
 from aggregator.publish import blindspot_side
-from tests.conftest import make_config
+from tests.conftest import extra_source, make_config, respond
 from tests.stories import serve_as_outlets, story_articles
 
 NOT_COVERED = "outlet has covered this story yet"
@@ -139,3 +139,56 @@ def test_one_side_in_other_words_is_no_blindspot_and_no_not_covered_claim(
     Pipeline(config).run_cycle()
     again = {e.id: _related(e) for e in _entries(report.feed_path)}
     assert again == ids
+
+
+def test_a_story_whose_related_story_changed_is_rechecked_after_a_crash(
+    web: SampleWeb, tmp_path: Path, backend: str
+) -> None:
+    """The left's article on the dam is grouped apart, right side not covered. A right-leaning
+    outlet then republishes the centre's dam report: a copy, so it joins the dam story without
+    being compared with the left story. The process dies after the group stage; a fresh
+    pipeline's rewrite stage still looks at the left story's notes again (the right side is
+    now found, through the dam story), and only once."""
+    dam_report = web.url("other-words-kestrel/601.html")
+    rss = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Wire</title>"
+        f"<item><title>Dam spillway cracks</title><link>{dam_report}</link>"
+        "<pubDate>Mon, 14 Sep 2026 12:00:00 GMT</pubDate></item></channel></rss>"
+    ).encode()
+    web.routes["/syndicated/rss.xml"] = respond(200, rss, "application/rss+xml")
+    wire = extra_source(web, "syndicated", "syndicated/rss.xml", lean="right")
+    config = make_config(web, tmp_path, extra=(*serve_as_outlets(web, "other-words"), wire))
+    config = dataclasses.replace(config, db_url=backend)
+    outlets = {s.id: s for s in config.sources}
+
+    def left_story(pipeline: Pipeline) -> PublishedStory:
+        (story,) = [
+            s
+            for s in pipeline.published_stories(everything=True)
+            if web.url("other-words-harbor/603.html") in {r.url for r in s.related}
+        ]
+        return story
+
+    first = Pipeline(config)
+    first.poll([outlets["other-words-kestrel"], outlets["other-words-harbor"]])
+    first.extract_pending()
+    first.rewrite(first.group())
+    before = left_story(first)
+    assert [(n.code, n.side) for n in before.notes] == [("no_coverage", "right")]
+    assert dam_report not in {r.url for r in before.related}, "the left article stands apart"
+
+    first.poll([wire])
+    first.extract_pending()
+    first.group()
+    first.store.engine.dispose()  # ... and the process dies here, before the rewrite stage
+
+    again = Pipeline(config)
+    assert again.rewrite() == 2, "the dam story (a new outlet) and the left story (its notes)"
+    after = left_story(again)
+    assert after.id == before.id
+    (note,) = after.notes
+    assert (note.code, note.side, note.outlet) == ("related_angle", "right", wire.name)
+    assert note.link == dam_report
+    assert after.updated > before.updated
+    # Looked at once: the next rewrite stage finds nothing changed.
+    assert Pipeline(config).rewrite() == 0

@@ -64,14 +64,6 @@ def test_a_stored_rewrite_reads_back_equal_with_every_claims_citations() -> None
     assert db.rewrite_from_json(db.rewrite_to_json(result)) == result
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL on each backend: a SQLite file, and a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 def test_the_store_answers_in_plain_data_after_a_cycle(
     web: SampleWeb, tmp_path: Path, backend: str
 ) -> None:

@@ -166,10 +166,9 @@ class Grouping:
                 kept.by_url.setdefault(url, []).append((entry.id, story_id, art.published))
             touched.add(story_id)
             self.progress("group", done, len(pending), entry.title[:60])
+        # The stories related to those touched are not returned: the rewrite stage finds them
+        # from what this transaction marks, which a restart after a crash finds too.
         self.store.record_grouping(steps)
-        # A story whose articles changed changes what the stories related to it can name
-        # (a side they lack may now be there): their notes are looked at again.
-        touched |= self.store.related_stories(touched)
         # What the database holds now, counted rather than read back: under READ COMMITTED a
         # read could take in another process's grouping unnoticed.
         highest = max(entry.id for entry in pending)

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from aggregator import extract, publish, related, rewrite
@@ -52,28 +52,38 @@ class Rewriting:
         """Rewrite the stories whose inputs changed; return how many were rewritten.
 
         Besides ``story_ids``, stories never rewritten and stories whose model rewrite should
-        be tried again (a timeout, a 429, a spent budget) are taken. With a model configured,
-        up to ``concurrency`` stories are rewritten at once, and at most ``budget`` are sent.
+        be tried again (a timeout, a 429, a spent budget) are taken, and the stories related to
+        any of those (``related_coverage``): their notes may change, and they are rewritten
+        only if they did. These are found from the marks the group stage's transaction left
+        (a cleared ``input_hash``), so a restart after a crash finds them too; they are looked
+        at first, since rewriting a marked story clears the mark they are found by.
+        With a model configured, up to ``concurrency`` stories are rewritten at once, and at
+        most ``budget`` are sent.
         """
-        ordered = sorted(set(story_ids or ()) | self.store.stories_to_rewrite())
+        due = set(story_ids or ()) | self.store.stories_to_rewrite()
+        rechecks = self.store.related_stories(due)
+        passes = [sorted(rechecks), sorted(due)]
+        total = len(rechecks) + len(due)
+        if self.model is not None:
+            self.model.new_cycle()
+        done = n = 0
+        for ordered in passes:
+            for story_id, changed in zip(ordered, self._rewrite_all(ordered), strict=True):
+                done += changed
+                n += 1
+                self.progress("rewrite", n, total, story_id)
+        return done
+
+    def _rewrite_all(self, ordered: Sequence[str]) -> Iterator[bool]:
+        """Each story's outcome in order (False once stopped); with a model, up to
+        ``concurrency`` at once."""
         if self.model is None:
-            done = 0
-            for n, story_id in enumerate(ordered, start=1):
-                if self.stop.is_set():
-                    break
-                done += self._rewrite_one(story_id)
-                self.progress("rewrite", n, len(ordered), story_id)
-            return done
-        self.model.new_cycle()
+            yield from (False if self.stop.is_set() else self._rewrite_one(s) for s in ordered)
+            return
         with ThreadPoolExecutor(max_workers=self.model_settings.concurrency) as pool:
-            results = pool.map(
+            yield from pool.map(
                 lambda sid: False if self.stop.is_set() else self._rewrite_one(sid), ordered
             )
-            done = 0
-            for n, (story_id, changed) in enumerate(zip(ordered, results, strict=True), start=1):
-                done += changed
-                self.progress("rewrite", n, len(ordered), story_id)
-        return done
 
     def _input_hash(self, articles: Sequence[StoryArticle], notes: Sequence[CoverageNote]) -> str:
         """What a rewrite is made from: the articles, the coverage notes, the rewrite settings
