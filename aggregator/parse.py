@@ -132,6 +132,9 @@ def entry_ident(link: str | None, title: str) -> str | None:
     return hashlib.sha256(f"{link.strip()}\n{title.strip()}".encode()).hexdigest()[:32]
 
 
+_REPEAT_SECONDS = 0.05  # how soon a swallowed alarm is raised again
+
+
 class _ParseTimeout(BaseException):
     """Raised by the alarm in the middle of feedparser. A BaseException, so that feedparser's
     own ``except Exception`` fallbacks (strict parser, then the loose one) cannot swallow it."""
@@ -152,7 +155,10 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
             raise _ParseTimeout
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # The alarm repeats until cleared: a signal handler's exception raised while a finalizer
+    # or another hook runs (a __del__, a weakref callback) is printed and swallowed there, and
+    # a one-shot alarm would then let the parse run on unbounded.
+    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)
     try:
         yield
     finally:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aggregator import parse as parse_module
 from aggregator.demo import SampleWeb
 from aggregator.parse import entry_key, parse_feed, strip_html
 from tests.conftest import FIXTURES
@@ -130,6 +131,26 @@ def test_a_document_over_the_time_limit_is_given_up() -> None:
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
     small = parse_feed(_many_items(3), time_limit=5)
     assert [e.title for e in small.entries] == ["Item 0", "Item 1", "Item 2"]
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_alarm_swallowed_by_a_finalizer_is_raised_again() -> None:
+    """Python prints and drops an exception raised while a finalizer runs (a ``__del__``, a
+    weakref callback: pytest's and hypothesis's hooks hold such), so the time limit must not
+    rest on one alarm: the parse after it is still cut off."""
+
+    class SlowFinalizer:
+        def __del__(self) -> None:
+            end = time.process_time() + 0.3
+            while time.process_time() < end:  # the first alarm goes off in here
+                pass
+
+    started = time.process_time()
+    with pytest.raises(parse_module._ParseTimeout), parse_module._time_limit(0.1):
+        SlowFinalizer()  # dropped at once: its __del__ runs now
+        while time.process_time() - started < 5:  # a parse running on
+            pass
+    assert time.process_time() - started < 5
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
