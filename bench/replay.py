@@ -295,11 +295,11 @@ class Published:
 
 
 def run_cycle(
-    root: Path, tmp: Path, sources: str, pages: dict[str, int], tree: Path | None
+    root: Path, tmp: Path, sources: str, pages: dict[str, int], tree: Path | None, port: int = 0
 ) -> Published | str:
-    """One ``run --once`` over the site at ``root`` (with revision ``tree``'s code when given);
-    the published entries, or why the run failed."""
-    with SampleWeb(root) as web:
+    """One ``run --once`` over the site at ``root`` (with revision ``tree``'s code when given)
+    served on ``port`` (a free one by default); the published entries, or why the run failed."""
+    with SampleWeb(root, port=port) as web:
         (tmp / "sources.toml").write_text(web.render(sources), encoding="utf-8")
         env = dict(
             os.environ,
