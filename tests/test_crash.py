@@ -87,7 +87,7 @@ class Site:
     def out(self) -> Path:
         return self.folder / "out"
 
-    def start(self, once: bool = True) -> subprocess.Popen[str]:
+    def start(self, once: bool = True, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """``run --once``, or with ``once`` False the long-running scheduler (``run``)."""
         return subprocess.Popen(
             [str(COMMAND), "run", *(["--once"] if once else [])]
@@ -97,6 +97,7 @@ class Site:
                 "BALANCED_NEWS_DB": self.db_url,
                 "BALANCED_NEWS_OUT": str(self.out),
                 "BALANCED_NEWS_ALLOW_PRIVATE_HOSTS": "1",
+                **(env or {}),
             },
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -350,11 +351,12 @@ def crash_row(site: Site, engine: Engine, schema) -> None:  # noqa: ANN001
     check_out_folder(site.out, schema)
     assert sorted(p.name for p in (site.out / "stories").iterdir()) == first_pages
 
-    # 5. Mid-publish: the model answers again; killed the moment a temporary file appears in
-    # the out folder (polled as fast as we can), so that file and its fellows are left behind.
+    # 5. Mid-publish: the model answers again; the run is held at its first rename of a
+    # publish's temporary file into the out folder (tests/fixtures/hold-at-publish says how)
+    # and killed there, so those files are left behind.
     web.routes[CHAT_PATH] = chat(echo_answer)
-    proc = site.start()
-    wait_for_stray(site.out, proc)
+    proc = site.start(env=hold_at_publish(site))
+    wait_for("the publish held at its first rename", (site.folder / "held").exists, proc)
     kill(proc)
     committed = check_database(engine, committed)
     check_out_folder(site.out, schema)
@@ -428,20 +430,15 @@ def publishing(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp") and not name.startswith(".write-check")
 
 
-def wait_for_stray(out: Path, proc: subprocess.Popen[str]) -> None:
-    """Return as soon as a publish temporary file exists anywhere in ``out``."""
-    folders = [out, out / "stories", out / "archive"]
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline and proc.poll() is None:
-        for folder in folders:
-            try:
-                with os.scandir(folder) as it:
-                    if any(publishing(e.name) for e in it):
-                        return
-            except FileNotFoundError:
-                continue
-    out_, err = proc.communicate() if proc.poll() is not None else ("", "")
-    pytest.fail(f"no temporary file seen in {out}: {out_}{err}")
+def hold_at_publish(site: Site) -> dict[str, str]:
+    """The environment that holds a run at its first rename into the out folder, writing
+    ``held`` in the site's folder when it is held there."""
+    hook = Path(__file__).parent / "fixtures" / "hold-at-publish"
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+        "BALANCED_NEWS_TEST_HOLD_PUBLISH": str(site.out),
+        "BALANCED_NEWS_TEST_HOLD_SIGN": str(site.folder / "held"),
+    }
 
 
 class DatabaseLock:
