@@ -21,7 +21,6 @@ from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
-from aggregator.rewrite.claims import align
 from aggregator.rewrite.extractive import (
     ALL_LEAD_INS,
     BODY_MAX,
@@ -574,7 +573,7 @@ def test_headline_is_a_plain_news_headline_that_names_the_event() -> None:
         "Marlow council votes 6-3 to raise bus fare to $2.50"
     )
     loaded, plain = articles["metro"], articles["bay"]
-    assert loaded_words(loaded.title) and not loaded_words(plain.title)
+    assert "fume" in loaded.title and not any(w in plain.title.lower() for w in FIXTURE_LOADED)
     assert choose_headline([loaded, plain]) == "Marlow riders brace for bus fare increase"
     opinion = [articles["review"], articles["liberty"]]
     assert choose_headline([loaded, *opinion]) == "Marlow council hikes bus fares, riders fume"
@@ -681,19 +680,36 @@ def test_a_claim_both_sides_report_in_a_speakers_words_is_stated_plainly() -> No
     assert line.attributed.endswith("according to Bay Gazette and Metro Post."), line.attributed
 
 
+# The fares story's sentences whose claim only one side's outlets make, read off its texts by
+# hand (the vote, "Nobody on this council" and the nine routes are told by the centre or by
+# both sides; the overtime bill is the right's: Metro Post and Liberty Journal).
+FARES_ONLY_LEFT = (
+    "Rider groups said the increase would fall hardest",
+    "The Marlow Riders Union said it would gather 9,000 signatures",
+    "The people who clean offices and staff hospital night shifts",
+    "A city that can find money for a new stadium garage",
+)
+FARES_ONLY_RIGHT = (
+    "Councilmember Dale Pruitt, who voted no, demanded an audit",
+    "The transit agency's overtime bill has doubled",
+    "Marlow's transit agency wants riders to pay for its own mismanagement.",
+    "Councilmember Dale Pruitt was right to demand an audit",
+    "A fare increase without reform only rewards the agency",
+)
+
+
 def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone() -> None:
     articles = story_articles("fares")
     kind = {a.entry_id: a.kind for a in articles}
     result = rewrite_story(articles)
-    sentences = [s for a in articles for s in _sentences(a)]
-    claims = align(sentences, {a.entry_id: a.lean for a in articles})
-    claim_of = {(s.entry_id, s.index): c for c in claims for s in c.sentences}
-    for view, other in ((result.progressive, "right"), (result.conservative, "left")):
+    for view, only_here in (
+        (result.progressive, FARES_ONLY_LEFT),
+        (result.conservative, FARES_ONLY_RIGHT),
+    ):
         assert view
         assert kind[view[0].entry_id] == "opinion", "the side's arguments first"
         for s in view:
-            assert other not in claim_of[(s.entry_id, s.index)].sides, s.text
-            assert not s.text.endswith("?") and not s.text.startswith("Consider"), s.text
+            assert s.text.startswith(only_here), f"not a claim of this side alone: {s.text}"
 
 
 def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
@@ -795,5 +811,5 @@ def test_a_summary_sentence_naming_its_outlet_is_not_attributed_twice() -> None:
     assert all(
         "according to Civic Wire" in s.attributed
         for s in result.summary_sentences
-        if s.text != told and not loaded_words(s.text)
+        if s.text != told and not any(w in s.text.lower() for w in FIXTURE_LOADED)
     ), "one outlet alone: every other claim is attributed"
