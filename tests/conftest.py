@@ -31,6 +31,18 @@ ATOM_RNG = FIXTURES / "atom.rng"  # RFC 4287 Appendix B, as XML (see tests/fixtu
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def require_worker_mode() -> None:
+    """Skip the calling test module where procrastinate (worker mode) is not installed; under
+    ``CI=true`` fail instead: CI promises the worker mode."""
+    try:
+        import procrastinate  # noqa: F401
+    except ImportError:
+        if IN_CI:
+            raise
+        reason = "procrastinate not installed: pip install -e '.[test]'"
+        pytest.skip(reason, allow_module_level=True)
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip on a developer's machine; fail in CI, which promises what the test needs."""
     if IN_CI:

@@ -13,14 +13,9 @@ from sqlalchemy import Connection, create_engine, text
 
 from aggregator.cli import main
 from aggregator.migrations import SchemaError
-from tests.conftest import FIXTURES, IN_CI
+from tests.conftest import FIXTURES, require_worker_mode
 
-try:
-    import procrastinate  # noqa: F401
-except ImportError:
-    if IN_CI:  # CI promises the worker mode: a missing procrastinate fails, not skips
-        raise
-    pytest.skip("procrastinate not installed: pip install -e '.[test]'", allow_module_level=True)
+require_worker_mode()
 
 from aggregator.store.queue import (  # noqa: E402 - after the skip
     MIGRATIONS_TABLE,

@@ -25,15 +25,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from aggregator.cli import main
-from tests.conftest import IN_CI
+from tests.conftest import require_worker_mode
 from tests.loopback_feeds import FEEDS, PER_CYCLE, FeedServer, write_sources
 
-try:
-    import procrastinate  # noqa: F401
-except ImportError:
-    if IN_CI:  # CI promises the worker mode: a missing procrastinate fails, not skips
-        raise
-    pytest.skip("procrastinate not installed: pip install -e '.[test]'", allow_module_level=True)
+require_worker_mode()
 
 WORKERS = 3
 HOSTS = 30  # the feeds' loopback host addresses (10 feeds each)
