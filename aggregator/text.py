@@ -55,11 +55,25 @@ _ABBREVIATIONS = (
     "No.",
     "Jan.",
     "Feb.",
+    "Mar.",
+    "Apr.",
+    "Jun.",
+    "Jul.",
     "Aug.",
     "Sept.",
+    "Sep.",  # after "Sept.": "Sept." holds "Sep." and must be hidden first
     "Oct.",
     "Nov.",
     "Dec.",
+    "Prof.",
+    "Rev.",
+    "Ft.",
+    "Mt.",
+    "Calif.",
+    "Fla.",
+    "Ariz.",
+    "Mass.",
+    "Conn.",
     "vs.",
     "D.C.",
     "a.m.",
@@ -74,6 +88,7 @@ _ABBREVIATIONS = (
 # sentences rather than names ("in the U.S. The ..." but "the U.S. Senate").
 _MAY_END = frozenset(
     {"U.S.", "U.K.", "U.N.", "A.I.", "D.C.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."}
+    | {"Calif.", "Fla.", "Ariz.", "Mass.", "Conn."}  # "He moved to Tampa, Fla. The ..."
 )
 _NOT_BEFORE_OPENER = (
     r"(?!\s+(?:The|A|An|In|On|At|By|For|He|She|It|They|We|I|His|Her|Their|Its|But|And|This|"

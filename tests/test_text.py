@@ -70,3 +70,19 @@ def test_case_names_bill_numbers_and_dc_do_not_end_a_sentence() -> None:
         "He flew to Kyiv.",
         "The talks began.",
     ]
+
+
+def test_no_sentence_ends_at_a_month_title_or_state_abbreviation() -> None:
+    """The hidden replay cut one at "Sep." ("... the victims of the Sep, according to ...")."""
+    text = (
+        "Biden paid tribute to the victims of the Sep. 11 attacks. The memorial opens Apr. 3. "
+        "Prof. Ana Ruiz of Boston, Mass., and Rev. Al Green spoke. He moved to Tampa, Fla. "
+        "The move took a year."
+    )
+    assert split_sentences(text) == [
+        "Biden paid tribute to the victims of the Sep. 11 attacks.",
+        "The memorial opens Apr. 3.",
+        "Prof. Ana Ruiz of Boston, Mass., and Rev. Al Green spoke.",
+        "He moved to Tampa, Fla.",
+        "The move took a year.",
+    ]
