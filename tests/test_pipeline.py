@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +177,41 @@ def test_a_host_that_never_answers_does_not_hold_the_cycle_back(
         "not polled: 127.0.0.2 gave no answer to this cycle's earlier requests"
     )
     assert states[untried[0]] == 0  # nothing stored: due again next cycle
+
+
+def test_slow_answers_on_a_loaded_machine_are_not_taken_for_a_stalled_host(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """Every healthy feed answers in 1 s, twice the least patience for a stalled host, as on a
+    loaded machine; one host never answers. A host is stalled only against what the others
+    took: all the healthy sources are in this cycle's feed, and only the silent host is cut."""
+    with SilentHost() as silent:
+        stalled = Source(
+            id="stall0",
+            name="Stall 0",
+            homepage=silent.url("/"),
+            feeds=(silent.url("stall0.xml"),),
+            lean="center",
+        )
+        config = make_config(web, tmp_path, extra=(stalled,), timeout=600.0, total_timeout=600.0)
+        healthy = [src for src in config.sources if src != stalled]
+        for src in healthy:
+            path = urlsplit(src.feeds[0]).path
+            answer = respond(200, web.body(path) or b"", "application/rss+xml")
+            web.routes[path] = lambda h, answer=answer: (time.sleep(1.0), answer(h))
+        with Pipeline(config) as pipeline:
+            report = pipeline.run_cycle()
+    results = {r.source_id: r for r in report.sources}
+    assert {results[src.id].outcome for src in healthy} == {"new"}, results
+    assert results["stall0"].outcome == "error", results["stall0"]
+    assert report.feed_path is not None
+    linked = {
+        urlsplit(link.href).path.split("/")[1]
+        for entry in stories_of(report.feed_path).values()
+        for link in entry.links
+        if link.rel == "related"
+    }
+    assert {src.id for src in healthy} <= linked, "every slow answer is in this cycle's feed"
 
 
 def test_failing_sources_are_reported_and_the_others_publish(

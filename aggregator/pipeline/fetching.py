@@ -13,6 +13,7 @@ import hashlib
 import multiprocessing
 import os
 import random
+import statistics
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -547,10 +548,13 @@ class Fetching:
 
 
 # A poll settles (the cycle goes on) when every source left waits on a host whose oldest request
-# has been out STRAGGLER_SECONDS, and STRAGGLER_TIMES the source's mean response: a stalled
-# host. Those sources keep going while the cycle runs. bench/stall.py (run --once over the demo,
-# a silent host beside it): a fixed 2 s cost 1.32x-1.58x the cycle without it, 1 s 1.06x-1.61x,
-# these 0.5 s 1.05x-1.25x (b10380c, which waited for the timeouts: 6.2x-8.6x).
+# has been out STRAGGLER_SECONDS, STRAGGLER_TIMES the source's mean response, and STRAGGLER_TIMES
+# the mean answer of this poll so far: a stalled host. Those sources keep going while the
+# cycle runs. The last term is the machine's speed now: on a loaded machine every answer is
+# slow, and a host is stalled only against what the others took (before any answer, none is).
+# bench/stall.py (run --once over the demo, a silent host beside it): a fixed 2 s cost
+# 1.32x-1.58x the cycle without it, 1 s 1.06x-1.61x, these 0.5 s 1.05x-1.25x (b10380c, which
+# waited for the timeouts: 6.2x-8.6x).
 STRAGGLER_SECONDS = 0.5
 STRAGGLER_TIMES = 4
 
@@ -592,6 +596,7 @@ class PollRun:
         self._cond = threading.Condition()
         self._out: dict[str, tuple[str, asyncio.Future[FetchResult]]] = {}  # source: url, fetch
         self._sent: dict[str, float] = {}  # source: when its request got its slots
+        self._answers: list[float] = []  # how long each answer of this poll took
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
@@ -639,7 +644,7 @@ class PollRun:
         :meth:`settle`."""
         if self._thread.is_alive() and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to cut
-                self._loop.call_soon_threadsafe(self._cut_off)
+                self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._cut_when_due()))
         if self._thread.ident:
             self._thread.join()
         self._raise()
@@ -678,7 +683,9 @@ class PollRun:
         )
         self._out[source_id] = (state.fetch_url, fetch)
         try:
-            return await fetch
+            result = await fetch
+            self._answered(source_id, loop.time())
+            return result
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not self._cut or (task is not None and task.cancelling()):
@@ -699,6 +706,10 @@ class PollRun:
             self._out.pop(source_id, None)
             self._sent.pop(source_id, None)
 
+    def _answered(self, source_id: str, now: float) -> None:
+        sent = self._sent.get(source_id)
+        self._answers.append(now - sent if sent is not None else 0.0)
+
     def untried(self, url: str) -> str:
         host = urlsplit(url).hostname
         return f"not polled: {host} gave no answer to this cycle's earlier requests"
@@ -707,12 +718,12 @@ class PollRun:
         """Settle the poll once every source left waits on a stalled host."""
         while True:
             await asyncio.sleep(every)
+            if not self._answers:  # nothing answered yet: no measure of a stall
+                continue
             with self._cond:
                 left = [s.id for s in self.todo if s.id not in self._results]
                 stalled = bool(left) and all(
-                    sid in self._out
-                    and fetcher.busy_for(self._out[sid][0])
-                    >= self._patience.get(sid, STRAGGLER_SECONDS)
+                    sid in self._out and fetcher.busy_for(self._out[sid][0]) >= self._due(sid)
                     for sid in left
                 )
                 if stalled:
@@ -723,6 +734,24 @@ class PollRun:
                         len(left),
                     )
                     return
+
+    def _due(self, source_id: str) -> float:
+        """How long ``source_id``'s host may keep a request out before it counts as stalled."""
+        usual = STRAGGLER_TIMES * statistics.fmean(self._answers) if self._answers else 0.0
+        return max(self._patience.get(source_id, STRAGGLER_SECONDS), usual)
+
+    async def _cut_when_due(self, every: float = 0.05) -> None:
+        """Cut off what is still out once each request sent has been out its :meth:`_due`
+        time: a source is never reported as failing before its host had that long (on a
+        loaded machine a request sent just before the cycle's end would be cut in 0.1 s)."""
+        loop = asyncio.get_running_loop()
+        while any(
+            loop.time() - sent < self._due(sid)
+            for sid, sent in list(self._sent.items())
+            if sid in self._out
+        ):
+            await asyncio.sleep(every)
+        self._cut_off()
 
     def _cut_off(self) -> None:
         self._cut = True
