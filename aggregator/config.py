@@ -110,6 +110,7 @@ class Settings:
     page_delay: float = 1.0  # seconds between article-page requests to one host
     hub: str = ""  # WebSub hub URL; empty: no hub
     stale_after: int = 180  # minutes since the last publish before /healthz reports unhealthy
+    images: bool = True  # each story's lead image (by its address) in the feeds and pages
     # Seconds in the minute that polling intervals (interval, default_interval, min_interval,
     # max_interval) are counted in: 60, except in tests and trial runs that cannot wait.
     minute_seconds: int = 60
@@ -255,6 +256,7 @@ _SETTINGS_TYPES: dict[str, tuple[type, ...]] = {
     "page_delay": (int, float),
     "hub": (str,),
     "stale_after": (int,),
+    "images": (bool,),
     "minute_seconds": (int,),
 }
 _TYPE_NAMES = {

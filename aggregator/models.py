@@ -116,6 +116,17 @@ class StoryArticle:
     text_available: bool = True
     fetched: datetime | None = None  # breaks ties for the first reporter
     via: tuple[tuple[str, str, str | None], ...] = ()  # (name, lean, link) of copies of it
+    image: str | None = None  # its feed's media or enclosure, else its page's og:image
+
+
+@dataclass(frozen=True)
+class LeadImage:
+    """The picture a story leads with: one of its articles' own, shown by its address only
+    (never fetched or stored by us), credited to that article's outlet."""
+
+    url: str
+    credit: str  # the outlet whose article it is
+    alt: str  # the article's own caption, else its title
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,7 @@ class PublishedStory:
     earlier: tuple[StorylineEvent, ...] = ()  # the storyline's earlier events, oldest first
     later: tuple[StorylineEvent, ...] = ()  # and its later ones
     notes: tuple[CoverageNote, ...] = ()  # the sides it has no article of (``Rewrite.notes``)
+    image: LeadImage | None = None
 
 
 @dataclass(frozen=True)
@@ -380,6 +392,7 @@ class StoredEntry:
     extract_error: str | None
     story_id: str | None
     copy_of: int | None
+    image: str | None = None  # its feed's media or enclosure, else its page's og:image
 
 
 @dataclass(frozen=True)
@@ -398,6 +411,7 @@ class ArticleText:
     text: str
     error: str | None
     available: bool  # False: paywalled or cut short, the story says so
+    image: str | None = None  # the page's og:image (kept only where the feed gave none)
 
 
 @dataclass(frozen=True)
@@ -485,6 +499,7 @@ class StoryRewrite:
     related: tuple[RelatedLink, ...]
     attribution: Attribution
     content_hash: str  # what readers see; ``updated`` moves only when it changes
+    image: LeadImage | None = None
 
 
 @dataclass(frozen=True)

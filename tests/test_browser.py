@@ -9,8 +9,12 @@ Skips where chromium is not installed (a user's machine); CI installs it.
 
 from __future__ import annotations
 
+import json
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -82,12 +86,50 @@ def assert_heading_outline(page) -> None:  # noqa: ANN001 - a Playwright page
     assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
 
 
+def png(width: int, height: int) -> bytes:
+    """A plain grey PNG: the picture an outlet's og:image points to."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x99" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
 def published(web: SampleWeb, tmp_path: Path) -> Config:
-    """The fixture outlets plus one failing source (for the status banner), published."""
+    """The fixture outlets plus one failing source (for the status banner), published; the
+    outlets serve the pictures their pages name (the browser loads them from there)."""
     web.routes["/down/rss.xml"] = respond(503, b"maintenance")
     config = make_config(web, tmp_path, extra=(extra_source(web, "down", "down/rss.xml"),))
     Pipeline(config).run_cycle()
+    picture = respond(200, png(120, 80), "image/png")
+    for item in json.loads((config.out_dir / "balanced.json").read_bytes())["items"]:
+        web.routes[urlsplit(item["image"]).path] = picture
     return config
+
+
+def assert_lead_images(page, width: int) -> None:  # noqa: ANN001 - a Playwright page
+    """Every story shows its lead image, loaded, within the screen, with alt text and a
+    visible credit naming an outlet."""
+    figures = page.locator("article.story figure.lead-image")
+    assert figures.count() == page.locator("article.story").count() > 0
+    for figure in figures.all():
+        img = figure.locator("img")
+        figure.scroll_into_view_if_needed()  # lazy loading: the reader scrolls to it
+        img.evaluate("(i) => i.decode()")
+        assert img.is_visible() and img.get_attribute("alt")
+        assert img.evaluate("(i) => i.complete && i.naturalWidth") == 120
+        box = img.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width and box["height"] > 0
+        credit = figure.locator("figcaption")
+        assert credit.is_visible() and credit.inner_text().startswith("Image: ")
 
 
 def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path) -> None:
@@ -132,7 +174,17 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             assert_heading_outline(page)
             assert page.evaluate("document.documentElement.lang") == "en"
             assert page.locator("img:not([alt])").count() == 0
-            for selector in ("body", ".tagline", ".meta", ".sourcing", ".seg", ".status p", "a"):
+            assert_lead_images(page, viewport["width"])
+            for selector in (
+                "body",
+                ".tagline",
+                ".meta",
+                ".sourcing",
+                ".seg",
+                ".status p",
+                "a",
+                ".credit",
+            ):
                 ratio = page.locator(selector).first.evaluate(CONTRAST_JS)
                 assert ratio >= 4.5, (name, selector, ratio)
             assert errors == [], "the CSP blocks nothing the page needs"
@@ -160,6 +212,7 @@ def test_story_page_from_a_headline(browser, web: SampleWeb, tmp_path: Path) -> 
         for heading in ("Sources", "Different Perspectives", "Common Ground"):
             assert page.get_by_role("heading", name=heading).is_visible()
         assert page.locator(".bar").is_visible() and page.get_by_role("status").is_visible()
+        assert_lead_images(page, PHONE["width"])
         assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("Georgia")
         page.screenshot(path=str(tmp_path / "story-phone.png"), full_page=True)
         page.close()

@@ -590,3 +590,72 @@ def test_the_source_list_shows_every_linked_article_with_one_set_of_lean_labels(
     assert "Civic Wire</a> (Center)" in sources and "Bay Gazette</a> (Lean Left)" in sources
     assert "centre" not in html.lower()
     assert "Covered by 2 left, 1 center, 2 right outlets." in html
+
+
+# --- lead images --------------------------------------------------------------------------------
+
+
+def test_each_story_leads_with_an_image_in_every_output(config: Config, atom_schema) -> None:
+    """The fixture pages carry og:image: every story shows one of its own articles' images,
+    credited to that outlet, in Atom (Media RSS, as feedparser reads it), the JSON Feed and
+    the pages; the feeds stay valid."""
+    Pipeline(config).run_cycle()
+    out = config.out_dir
+    data = (out / "balanced.atom").read_bytes()
+    assert_valid_atom(atom_schema, data)
+    assert rfc4287_problems(data) == []
+    feed = feedparser.parse(data)
+    assert not feed.bozo and feed.namespaces.get("media") == "http://search.yahoo.com/mrss/"
+    items = {i["id"]: i for i in json.loads((out / "balanced.json").read_bytes())["items"]}
+    names = {s.name for s in config.sources}
+    for entry in feed.entries[1:]:
+        [thumb] = entry.media_thumbnail
+        assert urlsplit(thumb["url"]).path.endswith(".jpg"), entry.title
+        [content] = entry.media_content
+        assert content["url"] == thumb["url"] and content["medium"] == "image"
+        credit = entry.media_credit[0]["content"]
+        assert credit in names
+        # The image is one of the credited outlet's own articles' (its folder on the web).
+        source = next(s for s in config.sources if s.name == credit)
+        assert urlsplit(thumb["url"]).path.startswith(urlsplit(source.homepage).path)
+        item = items[entry.id]
+        assert item["image"] == thumb["url"]
+        assert item["_balanced_news"]["image"]["credit"] == credit
+        page = (out / urlsplit(item["url"]).path.lstrip("/")).read_text(encoding="utf-8")
+        figure = etree.HTML(page).xpath("//figure[@class='lead-image']")[0]
+        img = figure.find("img")
+        assert img.get("src") == thumb["url"] and img.get("alt")
+        assert img.get("alt") == item["_balanced_news"]["image"]["alt"]
+        assert figure.findtext("figcaption") == f"Image: {credit}"
+    for path in sorted(out.rglob("*.atom")):
+        assert_valid_atom(atom_schema, path.read_bytes())
+
+
+def test_images_false_leaves_no_image_anywhere(config: Config) -> None:
+    off = dataclasses.replace(config, settings=dataclasses.replace(config.settings, images=False))
+    Pipeline(off).run_cycle()
+    out = off.out_dir
+    assert Pipeline(off).published_stories()[0].image is not None, "chosen, and not shown"
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert "/img/" not in text and "mrss" not in text and "<img" not in text, path
+    for item in json.loads((out / "balanced.json").read_bytes())["items"]:
+        assert "image" not in item and "image" not in item["_balanced_news"]
+
+
+def test_an_unsafe_image_address_is_shown_nowhere(tmp_path: Path) -> None:
+    from aggregator.models import LeadImage
+
+    bad = story(1, image=LeadImage("javascript:alert(1)", "Outlet left", "x"))
+    good = story(2, image=LeadImage("https://img.example/a.jpg", "Outlet left", 'A "quoted" <b>'))
+    publish_site([good, bad], Settings(), [], tmp_path, (), NOW)
+    everything = b"".join(p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file())
+    assert b"javascript:" not in everything
+    feed = feedparser.parse((tmp_path / "balanced.atom").read_bytes())
+    shown = {e.title: e.get("media_thumbnail") for e in feed.entries[1:]}
+    assert shown == {
+        "Story number 2": [{"url": "https://img.example/a.jpg"}],
+        "Story number 1": None,
+    }
+    assert_outputs_inert(tmp_path)

@@ -27,6 +27,7 @@ class _Page:
     text: str | None = None
     error: str | None = None
     paywalled: bool = False
+    image: str | None = None  # the page's og:image
 
 
 def article_text(page: _Page, feed: FeedText) -> ArticleText:
@@ -36,7 +37,7 @@ def article_text(page: _Page, feed: FeedText) -> ArticleText:
     if text is None:
         text = strip_html(feed.content or feed.summary) or feed.title
     available = not page.paywalled and (page.error is None or len(text) >= extract.MIN_TEXT_CHARS)
-    return ArticleText(text, page.error, available)
+    return ArticleText(text, page.error, available, page.image)
 
 
 def _round_robin(items: Sequence[T], key: Callable[[T], str]) -> list[T]:
@@ -128,11 +129,11 @@ class Extracting:
         marker = extract.paywall_marker(html)
         try:
             select = source.select if source is not None else None
-            text = extract.extract_article(html, res.final_url, select=select).text
+            found = extract.extract_article(html, res.final_url, select=select)
         except extract.ExtractionError as exc:
             return _Page(
                 error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)
             )
         if marker:
-            return _Page(text=text, error=f"paywalled: {marker}", paywalled=True)
-        return _Page(text=text)
+            return _Page(found.text, f"paywalled: {marker}", True, found.image)
+        return _Page(text=found.text, image=found.image)

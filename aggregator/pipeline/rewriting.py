@@ -11,10 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aggregator import extract, publish, related, rewrite
 from aggregator.config import ModelSettings, RewriteSettings, Source
+from aggregator.lead_image import lead_image
 from aggregator.models import (
     Attribution,
     Coverage,
     CoverageNote,
+    LeadImage,
     RelatedLink,
     StoredEntry,
     StoryArticle,
@@ -85,9 +87,15 @@ class Rewriting:
                 lambda sid: False if self.stop.is_set() else self._rewrite_one(sid), ordered
             )
 
-    def _input_hash(self, articles: Sequence[StoryArticle], notes: Sequence[CoverageNote]) -> str:
+    def _input_hash(
+        self,
+        articles: Sequence[StoryArticle],
+        notes: Sequence[CoverageNote],
+        image: LeadImage | None,
+    ) -> str:
         """What a rewrite is made from: the articles, the coverage notes, the rewrite settings
-        and the model."""
+        and the model; and the lead image, only when there is one (a story without one keeps
+        the hash it had before images were chosen)."""
         model = self.model_settings
         return _hash(
             json.dumps(
@@ -101,6 +109,7 @@ class Rewriting:
                     rewrite.EXTRACTIVE_VERSION,
                     [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
                 ]
+                + ([dataclasses.astuple(image)] if image else [])
             )
         )
 
@@ -115,7 +124,8 @@ class Rewriting:
             return False
         articles = self._story_articles(inputs.entries)
         notes = self._coverage_notes(story_id, articles)
-        input_hash = self._input_hash(articles, notes)
+        image = lead_image(articles, lambda url: publish.safe_url(url) is not None)
+        input_hash = self._input_hash(articles, notes, image)
         if inputs.input_hash == input_hash and inputs.rewritten:
             return False
         result = rewrite.rewrite_story(
@@ -133,6 +143,7 @@ class Rewriting:
             RelatedLink(link, name, lean) for a in articles for name, lean, link in a.via if link
         ]
         shown = [result.headline, result.summary, content_html, _related_json(related)]
+        shown += [dataclasses.astuple(image)] if image else []
         return self.store.save_rewrite(
             story_id,
             StoryRewrite(
@@ -143,6 +154,7 @@ class Rewriting:
                 related=tuple(related),
                 attribution=attribution(articles, coverage, result.notes),
                 content_hash=_hash(json.dumps(shown)),
+                image=image,
             ),
         )
 
@@ -203,6 +215,7 @@ class Rewriting:
             text=text,
             text_available=available,
             fetched=entry.fetched,
+            image=entry.image,
         )
 
 

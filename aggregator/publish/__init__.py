@@ -86,7 +86,7 @@ def publish_site(
     current, older = stories[: settings.feed_size], stories[settings.feed_size :]
     archives = atom.build_archives(older, settings, contents)
     blind = [s for s in stories if blindspot_side(s.leans, s.notes)][: settings.feed_size]
-    views = [html.story_view(s, contents[s.id]) for s in stories]
+    views = [html.story_view(s, contents[s.id], settings) for s in stories]
     files: list[tuple[str, bytes]] = [
         (html.STYLE_FILE, html.stylesheet()),
         *archives,

@@ -25,7 +25,8 @@ from html import escape
 
 from aggregator import __version__
 from aggregator.config import Settings
-from aggregator.models import PublishedStory, RetiredStory, SourceStatus
+from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceStatus
+from aggregator.publish.media import MEDIA_NS, shown_image
 from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
     LEAN_LABELS,
@@ -78,12 +79,31 @@ def _link(href: str, rel: str, type_: str | None = None, depth: int = 1, **attrs
     )
 
 
+def _media(image: LeadImage) -> list[str]:
+    """The lead image as Media RSS: a thumbnail for list views, the content with its credit
+    (the outlet) and its alt text for readers that show more."""
+    return [
+        _el("media:thumbnail", None, 2, url=image.url),
+        f"    <media:content{_attrs({'url': image.url, 'medium': 'image'})}>\n",
+        _el("media:credit", image.credit, 3),
+        _el("media:description", image.alt, 3, type="plain"),
+        "    </media:content>\n",
+    ]
+
+
 @lru_cache(maxsize=8192)
-def _story_entry(story: PublishedStory, site: str, content: str, mark_blindspot: bool) -> str:
+def _story_entry(
+    story: PublishedStory,
+    site: str,
+    content: str,
+    mark_blindspot: bool,
+    image: LeadImage | None = None,
+) -> str:
     """A story's entry (cached: an unchanged story costs a lookup on the next publish).
 
     ``mark_blindspot`` adds a ``blindspot`` category to a one-sided story: in the main feed
     and archives, where it stands among all stories (every entry of the blindspot feed is one).
+    ``image`` is the lead image as shown (``media.shown_image``), as Media RSS.
     """
     parts = [
         "  <entry>\n",
@@ -114,6 +134,8 @@ def _story_entry(story: PublishedStory, site: str, content: str, mark_blindspot:
         url = safe_url(link.url)
         if url:
             parts.append(_link(url, "related", "text/html", 2, title=link.outlet))
+    if image is not None:
+        parts.extend(_media(image))
     parts.append("  </entry>\n")
     return "".join(parts)
 
@@ -141,14 +163,17 @@ def _feed(
     links: Sequence[tuple[str, str]] = (),
     archive: bool = False,
     tombstones: bool = False,
+    media: bool = False,
 ) -> list[str]:
-    """The document's opening and feed-level elements, as a list to append entries to."""
+    """The document's opening and feed-level elements, as a list to append entries to
+    (``media``: some entry has a lead image, in the Media RSS namespace)."""
     site = settings.site_url
     fh = f' xmlns:fh="{FH_NS}"' if archive else ""
     at = f' xmlns:at="{AT_NS}"' if tombstones else ""
+    mrss = f' xmlns:media="{MEDIA_NS}"' if media else ""
     parts = [
         "<?xml version='1.0' encoding='UTF-8'?>\n",
-        f'<feed xmlns="{ATOM_NS}"{fh}{at} xml:lang="en">\n',
+        f'<feed xmlns="{ATOM_NS}"{fh}{at}{mrss} xml:lang="en">\n',
         _el("id", feed_id),
         _el("title", title, type="text"),
         _el("subtitle", subtitle, type="text"),
@@ -171,16 +196,27 @@ def _feed(
     return parts
 
 
+def _has_media(stories: Sequence[PublishedStory], settings: Settings) -> bool:
+    return any(shown_image(s, settings) for s in stories)
+
+
 def _finish(
     parts: list[str],
     stories: Sequence[PublishedStory],
-    site: str,
+    settings: Settings,
     contents: dict[str, str] | None,
     mark_blindspot: bool = True,
 ) -> bytes:
     """Append the story entries (cleaned content when given) and close the document."""
+    site = settings.site_url
     parts.extend(
-        _story_entry(s, site, (contents or {}).get(s.id, s.content_html), mark_blindspot)
+        _story_entry(
+            s,
+            site,
+            (contents or {}).get(s.id, s.content_html),
+            mark_blindspot,
+            shown_image(s, settings),
+        )
         for s in stories
     )
     parts.append("</feed>\n")
@@ -237,6 +273,7 @@ def build_atom(
         updated,
         [("prev-archive", prev_archive)] if prev_archive else (),
         tombstones=bool(retired),
+        media=_has_media(stories, settings),
     )
     feed += [_tombstone(r, site) for r in retired]  # extension elements come before entries
     feed += [
@@ -248,7 +285,7 @@ def build_atom(
         _el("content", _front_html(stories, notice, settings.headlines, site), 2, type="html"),
         "  </entry>\n",
     ]
-    return _finish(feed, stories, site, contents)
+    return _finish(feed, stories, settings, contents)
 
 
 def _down_mark(failing: Sequence[SourceStatus], total: int) -> str:
@@ -272,8 +309,9 @@ def build_blindspot(
         "Stories covered by outlets on one side of the spectrum only.",
         BLINDSPOT_FILE,
         _latest(stories, now),
+        media=_has_media(stories, settings),
     )
-    return _finish(feed, stories, site, contents, mark_blindspot=False)
+    return _finish(feed, stories, settings, contents, mark_blindspot=False)
 
 
 def build_archives(
@@ -306,8 +344,7 @@ def build_archives(
             _latest(newest_first, None),
             links,
             archive=True,
+            media=_has_media(newest_first, settings),
         )
-        documents.append(
-            (archive_path(number), _finish(feed, newest_first, settings.site_url, contents))
-        )
+        documents.append((archive_path(number), _finish(feed, newest_first, settings, contents)))
     return documents

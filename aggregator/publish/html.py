@@ -18,8 +18,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Settings
-from aggregator.models import PublishedStory, RetiredStory, SourceStatus
+from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.atom import rfc3339
+from aggregator.publish.media import shown_image
 from aggregator.publish.story import LEAN_LABELS, blindspot_side, status_notice, story_path
 
 INDEX_FILE = "index.html"
@@ -41,6 +42,7 @@ class StoryView:
     published_text: str
     updated_iso: str
     updated_text: str
+    image: LeadImage | None = None  # as shown (``media.shown_image``)
 
     @property
     def content_under_h1(self) -> Markup:
@@ -64,7 +66,7 @@ def _when(story_time) -> str:  # noqa: ANN001 - a datetime
     return story_time.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def story_view(story: PublishedStory, content: str) -> StoryView:
+def story_view(story: PublishedStory, content: str, settings: Settings) -> StoryView:
     counts = coverage_counts(story)
     labels = {"left": "Left", "center": LEAN_LABELS["center"], "right": "Right"}
     return StoryView(
@@ -81,6 +83,7 @@ def story_view(story: PublishedStory, content: str) -> StoryView:
         published_text=_when(story.published),
         updated_iso=rfc3339(story.updated),
         updated_text=_when(story.updated),
+        image=shown_image(story, settings),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aggregator.config import Settings
 from aggregator.models import PublishedStory, SourceStatus, StorylineEvent
 from aggregator.publish.atom import rfc3339
+from aggregator.publish.media import shown_image
 from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
     LEAN_LABELS,
@@ -28,7 +29,9 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 _INERT = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-def _item(story: PublishedStory, site: str, content: str) -> dict[str, object]:
+def _item(story: PublishedStory, settings: Settings, content: str) -> dict[str, object]:
+    site = settings.site_url
+    image = shown_image(story, settings)
     sources = [
         {"url": url, "outlet": link.outlet, "lean": link.lean}
         for link in story.related
@@ -41,10 +44,13 @@ def _item(story: PublishedStory, site: str, content: str) -> dict[str, object]:
         "title": story.headline,
         "summary": story.summary,
         "content_html": content,
+        **({"image": image.url} if image else {}),
         "date_published": rfc3339(story.published),
         "date_modified": rfc3339(story.updated),
         "tags": [LEAN_LABELS.get(lean, lean) for lean in story.leans],
         "_balanced_news": {
+            # JSON Feed's image has no credit or alt text: they are ours to carry.
+            **({"image": {"credit": image.credit, "alt": image.alt}} if image else {}),
             "leans": list(story.leans),
             "sources": sources,
             # Each side the story has no article of: not covered (the search found nothing),
@@ -99,6 +105,6 @@ def build_json_feed(
         doc["_balanced_news_status"] = {"about": site, "notice": notice}
     if settings.hub:
         doc["hubs"] = [{"type": "WebSub", "url": settings.hub}]
-    doc["items"] = [_item(s, site, (contents or {}).get(s.id, s.content_html)) for s in stories]
+    doc["items"] = [_item(s, settings, (contents or {}).get(s.id, s.content_html)) for s in stories]
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return text.translate(_INERT).encode("utf-8", "replace") + b"\n"

@@ -33,6 +33,7 @@ _STORED = (
     EntryRow.extract_error,
     EntryRow.story_id,
     EntryRow.copy_of,
+    EntryRow.image,
 )
 
 
@@ -53,6 +54,7 @@ def stored_entries(s: Session, *where: Any) -> list[StoredEntry]:
             extract_error=r.extract_error,
             story_id=r.story_id,
             copy_of=r.copy_of,
+            image=r.image,
         )
         for r in rows
     ]
@@ -102,6 +104,7 @@ class EntriesMixin(StoreBase):
             entry.text = found.text
             entry.extract_error = found.error
             entry.text_available = found.available
+            entry.image = entry.image or found.image  # the feed's own picture comes first
             return True
 
     # --- retention -----------------------------------------------------------------------------

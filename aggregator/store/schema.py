@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from aggregator import migrations
 from aggregator.config import ConfigError, Unavailable
 from aggregator.migrations import SchemaError as SchemaError  # what connect() raises
-from aggregator.models import CoverageNote, Rewrite, Sentence
+from aggregator.models import CoverageNote, LeadImage, Rewrite, Sentence
 
 
 def utcnow() -> datetime:
@@ -212,6 +212,8 @@ class StoryRow(Base):
     blindspot: Mapped[bool] = mapped_column(default=False, server_default=false())
     # What the reader is told of each side it has no article of (``CoverageNote`` as JSON).
     notes_json: Mapped[str | None] = mapped_column(Text)
+    # The picture it leads with (``LeadImage`` as JSON), chosen from its articles; NULL: none.
+    image_json: Mapped[str | None] = mapped_column(Text)
 
 
 class RelatedRow(Base):
@@ -434,6 +436,14 @@ def rewrite_from_json(text: str) -> Rewrite:
     data["unavailable"] = tuple(data.get("unavailable", ()))
     data["notes"] = notes_from_json(data.get("notes", []))
     return Rewrite(**data)
+
+
+def image_to_json(image: LeadImage | None) -> str | None:
+    return json.dumps(dataclasses.asdict(image), ensure_ascii=False) if image else None
+
+
+def image_from_json(text: str | None) -> LeadImage | None:
+    return LeadImage(**json.loads(text)) if text else None
 
 
 def notes_to_json(notes: tuple[CoverageNote, ...]) -> str:

@@ -25,6 +25,8 @@ from aggregator.store.schema import (
     EntryRow,
     RelatedRow,
     StoryRow,
+    image_from_json,
+    image_to_json,
     notes_from_json,
     notes_to_json,
     rewrite_to_json,
@@ -93,6 +95,7 @@ class StoriesMixin(StoreBase):
                         earlier=tuple(line[:place]),
                         later=tuple(line[place + 1 :]),
                         notes=notes_from_json(row.notes_json),
+                        image=image_from_json(row.image_json),
                     )
                 )
             return stories
@@ -215,6 +218,7 @@ class StoriesMixin(StoreBase):
             story.count_right = credit.count_right
             story.blindspot = credit.blindspot
             story.notes_json = notes_to_json(rewrite.rewrite.notes)
+            story.image_json = image_to_json(rewrite.image)
             if story.content_hash != rewrite.content_hash:
                 story.content_hash = rewrite.content_hash
                 story.updated_at = utcnow()
