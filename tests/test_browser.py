@@ -175,6 +175,12 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             assert page.evaluate("document.documentElement.lang") == "en"
             assert page.locator("img:not([alt])").count() == 0
             assert_lead_images(page, viewport["width"])
+            # The water cuts and the hearing on them, one storyline: each offers its feed.
+            follow = page.get_by_role("link", name="Follow this story", exact=True)
+            assert follow.count() == 2
+            for link in follow.all():
+                link.scroll_into_view_if_needed()
+                assert link.is_visible() and "/storylines/" in (link.get_attribute("href") or "")
             for selector in (
                 "body",
                 ".tagline",

@@ -659,3 +659,60 @@ def test_an_unsafe_image_address_is_shown_nowhere(tmp_path: Path) -> None:
         "Story number 1": None,
     }
     assert_outputs_inert(tmp_path)
+
+
+# --- following a storyline ----------------------------------------------------------------------
+
+
+def test_each_storyline_has_its_own_feeds_to_follow(
+    web: SampleWeb, tmp_path: Path, atom_schema
+) -> None:
+    """Every entry of a storyline links the storyline's own feed (an alternate of Atom's type,
+    "Follow this story", never related), and so does its page; the feed holds the storyline's
+    events, newest first, valid like the main feed, with ids that hold on the next cycle; the
+    JSON Feed is its twin. A story on its own has no such feed."""
+    from tests.stories import serve_as_outlets
+
+    config = make_config(web, tmp_path, extra=serve_as_outlets(web, "storyline"))
+    out, site = config.out_dir, config.settings.site_url
+    Pipeline(config).run_cycle()
+    scheme = "urn:balanced-news:storyline"
+    lines: dict[str, list[str]] = {}
+    for entry in feedparser.parse((out / "balanced.atom").read_bytes()).entries[1:]:
+        [line] = [t.term for t in entry.tags if t.scheme == scheme] or [None]
+        follow = [x for x in entry.links if x.type == "application/atom+xml"]
+        assert all("storylines/" not in x.href for x in entry.links if x.rel == "related")
+        assert entry.link.endswith(".html"), "the story's page stays its link"
+        if line is None:
+            assert follow == [], entry.title
+            continue
+        lines.setdefault(line, []).append(entry.id)
+        [link] = follow
+        assert (link.rel, link.title) == ("alternate", "Follow this story")
+        assert link.href == f"{site}storylines/{line}.atom"
+        page = etree.HTML((out / urlsplit(entry.link).path.lstrip("/")).read_bytes())
+        [to_follow] = page.xpath("//a[text()='Follow this story']/@href")
+        assert to_follow == link.href
+        assert f"{site}storylines/{line}.json" in page.xpath("//p[@class='follow']/a/@href")
+    assert len(lines) == 2, "the water cuts and their hearing; the strike deal and its sequels"
+    assert sorted(p.name for p in (out / "storylines").iterdir()) == sorted(
+        f"{line}{suffix}" for line in lines for suffix in (".atom", ".json")
+    )
+    first: dict[str, bytes] = {}
+    for line, ids in lines.items():
+        data = (out / f"storylines/{line}.atom").read_bytes()
+        first[line] = data
+        assert_valid_atom(atom_schema, data)
+        assert rfc4287_problems(data) == []
+        feed = feedparser.parse(data)
+        assert not feed.bozo and feed.feed.id == atom_id(f"storyline:{site}{line}")
+        assert links(data, "self") == [f"{site}storylines/{line}.atom"]
+        assert [e.id for e in feed.entries] == ids, "every event, newest first, as in the feed"
+        doc = json.loads((out / f"storylines/{line}.json").read_bytes())
+        assert doc["feed_url"] == f"{site}storylines/{line}.json"
+        assert [i["id"] for i in doc["items"]] == ids
+        for item in doc["items"]:
+            assert item["_balanced_news"]["storyline"]["feed_url"] == doc["feed_url"]
+    Pipeline(config).run_cycle()  # nothing new: the same documents, byte for byte
+    for line, data in first.items():
+        assert (out / f"storylines/{line}.atom").read_bytes() == data

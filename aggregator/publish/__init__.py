@@ -7,7 +7,9 @@
   for the other side's coverage found nothing: ``related.py``);
 - ``balanced.json`` (JSON Feed 1.1, the same stories and ids as ``balanced.atom``);
 - ``index.html``, ``stories/<id>.html`` and ``style.css`` (the readable site);
-- ``sources.opml`` (our sources, for other readers).
+- ``sources.opml`` (our sources, for other readers);
+- ``storylines/<id>.atom`` and ``.json``: each storyline's own feeds (its events, newest
+  first), which every entry and page of it links as "Follow this story".
 
 Each story's HTML is cleaned once (:func:`sanitize.clean_html`) and that one result goes into
 every format. Each file is written atomically and only when its bytes change.
@@ -25,16 +27,18 @@ from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish import atom, html, jsonfeed, opml
 from aggregator.publish.atom import ATOM_FILE, BLINDSPOT_FILE, build_atom
 from aggregator.publish.files import write_atomic, write_many
-from aggregator.publish.jsonfeed import JSON_FEED_FILE
+from aggregator.publish.jsonfeed import JSON_FEED_FILE, build_storyline_json
 from aggregator.publish.sanitize import clean_html, safe_url
 from aggregator.publish.story import (
     LEAN_LABELS,
+    STORYLINE_DIR,
     atom_id,
     blindspot_side,
     coverage_line,
     render_story_html,
     status_notice,
     story_path,
+    storyline_feed_path,
     storyline_html,
 )
 
@@ -95,6 +99,7 @@ def publish_site(
         (JSON_FEED_FILE, jsonfeed.build_json_feed(current, settings, failing, contents, total)),
         (BLINDSPOT_FILE, atom.build_blindspot(blind, settings, contents, now)),
         (opml.OPML_FILE, opml.build_opml(sources, settings, now)),
+        *_storyline_feeds(stories, settings, contents),
         (
             html.INDEX_FILE,
             html.render_index(views[: settings.feed_size], settings, failing, total),
@@ -122,10 +127,40 @@ def publish_site(
     return result
 
 
+def _storyline_feeds(
+    stories: Sequence[PublishedStory], settings: Settings, contents: dict[str, str]
+) -> list[tuple[str, bytes]]:
+    """Each storyline's own Atom feed and JSON Feed, from all its published events."""
+    lines: dict[str, list[PublishedStory]] = {}
+    for story in stories:  # newest first, and so is each storyline
+        if story.storyline_id:
+            lines.setdefault(story.storyline_id, []).append(story)
+    files = []
+    for line_id, events in sorted(lines.items()):
+        files.append(
+            (
+                storyline_feed_path(line_id),
+                atom.build_storyline(line_id, events, settings, contents),
+            )
+        )
+        files.append(
+            (
+                storyline_feed_path(line_id, ".json"),
+                build_storyline_json(line_id, events, settings, contents),
+            )
+        )
+    return files
+
+
 def _remove_stale(out_dir: Path, keep: set[str]) -> int:
-    """Drop story pages and archive pages of stories that are gone (pruned)."""
+    """Drop story pages, archive pages and storyline feeds of stories that are gone (pruned)."""
     removed = 0
-    for folder, suffix in (("stories", ".html"), (atom.ARCHIVE_DIR, ".atom")):
+    for folder, suffix in (
+        ("stories", ".html"),
+        (atom.ARCHIVE_DIR, ".atom"),
+        (STORYLINE_DIR, ".atom"),
+        (STORYLINE_DIR, ".json"),
+    ):
         for path in (out_dir / folder).glob(f"*{suffix}"):
             if f"{folder}/{path.name}" not in keep:
                 path.unlink(missing_ok=True)

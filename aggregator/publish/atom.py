@@ -29,6 +29,7 @@ from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceSta
 from aggregator.publish.media import MEDIA_NS, shown_image
 from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
+    FOLLOW_TITLE,
     LEAN_LABELS,
     STORYLINE_SCHEME,
     all_down,
@@ -36,6 +37,7 @@ from aggregator.publish.story import (
     blindspot_side,
     status_notice,
     story_path,
+    storyline_feed_path,
 )
 
 ATOM_FILE = "balanced.atom"
@@ -110,6 +112,11 @@ def _story_entry(
         _el("id", atom_id(story.id), 2),
         _el("title", story.headline, 2, type="text"),
         _link(site + story_path(story.id), "alternate", "text/html", 2),
+    ]
+    if story.storyline_id:  # the storyline's own feed: an alternate of another type
+        follow = site + storyline_feed_path(story.storyline_id)
+        parts.append(_link(follow, "alternate", ATOM_TYPE, 2, title=FOLLOW_TITLE))
+    parts += [
         _el("published", rfc3339(story.published), 2),
         _el("updated", rfc3339(story.updated), 2),
         _el("summary", story.summary, 2, type="text"),
@@ -312,6 +319,27 @@ def build_blindspot(
         media=_has_media(stories, settings),
     )
     return _finish(feed, stories, settings, contents, mark_blindspot=False)
+
+
+def build_storyline(
+    storyline_id: str,
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    contents: dict[str, str] | None = None,
+) -> bytes:
+    """A storyline's own feed (``storylines/<id>.atom``): every event of one developing story,
+    newest first, so a reader can follow it alone. Its id derives from the storyline's, which
+    is its first story's: stable as later events join."""
+    feed = _feed(
+        settings,
+        atom_id(f"storyline:{settings.site_url}{storyline_id}"),
+        f"{settings.title}: {stories[-1].headline}",
+        f"Every event of this story as it develops, from {settings.title}.",
+        storyline_feed_path(storyline_id),
+        _latest(stories, None),
+        media=_has_media(stories, settings),
+    )
+    return _finish(feed, stories, settings, contents)
 
 
 def build_archives(

@@ -16,12 +16,14 @@ from aggregator.publish.atom import rfc3339
 from aggregator.publish.media import shown_image
 from aggregator.publish.sanitize import safe_url
 from aggregator.publish.story import (
+    FOLLOW_TITLE,
     LEAN_LABELS,
     STORYLINE_SCHEME,
     atom_id,
     note_json,
     status_notice,
     story_path,
+    storyline_feed_path,
 )
 
 JSON_FEED_FILE = "balanced.json"
@@ -77,6 +79,9 @@ def _storyline(story: PublishedStory, site: str) -> dict[str, object]:
         "scheme": STORYLINE_SCHEME,
         "earlier": [event(e) for e in story.earlier],
         "later": [event(e) for e in story.later],
+        # Its own feeds, to follow it ("Follow this story"): the same in Atom and JSON Feed.
+        "feed_url": site + storyline_feed_path(story.storyline_id, ".json"),
+        "atom_url": site + storyline_feed_path(story.storyline_id, ".atom"),
     }
 
 
@@ -92,19 +97,58 @@ def build_json_feed(
     never glued to the description."""
     site = settings.site_url
     notice = status_notice(failing, total_sources)
-    doc: dict[str, object] = {
-        "version": JSON_FEED_VERSION,
-        "title": settings.title,
-        "home_page_url": site,
-        "feed_url": site + JSON_FEED_FILE,
-        "description": settings.subtitle,
-        "language": "en",
-        "authors": [{"name": settings.title, "url": site}],
-    }
+    doc = _document(settings, settings.title, site, JSON_FEED_FILE, settings.subtitle)
     if notice:
         doc["_balanced_news_status"] = {"about": site, "notice": notice}
     if settings.hub:
         doc["hubs"] = [{"type": "WebSub", "url": settings.hub}]
+    return _finish(doc, stories, settings, contents)
+
+
+def build_storyline_json(
+    storyline_id: str,
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    contents: dict[str, str] | None = None,
+) -> bytes:
+    """A storyline's own JSON Feed (``storylines/<id>.json``): the same events, ids and items
+    as its Atom feed, newest first."""
+    return _finish(
+        _document(
+            settings,
+            f"{settings.title}: {stories[-1].headline}",
+            settings.site_url + story_path(stories[0].id),
+            storyline_feed_path(storyline_id, ".json"),
+            f"{FOLLOW_TITLE}: every event of it as it develops, from {settings.title}.",
+        ),
+        stories,
+        settings,
+        contents,
+    )
+
+
+def _document(
+    settings: Settings, title: str, home: str, path: str, description: str
+) -> dict[str, object]:
+    site = settings.site_url
+    return {
+        "version": JSON_FEED_VERSION,
+        "title": title,
+        "home_page_url": home,
+        "feed_url": site + path,
+        "description": description,
+        "language": "en",
+        "authors": [{"name": settings.title, "url": site}],
+    }
+
+
+def _finish(
+    doc: dict[str, object],
+    stories: Sequence[PublishedStory],
+    settings: Settings,
+    contents: dict[str, str] | None,
+) -> bytes:
+    """The document with ``stories`` as its items, as inert UTF-8 JSON."""
     doc["items"] = [_item(s, settings, (contents or {}).get(s.id, s.content_html)) for s in stories]
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return text.translate(_INERT).encode("utf-8", "replace") + b"\n"

@@ -268,6 +268,15 @@ def story_path(story_id: str) -> str:
 # The Atom category scheme (and JSON Feed field) naming a story's storyline: consecutive
 # events of one developing story. The term is the storyline id (its first story's id).
 STORYLINE_SCHEME = "urn:balanced-news:storyline"
+STORYLINE_DIR = "storylines"
+FEED_SUFFIXES = (".atom", ".json")
+FOLLOW_TITLE = "Follow this story"
+
+
+def storyline_feed_path(storyline_id: str, suffix: str = ".atom") -> str:
+    """Where a storyline's own feed lives (``.atom`` or ``.json``), relative to the site root:
+    named by the storyline's first story, so the address stays as later events join."""
+    return f"{STORYLINE_DIR}/{storyline_id}{suffix}"
 
 
 def _day(moment: datetime) -> str:
@@ -291,8 +300,13 @@ def storyline_html(story: PublishedStory, site: str) -> str:
             for e in events
         )
         parts.append(f'<h3>{label}</h3><ul class="storyline">{items}</ul>')
-    if not parts:
+    if not parts or not story.storyline_id:
         return ""
+    atom, json = (escape(site + storyline_feed_path(story.storyline_id, x)) for x in FEED_SUFFIXES)
+    parts.append(
+        f'<p class="follow"><a href="{atom}">{FOLLOW_TITLE}</a> '
+        f'(Atom; also as a <a href="{json}">JSON Feed</a>)</p>'
+    )
     return '<section class="storyline">' + "".join(parts) + "</section>"
 
 
