@@ -321,6 +321,17 @@ def extract_article(
     return _checked(data)
 
 
+def page_image(html: str, url: str | None = None) -> str | None:
+    """The page's own picture (og:image, else twitter:image), read from its metadata alone:
+    for a page whose text could not be used (too short, paywalled), whose picture still
+    illustrates the story. As the page gives it (relative or absolute)."""
+    try:
+        meta = trafilatura.extract_metadata(html, default_url=url)
+    except Exception:  # noqa: BLE001 - as in extract_article: hostile markup, no picture
+        return None
+    return (meta.image if meta is not None else None) or None
+
+
 def _checked(data: dict) -> Extracted:
     """The article found, unless its text is too short to be one."""
     text = _text(data)

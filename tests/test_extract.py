@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from aggregator.config import Source
 from aggregator.demo import SampleWeb
-from aggregator.extract import ExtractionError, decode_page, extract_article, selected_text
+from aggregator.extract import (
+    ExtractionError,
+    decode_page,
+    extract_article,
+    page_image,
+    selected_text,
+)
 from aggregator.models import StoredEntry
 from aggregator.parse import parse_feed
 from aggregator.pipeline import Pipeline
-from tests.conftest import FIXTURES, extra_source, make_config
+from aggregator.store.schema import EntryRow
+from tests.conftest import FIXTURES, extra_source, make_config, respond
 
 BOILERPLATE = ("Advertisement", "newsletter", "cookie", "©", "All rights reserved")
 
@@ -214,3 +223,30 @@ def test_select_keeps_the_page_metadata_and_reads_each_match_once() -> None:
     found = extract_article(longer, select="div.body")
     assert found.author == "Ines Moor" and found.title == "Dam report"
     assert found.text.startswith("First part of the dam report")
+
+
+SHORT_WITH_PICTURE = (
+    b'<html><head><meta property="og:image" content="/alpha/img/short.jpg"></head>'
+    b"<body><p>Too short to be an article.</p></body></html>"
+)
+
+
+def test_a_page_too_short_to_use_still_gives_its_picture(web: SampleWeb, tmp_path: Path) -> None:
+    """Its text falls back to the feed's, and its og:image is kept for the story's lead image
+    (where the feed named none); a page with its text keeps its og:image too."""
+    assert page_image(SHORT_WITH_PICTURE.decode()) == "/alpha/img/short.jpg"
+    assert page_image("<html><body><p>No picture.</p></body></html>") is None
+    config = make_config(web, tmp_path)
+    pipeline = Pipeline(config)
+    pipeline.poll()
+    with pipeline.session() as s:
+        links = list(s.scalars(select(EntryRow.link).where(EntryRow.source_id == "alpha")))
+    short = urlsplit(links[0]).path
+    web.routes[short] = respond(200, SHORT_WITH_PICTURE, "text/html; charset=utf-8")
+    pipeline.extract_pending()
+    with pipeline.session() as s:
+        rows = {urlsplit(e.link).path: e for e in s.scalars(select(EntryRow)) if e.link}
+    assert "too short" in (rows[short].extract_error or "")
+    assert rows[short].image == "/alpha/img/short.jpg"
+    others = [e for path, e in rows.items() if path != short and e.source_id == "alpha"]
+    assert others and all((e.image or "").endswith(".jpg") for e in others)

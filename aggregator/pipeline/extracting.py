@@ -132,7 +132,9 @@ class Extracting:
             found = extract.extract_article(html, res.final_url, select=select)
         except extract.ExtractionError as exc:
             return _Page(
-                error=f"paywalled: {marker}" if marker else str(exc), paywalled=bool(marker)
+                error=f"paywalled: {marker}" if marker else str(exc),
+                paywalled=bool(marker),
+                image=extract.page_image(html, res.final_url),  # the picture still serves
             )
         if marker:
             return _Page(found.text, f"paywalled: {marker}", True, found.image)
