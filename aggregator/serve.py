@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from aggregator import status, statuspage
 from aggregator.config import ENV_STATUS_TOKEN, Config, Unavailable
-from aggregator.models import Metrics
+from aggregator.models import Health, Metrics
 from aggregator.pipeline.publishing import Publishing
 from aggregator.store import SchemaError, Store, connect, utcnow
 
@@ -168,24 +168,28 @@ def not_modified(request: Request, file: StaticFile) -> bool:
     return False
 
 
-def create_app(config: Config) -> Starlette:
-    """The ASGI app serving ``config.out_dir`` and the operator's two endpoints."""
-    files = FileCache(config.out_dir)
-    state: dict[str, Publishing] = {}
-    stores: list[Store] = []  # to close at shutdown
+class _Site:
+    """What the server answers: the published files, health, metrics and the status page.
 
-    def pipeline() -> Publishing:
-        # Made on first use and kept: a database that is down at start-up is retried later.
-        # Only the reads health and metrics need: serving writes nothing (not even the sources
-        # a whole pipeline would sync), so a database it may not write serves them all the same.
-        if "p" not in state:
-            store = Store(connect(config.db_url, writable=False), owns_engine=True)
-            stores.append(store)
-            state["p"] = Publishing(store, config)
-        return state["p"]
+    The database is opened on first use and kept: one that is down at start-up is retried on
+    the next request. Serving only reads (not even the sources a whole pipeline would sync), so
+    a database it may not write serves them all the same."""
 
-    async def static(request: Request) -> Response:
-        file = files.get(request.url.path)
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.files = FileCache(config.out_dir)
+        self._publishing: Publishing | None = None
+        self._stores: list[Store] = []  # to close at shutdown
+
+    def publishing(self) -> Publishing:
+        if self._publishing is None:
+            store = Store(connect(self.config.db_url, writable=False), owns_engine=True)
+            self._stores.append(store)
+            self._publishing = Publishing(store, self.config)
+        return self._publishing
+
+    async def static(self, request: Request) -> Response:
+        file = self.files.get(request.url.path)
         if file is None:
             return Response("Not Found\n", 404, media_type="text/plain", headers=SECURITY_HEADERS)
         use_gzip = file.gzipped is not None and _accepts_gzip(
@@ -205,49 +209,36 @@ def create_app(config: Config) -> Starlette:
             return Response(file.gzipped, headers=headers, media_type=file.content_type)
         return Response(file.body, headers=headers, media_type=file.content_type)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         try:
-            health = await run_in_threadpool(lambda: pipeline().health())
+            health = await run_in_threadpool(lambda: self.publishing().health())
         except (SQLAlchemyError, OSError, Unavailable, SchemaError) as exc:
             down = {"status": "unhealthy", "database": _database_down(exc)}
             return JSONResponse(down, 503, headers={"cache-control": "no-store"})
-        body: dict[str, object] = {
-            "status": "unhealthy" if health.problems else "ok",
-            "database": "ok",
-            "last_publish": health.last_publish.isoformat() if health.last_publish else None,
-            "publish_age_seconds": round(health.publish_age, 1)
-            if health.publish_age is not None
-            else None,
-            "failing_sources": [
-                {"name": s.name, "since": s.since.isoformat(), "error": s.error}
-                for s in health.failing
-            ],
-            "problems": health.problems,
-        }
         code = 503 if health.problems else 200
-        return JSONResponse(body, code, headers={"cache-control": "no-store"})
+        return JSONResponse(_health_json(health), code, headers={"cache-control": "no-store"})
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
         try:
-            data = await run_in_threadpool(lambda: prometheus_text(pipeline().metrics()))
+            data = await run_in_threadpool(lambda: prometheus_text(self.publishing().metrics()))
         except (SQLAlchemyError, OSError, Unavailable) as exc:
             return Response(f"# database unreachable: {type(exc).__name__}\n", 503)
         return Response(data, headers={"content-type": CONTENT_TYPE_LATEST})
 
-    def read_status() -> status.Status:
-        publishing = pipeline()
-        return status.gather(publishing.store, config, publishing.health(), utcnow())
+    def read_status(self) -> status.Status:
+        publishing = self.publishing()
+        return status.gather(publishing.store, self.config, publishing.health(), utcnow())
 
-    async def status_page(request: Request) -> Response:
+    async def status_page(self, request: Request) -> Response:
         client = request.client.host if request.client else None
         sent = status.sent_token(request.headers, request.query_params)
-        verdict = status.access(client, request.headers, sent, config.status_token)
+        verdict = status.access(client, request.headers, sent, self.config.status_token)
         if verdict != "ok":
             code, why = REFUSED[verdict]
             headers = {"www-authenticate": 'Bearer realm="status"'} if code == 401 else {}
             return Response(why, code, media_type="text/plain", headers={**PRIVATE, **headers})
         try:
-            found = await run_in_threadpool(read_status)
+            found = await run_in_threadpool(self.read_status)
         except (SQLAlchemyError, OSError, Unavailable, SchemaError) as exc:
             line = f"status: database {_database_down(exc)}\n"
             return Response(line, 503, media_type="text/plain", headers=PRIVATE)
@@ -259,21 +250,41 @@ def create_app(config: Config) -> Starlette:
         return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         yield
-        state.clear()
-        while stores:
-            stores.pop().close()
+        self._publishing = None
+        while self._stores:
+            self._stores.pop().close()
 
+
+def _health_json(health: Health) -> dict[str, object]:
+    """``/healthz``'s body: a monitor's verdict and what it rests on."""
+    return {
+        "status": "unhealthy" if health.problems else "ok",
+        "database": "ok",
+        "last_publish": health.last_publish.isoformat() if health.last_publish else None,
+        "publish_age_seconds": round(health.publish_age, 1)
+        if health.publish_age is not None
+        else None,
+        "failing_sources": [
+            {"name": s.name, "since": s.since.isoformat(), "error": s.error} for s in health.failing
+        ],
+        "problems": health.problems,
+    }
+
+
+def create_app(config: Config) -> Starlette:
+    """The ASGI app serving ``config.out_dir`` and the operator's two endpoints."""
+    site = _Site(config)
     return Starlette(
         routes=[
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-            Route("/status", status_page),
-            Route("/status.json", status_page),
-            Route("/{path:path}", static, methods=["GET", "HEAD"]),
+            Route("/healthz", site.healthz),
+            Route("/metrics", site.metrics),
+            Route("/status", site.status_page),
+            Route("/status.json", site.status_page),
+            Route("/{path:path}", site.static, methods=["GET", "HEAD"]),
         ],
-        lifespan=lifespan,
+        lifespan=site.lifespan,
     )
 
 

@@ -17,7 +17,7 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Status
 from procrastinate.tasks import Task
 
-from aggregator.config import QUEUE_CONNECTIONS, Config
+from aggregator.config import QUEUE_CONNECTIONS, Config, Source
 from aggregator.pipeline import Pipeline
 from aggregator.store import utcnow
 from aggregator.store.queue import QUEUE_SCHEMA, queue_conninfo
@@ -125,14 +125,7 @@ def build_app(config: Config, name: str = "balanced-news worker") -> App:
         state = _state(context)
         store = state.pipeline.store
         pairs = [(sid, token) for sid, token in claims]
-        tokens = await state.run(store.poll_tokens, [sid for sid, _ in pairs])
-        todo = [sources[sid] for sid, token in pairs if sid in sources and tokens.get(sid) == token]
-        if len(todo) < len(pairs):
-            log.info(
-                "poll: %d of %d sources polled since they were queued; skipped",
-                len(pairs) - len(todo),
-                len(pairs),
-            )
+        todo = await _still_claimed(state, pairs, sources)
         if not todo:
             return 0
         try:
@@ -177,6 +170,22 @@ def build_app(config: Config, name: str = "balanced-news worker") -> App:
         return str(path)
 
     return app
+
+
+async def _still_claimed(
+    state: WorkerState, pairs: list[tuple[str, str]], sources: dict[str, Source]
+) -> list[Source]:
+    """The claimed sources still configured whose claim is still theirs: a source polled
+    since its task was queued has a new token, and is not polled twice."""
+    tokens = await state.run(state.pipeline.store.poll_tokens, [sid for sid, _ in pairs])
+    todo = [sources[sid] for sid, token in pairs if sid in sources and tokens.get(sid) == token]
+    if len(todo) < len(pairs):
+        log.info(
+            "poll: %d of %d sources polled since they were queued; skipped",
+            len(pairs) - len(todo),
+            len(pairs),
+        )
+    return todo
 
 
 @asynccontextmanager
