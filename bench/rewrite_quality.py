@@ -40,7 +40,9 @@ package, checked out in a temporary worktree and run in a child process on the s
 prints, per set, the paired difference of the summary's ROUGE (this tree minus REV, per story)
 with a 95% bootstrap interval: a "fell below" that the interval straddles is noise, not a loss.
 
-Figures are printed, never asserted. Exits 0 with a note when ``../shared`` is absent.
+Figures are printed, never asserted here; ``bench/gate.py`` (run by CI) holds the dev stories'
+summary ROUGE (``ours``, ``rouge_f1``) above floors pinned under today's figures, so the dev
+stories are a regression check too. Exits 0 with a note when ``../shared`` is absent.
 
 Which line the published LexRank figures compare with (ROUGE-1 42.2, ROUGE-L 26.6, NeuS test
 set): "both". Scoring the published LexRank outputs for that set
@@ -58,7 +60,6 @@ import argparse
 import dataclasses
 import json
 import math
-import random
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from resample import bootstrap
 from revision import checked_out
 
 from aggregator.models import StoryArticle
@@ -88,6 +91,7 @@ STANCES = {
 }
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LONGER_STORY = 150  # words in all the sources: train stories told in more than one-line leads
+SUMMARY_WORDS = 66  # the NeuS references' mean length
 
 # (articles, reference summary, reference headline)
 Case = tuple[list[StoryArticle], str, str]
@@ -138,8 +142,8 @@ def neus_grouping_cases(split: str = "test") -> Iterator[Case]:
             yield articles, story["roundup"]["text"], story["roundup"]["title"]
 
 
-def allsides_cases() -> Iterator[Case]:
-    with ALLSIDES.open(encoding="utf-8") as f:
+def allsides_cases(path: Path = ALLSIDES) -> Iterator[Case]:
+    with path.open(encoding="utf-8") as f:
         for line in f:
             story = json.loads(line)
             articles = []
@@ -269,12 +273,21 @@ def paired_interval(
     diffs: list[float], resamples: int = 2000, seed: int = 7
 ) -> tuple[float, float, float]:
     """Mean of per-story differences and its 95% bootstrap interval (stories resampled)."""
-    rng = random.Random(seed)
-    n = len(diffs)
-    means = sorted(
-        statistics.fmean(diffs[rng.randrange(n)] for _ in range(n)) for _ in range(resamples)
-    )
+    means = sorted(bootstrap(diffs, statistics.fmean, resamples, seed))
     return statistics.fmean(diffs), means[int(0.025 * resamples)], means[int(0.975 * resamples)]
+
+
+def rouge() -> Any:
+    """The one scorer every figure here is scored with: ROUGE-1, -2 and -L, stemming on."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+
+def rouge_f1(scorer: Any, reference: str, hypothesis: str) -> tuple[float, float, float]:
+    """ROUGE-1, -2 and -L F1 (x100) of ``hypothesis`` against ``reference``."""
+    s = scorer.score(reference, hypothesis)
+    return (s["rouge1"].fmeasure * 100, s["rouge2"].fmeasure * 100, s["rougeL"].fmeasure * 100)
 
 
 def evaluate(
@@ -283,17 +296,15 @@ def evaluate(
     summary_words: int,
     revision: tuple[str, list[tuple[str, str]]] | None = None,
 ) -> dict[str, dict[str, tuple[float, float, float]]]:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    scorer = rouge()
     systems: dict[str, Callable[[list[StoryArticle]], tuple[str, str]]] = {
         "baseline (lead-2)": baseline,
         "centre lead-2": centre_lead,
         "LexRank": lambda arts: lexrank(arts, summary_words),
-        "extractive": lambda arts: _ours(arts, summary_words),
+        "extractive": lambda arts: ours(arts, summary_words),
         # The same sentences without the lead-ins that attribute one outlet's claims: what the
         # attribution costs in ROUGE (the words "according to X" are in no reference).
-        "  (no lead-ins)": lambda arts: _ours(arts, summary_words, bare=True),
+        "  (no lead-ins)": lambda arts: ours(arts, summary_words, bare=True),
     }
     if revision:
         given = {id(arts): out for (arts, _, _), out in zip(cases, revision[1], strict=True)}
@@ -314,8 +325,7 @@ def evaluate(
                 (headline_scores, ref_title, headline),
                 (both_scores, f"{ref_title}. {ref_summary}", f"{headline}. {summary}"),
             ):
-                s = scorer.score(ref, hyp)
-                out.append(tuple(s[k].fmeasure * 100 for k in ("rouge1", "rouge2", "rougeL")))
+                out.append(rouge_f1(scorer, ref, hyp))
         seconds = time.perf_counter() - started
         per_story[label] = summary_scores
         results[label] = {
@@ -381,7 +391,8 @@ def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:
     return traced, total
 
 
-def _ours(articles: list[StoryArticle], summary_words: int, bare: bool = False) -> tuple[str, str]:
+def ours(articles: list[StoryArticle], summary_words: int, bare: bool = False) -> tuple[str, str]:
+    """Our headline and summary (``bare``: the summary without its attribution lead-ins)."""
     result = rewrite_story(articles, summary_words=summary_words)
     if bare:
         return result.headline, " ".join(s.text for s in result.summary_sentences)
@@ -413,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--summary-words",
         type=int,
-        default=66,
-        help="summary length in words (default 66, the NeuS references' mean length)",
+        default=SUMMARY_WORDS,
+        help=f"summary length in words (default {SUMMARY_WORDS}, the NeuS references' mean length)",
     )
     parser.add_argument(
         "--split",
