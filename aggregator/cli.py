@@ -3,7 +3,8 @@
 Every command takes ``--sources``, ``--db``, ``--out`` and ``--allow-private-hosts`` (each with
 an environment variable; ``db`` takes only ``--db``). A configuration problem, or a database
 whose schema is out of date, is one line on stderr and exit status 2; failing sources are
-reported but never fail a cycle.
+reported but never fail a cycle. Commands raise :mod:`aggregator.errors`; :func:`main` alone
+turns them (and the database's and the system's errors) into that line and status.
 """
 
 from __future__ import annotations
@@ -31,9 +32,7 @@ from aggregator.config import (
     ENV_STATUS_TOKEN,
     LEANS,
     Config,
-    ConfigError,
     Source,
-    Unavailable,
     add_common_arguments,
     config_from_args,
     db_url_from_args,
@@ -42,14 +41,22 @@ from aggregator.config import (
     private_hosts_allowed,
     source_toml,
 )
+from aggregator.errors import (
+    BalancedNewsError,
+    ConfigError,
+    ExtractionError,
+    FetchError,
+    SchemaError,
+    Unavailable,
+    UsageError,
+)
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import PAGE_ACCEPT, CycleReport, Pipeline
 from aggregator.progress import TerminalProgress
 from aggregator.publish import write_atomic
 from aggregator.publish.files import check_folder
-from aggregator.publish.opml import OpmlError, parse_opml
+from aggregator.publish.opml import parse_opml
 from aggregator.store import (
-    SchemaError,
     Store,
     StoreType,
     connect,
@@ -201,12 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return status
-    except ConfigError as exc:
-        return _fail(args, f"configuration error: {exc}", EXIT_CONFIG)
-    except SchemaError as exc:
-        return _fail(args, str(exc), EXIT_CONFIG)
-    except Unavailable as exc:
-        return _fail(args, str(exc), EXIT_RUNTIME)
+    except BalancedNewsError as exc:
+        return _fail(args, *_line_and_status(exc))
     except BrokenPipeError:
         # The reader went away (`| head`): nothing more to say, and nobody to say it to.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -217,6 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(args, f"{where}{exc.strerror or exc}", EXIT_RUNTIME)
+
+
+def _line_and_status(exc: BalancedNewsError) -> tuple[str, int]:
+    """The one place our exception tree meets the operator: the configuration or the command
+    line must change (exit 2), or the world must (exit 1)."""
+    if isinstance(exc, ConfigError):
+        return f"configuration error: {exc}", EXIT_CONFIG
+    if isinstance(exc, UsageError | SchemaError):
+        return str(exc), EXIT_CONFIG
+    return str(exc), EXIT_RUNTIME
 
 
 def _fail(args: argparse.Namespace, line: str, status: int) -> int:
@@ -330,12 +343,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    url = db_url_from_args(args)
-    try:
-        return _db_action(args.action, url)
-    except SQLAlchemyError as exc:  # unreachable, refused, ...: one line, not a traceback
-        print(f"balanced-news: database {shown_url(url)}: {why(exc)}", file=sys.stderr)
-        return 1
+    return _db_action(args.action, db_url_from_args(args))
 
 
 def _db_action(action: str, url: str) -> int:
@@ -365,16 +373,8 @@ def _db_action(action: str, url: str) -> int:
 def import_opml(config: Config, file: str | None, lean: str | None) -> int:
     """Append the OPML file's new feeds to the sources file as validated [[source]] tables."""
     if not file:
-        print("balanced-news: sources import: name the OPML file to import", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        feeds = parse_opml(Path(file).read_bytes(), file)
-    except OSError as exc:
-        print(f"balanced-news: {file}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except OpmlError as exc:
-        print(f"balanced-news: {exc}", file=sys.stderr)
-        return 1
+        raise UsageError("sources import: name the OPML file to import")
+    feeds = parse_opml(_read(file), file)
     known = {url for src in config.sources for url in src.feeds}
     ids = {src.id for src in config.sources}
     added: list[Source] = []
@@ -383,12 +383,10 @@ def import_opml(config: Config, file: str | None, lean: str | None) -> int:
             continue
         chosen = lean or feed.lean or _ask_lean(feed.title, feed.feed)
         if chosen is None:
-            print(
-                f"balanced-news: {file}: {feed.title!r}: lean required "
-                f"(pass --lean or answer the question in a terminal)",
-                file=sys.stderr,
+            raise UsageError(
+                f"{file}: {feed.title!r}: lean required "
+                f"(pass --lean or answer the question in a terminal)"
             )
-            return EXIT_CONFIG
         source = Source(
             id=_new_id(feed.title, ids),
             name=feed.title,
@@ -449,32 +447,24 @@ def cmd_extract(args: argparse.Namespace) -> int:
     rules = _source_rules(args) if args.source else None
     scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", target)
     if scheme and scheme.group(1).lower() not in ("http", "https"):
-        print(
-            f"balanced-news: extract {target}: cannot read {scheme.group(1)}:// URLs "
-            "(give an http(s) URL or a file)",
-            file=sys.stderr,
+        raise UsageError(
+            f"extract {target}: cannot read {scheme.group(1)}:// URLs "
+            "(give an http(s) URL or a file)"
         )
-        return EXIT_CONFIG
     if scheme:
         with Fetcher(allow_private_hosts=private_hosts_allowed(args)) as fetcher:
             res = fetcher.get(target, accept=PAGE_ACCEPT)
         if res.error:
-            print(f"balanced-news: {target}: {res.error}", file=sys.stderr)
-            return 1
+            raise FetchError(f"{target}: {res.error}")
         html, url = extract.decode_page(res.content or b"", res.content_type), res.final_url
     else:
-        try:
-            html, url = extract.decode_page(Path(target).read_bytes()), None
-        except OSError as exc:
-            print(f"balanced-news: {target}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
+        html, url = extract.decode_page(_read(target)), None
     if rules is not None:
         html = extract.strip_elements(html, rules.strip)
     try:
         found = extract.extract_article(html, url, select=rules.select if rules else None)
-    except extract.ExtractionError as exc:
-        print(f"balanced-news: {target}: {exc}", file=sys.stderr)
-        return 1
+    except ExtractionError as exc:
+        raise ExtractionError(f"{target}: {exc}") from None
     if args.json:
         print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -484,6 +474,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print()
         print(found.text)
     return 0
+
+
+def _read(path: str) -> bytes:
+    """A file a command was given, or :class:`Unavailable` naming it as it was given."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise Unavailable(f"{path}: {exc.strerror or exc}") from None
 
 
 def _source_rules(args: argparse.Namespace) -> Source:

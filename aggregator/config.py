@@ -25,6 +25,8 @@ from cssselect import SelectorError
 from lxml.cssselect import CSSSelector
 
 from aggregator import embeddings
+from aggregator.errors import ConfigError as ConfigError
+from aggregator.errors import Unavailable as Unavailable
 
 LEANS: tuple[str, ...] = ("left", "lean-left", "center", "lean-right", "right")
 LEFT_LEANS = frozenset({"left", "lean-left"})
@@ -43,16 +45,6 @@ ENV_STATUS_TOKEN = "BALANCED_NEWS_STATUS_TOKEN"
 MIN_TOKEN_CHARS = 16
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as the one line the operator sees."""
-
-
-class Unavailable(Exception):
-    """Something the configuration names (the database, the output folder) cannot be used
-    now: down, read-only, not ours to write. One line naming what and where, like
-    :class:`ConfigError`, but the world's to fix rather than the configuration's."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from charset_normalizer import from_bytes
 from lxml import etree
 
 from aggregator.config import css_selector
+from aggregator.errors import ExtractionError as ExtractionError
 from aggregator.models import Extracted
 from aggregator.text import comparable
 
@@ -153,10 +154,6 @@ def paywall_marker(html: bytes | str) -> str | None:
         if phrase in lowered:
             return f"paywall notice ({phrase!r})"
     return None
-
-
-class ExtractionError(Exception):
-    """The page gave no usable article text."""
 
 
 def _bare(

@@ -30,16 +30,14 @@ import httpcore
 import httpx
 
 from aggregator import __version__
+from aggregator.errors import BlockedAddress as BlockedAddress
+from aggregator.errors import TooLarge as TooLarge
 from aggregator.models import FetchResult, Validators
 
 HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address is tried beside a silent one
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 T = TypeVar("T")
-
-
-class BlockedAddress(Exception):
-    """The URL points at an address we refuse to fetch (loopback, private, link-local...)."""
 
 
 def user_agent(site_url: str) -> str:
@@ -214,10 +212,6 @@ def _describe(exc: Exception, timeout: float) -> str:
     if isinstance(exc, httpx.HTTPError):
         return f"HTTP error: {exc}"
     return str(exc) or exc.__class__.__name__
-
-
-class TooLarge(Exception):
-    """The body (after decompression) went over the cap."""
 
 
 class _Inflater:

@@ -21,7 +21,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import polling
-from aggregator.config import Config, Source, Unavailable
+from aggregator.config import Config, Source
+from aggregator.errors import Unavailable
 from aggregator.pipeline import CycleReport, Pipeline, Progress
 from aggregator.progress import TerminalProgress
 from aggregator.store import utcnow, why

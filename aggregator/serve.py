@@ -35,10 +35,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aggregator import status, statuspage
-from aggregator.config import ENV_STATUS_TOKEN, Config, Unavailable
+from aggregator.config import ENV_STATUS_TOKEN, Config
+from aggregator.errors import SchemaError, Unavailable
 from aggregator.models import Health, Metrics
 from aggregator.pipeline.publishing import Publishing
-from aggregator.store import SchemaError, Store, connect, utcnow
+from aggregator.store import Store, connect, utcnow
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",

@@ -32,14 +32,11 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspe
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from aggregator.errors import SchemaError as SchemaError
+
 UPGRADE_COMMAND = "balanced-news db upgrade"
 HERE = Path(__file__).parent
 _PG_LOCK = 0x62616C6E65777321  # pg_advisory_xact_lock key: one upgrade at a time per server
-
-
-class SchemaError(Exception):
-    """The database's schema is not the one this version uses; the message is the one line
-    the operator sees."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from aggregator.config import ConfigError, Unavailable
+from aggregator.errors import ConfigError, Unavailable
 
 try:
     import fcntl

@@ -14,14 +14,11 @@ from datetime import datetime
 from lxml import etree
 
 from aggregator.config import LEANS, Settings, Source
+from aggregator.errors import OpmlError as OpmlError
 from aggregator.publish.atom import xml_text
 
 OPML_FILE = "sources.opml"
 LEAN_CATEGORY = "/lean/"
-
-
-class OpmlError(ValueError):
-    """An OPML file we cannot read, phrased as one line."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aggregator.config import ModelSettings
+from aggregator.errors import ModelFailure as ModelFailure
 from aggregator.models import Rewrite, Sentence, StoryArticle
 from aggregator.rewrite import guard
 
@@ -53,15 +54,6 @@ class ModelStory(BaseModel):
     headline: str = Field(min_length=3, max_length=200)
     summary: Cited
     paragraphs: list[Cited] = Field(min_length=1, max_length=8)
-
-
-class ModelFailure(Exception):
-    """The model's answer cannot be used; ``final`` says whether asking again could help."""
-
-    def __init__(self, reason: str, *, final: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.final = final
 
 
 @dataclass(frozen=True)

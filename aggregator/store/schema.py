@@ -36,8 +36,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from aggregator import migrations
-from aggregator.config import ConfigError, Unavailable
-from aggregator.migrations import SchemaError as SchemaError  # what connect() raises
+from aggregator.errors import ConfigError, Unavailable
+from aggregator.errors import SchemaError as SchemaError  # what connect() raises
 from aggregator.models import CoverageNote, LeadImage, Rewrite, Sentence
 
 

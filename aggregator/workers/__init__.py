@@ -22,7 +22,8 @@ This module imports no procrastinate (``runner`` and ``tasks`` do), so that a mi
 
 from __future__ import annotations
 
-from aggregator.config import Config, ConfigError
+from aggregator.config import Config
+from aggregator.errors import WorkerModeError
 from aggregator.store.queue import backend_name, queue_available
 
 
@@ -31,12 +32,12 @@ def check_worker_config(config: Config) -> None:
     what to use or install instead."""
     backend = backend_name(config.db_url)
     if backend != "postgresql":
-        raise ConfigError(
+        raise WorkerModeError(
             f"`balanced-news worker` needs PostgreSQL (BALANCED_NEWS_DB=postgresql+psycopg://...), "
             f"not {backend}; with SQLite run `balanced-news run` (or scheduler.py) instead"
         )
     if not queue_available():
-        raise ConfigError(
+        raise WorkerModeError(
             "`balanced-news worker` needs the postgres extra (procrastinate and psycopg): "
             "pip install 'balanced-news[postgres]'"
         )
