@@ -116,16 +116,45 @@ class Cluster:
             == 0
         )
 
+    def progress(self) -> tuple[int, ...]:
+        """What the workers have done so far: feeds and pages served, entries stored and
+        grouped, tasks ended (the dispatcher's ticks aside, which come whether or not work is
+        done)."""
+        with self.server.lock:
+            served = len(self.server.requests) + self.server.page_requests
+        return (
+            served,
+            self.scalar("SELECT count(*) FROM entries"),
+            self.scalar("SELECT count(*) FROM entries WHERE story_id IS NOT NULL"),
+            self.scalar(
+                "SELECT count(*) FROM procrastinate.procrastinate_jobs "
+                "WHERE status NOT IN ('todo', 'doing') AND task_name <> 'balanced_news.dispatch'"
+            ),
+        )
+
     def wait(self, what: Callable[[], bool], seconds: float, why: str, every: float = 0.25) -> None:
-        deadline = time.monotonic() + seconds
+        """Wait until `what` holds; fail once the workers have made no progress for `seconds`
+        (a hang), or after ten times that in all. A loaded machine slows the work down, and
+        a wall-clock budget for all of it failed healthy runs beside a CPU burner; no progress
+        at all is what a stuck worker looks like."""
+        start = last_change = last_look = time.monotonic()
+        seen = self.progress()
         while not what():
             for i, proc in enumerate(self.workers):
                 if proc.poll() not in (None, -signal.SIGKILL):
                     log = (self.folder / f"worker{i}.log").read_text()
                     raise AssertionError(f"worker {i} exited {proc.returncode}:\n{log[-3000:]}")
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now - last_look >= 1:  # look at the progress once a second
+                last_look = now
+                if (done := self.progress()) != seen:
+                    seen, last_change = done, now
+            if now - last_change > seconds or now - start > 10 * seconds:
                 logs = (self.folder / "worker0.log").read_text()[-3000:]
-                raise AssertionError(f"timed out waiting for {why}; worker0:\n{logs}")
+                raise AssertionError(
+                    f"timed out waiting for {why} ({now - start:.0f} s, the last"
+                    f" {now - last_change:.0f} s without progress); worker0:\n{logs}"
+                )
             time.sleep(every)
 
 
