@@ -74,7 +74,7 @@ from revision import checked_out
 
 from aggregator.models import StoryArticle
 from aggregator.rewrite import rewrite_story
-from aggregator.rewrite.extractive import strip_dateline
+from aggregator.rewrite.attribution import strip_dateline
 from aggregator.text import split_sentences, word_count
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

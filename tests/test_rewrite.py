@@ -21,23 +21,15 @@ from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
-from aggregator.rewrite.extractive import (
-    ALL_LEAD_INS,
-    BODY_MAX,
-    BODY_MIN,
-    OVERRUN,
-    REPEAT_SIMILARITY,
-    _graph_rank,
-    _plain_bonus,
-    _refers_back,
-    _sentences,
-    _standalone,
-    _usable,
-    attribute,
-    loaded_words,
-    proper_words,
-    strip_dateline,
-)
+from aggregator.rewrite.attribution import ALL_LEAD_INS, attribute, proper_words, strip_dateline
+from aggregator.rewrite.body import BODY_MAX, BODY_MIN
+from aggregator.rewrite.lexicon import loaded_words
+from aggregator.rewrite.ranking import OVERRUN, REPEAT_SIMILARITY, _graph_rank
+from aggregator.rewrite.sentences import refers_back as _refers_back
+from aggregator.rewrite.sentences import sentences_of as _sentences
+from aggregator.rewrite.sentences import stands_alone as _standalone
+from aggregator.rewrite.sentences import usable as _usable
+from aggregator.rewrite.summary import _plain_bonus
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
 from aggregator.text import cosine, split_sentences, terms
 from tests.conftest import SHARED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aggregator.models import Sentence
 from aggregator.rewrite.claims import align, corroborated, features
-from aggregator.rewrite.extractive import _sentences
+from aggregator.rewrite.sentences import sentences_of as _sentences
 from tests.stories import story_articles
 
 OUTLETS = {1: ("Alpha Times", "center"), 2: ("Beta Daily", "left"), 3: ("Gamma Post", "right")}

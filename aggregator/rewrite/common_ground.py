@@ -1,0 +1,70 @@
+"""How Common Ground is built: the claims both sides report.
+
+Only when the story has left-leaning and right-leaning articles. A claim (:mod:`.claims`)
+stated by an outlet of each side is shown once, in its plainest standalone wording (a news
+article's, a centre outlet's before a side's), citing every outlet that reports it; the most
+widely reported first, at most four, no two saying the same. With both sides present and no
+such claim, the reader is told they do not yet report the same facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from aggregator.models import Sentence, StoryArticle
+from aggregator.rewrite.claims import Claim
+from aggregator.rewrite.ranking import representative
+from aggregator.rewrite.sentences import WORD_OVERLAP, overlap, sentence_key, stands_alone
+
+COMMON_GROUND_CLAIMS = 4  # claims shown under Common Ground
+
+
+def _cited(sentence: Sentence, claim: Claim, titles: Mapping[int, str]) -> Sentence:
+    """The sentence carrying every article that states its claim (its own first)."""
+    others = [s for s in claim.sentences if s.entry_id != sentence.entry_id]
+    return dataclasses.replace(
+        sentence,
+        reported_by=tuple(
+            (s.source_name, titles.get(s.entry_id, ""), s.link) for s in [sentence, *others]
+        ),
+    )
+
+
+def common_ground(
+    claims: Sequence[Claim],
+    scores: Mapping[tuple[int, int], float],
+    titles: Mapping[int, str],
+    opinion: frozenset[int] = frozenset(),
+    limit: int = COMMON_GROUND_CLAIMS,
+) -> tuple[Sentence, ...]:
+    """Claims both sides report, each once in its plainest wording, citing every outlet that
+    reports it; the most widely reported first, then in the order the story was told."""
+    both = [c for c in claims if c.both_sides]
+    both.sort(
+        key=lambda c: (-len(c.outlets), -max(scores.get(sentence_key(s), 0.0) for s in c.sentences))
+    )
+    chosen: list[Sentence] = []
+    for claim in both:
+        pick = representative(claim, scores, opinion)
+        if not stands_alone(pick.text):
+            standalone = [s for s in claim.sentences if stands_alone(s.text)]
+            if not standalone:
+                continue
+            pick = representative(claim.only(lambda s: stands_alone(s.text)), scores, opinion)
+        if any(overlap(pick.text, c.text) >= WORD_OVERLAP for c in chosen):
+            continue
+        chosen.append(_cited(pick, claim, titles))
+        if len(chosen) >= limit:
+            break
+    return tuple(chosen)
+
+
+def common_ground_missing(
+    left: Sequence[StoryArticle], right: Sequence[StoryArticle], common: Sequence[Sentence]
+) -> str | None:
+    """What the reader is told when both sides have articles but no claim in common; ``None``
+    otherwise (a side with no article gets a coverage note instead)."""
+    if left and right and not common:
+        return "Left- and right-leaning outlets do not yet report the same facts here."
+    return None

@@ -1,0 +1,51 @@
+"""Who covered a story and who reported it first: the outlets by lean (copies credited to the
+original), each article's title, and the lede that says so ("X first reported this story on
+December 7. It was also covered by Y and Z.").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aggregator.models import Coverage, StoryArticle
+from aggregator.rewrite.sentences import clean_title
+from aggregator.text import join_names
+
+LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
+
+
+def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
+    """Who covered the story, and who reported it first (earliest published; ties: fetched)."""
+    ordered = sorted(articles, key=lambda a: (a.published, a.fetched or a.published, a.entry_id))
+    outlets: list[tuple[str, str, str | None]] = []
+    seen: set[str] = set()
+    for a in ordered:
+        if a.source_id not in seen:
+            seen.add(a.source_id)
+            outlets.append((a.source_name, a.lean, a.link))
+    named = {name for name, _, _ in outlets}
+    via = {v[0]: v for a in ordered for v in a.via if v[0] not in named}
+    leans = tuple(
+        lean for lean in LEANS_ORDER if any(o[1] == lean for o in [*outlets, *via.values()])
+    )
+    return Coverage(
+        first_source=ordered[0].source_name,
+        first_published=ordered[0].published,
+        outlets=tuple(outlets),
+        leans=leans,
+        via=tuple(via.values()),
+        articles=tuple(
+            (a.source_name, a.lean, a.link, clean_title(a.title, a.source_name)) for a in ordered
+        ),
+        copies=tuple(v for a in ordered for v in a.via),
+    )
+
+
+def lede(coverage: Coverage) -> str:
+    """Who reported the story first, and when; who else covered it."""
+    others = [name for name, _, _ in coverage.outlets if name != coverage.first_source]
+    date = f"{coverage.first_published:%B} {coverage.first_published.day}"
+    lede = f"{coverage.first_source} first reported this story on {date}."
+    if others:
+        lede += f" It was also covered by {join_names(others)}."
+    return lede

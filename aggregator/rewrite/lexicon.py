@@ -1,0 +1,115 @@
+"""The word lists the rewrite reads sentences with, kept as data in one place.
+
+What makes a sentence unfit to quote alone (an opener that continues an argument the reader
+has not seen, the outlet speaking for itself, boilerplate), which words take a side or shout
+("slams", "fiasco", "amnesty"), which capitalized words are no names, and what a wire dateline
+looks like. The modules that decide (``sentences``, ``headline``, ``summary``, ``body``) read
+these lists; a word is added here, not in them. :func:`loaded_words` is the one way the
+loaded-word list is counted, so a named speaker's quotation is never held against the outlet.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aggregator.text import word_count
+
+OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
+DANGLING_START_RE = re.compile(
+    r"^(?:But|And|Or|So|Yet|Also|However|Still|Meanwhile|Instead|He|She|It|They|Them|His|Her|"
+    r"Its|Their|This|That|These|Those|There|Here|Such|"
+    # connectives that continue an argument the reader has not seen ("Finally, any settlement")
+    r"Finally|Moreover|Furthermore|Additionally|Likewise|Similarly|Otherwise|Nonetheless|"
+    r"Nevertheless|Besides|Thus|Therefore|Hence|Consequently|Indeed|Even so|In addition|"
+    r"As a result|In other words|For example|For instance|By contrast|In contrast|"
+    r"On the other hand|Worse|Better yet)\b(?!-)"  # not "Worse-than-expected"
+)
+# The outlet speaking for itself ("We're still looking into ...", "I was there"): in our story
+# "we" would read as balanced-news, so such a sentence is never quoted without its context.
+OWN_VOICE_RE = re.compile(r"^(?:We|Our|Us|I|My|Me)\b|\bthis (?:article|story|piece|report)\b")
+BOILERPLATE_RE = re.compile(
+    r"(?i)\b(?:advertisement|subscribe|sign up|newsletter|click here|read more|all rights "
+    r"reserved|follow us|copyright|cookies?)\b|^(?:Watch|Listen|Read|See)\b|"
+    r"\((?:video|audio|photos?|watch|listen)\)"  # a pointer to more, not a fact
+)
+SENSATIONAL_RE = re.compile(
+    r"(?i)\b(?:slams?|blasts?|destroys?|shocking|bombshell|outrage\w*|rips?|epic|furious|"
+    r"meltdown|chaos|humiliat\w*|brutal|stunning|insane|fiasco|debacle|mess|"
+    r"firestorm|scandal\w*|hammers?|torches?|eviscerat\w*|smack\w*|wrecks?|caves in|"
+    r"radical|extremist|lies|lying|rammed|amnesty|illegals|illegal aliens?|"
+    r"crazy|unhinged|savage\w*|explosive|horrif\w*|terrifying|fumes?|fuming|"
+    r"ax(?:e|es|ed)|slash(?:es|ed)?|guts?|gutted|jacks? up|jacked up|hikes?|deception|"
+    r"scheme|sky-high|pricey|inferno|blaze|cold water|slap on the wrist|courage|"
+    r"assault on|war on|caves?|caved|shreds?|shredded|dumps?|dumped|disgraceful|sham|hoax|"
+    r"witch hunt)\b|!"
+)
+# Words that take a side or shout, in a sentence we would print without quotation marks.
+LOADED_RE = re.compile(
+    r"(?i)\b(?:rammed|slams?|blasts?|rips?|destroys?|illegals|illegal aliens?|amnesty|radical|"
+    r"extremist|meltdown|fiasco|debacle|unhinged|insane|crazy|humiliat\w*|bombshell|"
+    r"shocking|outrageous|disgraceful|sham|hoax|witch hunt)\b"
+)
+EXPLAINER_RE = re.compile(r"^(?:What|Why|How|Who|Here's|Here is|Opinion|Analysis)\b")
+SCARE_QUOTE_RE = re.compile(r"[\u2018\u201c\"'][^\u2019\u201d\"']{1,40}[\u2019\u201d\"']")
+SHOUT_RE = re.compile(r"\b[A-Z]{3,}(?:\s+[A-Z]{2,})+\b")  # "HARBOR BRIDGE FIASCO", not "COVID"
+ALWAYS_CAPITAL = frozenset(
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+)
+LOWERABLE = frozenset(
+    "a an the in on at for of as after before during while when with by from under over some "
+    "many most several officials".split()
+)
+QUOTED_RE = re.compile(r"[\u201c\"][^\u201c\u201d\"]*[\u201d\"]")
+SPEECH_RE = re.compile(
+    r"\b(?:said|says|told|asked|added|wrote|writes|according to|stated|argued|argues|"
+    r"insisted|warned|declared|explained|noted|recalled|tweeted|posted)\b"
+)
+IMPERATIVE_RE = re.compile(
+    r"^(?:Consider|Imagine|Remember|Look|Think|Ask|Note|Take|Start with|Picture|Recall|Don't|Do)\b"
+)
+OPENERS = frozenset(
+    "after before when while during as despite although though since because if once until "
+    "asked speaking later earlier then now yesterday today".split()
+)
+PRONOUN_RE = re.compile(r"\b(?:he|she|him|her|his)\b")
+NAME_RE = re.compile(r"(?<=[\s\"\u201c(])[A-Z][a-z]+|^[A-Z][a-z]+\s+[A-Z][a-z]+")
+CONTEXT_RE = re.compile(
+    r"(?i)^(?:that|this|these|those|such|another|"
+    r"(?:the|two|three|four|five|several|many|some|both) other)\b"  # "Two other members"
+    r"|^Neither\b(?!.*\bnor\b)"  # "Neither number is close": which numbers?
+    r"|\b(?:as well|either|too)\.$"
+)
+DEFINITE_RE = re.compile(r"\bthe ([a-z][a-z-]{3,})\b")
+TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'.\u2019-]*")
+DATELINE_RE = re.compile(
+    r"^(?:[A-Z][A-Z .,'-]{2,40}(?:\([^)]{1,40}\))?\s*[\u2014\u2013-]+\s+"  # "HALDEN (Wire) — "
+    r"|\([A-Z][A-Za-z ]{1,20}\)\s*(?:[\u2014\u2013-]+\s*)?)(?=[A-Z])"  # "(CNN)", "(Reuters) - "
+)
+
+
+def loaded_words(text: str) -> int:
+    """How many words from the loaded-word list (sensational or side-taking: "slams",
+    "fiasco", "axes", "parents fume", "amnesty") a text carries in the outlet's own voice.
+
+    Not counted: a word that ends a compound ("low-lying islands"), and a word inside a
+    quotation of three or more words whose speaker the text names ("... destroy ...," he
+    wrote): those are the speaker's words, attributed already. A short quotation ("a
+    'hoax'") is a scare quote, the outlet's own choice, and counts.
+    """
+    spoken = (
+        [m.span() for m in QUOTED_RE.finditer(text) if word_count(m.group()) >= 3]
+        if names_speaker(text)
+        else []
+    )
+    return sum(
+        1
+        for m in SENSATIONAL_RE.finditer(text)
+        if text[m.start() - 1 : m.start()] != "-"
+        and not any(start < m.start() < end for start, end in spoken)
+    )
+
+
+def names_speaker(text: str) -> bool:
+    """Whether a speech verb stands outside the text's quotations ("..., he wrote")."""
+    return SPEECH_RE.search(QUOTED_RE.sub(" ", text)) is not None
