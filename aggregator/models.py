@@ -129,6 +129,10 @@ class LeadImage:
     alt: str  # the article's own caption, else its title
 
 
+# (entry id, index): which sentence of which article; :attr:`Sentence.key`.
+SentenceKey = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class Sentence:
     """A sentence taken verbatim from a source: the provenance travels with the words."""
@@ -144,6 +148,12 @@ class Sentence:
     # A claim several articles state: (outlet, title, link) of every article stating it, this
     # sentence's own first; the sentence is shown once and cites them all.
     reported_by: tuple[tuple[str, str, str | None], ...] = ()
+
+    @property
+    def key(self) -> SentenceKey:
+        """Which sentence this is, as the rewrite looks sentences up: its article's entry id
+        and its place in that article's text."""
+        return (self.entry_id, self.index)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from aggregator.models import Coverage, Sentence, StoryArticle
+from aggregator.models import Coverage, Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.attribution import (
     AGAIN_LEAD_INS,
     FIRST_LEAD_IN,
@@ -22,7 +22,7 @@ from aggregator.rewrite.attribution import (
 )
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.ranking import REPEAT_SIMILARITY, mmr
-from aggregator.rewrite.sentences import refers_back, sentence_key, stands_alone
+from aggregator.rewrite.sentences import refers_back, stands_alone
 from aggregator.text import cosine
 
 BODY_MIN, BODY_MAX = 4, 8
@@ -30,9 +30,9 @@ BODY_MIN, BODY_MAX = 4, 8
 
 def body_sentences(
     candidates: list[Sentence],
-    scores: dict[tuple[int, int], float],
-    vectors: dict[tuple[int, int], dict[str, float]],
-    claim_of: Mapping[tuple[int, int], Claim],
+    scores: dict[SentenceKey, float],
+    vectors: dict[SentenceKey, dict[str, float]],
+    claim_of: Mapping[SentenceKey, Claim],
     articles: Sequence[StoryArticle],
     coverage: Coverage,
     texts: Mapping[int, Sequence[str]],
@@ -54,7 +54,7 @@ def body_sentences(
     for turn, article in enumerate(news):
         room = BODY_MAX - len(chosen) - max(0, len(news) - turn - 1)  # keep one each for the rest
         want = min(room, per_article + (2 if turn == 0 else 0))
-        own = sorted(by_entry[article.entry_id], key=lambda s: (-scores[sentence_key(s)], s.index))
+        own = sorted(by_entry[article.entry_id], key=lambda s: (-scores[s.key], s.index))
         if turn == 0:  # the story opens with the first report's own opening, not its middle
             lead = min(own, key=lambda s: (s.text[:1] in '"\u201c', s.index))
             own = [lead] + [s for s in own if s is not lead]
@@ -62,13 +62,11 @@ def body_sentences(
         for s in own:
             if len(picked) >= want:
                 break
-            claim = id(claim_of[sentence_key(s)])
+            claim = id(claim_of[s.key])
             if claim in told:
                 continue
-            vec = vectors[sentence_key(s)]
-            if any(
-                cosine(vec, vectors[sentence_key(c)]) > REPEAT_SIMILARITY for c in chosen + picked
-            ):
+            vec = vectors[s.key]
+            if any(cosine(vec, vectors[c.key]) > REPEAT_SIMILARITY for c in chosen + picked):
                 continue
             said = [*shown, *(c.text for c in chosen), *(c.text for c in picked)]
             if refers_back(s, texts[article.entry_id], said):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from aggregator.models import Sentence, StoryArticle
+from aggregator.models import Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.ranking import representative
-from aggregator.rewrite.sentences import WORD_OVERLAP, overlap, sentence_key, stands_alone
+from aggregator.rewrite.sentences import WORD_OVERLAP, overlap, stands_alone
 
 COMMON_GROUND_CLAIMS = 4  # claims shown under Common Ground
 
@@ -33,7 +33,7 @@ def _cited(sentence: Sentence, claim: Claim, titles: Mapping[int, str]) -> Sente
 
 def common_ground(
     claims: Sequence[Claim],
-    scores: Mapping[tuple[int, int], float],
+    scores: Mapping[SentenceKey, float],
     titles: Mapping[int, str],
     opinion: frozenset[int] = frozenset(),
     limit: int = COMMON_GROUND_CLAIMS,
@@ -41,9 +41,7 @@ def common_ground(
     """Claims both sides report, each once in its plainest wording, citing every outlet that
     reports it; the most widely reported first, then in the order the story was told."""
     both = [c for c in claims if c.both_sides]
-    both.sort(
-        key=lambda c: (-len(c.outlets), -max(scores.get(sentence_key(s), 0.0) for s in c.sentences))
-    )
+    both.sort(key=lambda c: (-len(c.outlets), -max(scores.get(s.key, 0.0) for s in c.sentences)))
     chosen: list[Sentence] = []
     for claim in both:
         pick = representative(claim, scores, opinion)

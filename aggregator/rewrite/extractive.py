@@ -23,7 +23,7 @@ from aggregator.rewrite.common_ground import common_ground, common_ground_missin
 from aggregator.rewrite.coverage import coverage_of, lede
 from aggregator.rewrite.headline import choose_headline
 from aggregator.rewrite.ranking import centrality
-from aggregator.rewrite.sentences import clean_title, sentence_key, sentences_of
+from aggregator.rewrite.sentences import clean_title, sentences_of
 from aggregator.rewrite.summary import (
     SUMMARY_WORDS,
     first_sentence,
@@ -50,7 +50,7 @@ def rewrite_story(
     articles = sorted(articles, key=lambda a: (a.published, a.entry_id))
     by_entry = {a.entry_id: sentences_of(a) for a in articles}
     candidates = [s for a in articles for s in by_entry[a.entry_id]]
-    vectors = {(s.entry_id, s.index): terms(s.text) for s in candidates}
+    vectors = {s.key: terms(s.text) for s in candidates}
     titles: dict[str, float] = {}
     for a in articles:
         add_terms(titles, terms(clean_title(a.title, a.source_name)))
@@ -61,7 +61,7 @@ def rewrite_story(
         add_terms(centroid, vec)
     order = {a.entry_id: i for i, a in enumerate(articles)}
     claims = align(candidates, leans, order)
-    claim_of = {sentence_key(s): c for c in claims for s in c.sentences}
+    claim_of = {s.key: c for c in claims for s in c.sentences}
     article_titles = {a.entry_id: clean_title(a.title, a.source_name) for a in articles}
 
     news = [s for s in candidates if _kind(articles, s.entry_id) == "news"] or candidates

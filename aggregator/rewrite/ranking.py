@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aggregator.models import Sentence
+from aggregator.models import Sentence, SentenceKey
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.lexicon import LOADED_RE, loaded_words
-from aggregator.rewrite.sentences import sentence_key
 from aggregator.text import add_terms, cosine, word_count
 
 # Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see centrality.
@@ -32,10 +31,10 @@ OVERRUN = 1.3  # the last summary sentence may run this far past summary_words
 
 def centrality(
     candidates: Sequence[Sentence],
-    vectors: dict[tuple[int, int], dict[str, float]],
+    vectors: dict[SentenceKey, dict[str, float]],
     titles: Mapping[str, float],
     leans: Mapping[int, str],
-) -> dict[tuple[int, int], float]:
+) -> dict[SentenceKey, float]:
     """How much of each sentence the *other* sources also say, with the titles and the lead.
 
     Mean best-match similarity to every other source is the strongest sign that a sentence is a
@@ -61,15 +60,15 @@ def centrality(
 
 def sentence_features(
     candidates: Sequence[Sentence],
-    vectors: dict[tuple[int, int], dict[str, float]],
+    vectors: dict[SentenceKey, dict[str, float]],
     titles: Mapping[str, float],
-) -> dict[tuple[int, int], dict[str, float]]:
+) -> dict[SentenceKey, dict[str, float]]:
     """What the scores weigh, per sentence: ``support`` (mean best-match similarity to each
     other source), ``graph`` (LexRank, 0 for an average sentence), ``title`` (cosine with the
     titles' words), ``lead`` (1 / (1 + index)), ``centroid`` (cosine with all the sentences'
     words), ``words`` (length / 30), ``quote`` (opens with a quotation) and ``loaded`` (loaded
     words)."""
-    keys = [(s.entry_id, s.index) for s in candidates]
+    keys = [s.key for s in candidates]
     similar: list[dict[int, float]] = [{} for _ in keys]  # only the pairs that share a term
     for i, a in enumerate(keys):
         for j in range(i + 1, len(keys)):
@@ -127,16 +126,16 @@ def _graph_rank(similar: Sequence[Mapping[int, float]], damping: float = 0.85) -
 
 def mmr(
     candidates: Sequence[Sentence],
-    scores: dict[tuple[int, int], float],
-    vectors: dict[tuple[int, int], dict[str, float]],
+    scores: dict[SentenceKey, float],
+    vectors: dict[SentenceKey, dict[str, float]],
     *,
     max_words: float | None = None,
     max_count: int | None = None,
     redundancy: float = 0.5,
     repeat: float = REPEAT_SIMILARITY,
     contained: float = CONTAINED,
-    extra_words: Mapping[tuple[int, int], int] | None = None,
-    claim_of: Mapping[tuple[int, int], Claim] | None = None,
+    extra_words: Mapping[SentenceKey, int] | None = None,
+    claim_of: Mapping[SentenceKey, Claim] | None = None,
 ) -> list[Sentence]:
     """Maximal marginal relevance: the central sentences, without saying anything twice.
 
@@ -150,27 +149,20 @@ def mmr(
     while pool and (max_count is None or len(chosen) < max_count):
 
         def gain(s: Sentence) -> float:
-            vec = vectors[(s.entry_id, s.index)]
-            overlap = max(
-                (cosine(vec, vectors[(c.entry_id, c.index)]) for c in chosen), default=0.0
-            )
-            return scores[(s.entry_id, s.index)] - redundancy * overlap
+            vec = vectors[s.key]
+            overlap = max((cosine(vec, vectors[c.key]) for c in chosen), default=0.0)
+            return scores[s.key] - redundancy * overlap
 
         best = max(pool, key=lambda s: (gain(s), -s.index, s.source_id))
         pool.remove(best)
-        vec = vectors[(best.entry_id, best.index)]
-        if any(cosine(vec, vectors[(c.entry_id, c.index)]) > repeat for c in chosen):
+        vec = vectors[best.key]
+        if any(cosine(vec, vectors[c.key]) > repeat for c in chosen):
             continue  # a near-repeat of a sentence we already have
-        if (
-            chosen
-            and _contained(vec, [vectors[(c.entry_id, c.index)] for c in chosen]) >= contained
-        ):
+        if chosen and _contained(vec, [vectors[c.key] for c in chosen]) >= contained:
             continue  # nearly every word of it already said, if spread over several sentences
-        if claim_of and any(
-            claim_of[sentence_key(c)] is claim_of[sentence_key(best)] for c in chosen
-        ):
+        if claim_of and any(claim_of[c.key] is claim_of[best.key] for c in chosen):
             continue  # the same claim in another outlet's words
-        n = word_count(best.text) + (extra_words or {}).get((best.entry_id, best.index), 0)
+        n = word_count(best.text) + (extra_words or {}).get(best.key, 0)
         if max_words is not None and chosen and words_used + n > max_words * OVERRUN:
             continue
         chosen.append(best)
@@ -191,21 +183,21 @@ def _contained(vec: Mapping[str, float], chosen: Sequence[Mapping[str, float]]) 
 
 def representative(
     claim: Claim,
-    scores: Mapping[tuple[int, int], float],
+    scores: Mapping[SentenceKey, float],
     opinion: frozenset[int] = frozenset(),
 ) -> Sentence:
     """The claim in its least loaded wording, a news article's before an opinion piece's
     (entry ids in ``opinion``) and a centre outlet's before a side's; of equally plain ones,
     the most central."""
-    lean = dict(zip((sentence_key(s) for s in claim.sentences), claim.leans, strict=True))
+    lean = dict(zip((s.key for s in claim.sentences), claim.leans, strict=True))
     return min(
         claim.sentences,
         key=lambda s: (
             loaded_words(s.text) + len(LOADED_RE.findall(s.text)),
             s.entry_id in opinion,
-            lean[sentence_key(s)] != "center",
+            lean[s.key] != "center",
             s.text[:1] in '"\u201c',
-            -scores.get((s.entry_id, s.index), 0.0),
+            -scores.get(s.key, 0.0),
             s.entry_id,
             s.index,
         ),

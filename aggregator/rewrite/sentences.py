@@ -163,7 +163,3 @@ def overlap(a: str, b: str) -> float:
     if not wa or not wb:
         return 0.0
     return len(wa & wb) / min(len(wa), len(wb))
-
-
-def sentence_key(s: Sentence) -> tuple[int, int]:
-    return (s.entry_id, s.index)

@@ -14,12 +14,12 @@ import re
 from collections.abc import Mapping, Sequence
 
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
-from aggregator.models import Sentence, StoryArticle
+from aggregator.models import Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.attribution import attributed_claim, strip_dateline
 from aggregator.rewrite.claims import Claim, corroborated, features
 from aggregator.rewrite.lexicon import LOADED_RE, loaded_words
 from aggregator.rewrite.ranking import mmr, representative
-from aggregator.rewrite.sentences import sentence_at, sentence_key
+from aggregator.rewrite.sentences import sentence_at
 from aggregator.text import join_names, split_sentences, word_count
 
 SUMMARY_WORDS = 60
@@ -43,9 +43,9 @@ ACROSS_LEANS_BONUS = 0.1
 
 def summary_sentences(
     news: Sequence[Sentence],
-    scores: Mapping[tuple[int, int], float],
-    vectors: dict[tuple[int, int], dict[str, float]],
-    claim_of: Mapping[tuple[int, int], Claim],
+    scores: Mapping[SentenceKey, float],
+    vectors: dict[SentenceKey, dict[str, float]],
+    claim_of: Mapping[SentenceKey, Claim],
     budget: float,
     articles: Sequence[StoryArticle],
 ) -> list[Sentence]:
@@ -64,17 +64,17 @@ def summary_sentences(
         if len(outlets) < 2 or _one_side(outlets, lean_of)
     }
     chosen = mmr(news, scores, vectors, max_words=budget, extra_words=extra, claim_of=claim_of)
-    news_keys = {sentence_key(s) for s in news}
+    news_keys = {s.key for s in news}
     out = []
     for sentence in chosen:
-        claim = claim_of[sentence_key(sentence)]
-        stated = claim.only(lambda s: sentence_key(s) in news_keys)
+        claim = claim_of[sentence.key]
+        stated = claim.only(lambda s: s.key in news_keys)
         plain = representative(stated, scores) if stated.sentences else sentence
         if loaded_words(plain.text) + len(LOADED_RE.findall(plain.text)) >= loaded_words(
             sentence.text
         ) + len(LOADED_RE.findall(sentence.text)):
             plain = sentence  # no plainer wording: keep the one chosen
-        outlets = reported[sentence_key(sentence)]
+        outlets = reported[sentence.key]
         if len(outlets) < 2 or _one_side(outlets, lean_of) or loaded_words(plain.text):
             if not _names_outlet(plain) or loaded_words(plain.text):
                 plain = attributed_claim(plain, outlets)
@@ -86,9 +86,9 @@ def summary_sentences(
 
 def _reporters(
     news: Sequence[Sentence],
-    claim_of: Mapping[tuple[int, int], Claim],
+    claim_of: Mapping[SentenceKey, Claim],
     articles: Sequence[StoryArticle],
-) -> dict[tuple[int, int], tuple[str, ...]]:
+) -> dict[SentenceKey, tuple[str, ...]]:
     """Who states each sentence's claim: the outlets aligned to it or, for a claim only one
     outlet's sentence states, every outlet whose title and text tell it across sentences."""
     text_features: dict[str, set[str]] = {}  # an outlet reports what its titles and texts say
@@ -96,14 +96,14 @@ def _reporters(
         text_features.setdefault(a.source_name, set()).update(features(a.title + "\n" + a.text))
     reported = {}
     for s in news:
-        outlets = claim_of[sentence_key(s)].outlets
+        outlets = claim_of[s.key].outlets
         if len(outlets) < 2:
             outlets += tuple(
                 name
                 for name, found in text_features.items()
                 if name not in outlets and corroborated(s, found)
             )
-        reported[sentence_key(s)] = outlets
+        reported[s.key] = outlets
     return reported
 
 

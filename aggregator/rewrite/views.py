@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aggregator.models import Sentence, StoryArticle
+from aggregator.models import Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.ranking import mmr
 from aggregator.rewrite.sentences import WORD_OVERLAP, overlap, refers_back, stands_alone
@@ -23,10 +23,10 @@ PERSPECTIVE_SENTENCES = 3
 def side_sentences(
     articles: Sequence[StoryArticle],
     leans: frozenset[str],
-    claim_of: Mapping[tuple[int, int], Claim],
+    claim_of: Mapping[SentenceKey, Claim],
     other: str,
     centroid: dict[str, float],
-    vectors: dict[tuple[int, int], dict[str, float]],
+    vectors: dict[SentenceKey, dict[str, float]],
     by_entry: dict[int, list[Sentence]],
     texts: Mapping[int, Sequence[str]],
     read: Sequence[str] = (),
@@ -48,20 +48,16 @@ def side_sentences(
             for a in side
             if a.kind == kind
             for s in by_entry.get(a.entry_id, [])
-            if other not in claim_of[(s.entry_id, s.index)].sides
+            if other not in claim_of[s.key].sides
             and stands_alone(s.text)
             and not refers_back(s, texts[s.entry_id], read)
         ]
         if not pool or len(picked) >= PERSPECTIVE_SENTENCES:
             continue
-        scores = {
-            (s.entry_id, s.index): cosine(vectors[(s.entry_id, s.index)], centroid)
-            + 0.1 / (1 + s.index)
-            for s in pool
-        }
+        scores = {s.key: cosine(vectors[s.key], centroid) + 0.1 / (1 + s.index) for s in pool}
         more = mmr(pool, scores, vectors, max_count=PERSPECTIVE_SENTENCES - len(picked))
         more = [m for m in more if all(overlap(m.text, c.text) < WORD_OVERLAP for c in picked)]
-        picked.extend(sorted(more, key=lambda s: (s.entry_id, s.index)))
+        picked.extend(sorted(more, key=lambda s: s.key))
     return tuple(picked)
 
 
