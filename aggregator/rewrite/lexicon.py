@@ -4,8 +4,10 @@ What makes a sentence unfit to quote alone (an opener that continues an argument
 has not seen, the outlet speaking for itself, boilerplate), which words take a side or shout
 ("slams", "fiasco", "amnesty"), which capitalized words are no names, and what a wire dateline
 looks like. The modules that decide (``sentences``, ``headline``, ``summary``, ``body``) read
-these lists; a word is added here, not in them. :func:`loaded_words` is the one way the
-loaded-word list is counted, so a named speaker's quotation is never held against the outlet.
+these lists; a word is added here, not in them. The loaded-word lists are counted here only:
+:func:`loaded_words` (a named speaker's quotation is never held against the outlet),
+:func:`side_taking_words`, and :func:`loadedness`, which adds the two to find the plainest of
+several wordings.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ SENSATIONAL_RE = re.compile(
     r"assault on|war on|caves?|caved|shreds?|shredded|dumps?|dumped|disgraceful|sham|hoax|"
     r"witch hunt)\b|!"
 )
-# Words that take a side or shout, in a sentence we would print without quotation marks.
-LOADED_RE = re.compile(
+# The strongest of those: words that take a side or shout, in a sentence we would print
+# without quotation marks. Each is on the list above too, so it weighs twice in loadedness().
+SIDE_TAKING_RE = re.compile(
     r"(?i)\b(?:rammed|slams?|blasts?|rips?|destroys?|illegals|illegal aliens?|amnesty|radical|"
     r"extremist|meltdown|fiasco|debacle|unhinged|insane|crazy|humiliat\w*|bombshell|"
     r"shocking|outrageous|disgraceful|sham|hoax|witch hunt)\b"
@@ -113,3 +116,16 @@ def loaded_words(text: str) -> int:
 def names_speaker(text: str) -> bool:
     """Whether a speech verb stands outside the text's quotations ("..., he wrote")."""
     return SPEECH_RE.search(QUOTED_RE.sub(" ", text)) is not None
+
+
+def side_taking_words(text: str) -> int:
+    """How many words that take a side or shout ("amnesty", "slams") a text carries, quoted or
+    not: what a sentence's centrality loses for them."""
+    return len(SIDE_TAKING_RE.findall(text))
+
+
+def loadedness(text: str) -> int:
+    """How loaded a wording is, to choose the plainest of several wordings of one claim: its
+    loaded words in the outlet's own voice, and each side-taking word, quoted or not, once
+    more."""
+    return loaded_words(text) + side_taking_words(text)

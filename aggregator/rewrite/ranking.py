@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from aggregator.models import Sentence, SentenceKey
 from aggregator.rewrite.claims import Claim
-from aggregator.rewrite.lexicon import LOADED_RE, loaded_words
+from aggregator.rewrite.lexicon import loadedness, side_taking_words
 from aggregator.text import add_terms, cosine, word_count
 
 # Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see centrality.
@@ -96,7 +96,7 @@ def sentence_features(
             "centroid": cosine(vectors[keys[i]], centroid),
             "words": word_count(s.text) / 30,
             "quote": 1.0 if s.text[:1] in '"\u201c' else 0.0,
-            "loaded": float(len(LOADED_RE.findall(s.text))),
+            "loaded": float(side_taking_words(s.text)),
         }
     return found
 
@@ -193,7 +193,7 @@ def representative(
     return min(
         claim.sentences,
         key=lambda s: (
-            loaded_words(s.text) + len(LOADED_RE.findall(s.text)),
+            loadedness(s.text),
             s.entry_id in opinion,
             lean[s.key] != "center",
             s.text[:1] in '"\u201c',

@@ -17,7 +17,7 @@ from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.attribution import attributed_claim, strip_dateline
 from aggregator.rewrite.claims import Claim, corroborated, features
-from aggregator.rewrite.lexicon import LOADED_RE, loaded_words
+from aggregator.rewrite.lexicon import loaded_words, loadedness
 from aggregator.rewrite.ranking import mmr, representative
 from aggregator.rewrite.sentences import sentence_at
 from aggregator.text import join_names, split_sentences, word_count
@@ -70,9 +70,7 @@ def summary_sentences(
         claim = claim_of[sentence.key]
         stated = claim.only(lambda s: s.key in news_keys)
         plain = representative(stated, scores) if stated.sentences else sentence
-        if loaded_words(plain.text) + len(LOADED_RE.findall(plain.text)) >= loaded_words(
-            sentence.text
-        ) + len(LOADED_RE.findall(sentence.text)):
+        if loadedness(plain.text) >= loadedness(sentence.text):
             plain = sentence  # no plainer wording: keep the one chosen
         outlets = reported[sentence.key]
         if len(outlets) < 2 or _one_side(outlets, lean_of) or loaded_words(plain.text):
