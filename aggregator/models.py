@@ -115,7 +115,8 @@ class StoryArticle:
     text: str
     text_available: bool = True
     fetched: datetime | None = None  # breaks ties for the first reporter
-    via: tuple[tuple[str, str, str | None], ...] = ()  # (name, lean, link) of copies of it
+    # (name, lean, link, title) of each copy of it: the title is the copy's own headline
+    via: tuple[tuple[str, str, str | None, str], ...] = ()
     image: str | None = None  # its feed's media or enclosure, else its page's og:image
 
 
@@ -167,11 +168,12 @@ class Coverage:
     # Outlets that republished a copy of one of the articles (syndicated wire text): they
     # carried the story, so they count for their side, but the original gets the credit.
     via: tuple[tuple[str, str, str | None], ...] = ()
-    # Every article, in reporting order: (outlet, lean, link, title); the source list shows
-    # each one the feed entry links, an outlet's two articles told apart by their titles.
-    articles: tuple[tuple[str, str, str | None, str], ...] = ()
-    # Every copy (name, lean, link), one outlet's two copies both: the feed links each one.
-    copies: tuple[tuple[str, str, str | None], ...] = ()
+    # Every article, in reporting order: (outlet, lean, link, title, kind); the source list
+    # shows each one the feed entry links, an outlet's two articles told apart by their titles,
+    # and "how each side headlined it" each one's own headline (an opinion piece marked).
+    articles: tuple[tuple[str, str, str | None, str, str], ...] = ()
+    # Every copy (name, lean, link, title), one outlet's two copies both: the feed links each.
+    copies: tuple[tuple[str, str, str | None, str], ...] = ()
 
     def count(self, side: str) -> int:
         """Outlets covering the story on one side ("left", "center" or "right"), copies too."""

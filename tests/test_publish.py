@@ -592,6 +592,82 @@ def test_the_source_list_shows_every_linked_article_with_one_set_of_lean_labels(
     assert "Covered by 2 left, 1 center, 2 right outlets." in html
 
 
+# --- how each side headlined it -----------------------------------------------------------------
+
+SIDES_IN_ORDER = ("Left", "Center", "Right")
+
+
+def own_headlines(web: SampleWeb, config: Config) -> dict[str, str]:
+    """Each fixture article's own headline as its outlet's feed gives it, by its link (without
+    the outlet's name some feeds append: that is the outlet, shown beside it)."""
+    titles = {}
+    for source in config.sources:
+        folder = urlsplit(source.feeds[0]).path.lstrip("/")
+        text = web.render((web.root / folder).read_text(encoding="utf-8"))
+        for e in feedparser.parse(text).entries:
+            title = " ".join(e.title.split())
+            for separator in (" | ", " - "):
+                title = title.removesuffix(separator + source.name)
+            titles[e.link] = title
+    return titles
+
+
+def headlines_by_side(fragment: etree._Element) -> list[tuple[str, list[etree._Element]]]:
+    """The "How each side headlined it" groups of a content fragment or page, in order."""
+    [by_side] = fragment.xpath("//div[@class='by-side']")
+    heading = by_side.getprevious()
+    assert heading.text == "How each side headlined it", heading.text
+    return [(s.findtext("*[1]"), s.findall("ul/li")) for s in by_side.findall("section")]
+
+
+def test_each_entry_shows_how_each_side_headlined_it(web: SampleWeb, config: Config) -> None:
+    """Every linked article's own headline, with its outlet and lean, under its side, the
+    sides Left, Center, Right in that order; an opinion piece marked as one, news not; the
+    same in the entry's content and on the story page."""
+    Pipeline(config).run_cycle()
+    out = config.out_dir
+    titles = own_headlines(web, config)
+    by_name = {s.name: s for s in config.sources}
+    side_of = {"left": "Left", "lean-left": "Left", "center": "Center"}
+    side_of |= {"lean-right": "Right", "right": "Right"}
+    feed = feedparser.parse((out / "balanced.atom").read_bytes())
+    seen_opinion = seen_news = 0
+    for entry in feed.entries[1:]:
+        related = [x for x in entry.links if x.rel == "related"]
+        page = etree.HTML((out / urlsplit(entry.link).path.lstrip("/")).read_bytes())
+        content = etree.HTML(entry.content[0].value)
+        shown = []
+        for fragment in (content, page):
+            groups = headlines_by_side(fragment)
+            names = [name for name, _ in groups]
+            assert names == [n for n in SIDES_IN_ORDER if n in names], entry.title
+            shown.append(
+                [
+                    (n, [etree.tostring(li, encoding="unicode") for li in items])
+                    for n, items in groups
+                ]
+            )
+            listed = {
+                li.find(".//a").get("href"): (name, li) for name, items in groups for li in items
+            }
+            assert sorted(listed) == sorted(x.href for x in related), entry.title
+            for link in related:
+                side, li = listed[link.href]
+                source = by_name[link.title]
+                assert side == side_of[source.lean], (entry.title, link.href)
+                assert li.find(".//a").text == f"\u201c{titles[link.href]}\u201d"
+                label = {"lean-left": "Lean Left", "lean-right": "Lean Right"}.get(
+                    source.lean, side_of[source.lean]
+                )
+                assert li.findtext("span[@class='outlet']") == f"{source.name} ({label})"
+                marked = li.xpath("span[@class='opinion']/text()")
+                assert marked == (["Opinion:"] if source.kind == "opinion" else [])
+                seen_opinion += source.kind == "opinion"
+                seen_news += source.kind == "news"
+        assert shown[0] == shown[1], "the page shows what the entry does"
+    assert seen_opinion and seen_news, "the fixture web has both kinds"
+
+
 # --- lead images --------------------------------------------------------------------------------
 
 

@@ -478,7 +478,7 @@ def test_first_reporter_ties_break_by_fetch_time_and_copies_count_for_their_side
     ]
     assert coverage_of(tied).first_source == "Gamma Post"  # fetched first
     # A copy carried by a left outlet counts for the left, and its lean shows in the leans.
-    carried = coverage_of([replace(gamma, via=(("Wire Left", "left", None),)), delta])
+    carried = coverage_of([replace(gamma, via=(("Wire Left", "left", None, gamma.title),)), delta])
     assert carried.count("left") == 1 and "left" in carried.leans
     assert carried.via == (("Wire Left", "left", None),) and carried.first_source == "Gamma Post"
     assert coverage_of([gamma, delta]).count("left") == 0

@@ -140,7 +140,7 @@ class Rewriting:
         # Every stored article can be reached from the feed: a syndicated copy is not
         # rewritten separately, but keeps its own link, titled with its outlet.
         related = [RelatedLink(a.link, a.source_name, a.lean) for a in articles if a.link] + [
-            RelatedLink(link, name, lean) for a in articles for name, lean, link in a.via if link
+            RelatedLink(link, name, lean) for a in articles for name, lean, link, _ in a.via if link
         ]
         shown = [result.headline, result.summary, content_html, _related_json(related)]
         shown += [dataclasses.astuple(image)] if image else []
@@ -180,12 +180,12 @@ class Rewriting:
                 seen.add(entry.id)
             return entry
 
-        via: dict[int, list[tuple[str, str, str | None]]] = {}
+        via: dict[int, list[tuple[str, str, str | None, str]]] = {}
         for entry in entries:
             root = original(entry)
             if root is not entry:
                 art = self._story_article(entry)
-                via.setdefault(root.id, []).append((art.source_name, art.lean, art.link))
+                via.setdefault(root.id, []).append((art.source_name, art.lean, art.link, art.title))
         return [
             dataclasses.replace(self._story_article(e), via=tuple(via.get(e.id, ())))
             for e in entries
@@ -227,7 +227,7 @@ def attribution(
     outlets: list[tuple[str | None, str, str, str | None]] = [
         (a.source_id, a.source_name, a.lean, None) for a in articles
     ]
-    outlets += [(None, name, lean, a.source_name) for a in articles for name, lean, _ in a.via]
+    outlets += [(None, name, lean, a.source_name) for a in articles for name, lean, _, _ in a.via]
     return Attribution(
         first_source_id=next(
             a.source_id for a in articles if a.source_name == coverage.first_source

@@ -169,6 +169,49 @@ def coverage_line(coverage: Coverage) -> str:
     )
 
 
+SIDE_GROUPS = (
+    ("left", "Left", LEFT_LEANS),
+    ("center", "Center", ("center",)),
+    ("right", "Right", RIGHT_LEANS),
+)
+HEADLINES_TITLE = "How each side headlined it"
+
+
+def headlines_html(coverage: Coverage) -> str:
+    """ "How each side headlined it": every linked article's own headline (a copy's too) with
+    its outlet and lean, grouped Left, Center, Right, in reporting order within a side; an
+    opinion piece is marked as one. A side without an article is left out: saying it has none
+    is the views' claim, made only after the search for related coverage (``related.py``)."""
+    listed = [
+        (name, lean, link, title, kind, False)
+        for name, lean, link, title, kind in coverage.articles
+    ]
+    listed += [
+        (name, lean, link, title, "news", True) for name, lean, link, title in coverage.copies
+    ]
+    groups = []
+    for css, label, leans in SIDE_GROUPS:
+        items = []
+        for name, lean, link, title, kind, copy in listed:
+            if lean not in leans or not title:
+                continue
+            headline = f"\u201c{escape(title)}\u201d"
+            url = safe_url(link)
+            if url:
+                headline = f'<a href="{escape(url, quote=True)}">{headline}</a>'
+            mark = '<span class="opinion">Opinion:</span> ' if kind == "opinion" else ""
+            note = ", a copy of the same report" if copy else ""
+            outlet = f"{escape(name)} ({escape(LEAN_LABELS.get(lean, lean))}{note})"
+            items.append(f'<li>{mark}{headline} <span class="outlet">{outlet}</span></li>')
+        if items:
+            groups.append(
+                f'<section class="side-{css}"><h4>{label}</h4><ul>{"".join(items)}</ul></section>'
+            )
+    if not groups:
+        return ""
+    return f'<h3>{HEADLINES_TITLE}</h3><div class="by-side">{"".join(groups)}</div>'
+
+
 def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     """The story's HTML body: sourcing, attributed body, sources, Different Perspectives."""
     parts = [f'<p class="sourcing">{escape(rewrite.lede)} {escape(coverage_line(coverage))}</p>']
@@ -184,12 +227,13 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     parts.append('<div class="story-body">')
     parts.extend(f"<p>{_sentence_html(s, coverage)}</p>" for s in rewrite.body)
     parts.append("</div>")
+    parts.append(headlines_html(coverage))
     parts.append('<h3>Sources</h3><ul class="sources">')
-    listed = coverage.articles or tuple((n, le, li, "") for n, le, li in coverage.outlets)
-    outlet_names = [name for name, _, _, _ in listed]
+    listed = coverage.articles or tuple((n, le, li, "", "news") for n, le, li in coverage.outlets)
+    outlet_names = [name for name, _, _, _, _ in listed]
     # Every article the feed entry links: a syndicated copy too, marked as one.
-    copies = tuple((name, lean, link, "", True) for name, lean, link in coverage.copies)
-    for name, lean, link, title, copy in (*((*a, False) for a in listed), *copies):
+    copies = tuple((name, lean, link, "", True) for name, lean, link, _ in coverage.copies)
+    for name, lean, link, title, copy in (*((*a[:4], False) for a in listed), *copies):
         label = escape(LEAN_LABELS.get(lean, lean))
         named = escape(name)
         if outlet_names.count(name) > 1 and title:  # one outlet, two articles: which is which

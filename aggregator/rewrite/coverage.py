@@ -24,7 +24,7 @@ def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
             seen.add(a.source_id)
             outlets.append((a.source_name, a.lean, a.link))
     named = {name for name, _, _ in outlets}
-    via = {v[0]: v for a in ordered for v in a.via if v[0] not in named}
+    via = {v[0]: v[:3] for a in ordered for v in a.via if v[0] not in named}
     leans = tuple(
         lean for lean in LEANS_ORDER if any(o[1] == lean for o in [*outlets, *via.values()])
     )
@@ -35,9 +35,14 @@ def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
         leans=leans,
         via=tuple(via.values()),
         articles=tuple(
-            (a.source_name, a.lean, a.link, clean_title(a.title, a.source_name)) for a in ordered
+            (a.source_name, a.lean, a.link, clean_title(a.title, a.source_name), a.kind)
+            for a in ordered
         ),
-        copies=tuple(v for a in ordered for v in a.via),
+        copies=tuple(
+            (name, lean, link, clean_title(title, name))
+            for a in ordered
+            for name, lean, link, title in a.via
+        ),
     )
 
 
