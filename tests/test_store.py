@@ -161,7 +161,8 @@ def test_only_the_store_reaches_the_tables() -> None:
                 if tables or query:
                     offenders.append(f"{where}: {name}")
     assert offenders == []
-    assert (root / "cli.py").read_text().count("Store.open_existing") == 1, "the check sees cli"
+    listing = root / "commands" / "sources.py"
+    assert listing.read_text().count("Store.open_existing") == 1, "the check sees the commands"
     assert "import Engine" in (root / "pipeline/__init__.py").read_text(), "... and the pipeline"
 
 
