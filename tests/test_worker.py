@@ -117,12 +117,13 @@ class Cluster:
         )
 
     def progress(self) -> tuple[int, ...]:
-        """What the workers have done so far: feeds and pages served, entries stored and
-        grouped, tasks ended (the dispatcher's ticks aside, which come whether or not work is
-        done)."""
+        """What the workers have done so far: what they logged (a start, a release of a dead
+        worker's tasks, a dispatch), feeds and pages served, entries stored and grouped, tasks
+        ended (the dispatcher's ticks aside, which come whether or not work is done)."""
         with self.server.lock:
             served = len(self.server.requests) + self.server.page_requests
         return (
+            sum(log.stat().st_size for log in self.folder.glob("worker*.log")),
             served,
             self.scalar("SELECT count(*) FROM entries"),
             self.scalar("SELECT count(*) FROM entries WHERE story_id IS NOT NULL"),
@@ -136,7 +137,8 @@ class Cluster:
         """Wait until `what` holds; fail once the workers have made no progress for `seconds`
         (a hang), or after ten times that in all. A loaded machine slows the work down, and
         a wall-clock budget for all of it failed healthy runs beside a CPU burner; no progress
-        at all is what a stuck worker looks like."""
+        at all is what a stuck worker looks like. (A worker waiting out a dead one's 30 s
+        heartbeat logs its start and the release, so that wait is not taken for a hang.)"""
         start = last_change = last_look = time.monotonic()
         seen = self.progress()
         while not what():
