@@ -2,7 +2,8 @@
 
 Every failure comes back as a :class:`FetchResult` with a one-line ``error`` rather than an
 exception, so one bad server never stops the others. Redirects are followed by hand so that
-each hop passes the same address check as the first request.
+each hop passes the same address check as the first request; each connection is checked
+again on the address it opens to (:mod:`aggregator.transport`).
 
 :class:`AsyncFetcher` is the one implementation: a pooled ``httpx.AsyncClient`` behind a global
 and a per-host limit, so thousands of feeds are polled concurrently without hammering any one
@@ -15,26 +16,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
-import socket
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+)
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
 from aggregator import __version__
 from aggregator.errors import BlockedAddress as BlockedAddress
 from aggregator.errors import TooLarge as TooLarge
 from aggregator.models import FetchResult, Validators
+from aggregator.transport import GuardedBackend as GuardedBackend
+from aggregator.transport import Transport
+from aggregator.transport import check_host as check_host
 
-HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address is tried beside a silent one
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 T = TypeVar("T")
@@ -43,155 +47,6 @@ T = TypeVar("T")
 def user_agent(site_url: str) -> str:
     """A descriptive User-Agent: publishers can see who polls them and where to complain."""
     return f"balanced-news/{__version__} (+{site_url}; feed aggregator)"
-
-
-def _blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _checked(host: str, ips: list[IP], blocked: Callable[[IP], bool] = _blocked_ip) -> list[IP]:
-    """``ips``, or :class:`BlockedAddress` naming the first that is not public."""
-    for ip in ips:
-        if blocked(ip):
-            raise BlockedAddress(
-                f"refused to fetch {host} ({ip}): private or loopback address "
-                "(use --allow-private-hosts for local sources)"
-            )
-    return ips
-
-
-def _ips(infos: list[tuple[Any, ...]]) -> list[IP]:
-    """The addresses of a getaddrinfo answer (an IPv6 scope suffix dropped)."""
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-
-
-def check_host(url: str) -> None:
-    """Raise :class:`BlockedAddress` when any address the URL's host resolves to is not public.
-
-    Resolving here (not trusting the name) is what stops ``http://localtest.me/`` or a DNS
-    name pointing at 169.254.169.254 from reaching internal services.
-    """
-    host = urlsplit(url).hostname
-    if not host:
-        raise BlockedAddress(f"no host in URL {url!r}")
-    try:
-        ips = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except socket.gaierror as exc:
-            raise OSError(f"DNS lookup failed for {host}: {exc.strerror}") from None
-        ips = _ips(infos)
-    _checked(host, ips)
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Opens connections only to public addresses, checked on the very addresses it uses.
-
-    :func:`check_host` resolves a name before the request, but the connection would resolve it
-    again: a DNS answer that changes in between (DNS rebinding) could reach an internal
-    service. Here the name is resolved once, every address is checked, and the connection
-    goes to a checked address; TLS still verifies the certificate against the name.
-    """
-
-    def __init__(
-        self,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-        blocked: Callable[[IP], bool] = _blocked_ip,
-    ) -> None:
-        self._inner = inner or httpcore.AnyIOBackend()
-        self._blocked = blocked
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            ips = [ipaddress.ip_address(host)]
-        except ValueError:
-            loop = asyncio.get_running_loop()
-            try:
-                async with asyncio.timeout(timeout):  # the lookup is part of connecting
-                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except socket.gaierror as exc:
-                raise OSError(f"DNS lookup failed for {host}: {exc.strerror}") from None
-            except TimeoutError:
-                raise httpcore.ConnectTimeout(f"DNS lookup for {host} timed out") from None
-            ips = _ips(infos)
-        addresses = [str(ip) for ip in dict.fromkeys(_checked(host, ips, self._blocked))]
-        if not addresses:
-            raise httpcore.ConnectError(f"no address for {host}")
-        return await self.connect_any(addresses, port, timeout, local_address, socket_options)
-
-    async def connect_any(
-        self,
-        addresses: Sequence[str],
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """The first of ``addresses`` to answer, each tried ``HAPPY_EYEBALLS_DELAY`` after the
-        one before it started, or at once when that one failed (RFC 8305, as a connect by name
-        would race them): an address that silently drops packets costs a quarter of a second,
-        not the whole connect timeout."""
-
-        def connect(address: str) -> asyncio.Task[httpcore.AsyncNetworkStream]:
-            return asyncio.ensure_future(
-                self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            )
-
-        tasks: list[asyncio.Task[httpcore.AsyncNetworkStream]] = []
-        running: set[asyncio.Task[httpcore.AsyncNetworkStream]] = set()
-        winner: asyncio.Task[httpcore.AsyncNetworkStream] | None = None
-        try:
-            for n, address in enumerate(addresses, start=1):
-                tasks.append(connect(address))
-                running.add(tasks[-1])
-                delay = None if n == len(addresses) else HAPPY_EYEBALLS_DELAY
-                while running:
-                    done, running = await asyncio.wait(
-                        running, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    winner = next((t for t in done if _connected(t)), None)
-                    if winner is not None:
-                        return winner.result()
-                    if not done:
-                        break  # no answer yet: start the next address beside it
-            raise tasks[-1].exception() or httpcore.ConnectError("connection failed")
-        finally:
-            losers = [t for t in tasks if t is not winner]
-            for t in losers:
-                t.cancel()
-            for t, outcome in zip(
-                losers, await asyncio.gather(*losers, return_exceptions=True), strict=True
-            ):
-                if _connected(t) and not isinstance(outcome, BaseException):
-                    await outcome.aclose()  # it answered too, after the winner
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddress(f"refused to connect to the local socket {path}")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 def _describe(exc: Exception, timeout: float) -> str:
@@ -266,22 +121,11 @@ class _Inflater:
         return out
 
 
-def _connected(task: asyncio.Task[Any]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is None
-
-
-def _guard(transport: httpx.AsyncHTTPTransport) -> None:
-    """Give the transport's connection pool the :class:`GuardedBackend`. httpx has no public
-    way in; should its pool change shape, the check before each request still applies."""
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = GuardedBackend()  # noqa: SLF001
-
-
 @dataclass
 class _Host:
     slot: asyncio.Semaphore
     client: httpx.AsyncClient
+    transport: Transport
     # when each request holding one of the host's slots got it (event-loop time)
     busy: dict[object, float] = field(default_factory=dict)
 
@@ -343,21 +187,20 @@ class AsyncFetcher:
         name = (urlsplit(url).hostname or "").lower()
         host = self._hosts.get(name)
         if host is None:
-            transport = httpx.AsyncHTTPTransport(
-                verify=self._ssl,
-                limits=httpx.Limits(
+            transport = Transport(
+                self._ssl,
+                httpx.Limits(
                     max_connections=self.per_host, max_keepalive_connections=self.per_host
                 ),
+                None if self.allow_private_hosts else GuardedBackend(),
             )
-            if not self.allow_private_hosts:
-                _guard(transport)
             client = httpx.AsyncClient(
                 transport=transport,
                 timeout=httpx.Timeout(self.timeout, pool=None),
                 follow_redirects=False,
                 headers=self._headers,
             )
-            host = self._hosts[name] = _Host(asyncio.Semaphore(self.per_host), client)
+            host = self._hosts[name] = _Host(asyncio.Semaphore(self.per_host), client, transport)
         return host
 
     def busy_for(self, url: str) -> float:

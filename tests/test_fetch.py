@@ -214,8 +214,7 @@ def test_the_fetcher_connects_through_the_guard_unless_private_hosts_are_allowed
         found = []
         for allow in (False, True):
             async with AsyncFetcher(allow_private_hosts=allow) as fetcher:
-                pool = fetcher._host("https://example.invalid/").client._transport._pool  # noqa: SLF001
-                found.append(pool._network_backend)  # noqa: SLF001
+                found.append(fetcher._host("https://example.invalid/").transport.backend)  # noqa: SLF001
         return found
 
     guarded, plain = asyncio.run(backends())
