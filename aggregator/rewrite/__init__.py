@@ -9,8 +9,9 @@ outputs is a source's sentence with its provenance. One module per decision:
 - ``ranking``: how central a sentence is (LexRank and more), MMR, a claim's plainest wording;
 - ``attribution``: how a sentence names its outlet in prose (the lead-ins);
 - ``coverage``: who covered the story, who was first (the lede);
-- one per section: ``headline``, ``summary``, ``body``, ``views`` (Different Perspectives),
-  ``common_ground``;
+- ``context``: ``StoryContext``, all of the above read once per story, frozen;
+- one per section, each a function of the context: ``headline``, ``summary``, ``body``,
+  ``views`` (Different Perspectives), ``common_ground``;
 - ``extractive``: ``rewrite_story``, which puts the sections together;
 - ``model`` and ``guard``: the optional model rewrite, and what it must not invent.
 """

@@ -10,10 +10,11 @@ such claim, the reader is told they do not yet report the same facts.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from aggregator.models import Sentence, SentenceKey, StoryArticle
+from aggregator.models import Sentence
 from aggregator.rewrite.claims import Claim
+from aggregator.rewrite.context import Section, StoryContext
 from aggregator.rewrite.ranking import representative
 from aggregator.rewrite.sentences import WORD_OVERLAP, overlap, stands_alone
 
@@ -31,16 +32,23 @@ def _cited(sentence: Sentence, claim: Claim, titles: Mapping[int, str]) -> Sente
     )
 
 
-def common_ground(
-    claims: Sequence[Claim],
-    scores: Mapping[SentenceKey, float],
-    titles: Mapping[int, str],
-    opinion: frozenset[int] = frozenset(),
-    limit: int = COMMON_GROUND_CLAIMS,
-) -> tuple[Sentence, ...]:
+def common_ground_of(ctx: StoryContext) -> Section:
+    """Common Ground: the claims both sides report, only when both sides have articles; with
+    both and no such claim, the reader is told so. A side with no article gets a coverage
+    note instead (no ``missing`` here)."""
+    if not ctx.left or not ctx.right:
+        return Section(())
+    common = _shared_claims(ctx)
+    if not common:
+        return Section((), "Left- and right-leaning outlets do not yet report the same facts here.")
+    return Section(common)
+
+
+def _shared_claims(ctx: StoryContext, limit: int = COMMON_GROUND_CLAIMS) -> tuple[Sentence, ...]:
     """Claims both sides report, each once in its plainest wording, citing every outlet that
     reports it; the most widely reported first, then in the order the story was told."""
-    both = [c for c in claims if c.both_sides]
+    scores, opinion = ctx.scores, ctx.opinion
+    both = [c for c in ctx.claims if c.both_sides]
     both.sort(key=lambda c: (-len(c.outlets), -max(scores.get(s.key, 0.0) for s in c.sentences)))
     chosen: list[Sentence] = []
     for claim in both:
@@ -52,17 +60,7 @@ def common_ground(
             pick = representative(claim.only(lambda s: stands_alone(s.text)), scores, opinion)
         if any(overlap(pick.text, c.text) >= WORD_OVERLAP for c in chosen):
             continue
-        chosen.append(_cited(pick, claim, titles))
+        chosen.append(_cited(pick, claim, ctx.titles))
         if len(chosen) >= limit:
             break
     return tuple(chosen)
-
-
-def common_ground_missing(
-    left: Sequence[StoryArticle], right: Sequence[StoryArticle], common: Sequence[Sentence]
-) -> str | None:
-    """What the reader is told when both sides have articles but no claim in common; ``None``
-    otherwise (a side with no article gets a coverage note instead)."""
-    if left and right and not common:
-        return "Left- and right-leaning outlets do not yet report the same facts here."
-    return None

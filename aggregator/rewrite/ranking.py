@@ -17,6 +17,8 @@ from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.lexicon import loadedness, side_taking_words
 from aggregator.text import add_terms, cosine, word_count
 
+Vector = Mapping[str, float]  # a text's terms and their weights (aggregator.text.terms)
+
 # Summary weights, tuned with bench/rewrite_quality.py (NeuS val, AllSides dev): see centrality.
 TITLE_WEIGHT = 0.2
 LEAD_WEIGHT = 0.6
@@ -31,7 +33,7 @@ OVERRUN = 1.3  # the last summary sentence may run this far past summary_words
 
 def centrality(
     candidates: Sequence[Sentence],
-    vectors: dict[SentenceKey, dict[str, float]],
+    vectors: Mapping[SentenceKey, Vector],
     titles: Mapping[str, float],
     leans: Mapping[int, str],
 ) -> dict[SentenceKey, float]:
@@ -60,7 +62,7 @@ def centrality(
 
 def sentence_features(
     candidates: Sequence[Sentence],
-    vectors: dict[SentenceKey, dict[str, float]],
+    vectors: Mapping[SentenceKey, Vector],
     titles: Mapping[str, float],
 ) -> dict[SentenceKey, dict[str, float]]:
     """What the scores weigh, per sentence: ``support`` (mean best-match similarity to each
@@ -126,8 +128,8 @@ def _graph_rank(similar: Sequence[Mapping[int, float]], damping: float = 0.85) -
 
 def mmr(
     candidates: Sequence[Sentence],
-    scores: dict[SentenceKey, float],
-    vectors: dict[SentenceKey, dict[str, float]],
+    scores: Mapping[SentenceKey, float],
+    vectors: Mapping[SentenceKey, Vector],
     *,
     max_words: float | None = None,
     max_count: int | None = None,

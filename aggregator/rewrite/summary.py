@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.attribution import attributed_claim, strip_dateline
-from aggregator.rewrite.claims import Claim, corroborated, features
+from aggregator.rewrite.claims import corroborated, features
+from aggregator.rewrite.context import StoryContext
 from aggregator.rewrite.lexicon import loaded_words, loadedness
 from aggregator.rewrite.ranking import mmr, representative
 from aggregator.rewrite.sentences import sentence_at
@@ -41,33 +42,35 @@ CLAIM_BONUS = 0.5
 ACROSS_LEANS_BONUS = 0.1
 
 
-def summary_sentences(
-    news: Sequence[Sentence],
-    scores: Mapping[SentenceKey, float],
-    vectors: dict[SentenceKey, dict[str, float]],
-    claim_of: Mapping[SentenceKey, Claim],
-    budget: float,
-    articles: Sequence[StoryArticle],
-) -> list[Sentence]:
+def summary_of(ctx: StoryContext, summary_words: int) -> tuple[Sentence, ...]:
+    """The summary's sentences, in about ``summary_words`` words (:func:`summary_budget`);
+    the first article's first sentence when no sentence is fit to quote."""
+    budget = max(summary_budget(ctx.articles, summary_words), 1)
+    return tuple(_central_claims(ctx, budget) or first_sentence(ctx.articles))
+
+
+def _central_claims(ctx: StoryContext, budget: float) -> list[Sentence]:
     """The central claims, most central first. A claim two or more outlets report (across
     leans where it can) is stated plainly, in its least loaded news wording; one that only one
     outlet or one side reports, or that has no plain wording, is attributed."""
-    lean_of = {a.source_name: a.lean for a in articles}
-    reported = _reporters(news, claim_of, articles)
+    lean_of = {a.source_name: a.lean for a in ctx.articles}
+    reported = _reporters(ctx)
     # A claim that needs no attribution (two or more outlets, not one side's) ranks first; one
     # reported across leans (left and centre, or left and right) before one a single lean reports.
-    scores = {k: v + _plain_bonus(reported.get(k, ()), lean_of) for k, v in scores.items()}
+    scores = {k: v + _plain_bonus(reported.get(k, ()), lean_of) for k, v in ctx.scores.items()}
     # An attributed claim's lead-in takes room in the summary too.
     extra = {
         k: 2 + word_count(join_names(outlets))
         for k, outlets in reported.items()
         if len(outlets) < 2 or _one_side(outlets, lean_of)
     }
-    chosen = mmr(news, scores, vectors, max_words=budget, extra_words=extra, claim_of=claim_of)
-    news_keys = {s.key for s in news}
+    chosen = mmr(
+        ctx.news, scores, ctx.vectors, max_words=budget, extra_words=extra, claim_of=ctx.claim_of
+    )
+    news_keys = {s.key for s in ctx.news}
     out = []
     for sentence in chosen:
-        claim = claim_of[sentence.key]
+        claim = ctx.claim_of[sentence.key]
         stated = claim.only(lambda s: s.key in news_keys)
         plain = representative(stated, scores) if stated.sentences else sentence
         if loadedness(plain.text) >= loadedness(sentence.text):
@@ -82,19 +85,15 @@ def summary_sentences(
     return out
 
 
-def _reporters(
-    news: Sequence[Sentence],
-    claim_of: Mapping[SentenceKey, Claim],
-    articles: Sequence[StoryArticle],
-) -> dict[SentenceKey, tuple[str, ...]]:
+def _reporters(ctx: StoryContext) -> dict[SentenceKey, tuple[str, ...]]:
     """Who states each sentence's claim: the outlets aligned to it or, for a claim only one
     outlet's sentence states, every outlet whose title and text tell it across sentences."""
     text_features: dict[str, set[str]] = {}  # an outlet reports what its titles and texts say
-    for a in articles:
+    for a in ctx.articles:
         text_features.setdefault(a.source_name, set()).update(features(a.title + "\n" + a.text))
     reported = {}
-    for s in news:
-        outlets = claim_of[s.key].outlets
+    for s in ctx.news:
+        outlets = ctx.claim_of[s.key].outlets
         if len(outlets) < 2:
             outlets += tuple(
                 name

@@ -1,0 +1,90 @@
+"""What every section of a story reads, worked out once per story: :class:`StoryContext`.
+
+The articles in reporting order, their quotable sentences (:mod:`.sentences`) with their words
+as term vectors and their centrality (:mod:`.ranking`), the claims they state
+(:mod:`.claims`), each article's cleaned title, who covered the story and which articles are on
+the left or the right. Built once, frozen: each section (headline, summary, body, views,
+Common Ground) is a function of it and of what the reader has read before that section, so
+no section's result depends on another's working state, only on what it printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aggregator.config import LEFT_LEANS, RIGHT_LEANS
+from aggregator.models import Coverage, Sentence, SentenceKey, StoryArticle
+from aggregator.rewrite.claims import Claim, align
+from aggregator.rewrite.coverage import coverage_of
+from aggregator.rewrite.ranking import Vector, centrality
+from aggregator.rewrite.sentences import clean_title, sentences_of
+from aggregator.text import add_terms, split_sentences, terms
+
+
+@dataclass(frozen=True)
+class StoryContext:
+    """One story as the sections see it. Sentences are looked up by :attr:`Sentence.key`."""
+
+    articles: tuple[StoryArticle, ...]  # reporting order: published, then entry id
+    quotable: Mapping[int, Sequence[Sentence]]  # each article's quotable sentences, by entry id
+    candidates: tuple[Sentence, ...]  # every quotable sentence, article by article
+    news: tuple[Sentence, ...]  # those of the news articles (all of them, if none is news)
+    texts: Mapping[int, Sequence[str]]  # each article's sentences, every one, by entry id
+    vectors: Mapping[SentenceKey, Vector]  # each quotable sentence's terms
+    centroid: Vector  # the terms of all the quotable sentences
+    scores: Mapping[SentenceKey, float]  # each quotable sentence's centrality
+    claims: tuple[Claim, ...]
+    claim_of: Mapping[SentenceKey, Claim]  # the claim each quotable sentence states
+    titles: Mapping[int, str]  # each article's title without the outlet's suffix, by entry id
+    coverage: Coverage
+    left: tuple[StoryArticle, ...]  # the left-leaning articles (left, lean-left)
+    right: tuple[StoryArticle, ...]  # the right-leaning ones
+    opinion: frozenset[int]  # entry ids of the opinion pieces
+
+
+def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
+    """Read a story's articles once: their sentences, vectors, centrality and claims."""
+    if not articles:
+        raise ValueError("a story needs at least one article")
+    ordered = tuple(sorted(articles, key=lambda a: (a.published, a.entry_id)))
+    quotable = {a.entry_id: sentences_of(a) for a in ordered}
+    candidates = tuple(s for a in ordered for s in quotable[a.entry_id])
+    vectors = {s.key: terms(s.text) for s in candidates}
+    title_terms: dict[str, float] = {}
+    for a in ordered:
+        add_terms(title_terms, terms(clean_title(a.title, a.source_name)))
+    leans = {a.entry_id: a.lean for a in ordered}
+    centroid: dict[str, float] = {}
+    for vec in vectors.values():
+        add_terms(centroid, vec)
+    claims = tuple(align(candidates, leans, {a.entry_id: i for i, a in enumerate(ordered)}))
+    kind: dict[int, str] = {}
+    for a in ordered:
+        kind.setdefault(a.entry_id, a.kind)
+    return StoryContext(
+        articles=ordered,
+        quotable=quotable,
+        candidates=candidates,
+        news=tuple(s for s in candidates if kind[s.entry_id] == "news") or candidates,
+        texts={a.entry_id: split_sentences(a.text) for a in ordered},
+        vectors=vectors,
+        centroid=centroid,
+        scores=centrality(candidates, vectors, title_terms, leans),
+        claims=claims,
+        claim_of={s.key: c for c in claims for s in c.sentences},
+        titles={a.entry_id: clean_title(a.title, a.source_name) for a in ordered},
+        coverage=coverage_of(ordered),
+        left=tuple(a for a in ordered if a.lean in LEFT_LEANS),
+        right=tuple(a for a in ordered if a.lean in RIGHT_LEANS),
+        opinion=frozenset(a.entry_id for a in ordered if a.kind == "opinion"),
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section's sentences, and what the reader is told when it has none (``None``: nothing
+    of ours, a coverage note says why)."""
+
+    sentences: tuple[Sentence, ...]
+    missing: str | None = None
