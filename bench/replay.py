@@ -26,6 +26,12 @@ Then what a reader is told about coverage (issue 19), read from the published en
 ``--baseline REV`` replays the same sites with git revision REV's code (checked out beside
 this tree, ``bench/revision.py``) and prints its figures beside this tree's.
 
+``--cycles one weekly``: one ``run --once`` over every article (the default), and/or weekly
+cycles as the hidden replay runs them: the articles dated as the set dates them, one
+``run --once`` per week of those dates (weeks from the first article's day) on one database
+and out folder, each after the feeds were rewritten to list the articles published before its
+week's end; the seconds are the cycles' sum.
+
 With the ``bench`` extra (rouge-score), it also scores the published summaries the way the
 hidden evaluation checks them: each story's summary is that of the entry linking most of its
 articles (the entry, not the story, is what a subscriber reads, wrong articles and all), scored
@@ -55,6 +61,7 @@ printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -64,7 +71,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
@@ -97,9 +106,13 @@ def _outlets(
 
 
 def write_site(
-    root: Path, articles: list[ClusterArticle], leans: dict[int, str]
+    root: Path,
+    articles: list[ClusterArticle],
+    leans: dict[int, str],
+    until: datetime | None = None,
 ) -> tuple[str, dict[str, int]]:
-    """Feeds, pages and a ``sources.toml`` under ``root``; the page path of each article."""
+    """Feeds, pages and a ``sources.toml`` under ``root``; the page path of each article.
+    The feeds list the articles published before ``until`` (all of them by default)."""
     pages: dict[str, int] = {}
     sources = [
         "[settings]",
@@ -114,13 +127,7 @@ def write_site(
         folder = root / slug
         (folder / "a").mkdir(parents=True)
         name, kind, lean = items[0].source_id, items[0].kind, leans.get(items[0].entry_id, "center")
-        rss = [
-            '<?xml version="1.0" encoding="utf-8"?>',
-            '<rss version="2.0"><channel>',
-            f"<title>{escape(name)}</title><link>{{{{BASE}}}}/{slug}/</link>",
-            "<description>replayed stories</description>",
-        ]
-        for art in sorted(items, key=lambda a: a.published, reverse=True):
+        for art in items:
             path = f"{slug}/a/{art.entry_id}.html"
             pages[path] = art.entry_id
             paragraphs = "".join(f"<p>{escape(p)}</p>" for p in art.text.split("\n") if p)
@@ -130,14 +137,6 @@ def write_site(
                 f"<h1>{escape(art.title)}</h1>{paragraphs}</article></body></html>",
                 encoding="utf-8",
             )
-            rss.append(
-                f"<item><title>{escape(art.title)}</title>"
-                f"<link>{{{{BASE}}}}/{path}</link><guid>{{{{BASE}}}}/{path}</guid>"
-                f"<pubDate>{format_datetime(art.published)}</pubDate>"
-                f"<description>{escape(art.text[:300])}</description></item>"
-            )
-        rss.append("</channel></rss>")
-        (folder / "rss.xml").write_text("\n".join(rss), encoding="utf-8")
         sources += [
             "[[source]]",
             f'id = "{slug}"',
@@ -148,7 +147,44 @@ def write_site(
             f'kind = "{kind}"',
             "",
         ]
+    write_feeds(root, articles, leans, until)
     return "\n".join(sources), pages
+
+
+def write_feeds(
+    root: Path, articles: list[ClusterArticle], leans: dict[int, str], until: datetime | None
+) -> None:
+    """Each outlet's RSS feed: its articles published before ``until`` (all when None)."""
+    for slug, items in sorted(_outlets(articles, leans).items()):
+        rss = [
+            '<?xml version="1.0" encoding="utf-8"?>',
+            '<rss version="2.0"><channel>',
+            f"<title>{escape(items[0].source_id)}</title><link>{{{{BASE}}}}/{slug}/</link>",
+            "<description>replayed stories</description>",
+        ]
+        for art in sorted(items, key=lambda a: a.published, reverse=True):
+            if until is not None and art.published >= until:
+                continue
+            path = f"{slug}/a/{art.entry_id}.html"
+            rss.append(
+                f"<item><title>{escape(art.title)}</title>"
+                f"<link>{{{{BASE}}}}/{path}</link><guid>{{{{BASE}}}}/{path}</guid>"
+                f"<pubDate>{format_datetime(art.published)}</pubDate>"
+                f"<description>{escape(art.text[:300])}</description></item>"
+            )
+        rss.append("</channel></rss>")
+        (root / slug / "rss.xml").write_text("\n".join(rss), encoding="utf-8")
+
+
+def weeks(articles: list[ClusterArticle]) -> list[datetime]:
+    """The end of each week of the articles' dates (weeks counted from the first article's
+    day): one cycle each in a weekly replay, which feeds the articles published before it."""
+    first = min(a.published for a in articles).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = max(a.published for a in articles)
+    ends = [first + timedelta(days=7)]
+    while ends[-1] <= last:
+        ends.append(ends[-1] + timedelta(days=7))
+    return ends
 
 
 # What the published text says of a side with no article in the entry (the claim measured).
@@ -295,10 +331,18 @@ class Published:
 
 
 def run_cycle(
-    root: Path, tmp: Path, sources: str, pages: dict[str, int], tree: Path | None, port: int = 0
+    root: Path,
+    tmp: Path,
+    sources: str,
+    pages: dict[str, int],
+    tree: Path | None,
+    port: int = 0,
+    cycles: Sequence[Callable[[], None]] = (),
 ) -> Published | str:
     """One ``run --once`` over the site at ``root`` (with revision ``tree``'s code when given)
-    served on ``port`` (a free one by default); the published entries, or why the run failed."""
+    served on ``port`` (a free one by default); the published entries, or why the run failed.
+    With ``cycles``, one ``run --once`` after each of them (each writes the site's feeds for
+    its cycle), on the same database and out folder; the seconds are their sum."""
     with SampleWeb(root, port=port) as web:
         (tmp / "sources.toml").write_text(web.render(sources), encoding="utf-8")
         env = dict(
@@ -310,18 +354,21 @@ def run_cycle(
         )
         if tree is not None:
             env["PYTHONPATH"] = str(tree)
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "aggregator.cli", "run", "--once"],
-            env=env,
-            cwd=tree,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            return f"run --once failed ({done.returncode}): {done.stderr[-500:]}"
+        seconds = 0.0
+        for before in cycles or (lambda: None,):
+            before()
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "aggregator.cli", "run", "--once"],
+                env=env,
+                cwd=tree,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            seconds += time.perf_counter() - started
+            if done.returncode != 0:
+                return f"run --once failed ({done.returncode}): {done.stderr[-500:]}"
         prefix = web.base + "/"
         article_of = {prefix + path: article for path, article in pages.items()}
         entries = published_entries(tmp / "out")
@@ -401,11 +448,14 @@ def replay(
     leans: dict[int, str],
     refs: References,
     baseline: tuple[str, Path] | None = None,
+    modes: Sequence[str] = ("one",),
 ) -> None:
-    """Replay the set through this tree (and the baseline revision's tree, when given); print
-    the grouping scores, then the coverage figures side by side."""
+    """Replay the set through this tree (and the baseline revision's tree, when given), in one
+    cycle and/or weekly cycles (``modes``); print the grouping scores, then the coverage
+    figures side by side."""
     kinds = {a.entry_id: a.kind for a in articles}
     runs: list[tuple[str, Published]] = []
+    rows: list[str] = []  # each run's label in the score table
     with tempfile.TemporaryDirectory(prefix="bn-replay-") as tmp:
         root = Path(tmp) / "site"
         root.mkdir()
@@ -413,26 +463,40 @@ def replay(
         trees: list[tuple[str, Path | None]] = [("this tree", None)]
         if baseline is not None:
             trees.insert(0, (baseline[0], baseline[1]))
-        for name, tree in trees:
-            work = Path(tmp) / f"run-{len(runs)}"
-            work.mkdir()
-            got = run_cycle(root, work, sources, pages, tree)
-            if isinstance(got, str):
-                print(f"{label} ({name}): {got}")
-                continue
-            runs.append((name, got))
-    for name, got in runs:
+        for mode in modes:
+            if mode == "weekly":
+                cycles = [
+                    functools.partial(write_feeds, root, articles, leans, until)
+                    for until in weeks(articles)
+                ]
+            else:
+                cycles = [functools.partial(write_feeds, root, articles, leans, None)]
+            for name, tree in trees:
+                work = Path(tmp) / f"run-{len(runs)}"
+                work.mkdir()
+                got = run_cycle(root, work, sources, pages, tree, cycles=cycles)
+                tag = name if len(modes) == 1 else f"{name}, {mode}"
+                if len(modes) > 1 and mode == "weekly":
+                    tag += f" ({len(cycles)} cycles)"
+                if isinstance(got, str):
+                    print(f"{label} ({tag}): {got}")
+                    continue
+                runs.append((tag, got))
+                rows.append(f"{label.split()[0]} {name[:10]}" + (f" {mode}" if modes[1:] else ""))
+    for row, (_name, got) in zip(rows, runs, strict=True):
         pred = {article: f"entry-{number}" for article, number in got.entry_of.items()}
         lost = [i for i in gold if i not in pred]
         for entry_id in lost:  # scored as entries of their own, and counted
             pred[entry_id] = f"lost-{entry_id}"
-        row = label if len(runs) == 1 else f"{label[:13]} {name[:10]}"
+        row = label if len(runs) == 1 else row
         cq._row(row, cq.scores(pred, gold), f"{len(lost):8d}{got.seconds:10.1f}")
     if not runs:
         return
     figures = [(name, coverage_figures(got, gold, leans, kinds)) for name, got in runs]
     for key in figures[0][1]:
-        print(f"  {key + ':':22}" + " | ".join(f"{name}: {f[key]}" for name, f in figures))
+        print(f"  {key + ':':22}")
+        for name, f in figures:
+            print(f"    {name + ':':32}{f[key]}")
     summary_scores(label, runs[-1][1].entry_of, runs[-1][1].entries, gold, refs)
 
 
@@ -456,6 +520,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--density", type=int, default=20, help="neus stories a day")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--baseline", help="a git revision to replay beside this tree")
+    parser.add_argument(
+        "--cycles",
+        nargs="+",
+        choices=("one", "weekly"),
+        default=["one"],
+        help="one run --once over every article, and/or one per week of their dates",
+    )
     args = parser.parse_args(argv)
     if not cq.DEV.is_file():
         print(f"{cq.DEV} not found (../shared is absent): nothing to replay.")
@@ -488,13 +559,13 @@ def _replay_sets(args: argparse.Namespace, baseline: tuple[str, Path] | None) ->
     print(" " * 24 + "".join(f"{c:>8}" for c in cq.COLUMNS) + "    lost   seconds")
     if "dev" in args.sets:
         articles, gold, leans = dev_set()
-        replay("dev (100 stories)", articles, gold, leans, dev_references(), baseline)
+        replay("dev (100 stories)", articles, gold, leans, dev_references(), baseline, args.cycles)
     if "neus" in args.sets:
         stories = [s for split in args.splits for s in cq.neus_stories(split)]
         articles, gold = cq.stream(stories, args.seed, args.density)
         label = f"neus {'+'.join(args.splits)} {args.density}/day"
         leans = neus_leans(articles, gold)
-        replay(label, articles, gold, leans, neus_references(stories), baseline)
+        replay(label, articles, gold, leans, neus_references(stories), baseline, args.cycles)
     print(
         "targets (issue 11): dev pairwise F1 >= 0.93, B-cubed F1 >= 0.96; the hidden set, "
         "replayed like this: P >= 0.95, F1 >= 0.92, nothing lost"
