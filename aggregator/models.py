@@ -98,6 +98,7 @@ class ClusterArticle:
     published: datetime
     kind: str = "news"  # news or opinion
     fetched: datetime | None = None  # breaks ties between equal published times
+    side: str = ""  # its outlet's side: left, right, center ("" when not known)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ threshold below the join threshold. The group stage records every article-to-sto
 compared at or above it (``EntryRelated``); the rewrite stage reads back the other sides'
 articles so related to a story and this module decides, per absent side, which note the
 reader gets: ``no_coverage`` or ``related_angle`` (an outlet, its headline and a link).
-Publishing words each note (``publish.story.note_text``).
+Publishing words each note (``publish.story.note_text``). An article of the missing side that
+the pair model is confident enough of (``cluster.index.SIDE_JOIN``) was joined to the story by
+the grouping instead, and the side is then no longer missing.
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ found none; a related angle is named when the search found one (the most probabl
 wrong when it is of another gold story. ``related.RELATED`` is chosen on ``train`` only (the
 highest threshold whose false claims plus wrong names are within 1% of the fewest); ``val``,
 ``test`` and dev are reported as they come. Exits 0 with a note when ../shared is absent.
+
+``--complete [T ...]`` sweeps the side-completion join instead (``cluster.index.SIDE_JOIN``;
+1.01 is none, today's grouping): per threshold, pairwise P, R, F1 and B-cubed F1, the claims
+left at ``related.RELATED`` and how many are false, and (dev) opinion pairs joined.
+``SIDE_JOIN`` is chosen on ``train`` seed 1 only: the threshold with the best pairwise F1 among
+those whose precision is within 0.01 of no completion's.
 """
 
 from __future__ import annotations
@@ -21,29 +27,38 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from dataclasses import replace
 
 import cluster_quality as cq
 from replay import dev_set, neus_leans
 
 from aggregator import cluster, related
+from aggregator.cluster.index import SIDE_JOIN
 from aggregator.models import ClusterArticle
 
 THRESHOLDS = (1.01, 0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
+# side-completion join thresholds (``--complete``); 1.01 is none (today's grouping)
+COMPLETE_SWEEP = (1.01, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
 
 
 def measure(
-    articles: list[ClusterArticle], gold: cq.Gold, leans: dict[int, str]
-) -> dict[float, tuple[int, int, int, int, int]]:
+    articles: list[ClusterArticle],
+    gold: cq.Gold,
+    leans: dict[int, str],
+    thresholds: tuple[float, ...] = THRESHOLDS,
+    side_join: float = 1.01,
+) -> tuple[dict[float, tuple[int, int, int, int, int]], dict[int, str]]:
     """Per threshold: (one-sided claims, false claims left, related angles named, wrong ones,
-    stories); a threshold above 1 is no search (today's claims)."""
-    index = cluster.StoryIndex()
+    stories); a threshold above 1 is no search (today's claims). With the grouping's
+    assignments, its side-completion joins at ``side_join`` (above 1: none)."""
+    index = cluster.StoryIndex(side_join=side_join)
     links: list[tuple[int, str, float]] = []  # (entry, story then, p)
     for art in articles:
-        found = index.add(art)
+        found = index.add(replace(art, side=related.side_of(leans[art.entry_id]) or "center"))
         links += [
             (art.entry_id, s.story_id, s.score)
             for s in related.related_steps(
-                art.entry_id, found.story_id, found.near, min(THRESHOLDS)
+                art.entry_id, found.story_id, found.near, min(thresholds)
             )
         ]
     story_of = index.assignments()
@@ -54,7 +69,7 @@ def measure(
     for entry, g in gold.items():
         by_gold[g].append(entry)
     out = {}
-    for t in THRESHOLDS:
+    for t in thresholds:
         rel: dict[str, dict[int, float]] = defaultdict(dict)  # story -> entry -> p
         for entry, sid, p in links:
             if p < t:
@@ -91,7 +106,31 @@ def measure(
                 ):
                     false += 1
         out[t] = (claims, false, named, wrong, len(members))
-    return out
+    return out, story_of
+
+
+def completion_rows(
+    label: str,
+    articles: list[ClusterArticle],
+    gold: cq.Gold,
+    leans: dict[int, str],
+    thresholds: tuple[float, ...],
+) -> None:
+    """The grouping and the claims of absence at each side-completion threshold (the search at
+    ``related.RELATED``): pairwise and B-cubed scores, false "not covered" claims left,
+    related angles named and wrong, opinion pairs joined (where opinion pieces are known)."""
+    opinion = {a.entry_id for a in articles if a.kind == "opinion"}
+    for t in thresholds:
+        got, pred = measure(articles, gold, leans, (related.RELATED,), side_join=t)
+        claims, false, named, wrong, n = got[related.RELATED]
+        figures = cq.scores(pred, gold)
+        (oj, on), _ = cq.join_rates(pred, gold, opinion)
+        print(
+            f"{label:18}{t:10.3f}"
+            + "".join(f"{figures[c]:7.3f}" for c in ("P", "R", "F1", "B3 F1"))
+            + f"{n:8d}{claims:8d}{false:8d}{named:8d}{wrong:8d}"
+            + (f"  opinion pairs {oj}/{on}" if on else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=("dev", "neus"), default=["dev", "neus"])
     parser.add_argument("--splits", nargs="+", choices=cq.SPLITS, default=list(cq.SPLITS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
+    parser.add_argument(
+        "--complete",
+        nargs="*",
+        type=float,
+        help="side-completion join thresholds to sweep (none given: COMPLETE_SWEEP)",
+    )
     args = parser.parse_args(argv)
     if not cq.NEUS.is_file():
         print(f"{cq.NEUS} not found (../shared is absent): nothing to measure.")
@@ -114,8 +159,17 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             articles, gold = cq.stream(cq.neus_stories(split), seed, cq.DENSITY)
             runs.append((f"{split} seed {seed}", articles, gold, neus_leans(articles, gold)))
+    if args.complete is not None:
+        print(f"shipped side-completion threshold cluster.index.SIDE_JOIN = {SIDE_JOIN}")
+        print(
+            f"{'':18}{'side join':>10}{'P':>7}{'R':>7}{'F1':>7}{'B3 F1':>7}"
+            f"{'stories':>8}{'claims':>8}{'false':>8}{'named':>8}{'wrong':>8}"
+        )
+        for label, articles, gold, leans in runs:
+            completion_rows(label, articles, gold, leans, tuple(args.complete or COMPLETE_SWEEP))
+        return 0
     for label, articles, gold, leans in runs:
-        for t, (claims, false, named, wrong, n) in measure(articles, gold, leans).items():
+        for t, (claims, false, named, wrong, n) in measure(articles, gold, leans)[0].items():
             print(
                 f"{label:18}{t:10.3f}{n:8d}{claims:8d}{false:8d}"
                 f"{named:8d}{wrong:8d}  (named wrong {wrong / max(named, 1):.0%})"

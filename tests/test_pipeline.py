@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from aggregator import cluster
 from aggregator.config import Config, GroupingSettings, Source
 from aggregator.demo import SampleWeb
-from aggregator.models import StoryMerged
+from aggregator.models import ClusterArticle, StoryMerged
 from aggregator.pipeline import Pipeline
 from aggregator.publish import atom_id
 from aggregator.store.schema import EntryRow, SourceRow, StoryRow
@@ -628,6 +628,59 @@ def test_an_opinion_piece_two_days_after_the_event_naming_its_people_joins_the_e
     entry = stories_of(report.feed_path)[atom_id(fine_id)]
     related = [x.href for x in entry.links if x.rel == "related"]
     assert any(href.endswith("/commentary-delta/406.html") for href in related), related
+
+
+def test_a_side_missing_from_a_story_joins_it_when_the_pair_model_is_confident_enough(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A water main bursts: a centre and a right-leaning outlet report it alike; a
+    left-leaning outlet tells it hours later through the tenants left without water and the
+    council's delays (tests/fixtures/stories/side-join.json). The pair model gives the left
+    report less than its join threshold for the story, but more than the side-completion
+    threshold (``cluster.index.SIDE_JOIN``), and the story has no left-leaning outlet: it
+    joins. One entry with all three reports, no "not covered" claim and no related angle for
+    the left, and no blindspot entry; the library strike only the left covered still is one."""
+    config = make_config(web, tmp_path, extra=serve_as_outlets(web, "side-join"))
+    report = Pipeline(config).run_cycle()
+    assert report.failed == []
+    with Pipeline(config).session() as s:
+        rows = {
+            int(e.link.rsplit("/", 1)[-1].removesuffix(".html")): e
+            for e in s.scalars(select(EntryRow).where(EntryRow.link.contains("/side-join-")))
+        }
+    story_of = {number: row.story_id for number, row in rows.items()}
+    assert set(story_of) == set(gold_stories("side-join"))
+    # Without the side-completion join the left report would be split: below the join
+    # threshold, above the side-completion one (else this tests nothing).
+    index = cluster.StoryIndex(side_join=1.01)
+    found = None
+    for number in (701, 702, 704, 703):  # in published order
+        row = rows[number]
+        found = index.add(
+            ClusterArticle(number, row.source_id, row.title, row.text or "", row.published_at)
+        )
+    assert found is not None and found.opened
+    assert cluster.index.SIDE_JOIN <= found.score < index.threshold, found.score
+
+    assert story_of[701] == story_of[702] == story_of[703] != story_of[704]
+    entries = stories_of(report.feed_path)
+    water, strike = entries[atom_id(story_of[701])], entries[atom_id(story_of[704])]
+    related = {x.href.rsplit("/", 1)[-1] for x in water.links if x.rel == "related"}
+    assert related == {"701.html", "702.html", "703.html"}
+    content = water.content[0].value
+    assert "outlet has covered this story yet" not in content
+    assert 'class="related-angle"' not in content
+    assert "Harbor Progressive" in content
+    blind = stories_of(config.out_dir / "blindspot.atom")
+    assert water.id not in blind
+    assert strike.id in blind
+    assert "No right-leaning outlet has covered this story yet." in strike.content[0].value
+
+    # Another cycle: the same entries under the same ids, every article still linked.
+    ids = {e.id: {x.href for x in e.links if x.rel == "related"} for e in entries.values()}
+    Pipeline(config).run_cycle()
+    again = stories_of(report.feed_path)
+    assert {e.id: {x.href for x in e.links if x.rel == "related"} for e in again.values()} == ids
 
 
 @needs_embeddings

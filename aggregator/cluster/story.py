@@ -46,8 +46,11 @@ class Story:
     news: int = 0  # members that are news, not opinion
     entry_ids: list[int] = field(default_factory=list)
     source_ids: set[str] = field(default_factory=set)
+    sides: set[str] = field(default_factory=set)  # its outlets' sides (left, right, center)
 
-    def add(self, entry_id: int, source_id: str, doc: Doc, published: datetime) -> None:
+    def add(
+        self, entry_id: int, source_id: str, doc: Doc, published: datetime, side: str = ""
+    ) -> None:
         for k, v in doc.vec.items():
             self.total[k] = self.total.get(k, 0.0) + v
         self.centroid = normalised(self.total, CENTROID_TERMS)
@@ -61,13 +64,15 @@ class Story:
         self.dates |= doc.dates
         self.entry_ids.append(entry_id)
         self.source_ids.add(source_id)
+        self.sides.add(side)
         self.first_published = min(self.first_published, published)
         self.last_published = max(self.last_published, published)
 
-    def count(self, entry_id: int, source_id: str, published: datetime) -> None:
+    def count(self, entry_id: int, source_id: str, published: datetime, side: str = "") -> None:
         """Count an article in without comparing against it (a copy of a member)."""
         self.entry_ids.append(entry_id)
         self.source_ids.add(source_id)
+        self.sides.add(side)
         self.first_published = min(self.first_published, published)
         self.last_published = max(self.last_published, published)
 
@@ -87,6 +92,7 @@ class Story:
         self.news += newer.news
         self.entry_ids += newer.entry_ids
         self.source_ids |= newer.source_ids
+        self.sides |= newer.sides
         self.first_published = min(self.first_published, newer.first_published)
         self.last_published = max(self.last_published, newer.last_published)
 
@@ -112,3 +118,6 @@ class Assignment:
     # Every candidate story compared, with the pair model's probability (story id, p), most
     # probable first: what a looser search for related coverage reads (``related.py``).
     near: tuple[tuple[str, float], ...] = ()
+    # Joined below the join threshold, to a story none of whose outlets is of its side: the
+    # looser search's side-completion join (``index.SIDE_JOIN``).
+    completed: bool = False

@@ -62,8 +62,9 @@ class Grouping:
         self.store = store
         self.embeddings = embeddings
         self.progress = progress
-        # Source id -> kind, looked up once per entry on the group stage's hot path.
+        # Source id -> kind and side, looked up once per entry on the group stage's hot path.
         self._kinds = {src.id: src.kind for src in sources}
+        self._sides = {src.id: src.side for src in sources}
         self.kept_index: _KeptIndex | None = None
 
     # --- the kept index around a prune ---------------------------------------------------------
@@ -194,7 +195,8 @@ class Grouping:
         self._embedder.embed([embedding_text(a.title, a.text) for a in ahead])
 
     def _cluster_article(self, entry: StoredEntry) -> ClusterArticle:
-        """The entry as the grouping sees it, with its source's kind (news or opinion)."""
+        """The entry as the grouping sees it, with its source's kind (news or opinion) and side
+        (a story none of whose outlets is of its side may take it below the join threshold)."""
         return ClusterArticle(
             entry_id=entry.id,
             source_id=entry.source_id,
@@ -203,4 +205,5 @@ class Grouping:
             published=entry.published,
             kind=self._kinds.get(entry.source_id, "news"),
             fetched=entry.fetched,
+            side=self._sides.get(entry.source_id, ""),
         )
