@@ -119,6 +119,7 @@ class StoryArticle:
     # (name, lean, link, title) of each copy of it: the title is the copy's own headline
     via: tuple[tuple[str, str, str | None, str], ...] = ()
     image: str | None = None  # its feed's media or enclosure, else its page's og:image
+    side_join: bool = False  # joined by the side-completion search, below the join threshold
 
 
 @dataclass(frozen=True)
@@ -187,12 +188,13 @@ class Coverage:
 
 @dataclass(frozen=True)
 class CoverageNote:
-    """What the reader is told of a side no article of the story comes from, as a code that
-    publishing words (``publish.story.note_text``): ``no_coverage`` (the looser search found
-    nothing of that side's) or ``related_angle`` (it found this article, not joined to the
-    story: its outlet, its own headline, its link)."""
+    """What the reader is told of a side the story's firmly joined articles do not reach, as a
+    code that publishing words (``publish.story.note_text``): ``no_coverage`` (the looser
+    search found nothing of that side's), ``related_angle`` (it found this article, not joined
+    to the story: its outlet, its own headline, its link) or ``side_join`` (it found this
+    article and joined it, on a weaker match than the rest: the reader is told which)."""
 
-    code: str  # "no_coverage" | "related_angle"
+    code: str  # "no_coverage" | "related_angle" | "side_join"
     side: str  # "left" | "right"
     outlet: str = ""
     title: str = ""
@@ -406,6 +408,7 @@ class StoredEntry:
     story_id: str | None
     copy_of: int | None
     image: str | None = None  # its feed's media or enclosure, else its page's og:image
+    side_join: bool = False  # joined by the side-completion search (``EntryGrouped``)
 
 
 @dataclass(frozen=True)
@@ -453,6 +456,9 @@ class EntryGrouped:
     story_id: str
     copy_of: int | None
     published: datetime  # widens the story's span
+    # Joined below the join threshold by the side-completion search (``cluster.index``):
+    # what the story page and the JSON Feed tell the reader (``related.coverage_notes``).
+    side_join: bool = False
 
 
 @dataclass(frozen=True)

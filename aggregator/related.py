@@ -11,7 +11,8 @@ articles so related to a story and this module decides, per absent side, which n
 reader gets: ``no_coverage`` or ``related_angle`` (an outlet, its headline and a link).
 Publishing words each note (``publish.story.note_text``). An article of the missing side that
 the pair model is confident enough of (``cluster.index.SIDE_JOIN``) was joined to the story by
-the grouping instead, and the side is then no longer missing.
+the grouping instead (``side_join``): the side is then no longer missing, and the note
+names that article so the reader is told which of the two happened.
 """
 
 from __future__ import annotations
@@ -57,17 +58,23 @@ def coverage_notes(
     related: Sequence[StoryArticle],
     days: timedelta = SEARCH_DAYS,
 ) -> tuple[CoverageNote, ...]:
-    """One note per side the story's own articles do not reach: ``related_angle`` naming that
-    side's most related article published within ``days`` of the story's own (``related``
-    comes most related first), else ``no_coverage``."""
+    """One note per side the story's firmly joined articles do not reach: ``side_join``
+    naming that side's article the side-completion search joined (the reader is told it was
+    joined on a weaker match), else ``related_angle`` naming that side's most related article
+    published within ``days`` of the story's own (``related`` comes most related first), else
+    ``no_coverage``."""
     if not articles:
         return ()
-    reached = {side_of(a.lean) for a in articles}
+    reached = {side_of(a.lean) for a in articles if not a.side_join}
     earliest = min(a.published for a in articles) - days
     latest = max(a.published for a in articles) + days
     notes = []
     for side in SIDES:
         if side in reached:
+            continue
+        joined = next((a for a in articles if a.side_join and side_of(a.lean) == side), None)
+        if joined is not None:
+            notes.append(_naming("side_join", side, joined))
             continue
         found = next(
             (
@@ -80,14 +87,17 @@ def coverage_notes(
         if found is None:
             notes.append(CoverageNote("no_coverage", side))
         else:
-            notes.append(
-                CoverageNote(
-                    "related_angle",
-                    side,
-                    outlet=found.source_name,
-                    title=found.title,
-                    link=found.link,
-                    published=found.published,
-                )
-            )
+            notes.append(_naming("related_angle", side, found))
     return tuple(notes)
+
+
+def _naming(code: str, side: str, article: StoryArticle) -> CoverageNote:
+    """A note that names one article of ``side``: its outlet, its own headline, its link."""
+    return CoverageNote(
+        code,
+        side,
+        outlet=article.source_name,
+        title=article.title,
+        link=article.link,
+        published=article.published,
+    )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 from lxml import etree
+from lxml import html as lxml_html
 from sqlalchemy import func, select
 
 from aggregator import cluster
@@ -671,6 +672,25 @@ def test_a_side_missing_from_a_story_joins_it_when_the_pair_model_is_confident_e
     assert "outlet has covered this story yet" not in content
     assert 'class="related-angle"' not in content
     assert "Harbor Progressive" in content
+    # Which of the two happened is said: the left report was joined, on a weaker match, in
+    # the entry, on the story page and in the JSON Feed; only that entry is marked so.
+    assert {n for n, row in rows.items() if row.side_join} == {703}
+    page = lxml_html.fragment_fromstring(content, create_parent="div")
+    (joined,) = page.xpath(".//section[@class='progressive']/p[@class='side-join']")
+    assert [a.get("href") for a in joined.iter("a")] == [rows[703].link]
+    assert "joined to this story by the search for left-leaning coverage" in joined.text_content()
+    story_page = (config.out_dir / "stories" / water.link.rsplit("/", 1)[-1]).read_text()
+    assert 'class="side-join"' in story_page
+    items = {
+        i["id"]: i for i in json.loads((config.out_dir / "balanced.json").read_text())["items"]
+    }
+    (note,) = items[water.id]["_balanced_news"]["coverage"]
+    assert (note["note"], note["side"], note["outlet"], note["url"]) == (
+        "side_join",
+        "left",
+        "Harbor Progressive",
+        rows[703].link,
+    )
     blind = stories_of(config.out_dir / "blindspot.atom")
     assert water.id not in blind
     assert strike.id in blind

@@ -56,6 +56,26 @@ def test_a_missing_side_is_a_related_angle_only_when_the_search_found_that_side(
     assert related.coverage_notes([*dam, left_elsewhere], []) == ()
 
 
+def test_a_side_reached_only_by_a_side_completion_join_is_named_as_joined() -> None:
+    """The left article the side-completion search joined (below the join threshold) reaches
+    the left side, but the reader is told which article that is and that it was joined on a
+    weaker match: a ``side_join`` note naming it, never "not covered" nor a related angle."""
+    dam = story_articles("other-words")[:2]
+    left = dataclasses.replace(story_articles("other-words")[2], side_join=True)
+    library = story_articles("other-words")[3:]
+    (note,) = related.coverage_notes([*dam, left], [*library])
+    assert (note.code, note.side, note.outlet, note.title, note.link) == (
+        "side_join",
+        "left",
+        "Harbor Progressive",
+        left.title,
+        left.link,
+    )
+    # The same article joined at the threshold: both sides reached, nothing to say.
+    firm = dataclasses.replace(left, side_join=False)
+    assert related.coverage_notes([*dam, firm], []) == ()
+
+
 def test_a_story_is_a_blindspot_only_when_the_search_found_nothing_of_the_other_side() -> None:
     angle = CoverageNote("related_angle", "left", "Harbor Progressive", "t", "http://h.example/")
     assert blindspot_side(("center", "right")) == "right"

@@ -152,7 +152,9 @@ class Grouping:
                 story_id = found.story_id
                 if found.opened:
                     steps.append(StoryOpened(story_id, art.published, found.storyline))
-                steps.append(EntryGrouped(entry.id, story_id, found.copy_of, art.published))
+                steps.append(
+                    EntryGrouped(entry.id, story_id, found.copy_of, art.published, found.completed)
+                )
                 for retired in found.merged:
                     steps.append(StoryMerged(retired, story_id))
                     touched.discard(retired)

@@ -162,8 +162,9 @@ class Rewriting:
         self, story_id: str, articles: Sequence[StoryArticle]
     ) -> tuple[CoverageNote, ...]:
         """Before the story says a side has not covered it: that side's related articles
-        (the looser search, ``related.py``), read only when a side is missing."""
-        reached = {related.side_of(a.lean) for a in articles}
+        (the looser search, ``related.py``), read only when a side is missing from the
+        story's firmly joined articles."""
+        reached = {related.side_of(a.lean) for a in articles if not a.side_join}
         if all(side in reached for side in related.SIDES):
             return ()
         found = [self._story_article(e) for e in self.store.related_entries(story_id)]
@@ -216,6 +217,7 @@ class Rewriting:
             text_available=available,
             fetched=entry.fetched,
             image=entry.image,
+            side_join=entry.side_join,
         )
 
 

@@ -100,6 +100,8 @@ def _section(
     parts = [f'<section class="{css}">', f"<h4>{title}</h4>"]
     if sentences:
         parts.extend(f"<p>{_quoted_html(s)}</p>" for s in sentences)
+        if note is not None and note.code == "side_join":
+            parts.append(note_html(note))
     elif note is not None:
         parts.append(note_html(note))
     else:
@@ -114,33 +116,53 @@ def _section(
 
 def note_text(note: CoverageNote) -> str:
     """The note in plain words (the JSON Feed's, and the HTML's around its link)."""
+    when = f" ({_day(note.published)})" if note.published else ""
     if note.code == "related_angle":
-        when = f" ({_day(note.published)})" if note.published else ""
         return (
             f"A {note.side}-leaning outlet covered a related angle: {note.outlet}, "
             f"\u201c{note.title}\u201d{when}."
         )
+    if note.code == "side_join":
+        return f"{note.outlet}, \u201c{note.title}\u201d{when}, {_JOINED.format(side=note.side)}"
     return f"No {note.side}-leaning outlet has covered this story yet."
 
 
+# A side-completion join, after the article it names.
+_JOINED = (
+    "was joined to this story by the search for {side}-leaning coverage, on a weaker match "
+    "than the other reports."
+)
+
+
 def note_html(note: CoverageNote) -> str:
-    """The note as a paragraph; a related angle links to its article (its outlet and its own
-    headline), which is not one of the story's sources."""
+    """The note as a paragraph; a related angle or a side-completion join links to its
+    article (its outlet and its own headline)."""
     url = safe_url(note.link)
-    if note.code != "related_angle" or not url:
+    if note.code not in ("related_angle", "side_join") or not url:
         return f'<p class="missing">{escape(note_text(note))}</p>'
     when = f" ({_day(note.published)})" if note.published else ""
     label = f"{escape(note.outlet)}, \u201c{escape(note.title)}\u201d"
+    link = f'<a href="{escape(url, quote=True)}">{label}</a>'
+    if note.code == "side_join":
+        return (
+            f'<p class="side-join">{link}{escape(when)}, '
+            f"{escape(_JOINED.format(side=note.side))}</p>"
+        )
     return (
         f'<p class="related-angle">A {escape(note.side)}-leaning outlet covered a related angle: '
-        f'<a href="{escape(url, quote=True)}">{label}</a>{escape(when)}.</p>'
+        f"{link}{escape(when)}.</p>"
     )
+
+
+def absence_notes(notes: Sequence[CoverageNote]) -> list[CoverageNote]:
+    """The notes about a side the story has no article of (a side-completion join is not)."""
+    return [n for n in notes if n.code != "side_join"]
 
 
 def common_ground_note(notes: Sequence[CoverageNote]) -> str:
     """Why Common Ground is empty when a side has no article of the story."""
     said = []
-    for note in notes:
+    for note in absence_notes(notes):
         if note.code == "related_angle":
             view = "Progressive" if note.side == "left" else "Conservative"
             said.append(
@@ -153,11 +175,11 @@ def common_ground_note(notes: Sequence[CoverageNote]) -> str:
 
 
 def note_json(note: CoverageNote) -> dict[str, str]:
-    """The note in the JSON Feed: its code, its side, its words, and a related angle's
-    article."""
+    """The note in the JSON Feed: its code, its side, its words, and the article a related
+    angle or a side-completion join names."""
     out = {"note": note.code, "side": note.side, "text": note_text(note)}
     url = safe_url(note.link)
-    if note.code == "related_angle" and url:
+    if note.code in ("related_angle", "side_join") and url:
         out |= {"outlet": note.outlet, "title": note.title, "url": url}
     return out
 
@@ -265,7 +287,7 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
         )
     )
     common_missing = rewrite.common_ground_missing
-    if rewrite.notes and not rewrite.common_ground:
+    if absence_notes(rewrite.notes) and not rewrite.common_ground:
         common_missing = common_ground_note(rewrite.notes)
     parts.append(_section("common-ground", "Common Ground", rewrite.common_ground, common_missing))
     parts.append("</div>")

@@ -34,6 +34,7 @@ _STORED = (
     EntryRow.story_id,
     EntryRow.copy_of,
     EntryRow.image,
+    EntryRow.side_join,
 )
 
 
@@ -55,6 +56,7 @@ def stored_entries(s: Session, *where: Any) -> list[StoredEntry]:
             story_id=r.story_id,
             copy_of=r.copy_of,
             image=r.image,
+            side_join=bool(r.side_join),
         )
         for r in rows
     ]

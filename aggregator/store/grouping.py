@@ -25,7 +25,11 @@ from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, utcnow
 _PLACE = (
     update(EntryRow)
     .where(EntryRow.id == bindparam("entry"))
-    .values(story_id=bindparam("story"), copy_of=bindparam("original"))
+    .values(
+        story_id=bindparam("story"),
+        copy_of=bindparam("original"),
+        side_join=bindparam("side_join"),
+    )
 )
 
 
@@ -59,7 +63,12 @@ class GroupingMixin(StoreBase):
                     _open_story(s, step.story_id, step.published, step.storyline)
                 elif isinstance(step, EntryGrouped):
                     placed.append(
-                        {"entry": step.entry_id, "story": step.story_id, "original": step.copy_of}
+                        {
+                            "entry": step.entry_id,
+                            "story": step.story_id,
+                            "original": step.copy_of,
+                            "side_join": step.side_join,
+                        }
                     )
                     row = s.get(StoryRow, step.story_id)
                     if row is not None:

@@ -153,6 +153,8 @@ class EntryRow(Base):
     )
     ident: Mapped[str | None] = mapped_column(String(64))  # link + title, survives GUID changes
     text_available: Mapped[bool] = mapped_column(Boolean, default=True)  # False: paywall
+    # Joined by the side-completion search, below the join threshold (``EntryGrouped``).
+    side_join: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
