@@ -120,6 +120,9 @@ class StoryArticle:
     via: tuple[tuple[str, str, str | None, str], ...] = ()
     image: str | None = None  # its feed's media or enclosure, else its page's og:image
     side_join: bool = False  # joined by the side-completion search, below the join threshold
+    owner: str = ""  # who owns its outlet ("News Corp"), from the source's config; "" unknown
+    # (name, owner) of each copy (``via``) whose outlet's owner is known
+    via_owners: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,8 @@ class Coverage:
     articles: tuple[tuple[str, str, str | None, str, str], ...] = ()
     # Every copy (name, lean, link, title), one outlet's two copies both: the feed links each.
     copies: tuple[tuple[str, str, str | None, str], ...] = ()
+    # (outlet, owner) of every listed outlet whose owner is known, in the order listed.
+    owners: tuple[tuple[str, str], ...] = ()
 
     def count(self, side: str) -> int:
         """Outlets covering the story on one side ("left", "center" or "right"), copies too."""
@@ -231,6 +236,7 @@ class RelatedLink:
     url: str
     outlet: str
     lean: str
+    owner: str = ""  # who owns the outlet; "" when not known
 
 
 @dataclass(frozen=True)

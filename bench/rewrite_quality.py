@@ -5,7 +5,8 @@ Three real-world sets from ``../shared/fixtures`` (read at run time, never copie
 - ``neus/val.source`` + ``neus/val.target``: 307 stories, each a left, a centre and a right
   article (random order); the reference is the AllSides editors' neutral summary.
 - ``allsides/dev-stories.jsonl``: 100 headline roundups; the reference is the first ``roundup``
-  paragraph, the articles are the left/centre/right excerpts with their real leans.
+  paragraph, the articles are the left/centre/right excerpts with their real leans, and their
+  outlets' owners where the shipped ``sources.toml`` names them (:func:`shipped_owners`).
 - ``neus-grouping/stories.jsonl``, ``split == "test"``: 281 stories no weight was fitted on,
   each three article leads (no leans, random order); the reference is the editors' roundup.
 
@@ -38,7 +39,8 @@ ROUGE-1 that the longer stories (and val, dev and test) did not show.
 ``--baseline REV`` also scores the summaries and headlines of git revision REV (its rewrite
 package, checked out in a temporary worktree and run in a child process on the same cases) and
 prints, per set, the paired difference of the summary's ROUGE (this tree minus REV, per story)
-with a 95% bootstrap interval: a "fell below" that the interval straddles is noise, not a loss.
+with a 95% bootstrap interval: a "fell below" that the interval straddles is noise, not a loss;
+and how many stories' headline or summary differ from REV's at all.
 
 Figures are printed, never asserted here; ``bench/gate.py`` (run by CI) holds the dev stories'
 summary ROUGE (``ours``, ``rouge_f1``) above floors pinned under today's figures, so the dev
@@ -60,6 +62,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -72,11 +75,13 @@ from typing import Any
 from resample import bootstrap
 from revision import checked_out
 
+from aggregator.config import load_config
 from aggregator.models import StoryArticle
 from aggregator.rewrite import rewrite_story
 from aggregator.rewrite.attribution import strip_dateline
 from aggregator.text import split_sentences, word_count
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 NEUS_SOURCE = SHARED / "neus" / "val.source"
 NEUS_TARGET = SHARED / "neus" / "val.target"
@@ -102,7 +107,9 @@ def _title_and_text(chunk: str) -> tuple[str, str]:
     return title.replace("TITLE=>", "", 1).strip(), text.strip()
 
 
-def _article(i: int, title: str, text: str, lean: str, name: str, kind: str) -> StoryArticle:
+def _article(
+    i: int, title: str, text: str, lean: str, name: str, kind: str, owner: str = ""
+) -> StoryArticle:
     return StoryArticle(
         entry_id=i + 1,
         source_id=f"s{i + 1}",
@@ -113,6 +120,7 @@ def _article(i: int, title: str, text: str, lean: str, name: str, kind: str) -> 
         link=None,
         published=T0 + timedelta(minutes=i),  # the given order is the only order we know
         text=text,
+        owner=owner,
     )
 
 
@@ -142,7 +150,23 @@ def neus_grouping_cases(split: str = "test") -> Iterator[Case]:
             yield articles, story["roundup"]["text"], story["roundup"]["title"]
 
 
+def _outlet_key(name: str) -> str:
+    """An outlet's name as AllSides and our sources file both write it: "Wall Street Journal
+    (News)" and "The Wall Street Journal" alike."""
+    bare = re.sub(r"\s*\([^)]*\)$", "", name).strip().lower()
+    return re.sub(r"^the\s+", "", bare)
+
+
+def shipped_owners() -> dict[str, str]:
+    """Who owns each outlet, as the shipped sources.toml says, by :func:`_outlet_key`: the
+    AllSides stories' outlets get the owners they would have in a run (two of the 100 dev
+    stories have two outlets of one owner: The Wall Street Journal and the New York Post)."""
+    config = load_config(ROOT / "sources.toml")
+    return {_outlet_key(s.name): s.owner for s in config.sources if s.owner}
+
+
 def allsides_cases(path: Path = ALLSIDES) -> Iterator[Case]:
+    owners = shipped_owners()
     with path.open(encoding="utf-8") as f:
         for line in f:
             story = json.loads(line)
@@ -158,6 +182,7 @@ def allsides_cases(path: Path = ALLSIDES) -> Iterator[Case]:
                         lean,
                         item["newsSource"],
                         kind,
+                        owners.get(_outlet_key(item["newsSource"]), ""),
                     )
                 )
             if articles and story["roundup"]:
@@ -221,6 +246,7 @@ def lexrank(articles: list[StoryArticle], summary_words: int) -> tuple[str, str]
 _CHILD = """
 import dataclasses, json, sys
 from datetime import datetime
+from aggregator.config import load_config
 from aggregator.models import StoryArticle
 from aggregator.rewrite import rewrite_story
 names = {f.name for f in dataclasses.fields(StoryArticle)}
@@ -344,6 +370,9 @@ def evaluate(
                 mean, low, high = paired_interval(diffs)
                 parts.append(f"{metric} {mean:+.2f} [{low:+.2f}, {high:+.2f}]")
             print(f"  summary, {label.strip()} - {revision[0][:9]} (95% CI): " + "  ".join(parts))
+        ours_now = [ours(arts, summary_words) for arts, _, _ in cases]
+        differ = sum(now != was for now, was in zip(ours_now, revision[1], strict=True))
+        print(f"  headline or summary differs from {revision[0][:9]}'s: {differ}/{len(cases)}")
     traced, total = traceability(cases, summary_words)
     print(f"  extractive sentences traceable to a source: {traced}/{total} ({traced / total:.1%})")
     stories, sentences, n = attributions(cases, summary_words)

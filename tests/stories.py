@@ -90,6 +90,10 @@ def serve_as_outlets(web: SampleWeb, name: str) -> tuple[Source, ...]:
                 feeds=(web.url(f"{folder}/rss.xml"),),
                 lean=items[0]["lean"],
                 kind=items[0]["kind"],
+                owner=items[0].get("owner", ""),
+                owner_source="test fixture; owner set by the balanced-news authors"
+                if items[0].get("owner")
+                else "",
             )
         )
     return tuple(sources)

@@ -63,6 +63,23 @@ def test_sources_table_shows_extraction_failures(web: SampleWeb, tmp_path: Path,
     assert rows["beta"][column].strip() == "0" and "extract:" not in rows["beta"]
 
 
+def test_sources_table_lists_owners(web: SampleWeb, tmp_path: Path, capsys) -> None:
+    """Issue 22: ``sources`` lists who owns each outlet where the sources file says, "-" where
+    it does not."""
+    args = common(web, tmp_path)
+    sources = Path(args[1])
+    text = sources.read_text(encoding="utf-8")
+    owned = 'id = "alpha"\nowner = "Harlow Media Group"\nowner_source = "test fixture"'
+    sources.write_text(text.replace('id = "alpha"', owned, 1), encoding="utf-8")
+    assert main(["sources", *args]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    start = header.index("OWNER")
+    column = slice(start, header.index("LAST ERROR"))
+    rows = {line.split()[0]: line for line in lines}
+    assert rows["alpha"][column].strip() == "Harlow Media Group"
+    assert {rows[s][column].strip() for s in ("beta", "gamma", "delta", "epsilon")} == {"-"}
+
+
 def test_poll_then_publish(web: SampleWeb, tmp_path: Path, capsys) -> None:
     assert main(["poll", *common(web, tmp_path)]) == 0
     assert "Sources: 5 ok, 0 failing, 0 waiting" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from aggregator.config import (
     config_from_args,
     load_config,
     parse_sources,
+    source_toml,
 )
 from tests.conftest import FIXTURES
 
@@ -33,6 +34,12 @@ def test_shipped_sources_cover_the_spectrum() -> None:
     assert sum(s.side == "left" for s in opinion) >= 2
     assert sum(s.side == "right" for s in opinion) >= 2
     assert all(s.rated_by for s in sources), "every lean cites who rated it"
+    assert all(bool(s.owner) == bool(s.owner_source) for s in sources), "every owner is cited"
+    owner = {s.id: s.owner for s in sources}
+    assert owner["wsj"] == owner["nypost"] == owner["marketwatch"] == "News Corp"
+    assert owner["fox-news"] == owner["fox-business"] == "Fox Corporation"
+    assert owner["the-hill"] == owner["newsnation"] == "Nexstar Media Group"
+    assert owner["cbs-news"] == "", "sold in 2025: not set until it is settled"
     assert all(s.feeds and all(f.startswith("https://") for f in s.feeds) for s in sources)
     assert config.settings.feed_size == 50
     assert config.settings.retention_days == 0
@@ -87,6 +94,36 @@ def test_bad_file_names_file_source_and_problem(name: str, message: str) -> None
     assert text.startswith(str(path) + ": ")
     assert message in text
     assert "\n" not in text
+
+
+def test_an_owner_is_optional_and_cited(tmp_path: Path) -> None:
+    """Issue 22: ``owner`` says who owns an outlet (spaces normalised, so one owner is spelt
+    alike), ``owner_source`` where that comes from; neither is needed, and the writer of
+    ``sources import`` writes them back."""
+    path = tmp_path / "sources.toml"
+    path.write_text(_ONE_SOURCE + 'owner = " News  Corp "\nowner_source = "News Corp, Form 10-K"\n')
+    (src,) = load_config(path).sources
+    assert (src.owner, src.owner_source) == ("News Corp", "News Corp, Form 10-K")
+    _, (again,) = parse_sources(source_toml(src))
+    assert (again.owner, again.owner_source) == (src.owner, src.owner_source)
+    path.write_text(_ONE_SOURCE)
+    (plain,) = load_config(path).sources
+    assert (plain.owner, plain.owner_source) == ("", "")
+    assert "owner" not in source_toml(plain)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ('owner = "News Corp"', "source 'a': owner 'News Corp' needs owner_source"),
+        ('owner = "News Corp"\nowner_source = " "', "owner 'News Corp' needs owner_source"),
+        ('owner_source = "News Corp, Form 10-K"', "source 'a': owner_source without an owner"),
+        ('owner = "  "\nowner_source = "x"', "source 'a': owner is empty"),
+        ("owner = 3", "source 'a': owner must be a string, not 3"),
+    ],
+)
+def test_owner_mistakes_are_one_line(tmp_path: Path, keys: str, message: str) -> None:
+    assert_one_line_error(tmp_path, f"{_ONE_SOURCE}{keys}\n", message)
 
 
 def test_grouping_defaults_to_no_embeddings() -> None:

@@ -792,3 +792,43 @@ def test_each_storyline_has_its_own_feeds_to_follow(
     Pipeline(config).run_cycle()  # nothing new: the same documents, byte for byte
     for line, data in first.items():
         assert (out / f"storylines/{line}.atom").read_bytes() == data
+
+
+# --- who owns the outlets -----------------------------------------------------------------------
+
+
+def test_the_story_page_and_json_feed_show_who_owns_each_outlet(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """Issue 22: the owners the sources file gives reach the published story as plain data:
+    its page lists each outlet's owner and says which outlets share one, the JSON Feed gives
+    each source's owner (none where it is not known), and the summary attributes a claim only
+    one owner's outlets report (Ridge Courier and Ridge Evening Star are both Harlow Media's)."""
+    from tests.stories import serve_as_outlets
+
+    config = make_config(web, tmp_path, extra=serve_as_outlets(web, "owners"))
+    Pipeline(config).run_cycle()
+    doc = json.loads((config.out_dir / "balanced.json").read_bytes())
+    [item] = [
+        i
+        for i in doc["items"]
+        if any(s["outlet"] == "Ridge Courier" for s in i["_balanced_news"]["sources"])
+    ]
+    owners = {s["outlet"]: s.get("owner") for s in item["_balanced_news"]["sources"]}
+    assert owners == {
+        "Ridge Courier": "Harlow Media",
+        "Ridge Evening Star": "Harlow Media",
+        "Valley Herald": None,
+    }
+    others = [s for i in doc["items"] if i is not item for s in i["_balanced_news"]["sources"]]
+    assert others and all("owner" not in s for s in others), "no owner where none is known"
+    assert "according to Ridge Courier and Ridge Evening Star." in item["summary"]
+    page = etree.HTML((config.out_dir / urlsplit(item["url"]).path.lstrip("/")).read_bytes())
+    listed = {"".join(li.itertext()) for li in page.xpath("//ul[@class='sources']/li")}
+    assert {
+        "Ridge Courier (Center, owned by Harlow Media)",
+        "Ridge Evening Star (Right, owned by Harlow Media)",
+        "Valley Herald (Left)",
+    } <= listed, listed
+    [shared] = page.xpath("//p[@class='owners']/text()")
+    assert shared.startswith("Ridge Courier and Ridge Evening Star are owned by Harlow Media;")

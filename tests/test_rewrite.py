@@ -613,12 +613,44 @@ def test_the_summary_prefers_claims_that_need_no_attribution_and_those_across_le
     """Issue 13: the summary states the claims two or more outlets report, across leans where
     possible; one outlet's claim, or one side's, gains nothing (it must be attributed)."""
     lean = {"L": "left", "LL": "lean-left", "C": "center", "C2": "center", "R": "right"}
-    assert _plain_bonus(("C",), lean) == 0.0
-    assert _plain_bonus(("L", "LL"), lean) == 0.0, "one side only: attributed"
-    centre = _plain_bonus(("C", "C2"), lean)
+    unknown: dict[str, str] = {}  # every owner unknown: each outlet its own
+    assert _plain_bonus(("C",), lean, unknown) == 0.0
+    assert _plain_bonus(("L", "LL"), lean, unknown) == 0.0, "one side only: attributed"
+    centre = _plain_bonus(("C", "C2"), lean, unknown)
     assert centre > 0.0
-    assert _plain_bonus(("L", "C"), lean) > centre
-    assert _plain_bonus(("L", "C", "R"), lean) > _plain_bonus(("L", "R"), lean) > centre
+    assert _plain_bonus(("L", "C"), lean, unknown) > centre
+    assert _plain_bonus(("L", "C", "R"), lean, unknown) > _plain_bonus(("L", "R"), lean, unknown)
+    assert _plain_bonus(("L", "R"), lean, unknown) > centre
+    # Two outlets of one owner are one confirmation (issue 22): no gain, however many sides.
+    assert _plain_bonus(("C", "R"), lean, {"C": "Harlow", "R": "Harlow"}) == 0.0
+    assert _plain_bonus(("C", "R"), lean, {"C": "Harlow", "R": "Other"}) > 0.0
+
+
+def test_two_outlets_of_one_owner_are_one_confirmation() -> None:
+    """Issue 22: a claim the summary states plainly comes from outlets of at least two
+    owners. Ridge Courier (centre) and Ridge Evening Star (right) are both Harlow Media's: a
+    claim only they report is attributed to them; another owner's outlet reporting it too, or
+    an outlet whose owner is not known (its own owner), lets it be stated plainly."""
+    courier, star, herald = story_articles("owners")
+    assert courier.owner == star.owner == "Harlow Media" and herald.owner == ""
+    vote = courier.text.split(" from March 1. ")[0] + " from March 1."
+    hegarty = next(s for s in split_sentences(star.text) if "Hegarty" in s)
+
+    def said(articles: list[StoryArticle], text: str) -> str:
+        lines = rewrite_story(articles).summary_sentences
+        return next(s.attributed or s.text for s in lines if s.text == text)
+
+    one_owner = [courier, star]
+    by_harlow = ", according to Ridge Courier and Ridge Evening Star."
+    assert said(one_owner, vote) == vote[:-1] + by_harlow
+    assert all("according to" in s.attributed for s in rewrite_story(one_owner).summary_sentences)
+    for other in ("Star Holdings", ""):  # a second owner, or an owner not known
+        two_owners = [courier, replace(star, owner=other)]
+        assert said(two_owners, vote) == vote, other
+        assert said(two_owners, hegarty) == hegarty, other
+    # Valley Herald (another owner) reports the vote too; Hegarty's claim is still Harlow's.
+    assert said([courier, star, herald], vote) == vote
+    assert said([courier, star, herald], hegarty) == hegarty[:-1] + by_harlow
 
 
 def test_loaded_words_are_the_outlets_own_not_a_named_speakers_or_a_compounds() -> None:

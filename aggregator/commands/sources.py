@@ -120,15 +120,18 @@ def print_sources(
     config: Config, store: StoreType | None, out: TextIO, now: datetime | None = None
 ) -> None:
     """One row per configured source, from the store (``None``: no database yet, every source
-    new): what each source is doing, and a warning when due sources pile up (polling cannot
-    keep up, or no scheduler is running)."""
+    new): what each source is doing, who owns it where that is known, and a warning when due
+    sources pile up (polling cannot keep up, or no scheduler is running)."""
     now = now or utcnow()
     rows = store.source_states() if store is not None else {}
     failures = store.extract_failures() if store is not None else {}
+    # Who owns each outlet, where sources.toml says ("-": not known).
+    owned = max((len(src.owner) for src in config.sources), default=0)
+    width = max(owned, len("OWNER"))
     header = (
         f"{'SOURCE':<22} {'LEAN':<10} {'KIND':<7} {'STATUS':<8} {'SINCE':<16} "
         f"{'LAST POLL':<16} {'HTTP':>4} {'MS':>6} {'ENTRIES':>7} {'EXTRACT FAILS':>13} "
-        f"{'LAST NEW':<16} {'NEXT POLL':<16} LAST ERROR"
+        f"{'LAST NEW':<16} {'NEXT POLL':<16} {'OWNER':<{width}} LAST ERROR"
     )
     print(header, file=out)
     for src in config.sources:
@@ -145,7 +148,8 @@ def print_sources(
             f"{_when(row.last_poll_at if row else None):<16} {http:>4} {ms:>6} "
             f"{row.entries if row else 0:>7} {failed.count if failed else 0:>13} "
             f"{_when(row.last_new_entry_at if row else None):<16} "
-            f"{_when(row.next_poll_at if row else None):<16} {'; '.join(errors)}",
+            f"{_when(row.next_poll_at if row else None):<16} {src.owner or '-':<{width}} "
+            f"{'; '.join(errors)}",
             file=out,
         )
     enabled = {src.id for src in config.enabled_sources}

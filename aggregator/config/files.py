@@ -45,4 +45,7 @@ def source_toml(source: Source) -> str:
     ]
     if source.rated_by:
         lines.append(f"rated_by = {q(source.rated_by)}")
+    if source.owner:
+        lines.append(f"owner = {q(source.owner)}")
+        lines.append(f"owner_source = {q(source.owner_source)}")
     return "\n".join(lines) + "\n"

@@ -37,6 +37,8 @@ _SOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "lean": (str,),
     "kind": (str,),
     "rated_by": (str,),
+    "owner": (str,),
+    "owner_source": (str,),
     "interval": (int,),
     "full_text": (bool,),
     "enabled": (bool,),
@@ -261,6 +263,23 @@ def _check_rules(select: str | None, strip: list[Any], at: str) -> None:
             raise ConfigError(f"{at}: {key} {css!r}: {problem}")
 
 
+def _check_owner(raw: Mapping[str, Any], at: str) -> tuple[str, str]:
+    """A source's owner and where that comes from: both or neither, neither blank. The owner's
+    spaces are normalised, so one owner spelt alike is one owner."""
+    owner = " ".join(raw.get("owner", "").split())
+    cited = raw.get("owner_source", "").strip()
+    if "owner" in raw and not owner:
+        raise ConfigError(f"{at}: owner is empty (leave it out when the owner is not known)")
+    if owner and not cited:
+        raise ConfigError(
+            f"{at}: owner {owner!r} needs owner_source (where the ownership comes from, "
+            'e.g. "News Corp, Form 10-K 2024")'
+        )
+    if cited and not owner:
+        raise ConfigError(f"{at}: owner_source without an owner")
+    return owner, cited
+
+
 def _check_source(raw: Any, index: int, where: str) -> Source:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: source #{index} must be a table")
@@ -292,6 +311,7 @@ def _check_source(raw: Any, index: int, where: str) -> Source:
     select = raw.get("select")
     strip = raw.get("strip", [])
     _check_rules(select, strip, f"{where}: {label}")
+    owner, owner_source = _check_owner(raw, f"{where}: {label}")
     return Source(
         id=raw["id"],
         name=raw["name"].strip(),
@@ -300,6 +320,8 @@ def _check_source(raw: Any, index: int, where: str) -> Source:
         lean=raw["lean"],
         kind=kind,
         rated_by=raw.get("rated_by", ""),
+        owner=owner,
+        owner_source=owner_source,
         interval=interval,
         full_text=raw.get("full_text", True),
         enabled=raw.get("enabled", True),

@@ -28,6 +28,11 @@ class Source:
     lean: str
     kind: str = "news"
     rated_by: str = ""
+    # Who owns the outlet ("News Corp"), set only where that is well known and stable, and
+    # where that comes from (owner_source), as rated_by says where the lean comes from. ""
+    # when unknown: an outlet of unknown owner counts as an owner of its own.
+    owner: str = ""
+    owner_source: str = ""
     interval: int | None = None  # minutes; None means the default
     full_text: bool = True
     enabled: bool = True

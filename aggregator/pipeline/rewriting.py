@@ -94,8 +94,8 @@ class Rewriting:
         image: LeadImage | None,
     ) -> str:
         """What a rewrite is made from: the articles, the coverage notes, the rewrite settings
-        and the model; and the lead image, only when there is one (a story without one keeps
-        the hash it had before images were chosen)."""
+        and the model; and the lead image and the outlets' owners, only when there are some (a
+        story without them keeps the hash it had before images and owners were known)."""
         model = self.model_settings
         return _hash(
             json.dumps(
@@ -110,6 +110,7 @@ class Rewriting:
                     [model.model, model.base_url, rewrite.PROMPT_VERSION] if self.model else None,
                 ]
                 + ([dataclasses.astuple(image)] if image else [])
+                + ([_owners(articles)] if _owners(articles) else [])
             )
         )
 
@@ -139,8 +140,13 @@ class Rewriting:
         content_html = publish.render_story_html(result, coverage)
         # Every stored article can be reached from the feed: a syndicated copy is not
         # rewritten separately, but keeps its own link, titled with its outlet.
-        related = [RelatedLink(a.link, a.source_name, a.lean) for a in articles if a.link] + [
-            RelatedLink(link, name, lean) for a in articles for name, lean, link, _ in a.via if link
+        related = [
+            RelatedLink(a.link, a.source_name, a.lean, a.owner) for a in articles if a.link
+        ] + [
+            RelatedLink(link, name, lean, dict(a.via_owners).get(name, ""))
+            for a in articles
+            for name, lean, link, _ in a.via
+            if link
         ]
         shown = [result.headline, result.summary, content_html, _related_json(related)]
         shown += [dataclasses.astuple(image)] if image else []
@@ -182,22 +188,30 @@ class Rewriting:
             return entry
 
         via: dict[int, list[tuple[str, str, str | None, str]]] = {}
+        via_owners: dict[int, dict[str, str]] = {}
         for entry in entries:
             root = original(entry)
             if root is not entry:
                 art = self._story_article(entry)
                 via.setdefault(root.id, []).append((art.source_name, art.lean, art.link, art.title))
+                if art.owner:
+                    via_owners.setdefault(root.id, {})[art.source_name] = art.owner
         return [
-            dataclasses.replace(self._story_article(e), via=tuple(via.get(e.id, ())))
+            dataclasses.replace(
+                self._story_article(e),
+                via=tuple(via.get(e.id, ())),
+                via_owners=tuple(via_owners.get(e.id, {}).items()),
+            )
             for e in entries
             if original(e) is e
         ]
 
     def _story_article(self, entry: StoredEntry) -> StoryArticle:
         src = self.sources.get(entry.source_id)
+        owner = ""
         if src is not None:
-            name, lean, kind = src.name, src.lean, src.kind
-        else:  # a source removed from the config: keep what we stored
+            name, lean, kind, owner = src.name, src.lean, src.kind, src.owner
+        else:  # a source removed from the config: keep what we stored (its owner unknown)
             stored = self.store.source_identity(entry.source_id)
             name, lean, kind = stored or (entry.source_id,) * 3
         text = entry.text or ""
@@ -218,6 +232,7 @@ class Rewriting:
             fetched=entry.fetched,
             image=entry.image,
             side_join=entry.side_join,
+            owner=owner,
         )
 
 
@@ -242,8 +257,18 @@ def attribution(
     )
 
 
+def _owners(articles: Sequence[StoryArticle]) -> list[object]:
+    """The owners the articles and their copies carry, as the input hash records them; []
+    when none is known."""
+    if not any(a.owner or a.via_owners for a in articles):
+        return []
+    return [[a.owner, a.via_owners] for a in articles]
+
+
 def _related_json(related: Sequence[RelatedLink]) -> list[dict[str, str]]:
-    return [dataclasses.asdict(r) for r in related]
+    """The links as the content hash reads them; an unknown owner left out, so a story
+    without owners keeps the hash it had before owners were known."""
+    return [{k: v for k, v in dataclasses.asdict(r).items() if v or k != "owner"} for r in related]
 
 
 def _hash(text: str) -> str:

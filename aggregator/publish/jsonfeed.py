@@ -36,6 +36,7 @@ def _item(story: PublishedStory, settings: Settings, content: str) -> dict[str, 
     image = shown_image(story, settings)
     sources = [
         {"url": url, "outlet": link.outlet, "lean": link.lean}
+        | ({"owner": link.owner} if link.owner else {})
         for link in story.related
         for url in [safe_url(link.url)]
         if url

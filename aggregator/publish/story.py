@@ -23,6 +23,7 @@ from aggregator.models import (
     SourceStatus,
 )
 from aggregator.publish.sanitize import safe_url
+from aggregator.text import join_names
 
 _NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
 LEAN_LABELS = {
@@ -234,6 +235,20 @@ def headlines_html(coverage: Coverage) -> str:
     return f'<h3>{HEADLINES_TITLE}</h3><div class="by-side">{"".join(groups)}</div>'
 
 
+def shared_owners_html(coverage: Coverage) -> str:
+    """Which listed outlets have one owner ("The Wall Street Journal and New York Post are
+    owned by News Corp."): why the summary attributes a claim only they report."""
+    by_owner: dict[str, list[str]] = {}
+    for name, owner in coverage.owners:
+        by_owner.setdefault(owner, []).append(name)
+    said = [
+        f"{join_names(names)} are owned by {owner}; a claim only they report is attributed to them."
+        for owner, names in by_owner.items()
+        if len(names) > 1
+    ]
+    return "".join(f'<p class="owners">{escape(line)}</p>' for line in said)
+
+
 def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     """The story's HTML body: sourcing, attributed body, sources, Different Perspectives."""
     parts = [f'<p class="sourcing">{escape(rewrite.lede)} {escape(coverage_line(coverage))}</p>']
@@ -253,6 +268,7 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     parts.append('<h3>Sources</h3><ul class="sources">')
     listed = coverage.articles or tuple((n, le, li, "", "news") for n, le, li in coverage.outlets)
     outlet_names = [name for name, _, _, _, _ in listed]
+    owner_of = dict(coverage.owners)
     # Every article the feed entry links: a syndicated copy too, marked as one.
     copies = tuple((name, lean, link, "", True) for name, lean, link, _ in coverage.copies)
     for name, lean, link, title, copy in (*((*a[:4], False) for a in listed), *copies):
@@ -264,8 +280,11 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
         if url:
             named = f'<a href="{escape(url, quote=True)}">{named}</a>'
         note = ", a copy of the same report" if copy else ""
+        if name in owner_of:
+            note += f', owned by <span class="owner">{escape(owner_of[name])}</span>'
         parts.append(f'<li class="lean-{escape(lean)}">{named} ({label}{note})</li>')
     parts.append("</ul>")
+    parts.append(shared_owners_html(coverage))
     parts.append('<h3>Different Perspectives</h3><div class="perspectives">')
     notes = {n.side: n for n in rewrite.notes}
     parts.append(

@@ -2,10 +2,11 @@
 
 The articles in reporting order, their quotable sentences (:mod:`.sentences`) with their words
 as term vectors and their centrality (:mod:`.ranking`), the claims they state
-(:mod:`.claims`), each article's cleaned title, who covered the story and which articles are on
-the left or the right. Built once, frozen: each section (headline, summary, body, views,
-Common Ground) is a function of it and of what the reader has read before that section, so
-no section's result depends on another's working state, only on what it printed.
+(:mod:`.claims`), each article's cleaned title, who covered the story, which articles are on
+the left or the right, and who owns each outlet. Built once, frozen: each section (headline,
+summary, body, views, Common Ground) is a function of it and of what the reader has read
+before that section, so no section's result depends on another's working state, only on what
+it printed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class StoryContext:
     left: tuple[StoryArticle, ...]  # the left-leaning articles (left, lean-left)
     right: tuple[StoryArticle, ...]  # the right-leaning ones
     opinion: frozenset[int]  # entry ids of the opinion pieces
+    # Each outlet's owner, by outlet name: its configured owner, or the outlet itself when
+    # that is not known (an unknown owner is an owner of its own).
+    owner_of: Mapping[str, str]
 
 
 def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
@@ -78,6 +82,7 @@ def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
         left=tuple(a for a in ordered if a.lean in LEFT_LEANS),
         right=tuple(a for a in ordered if a.lean in RIGHT_LEANS),
         opinion=frozenset(a.entry_id for a in ordered if a.kind == "opinion"),
+        owner_of={a.source_name: a.owner or a.source_name for a in ordered},
     )
 
 

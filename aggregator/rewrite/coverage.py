@@ -1,6 +1,6 @@
 """Who covered a story and who reported it first: the outlets by lean (copies credited to the
-original), each article's title, and the lede that says so ("X first reported this story on
-December 7. It was also covered by Y and Z.").
+original), each article's title, who owns the outlets, and the lede that says so ("X first
+reported this story on December 7. It was also covered by Y and Z.").
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
             (name, lean, link, clean_title(title, name))
             for a in ordered
             for name, lean, link, title in a.via
+        ),
+        owners=tuple(
+            dict.fromkeys(
+                [(a.source_name, a.owner) for a in ordered if a.owner]
+                + [pair for a in ordered for pair in a.via_owners]
+            )
         ),
     )
 

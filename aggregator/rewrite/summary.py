@@ -1,10 +1,12 @@
 """How the summary is built: the story's central claims in about ``summary_words`` words.
 
 The most central news sentences (:mod:`.ranking`), one per claim, most central first. A claim
-two or more outlets report (across leans where it can) ranks higher and is stated plainly, in
-its least loaded news wording; one that only one outlet or one side reports, or that has no
-plain wording, is attributed ("..., according to X."). The length is capped by a share of the
-sources' words, so the summary never restates a short story.
+outlets of two or more owners report (across leans where it can) ranks higher and is stated
+plainly, in its least loaded news wording; one that only one outlet, one owner's outlets or one
+side reports, or that has no plain wording, is attributed ("..., according to X."). Two
+outlets of one owner (The Wall Street Journal and the New York Post) are not two independent
+confirmations; an outlet whose owner is not known counts as an owner of its own. The length
+is capped by a share of the sources' words, so the summary never restates a short story.
 """
 
 from __future__ import annotations
@@ -50,19 +52,23 @@ def summary_of(ctx: StoryContext, summary_words: int) -> tuple[Sentence, ...]:
 
 
 def _central_claims(ctx: StoryContext, budget: float) -> list[Sentence]:
-    """The central claims, most central first. A claim two or more outlets report (across
-    leans where it can) is stated plainly, in its least loaded news wording; one that only one
-    outlet or one side reports, or that has no plain wording, is attributed."""
+    """The central claims, most central first. A claim outlets of two or more owners report
+    (across leans where it can) is stated plainly, in its least loaded news wording; one that
+    only one owner's outlets or one side reports, or that has no plain wording, is
+    attributed."""
     lean_of = {a.source_name: a.lean for a in ctx.articles}
     reported = _reporters(ctx)
-    # A claim that needs no attribution (two or more outlets, not one side's) ranks first; one
+    # A claim that needs no attribution (two or more owners, not one side's) ranks first; one
     # reported across leans (left and centre, or left and right) before one a single lean reports.
-    scores = {k: v + _plain_bonus(reported.get(k, ()), lean_of) for k, v in ctx.scores.items()}
+    scores = {
+        k: v + _plain_bonus(reported.get(k, ()), lean_of, ctx.owner_of)
+        for k, v in ctx.scores.items()
+    }
     # An attributed claim's lead-in takes room in the summary too.
     extra = {
         k: 2 + word_count(join_names(outlets))
         for k, outlets in reported.items()
-        if len(outlets) < 2 or _one_side(outlets, lean_of)
+        if _needs_attribution(outlets, lean_of, ctx.owner_of)
     }
     chosen = mmr(
         ctx.news, scores, ctx.vectors, max_words=budget, extra_words=extra, claim_of=ctx.claim_of
@@ -76,7 +82,7 @@ def _central_claims(ctx: StoryContext, budget: float) -> list[Sentence]:
         if loadedness(plain.text) >= loadedness(sentence.text):
             plain = sentence  # no plainer wording: keep the one chosen
         outlets = reported[sentence.key]
-        if len(outlets) < 2 or _one_side(outlets, lean_of) or loaded_words(plain.text):
+        if _needs_attribution(outlets, lean_of, ctx.owner_of) or loaded_words(plain.text):
             if not _names_outlet(plain) or loaded_words(plain.text):
                 plain = attributed_claim(plain, outlets)
         elif strip_dateline(plain.text) != plain.text:
@@ -124,11 +130,22 @@ def _one_side(outlets: Sequence[str], lean_of: Mapping[str, str]) -> bool:
     return _sides(outlets, lean_of) in ({"left"}, {"right"})
 
 
-def _plain_bonus(outlets: Sequence[str], lean_of: Mapping[str, str]) -> float:
-    """How much a claim gains in the summary for needing no attribution: two or more outlets,
-    not one side only; more for each further side among them (issue 13: "across leans where
-    possible")."""
-    if len(outlets) < 2 or _one_side(outlets, lean_of):
+def _needs_attribution(
+    outlets: Sequence[str], lean_of: Mapping[str, str], owner_of: Mapping[str, str]
+) -> bool:
+    """Whether a claim these outlets report must be attributed: they have fewer than two
+    owners between them (an outlet of unknown owner is its own), or are all of one side."""
+    owners = {owner_of.get(o, o) for o in outlets}
+    return len(owners) < 2 or _one_side(outlets, lean_of)
+
+
+def _plain_bonus(
+    outlets: Sequence[str], lean_of: Mapping[str, str], owner_of: Mapping[str, str]
+) -> float:
+    """How much a claim gains in the summary for needing no attribution: outlets of two or
+    more owners, not one side only; more for each further side among them (issue 13: "across
+    leans where possible")."""
+    if _needs_attribution(outlets, lean_of, owner_of):
         return 0.0
     return CLAIM_BONUS + ACROSS_LEANS_BONUS * (len(_sides(outlets, lean_of)) - 1)
 
