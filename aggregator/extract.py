@@ -7,8 +7,10 @@ same code on the very same bytes.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import re
 from collections.abc import Sequence
+from urllib.parse import urljoin
 
 import lxml.html
 import trafilatura
@@ -18,7 +20,7 @@ from lxml import etree
 from aggregator.config import css_selector
 from aggregator.errors import ExtractionError as ExtractionError
 from aggregator.models import Extracted
-from aggregator.text import comparable
+from aggregator.text import caption_text, comparable
 
 MIN_TEXT_CHARS = 200  # below this we say extraction failed and fall back to the feed's text
 
@@ -300,6 +302,13 @@ def extract_article(
         html = decode_page(html, content_type)
     if not html.strip():
         raise ExtractionError("empty page")
+    found = _found(html, url, select)
+    if found.image is None:
+        return found
+    return dataclasses.replace(found, image_caption=image_caption(html, found.image, url))
+
+
+def _found(html: str, url: str | None, select: str | None) -> Extracted:
     if select:
         return _checked(_selected(html, url, select))
     try:
@@ -327,6 +336,49 @@ def page_image(html: str, url: str | None = None) -> str | None:
     except Exception:  # noqa: BLE001 - as in extract_article: hostile markup, no picture
         return None
     return (meta.image if meta is not None else None) or None
+
+
+_ALT_META = ("og:image:alt", "twitter:image:alt")
+
+
+def image_caption(html: str, image: str, url: str | None = None) -> str | None:
+    """The caption the page gives its picture ``image`` (as its metadata names it), as plain
+    text: its ``og:image:alt`` (or ``twitter:image:alt``), else the ``<figcaption>`` of the
+    figure holding an ``<img>`` of that address, else that image's ``alt``; None when the page
+    gives none. Addresses are compared as read against the page's ``url``."""
+    tree = _parsed(html)
+    if tree is None:
+        return None
+    for name in _ALT_META:
+        for meta in tree.iter("meta"):
+            if name in (meta.get("property"), meta.get("name")):
+                found = caption_text(meta.get("content"))
+                if found:
+                    return found
+    wanted = urljoin(url or "", image.strip())
+    for img in tree.iter("img"):
+        if wanted not in {urljoin(url or "", src) for src in _sources(img)}:
+            continue
+        figure = next(img.iterancestors("figure"), None)
+        caption = figure.find(".//figcaption") if figure is not None else None
+        found = caption_text(caption.text_content()) if caption is not None else None
+        found = found or caption_text(img.get("alt"))
+        if found:
+            return found
+    return None
+
+
+def _sources(img: lxml.html.HtmlElement) -> list[str]:
+    """Every address an ``<img>`` names: ``src``, a lazy loader's ``data-src``, each of its
+    ``srcset`` candidates (and its ``<picture>``'s)."""
+    found = [v.strip() for v in (img.get("src"), img.get("data-src")) if v and v.strip()]
+    sets = [img.get("srcset"), img.get("data-srcset")]
+    parent = img.getparent()
+    if parent is not None and parent.tag == "picture":
+        sets += [source.get("srcset") for source in parent.iter("source")]
+    for srcset in sets:
+        found += [c.split()[0] for c in (srcset or "").split(",") if c.strip()]
+    return found
 
 
 def _checked(data: dict) -> Extracted:

@@ -21,7 +21,8 @@ def lead_image(articles: Sequence[StoryArticle], usable: Callable[[str], bool]) 
     publisher's URL check: an address it would refuse as a link is no image either).
 
     A relative address (some pages give their og:image so) is read against the article's link.
-    The alt text is the article's own title (no caption is kept).
+    The alt text is the picture's own caption (its feed's or its page's), else the article's
+    own title.
     """
     ordered = sorted(
         articles,
@@ -35,6 +36,6 @@ def lead_image(articles: Sequence[StoryArticle], usable: Callable[[str], bool]) 
             return LeadImage(
                 url=url,
                 credit=article.source_name,
-                alt=clean_title(article.title, article.source_name),
+                alt=article.image_caption or clean_title(article.title, article.source_name),
             )
     return None

@@ -54,6 +54,7 @@ class FeedEntry:
     summary: str | None = None
     content: str | None = None
     image: str | None = None
+    image_caption: str | None = None  # its media:description or media:title, plain text
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Extracted:
     author: str | None = None
     date: str | None = None
     image: str | None = None
+    image_caption: str | None = None  # og:image:alt, else the figcaption or alt of its <img>
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -84,6 +86,7 @@ class Extracted:
             "author": self.author,
             "date": self.date,
             "image": self.image,
+            "image_caption": self.image_caption,
         }
 
 
@@ -123,6 +126,7 @@ class StoryArticle:
     owner: str = ""  # who owns its outlet ("News Corp"), from the source's config; "" unknown
     # (name, owner) of each copy (``via``) whose outlet's owner is known
     via_owners: tuple[tuple[str, str], ...] = ()
+    image_caption: str | None = None  # that picture's own caption, plain text
 
 
 @dataclass(frozen=True)
@@ -415,6 +419,7 @@ class StoredEntry:
     copy_of: int | None
     image: str | None = None  # its feed's media or enclosure, else its page's og:image
     side_join: bool = False  # joined by the side-completion search (``EntryGrouped``)
+    image_caption: str | None = None  # that picture's own caption, plain text
 
 
 @dataclass(frozen=True)
@@ -434,6 +439,7 @@ class ArticleText:
     error: str | None
     available: bool  # False: paywalled or cut short, the story says so
     image: str | None = None  # the page's og:image (kept only where the feed gave none)
+    image_caption: str | None = None  # its caption on the page (``Extracted.image_caption``)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import feedparser.mixin
 
 from aggregator import fastfeed
 from aggregator.models import FeedEntry, ParsedFeed
+from aggregator.text import caption_text
 
 _TAG_RE = re.compile(r"<[^>]+>")
 # Blocks whose content is not text: dropped whole, since feedparser no longer sanitizes.
@@ -63,6 +64,54 @@ if _join is not None and not hasattr(_join, "__wrapped__"):  # absent in another
     feedparser.mixin.make_safe_absolute_uri = _memoized(_join)
 
 
+# A picture's caption. feedparser files media:description as the entry's summary or one more
+# "content" (whichever it lacks), and media:title as a title it then mostly drops, so the
+# caption cannot be told from the article's own text in its result. These hooks leave that
+# as it is and keep a copy of each one's text where the caption belongs: on the media:content
+# it stands in (that picture's), else on the entry (its pictures', as in a media:group).
+_MEDIA_TEXTS = {"description": "media_description", "title": "media_title"}
+
+
+def _pieces_text(parser: Any) -> str:
+    """The text of the element feedparser is reading, as it has it so far (unprocessed)."""
+    stack = parser.elementstack
+    pieces = stack[-1][2] if stack else []
+    return "".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in pieces)
+
+
+def _keeping_text(end: Any, key: str) -> Any:
+    def end_kept(self: Any) -> None:
+        text = _pieces_text(self)
+        end(self)
+        if not (self.inentry and not self.insource and text.strip()):
+            return
+        entry = self.entries[-1]
+        media = entry.get("media_content") if getattr(self, "_in_media_content", False) else None
+        (media[-1] if media else entry).setdefault(key, text)
+
+    return end_kept
+
+
+def _keeping_place(start: Any, inside: bool) -> Any:
+    def mark(self: Any, *attrs_d: Any) -> None:
+        if start is not None:
+            start(self, *attrs_d)
+        self._in_media_content = inside
+
+    return mark
+
+
+_Mixin = getattr(feedparser.mixin, "_FeedParserMixin", None)
+if _Mixin is not None and not hasattr(_Mixin, "_in_media_content"):  # once; another version: no
+    _Mixin._in_media_content = False
+    for _name, _key in _MEDIA_TEXTS.items():
+        _end = getattr(_Mixin, f"_end_media_{_name}", None)
+        if _end is not None:
+            setattr(_Mixin, f"_end_media_{_name}", _keeping_text(_end, _key))
+    _Mixin._start_media_content = _keeping_place(_Mixin._start_media_content, True)
+    _Mixin._end_media_content = _keeping_place(None, False)
+
+
 def strip_html(value: str | None) -> str:
     """Plain text from a feed's HTML snippet (tags dropped, entities decoded, space folded)."""
     if not value:
@@ -80,26 +129,48 @@ def _utc(parsed: time.struct_time | None) -> datetime | None:
         return None
 
 
-def _image(entry: Any) -> str | None:
-    for media in entry.get("media_content", []) or []:
+def _caption(*holders: Any) -> str | None:
+    """The first caption the holders give (a media:content, the entry; an enclosure's title),
+    as plain text: media:description before media:title. Stripped twice: the text is as the
+    parser read it, which for the loose parser still has the XML's entities ("&lt;b&gt;" where
+    the strict one gives "<b>")."""
+    for key in ("media_description", "media_title", "title"):
+        for holder in holders:
+            found = caption_text(strip_html(strip_html(holder.get(key))))
+            if found:
+                return found
+    return None
+
+
+def _image(entry: Any) -> tuple[str | None, str | None]:
+    """The entry's picture and its caption: an image media:content (its own caption, else the
+    entry's media text), else one of unknown kind, a thumbnail (the entry's media text), an
+    image enclosure (its title) or an iTunes-style image."""
+    contents = entry.get("media_content", []) or []
+    for media in contents:
         url = media.get("url")
         if url and (
             media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")
         ):
-            return url
-    for media in entry.get("media_content", []) or []:
+            return url, _caption(media, _media_texts(entry))
+    for media in contents:
         if media.get("url") and not media.get("medium") and not media.get("type"):
-            return media["url"]
+            return media["url"], _caption(media, _media_texts(entry))
     for thumb in entry.get("media_thumbnail", []) or []:
         if thumb.get("url"):
-            return thumb["url"]
+            return thumb["url"], _caption(_media_texts(entry))
     for link in entry.get("links", []) or []:
         if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            return link.get("href")
+            return link.get("href"), _caption(link)
     image = entry.get("image")
     if isinstance(image, dict) and image.get("href"):
-        return image["href"]
-    return None
+        return image["href"], None
+    return None, None
+
+
+def _media_texts(entry: Any) -> dict[str, str]:
+    """The entry's own media:description and media:title (not its title: that is the article's)."""
+    return {key: entry[key] for key in _MEDIA_TEXTS.values() if entry.get(key)}
 
 
 def _content(entry: Any) -> str | None:
@@ -223,6 +294,7 @@ def _parse(
         author = strip_html(raw.get("author")) or None
         published = _utc(dict.get(raw, "published_parsed"))  # no feedparser fallbacks
         updated = _utc(dict.get(raw, "updated_parsed"))
+        image, image_caption = _image(raw)
         entries.append(
             FeedEntry(
                 key=key,
@@ -233,7 +305,8 @@ def _parse(
                 updated=updated or published,
                 summary=summary,
                 content=_content(raw),
-                image=_image(raw),
+                image=image,
+                image_caption=image_caption,
             )
         )
     feed_title = strip_html(parsed["feed"].get("title")) or None

@@ -210,3 +210,21 @@ def sentence_pieces(text: str) -> list[list[str]]:
 def stem(word: str) -> str:
     """The light stemmer :func:`terms` uses, for callers that build their own features."""
     return _stem(word.lower().replace("’", "'"))
+
+
+CAPTION_CHARS = 300  # a caption longer than this is cut at a word (an alt text is read aloud)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+def caption_text(text: str | None) -> str | None:
+    """A picture's caption as one plain line: control and invisible formatting characters
+    dropped, every run of space one space, cut at a word with an ellipsis past
+    ``CAPTION_CHARS``; None when nothing is left. ``text`` is already plain (tags dropped,
+    entities decoded: :func:`aggregator.parse.strip_html`, or an element's text)."""
+    if not text:
+        return None
+    line = " ".join(_CONTROL_RE.sub(" ", text).split())
+    if len(line) > CAPTION_CHARS:
+        cut = line[: CAPTION_CHARS - 1]
+        line = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:- ") + "…"
+    return line or None

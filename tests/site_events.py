@@ -18,6 +18,18 @@ _DATA = json.loads(
 EVENTS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in _DATA["events"].items()}
 STORYLINES: list[list[str]] = _DATA["storylines"]
 EVENT_OF: dict[str, str] = {page: event for event, pages in EVENTS.items() for page in pages}
+# The fixture web's pictures with a caption of their own (Alpha's bridge page gives an
+# og:image:alt, Gamma's feed a media:description): as lead images, their alt text. Every other
+# lead image's alt text is its article's title.
+CAPTIONS: dict[str, str] = {
+    "/alpha/img/harbor-bridge-closed-412-million-repair.jpg": (
+        "Barriers close the Harbor Bridge approach on the Port Ellery waterfront."
+    ),
+    "/gamma/img/fairhaven-county-property-tax-cut.jpg": (
+        "Commissioners Roy Tillman and Gail Sorensen before Thursday's 3-2 vote in the "
+        "Fairhaven County courthouse."
+    ),
+}
 
 
 def stories_by_event(pipeline: Pipeline) -> dict[str, str]:

@@ -15,6 +15,7 @@ from aggregator.extract import (
     ExtractionError,
     decode_page,
     extract_article,
+    image_caption,
     page_image,
     selected_text,
 )
@@ -23,6 +24,7 @@ from aggregator.parse import parse_feed
 from aggregator.pipeline import Pipeline
 from aggregator.store.schema import EntryRow
 from tests.conftest import FIXTURES, extra_source, make_config, respond
+from tests.site_events import CAPTIONS
 
 BOILERPLATE = ("Advertisement", "newsletter", "cookie", "©", "All rights reserved")
 
@@ -250,3 +252,91 @@ def test_a_page_too_short_to_use_still_gives_its_picture(web: SampleWeb, tmp_pat
     assert rows[short].image == "/alpha/img/short.jpg"
     others = [e for path, e in rows.items() if path != short and e.source_id == "alpha"]
     assert others and all((e.image or "").endswith(".jpg") for e in others)
+
+
+# --- a picture's caption ------------------------------------------------------------------------
+
+PAGES = FIXTURES / "pages"
+FOOTBRIDGE = "https://millbrook.example/news/footbridge"
+
+
+@pytest.mark.parametrize(
+    ("page", "image", "caption"),
+    [
+        (  # og:image:alt first, even where the image's own figure has a caption
+            "image-alt-meta.html",
+            "https://millbrook.example/img/footbridge.jpg",
+            "Walkers cross the rebuilt Quarry Lane footbridge on Saturday morning.",
+        ),
+        (  # the figcaption of the figure whose <img> names the og:image (relative, in srcset)
+            "image-figcaption.html",
+            "/img/footbridge-1200.jpg",
+            "The rebuilt footbridge & its second handrail. Photo: R. Okafor",
+        ),
+        (  # no figure: the alt of the <img> a lazy loader fills with the og:image
+            "image-alt.html",
+            "https://millbrook.example/img/footbridge-wide.jpg",
+            "A child crosses the footbridge beside the new handrail",
+        ),
+    ],
+)
+def test_a_pages_picture_keeps_its_caption(page: str, image: str, caption: str) -> None:
+    html = (PAGES / page).read_bytes()
+    found = extract_article(html, FOOTBRIDGE)
+    assert (found.image, found.image_caption) == (image, caption)
+    assert found.text.startswith("The Quarry Lane footbridge reopened")
+    assert image_caption(html.decode(), image, FOOTBRIDGE) == caption
+
+
+def test_a_caption_belongs_to_the_pages_own_picture() -> None:
+    """Another picture's caption is not the lead's; a page whose picture has none gives none."""
+    html = (PAGES / "image-figcaption.html").read_text(encoding="utf-8")
+    assert image_caption(html, "/img/elsewhere.jpg", FOOTBRIDGE) is None
+    assert image_caption(html, "/img/mill-road.jpg", FOOTBRIDGE) == "Another picture's caption."
+    assert image_caption(html, "https://millbrook.example/img/mill-road.jpg", FOOTBRIDGE) == (
+        "Another picture's caption."
+    )
+    found = extract_article((PAGES / "headline-in-article.html").read_bytes(), FOOTBRIDGE)
+    assert found.image is None and found.image_caption is None
+
+
+def test_captions_from_feed_and_page_are_stored_with_the_entry(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """Over the fixture web: the feed's caption of its picture comes first (Gamma's
+    media:description, though the page names the same picture); a page's og:image:alt, its
+    figcaption, and a page too short to read still give theirs."""
+    config = make_config(web, tmp_path)
+    pipeline = Pipeline(config)
+    pipeline.poll()
+    with pipeline.session() as s:
+        links = list(s.scalars(select(EntryRow.link).where(EntryRow.source_id == "alpha")))
+    figcaption, short = sorted(urlsplit(link).path for link in links if link)[1:]
+    web.routes[figcaption] = respond(
+        200, (PAGES / "image-figcaption.html").read_bytes(), "text/html; charset=utf-8"
+    )
+    short_page = SHORT_WITH_PICTURE.replace(
+        b"</head>", b'<meta property="og:image:alt" content="Ferries &amp; detour signs"></head>'
+    )
+    web.routes[short] = respond(200, short_page, "text/html; charset=utf-8")
+    pipeline.extract_pending()
+    with pipeline.session() as s:
+        rows = {urlsplit(e.link).path: e for e in s.scalars(select(EntryRow)) if e.link}
+    for article in (
+        "gamma/articles/fairhaven-county-property-tax-cut.html",
+        "alpha/articles/harbor-bridge-closed-412-million-repair.html",
+    ):
+        entry = rows[f"/{article}"]
+        assert entry.image and entry.image_caption == CAPTIONS[urlsplit(entry.image).path]
+    assert (rows[figcaption].image, rows[figcaption].image_caption) == (
+        "/img/footbridge-1200.jpg",
+        "The rebuilt footbridge & its second handrail. Photo: R. Okafor",
+    )
+    assert "too short" in (rows[short].extract_error or "")
+    assert (rows[short].image, rows[short].image_caption) == (
+        "/alpha/img/short.jpg",
+        "Ferries & detour signs",
+    )
+    # A page without a caption leaves none: the title is the alt text's to fall back on.
+    beta = [e for e in rows.values() if e.source_id == "beta"]
+    assert beta and all(e.image and e.image_caption is None for e in beta)

@@ -44,6 +44,20 @@ def test_the_first_reporters_news_image_leads_credited_with_its_title_as_alt() -
     )
 
 
+def test_the_pictures_own_caption_is_its_alt_text_where_it_has_one() -> None:
+    caption = "Crews lift the cracked girder onto a barge."
+    articles = [
+        article(1, image="https://outlet1.example/a.jpg", image_caption=caption),
+        article(2, image="https://outlet2.example/b.jpg"),
+    ]
+    assert lead_image(articles, usable) == LeadImage(
+        "https://outlet1.example/a.jpg", "Outlet 1", caption
+    )
+    assert lead_image(articles[1:], usable) == LeadImage(
+        "https://outlet2.example/b.jpg", "Outlet 2", "Headline 2"
+    )
+
+
 def test_news_comes_before_an_earlier_opinion_piece() -> None:
     articles = [
         article(1, kind="opinion", image="https://outlet1.example/column.jpg"),

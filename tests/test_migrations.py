@@ -278,6 +278,35 @@ def test_a_database_with_only_early_tables_upgrades(tmp_path: Path) -> None:
     assert db.upgrade(url)[0].state == "current"  # a second upgrade changes nothing
 
 
+def test_image_captions_arrive_empty_and_leave_without_loss(
+    backend_url: str | None, tmp_path: Path
+) -> None:
+    """0007 adds ``entries.image_caption``: stored entries keep every value and have no
+    caption (their title stays their picture's alt text) until a new entry brings one; a
+    downgrade to 0006 drops the column and keeps every row."""
+    url = _pre_migration_database("today", _backend(backend_url), tmp_path, backend_url)
+    assert db.upgrade(url)[1].state == "current"
+    engine = create_engine(url)
+    before = _snapshot(engine, BASELINE)
+    with engine.begin() as conn:
+        captions = conn.execute(select(EntryRow.id, EntryRow.image_caption)).all()
+        assert len(captions) == 11 and {c for _, c in captions} == {None}
+        conn.execute(EntryRow.__table__.update().values(image_caption="A caption"))
+    migration = migrations.migration_engine(url)
+    with migration.begin() as conn:
+        command.downgrade(migrations.alembic_config(conn), "0006")
+    with engine.connect() as conn:
+        assert "image_caption" not in {c["name"] for c in inspect(conn).get_columns("entries")}
+    assert _snapshot(engine, BASELINE) == before
+    with migration.begin() as conn:
+        command.upgrade(migrations.alembic_config(conn), "head")
+    migration.dispose()
+    with engine.connect() as conn:
+        assert {c for (c,) in conn.execute(select(EntryRow.image_caption))} == {None}
+    assert _snapshot(engine, BASELINE) == before and _schema_drift(engine) == []
+    engine.dispose()
+
+
 # An extra step, in a copy of the migrations folder, that copies the stories table (SQLite's
 # way to alter it), fills the new column, and then fails or is killed before it ends.
 FAILING_STEP = """

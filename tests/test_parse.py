@@ -11,6 +11,7 @@ import pytest
 from aggregator import parse as parse_module
 from aggregator.demo import SampleWeb
 from aggregator.parse import entry_key, parse_feed, strip_html
+from aggregator.text import CAPTION_CHARS
 from tests.conftest import FIXTURES
 
 FEEDS = FIXTURES / "feeds"
@@ -47,6 +48,50 @@ def test_identity_times_and_duplicates() -> None:
     assert first.published == datetime(2026, 11, 24, 19, 30, tzinfo=UTC)
     assert strip_html(first.summary) == "The council approved the budget & the levy."
     assert parsed.entries[1].image == "https://dup.example/img/a.jpg"
+
+
+CAPTIONS = {  # media-captions.xml: each item's picture and its caption, as a reader sees them
+    "ridgeback.jpg": "Firefighters hold the line above Ridgeback Road & the reservoir.",
+    "ferry.jpg": "The morning ferry leaves Pier 4",  # media:title when there is no description
+    "market-large.jpg": "Stallholders set out produce in the restored hall.",  # the group's
+    "school-board-thumb.jpg": "Board members listen to parents at Tuesday's meeting.",
+    "seals.jpg": None,  # the video's description is the video's, not the picture's
+    "library.jpg": None,  # an RSS enclosure has no caption
+}
+
+
+@pytest.mark.parametrize("loose", [False, True], ids=["well-formed", "loose parser"])
+def test_a_pictures_caption_comes_from_its_media_description_or_title(loose: bool) -> None:
+    """media:description (else media:title) of the picture's own media:content, else of the
+    entry (a media:group's), as plain text: markup dropped, entities decoded once, space
+    folded. feedparser's loose parser (an ill-formed feed) gives the same captions."""
+    data = (FEEDS / "media-captions.xml").read_bytes()
+    if loose:  # an entity XML does not define: feedparser falls back to its loose parser
+        data = data.replace(b"<title>Lantern Courier", b"<title>Lantern&nbsp;Courier", 1)
+    parsed = parse_feed(data, url="https://lantern.example/rss", content_type="application/xml")
+    assert (parsed.warning is not None) == loose and parsed.error is None
+    found = {(e.image or "").rsplit("/", 1)[-1]: e.image_caption for e in parsed.entries}
+    assert found == CAPTIONS
+    atom = parse_feed((FEEDS / "media-captions.atom").read_bytes()).entries
+    assert [(e.image, e.image_caption) for e in atom] == [
+        (
+            "https://lantern.example/img/night-market.jpg",
+            "Lanterns over the night market on Quay Street",  # an Atom enclosure's title
+        )
+    ]
+
+
+def test_a_long_caption_is_cut_at_a_word_and_control_characters_go() -> None:
+    long = " ".join(["Volunteers\u0007 stack sandbags\u200b along the levee"] * 20)
+    doc = (
+        (FEEDS / "media-captions.xml")
+        .read_bytes()
+        .replace(b"The morning ferry leaves Pier 4", long.encode())
+    )
+    [caption] = [e.image_caption for e in parse_feed(doc).entries if "ferry" in (e.image or "")]
+    assert caption is not None and caption.endswith("\u2026") and len(caption) <= CAPTION_CHARS
+    assert caption.startswith("Volunteers stack sandbags along the levee Volunteers")
+    assert "\u0007" not in caption and "\u200b" not in caption and "  " not in caption
 
 
 def test_identity_is_stable() -> None:

@@ -43,6 +43,7 @@ from tests.conftest import (
     hostile_outlet,
     make_config,
 )
+from tests.site_events import CAPTIONS
 from tests.stories import story_articles
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -684,6 +685,7 @@ def test_each_story_leads_with_an_image_in_every_output(config: Config, atom_sch
     assert not feed.bozo and feed.namespaces.get("media") == "http://search.yahoo.com/mrss/"
     items = {i["id"]: i for i in json.loads((out / "balanced.json").read_bytes())["items"]}
     names = {s.name for s in config.sources}
+    alts: dict[str, str] = {}
     for entry in feed.entries[1:]:
         [thumb] = entry.media_thumbnail
         assert urlsplit(thumb["url"]).path.endswith(".jpg"), entry.title
@@ -703,6 +705,19 @@ def test_each_story_leads_with_an_image_in_every_output(config: Config, atom_sch
         assert img.get("src") == thumb["url"] and img.get("alt")
         assert img.get("alt") == item["_balanced_news"]["image"]["alt"]
         assert figure.findtext("figcaption") == f"Image: {credit}"
+        alts[urlsplit(thumb["url"]).path] = img.get("alt")
+        assert content["media_description"] == img.get("alt"), "media:description, the same"
+    # The picture's own caption where it has one (Alpha's page's og:image:alt, Gamma's feed's
+    # media:description), else its article's own title.
+    assert alts == {
+        "/alpha/img/tarrow-valley-water-cuts-lake-minden.jpg": (
+            "Tarrow Valley orders 30 percent water cuts as Lake Minden shrinks"
+        ),
+        "/beta/img/tarrow-valley-hearing-lake-minden-cuts.jpg": (
+            "Tarrow Valley residents pack hearing on Lake Minden water cuts"
+        ),
+        **CAPTIONS,
+    }
     for path in sorted(out.rglob("*.atom")):
         assert_valid_atom(atom_schema, path.read_bytes())
 
@@ -716,6 +731,7 @@ def test_images_false_leaves_no_image_anywhere(config: Config) -> None:
         if path.is_file():
             text = path.read_text(encoding="utf-8")
             assert "/img/" not in text and "mrss" not in text and "<img" not in text, path
+            assert not any(caption in text for caption in CAPTIONS.values()), path
     for item in json.loads((out / "balanced.json").read_bytes())["items"]:
         assert "image" not in item and "image" not in item["_balanced_news"]
 

@@ -28,6 +28,7 @@ class _Page:
     error: str | None = None
     paywalled: bool = False
     image: str | None = None  # the page's og:image
+    image_caption: str | None = None  # and its caption there
 
 
 def article_text(page: _Page, feed: FeedText) -> ArticleText:
@@ -37,7 +38,7 @@ def article_text(page: _Page, feed: FeedText) -> ArticleText:
     if text is None:
         text = strip_html(feed.content or feed.summary) or feed.title
     available = not page.paywalled and (page.error is None or len(text) >= extract.MIN_TEXT_CHARS)
-    return ArticleText(text, page.error, available, page.image)
+    return ArticleText(text, page.error, available, page.image, page.image_caption)
 
 
 def _round_robin(items: Sequence[T], key: Callable[[T], str]) -> list[T]:
@@ -131,11 +132,12 @@ class Extracting:
             select = source.select if source is not None else None
             found = extract.extract_article(html, res.final_url, select=select)
         except extract.ExtractionError as exc:
+            image = extract.page_image(html, res.final_url)  # the picture still serves
             return _Page(
                 error=f"paywalled: {marker}" if marker else str(exc),
                 paywalled=bool(marker),
-                image=extract.page_image(html, res.final_url),  # the picture still serves
+                image=image,
+                image_caption=extract.image_caption(html, image, res.final_url) if image else None,
             )
-        if marker:
-            return _Page(found.text, f"paywalled: {marker}", True, found.image)
-        return _Page(text=found.text, image=found.image)
+        error = f"paywalled: {marker}" if marker else None
+        return _Page(found.text, error, bool(marker), found.image, found.image_caption)

@@ -233,6 +233,7 @@ class Rewriting:
             image=entry.image,
             side_join=entry.side_join,
             owner=owner,
+            image_caption=entry.image_caption,
         )
 
 

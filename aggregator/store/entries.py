@@ -35,6 +35,7 @@ _STORED = (
     EntryRow.copy_of,
     EntryRow.image,
     EntryRow.side_join,
+    EntryRow.image_caption,
 )
 
 
@@ -57,6 +58,7 @@ def stored_entries(s: Session, *where: Any) -> list[StoredEntry]:
             copy_of=r.copy_of,
             image=r.image,
             side_join=bool(r.side_join),
+            image_caption=r.image_caption,
         )
         for r in rows
     ]
@@ -106,7 +108,12 @@ class EntriesMixin(StoreBase):
             entry.text = found.text
             entry.extract_error = found.error
             entry.text_available = found.available
-            entry.image = entry.image or found.image  # the feed's own picture comes first
+            # The feed's own picture comes first, with its caption (else the page's caption
+            # of that same picture); the page's picture and caption where the feed gave none.
+            if not entry.image:
+                entry.image, entry.image_caption = found.image, found.image_caption
+            elif not entry.image_caption and entry.image == found.image:
+                entry.image_caption = found.image_caption
             return True
 
     # --- retention -----------------------------------------------------------------------------

@@ -210,6 +210,7 @@ def _store_entries(
                 "summary": entry.summary,
                 "content": entry.content,
                 "image": entry.image,
+                "image_caption": entry.image_caption,
                 "text_available": True,
             }
         )

@@ -141,6 +141,7 @@ class EntryRow(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     content: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str | None] = mapped_column(String(2000))
+    image_caption: Mapped[str | None] = mapped_column(Text)  # that picture's caption, plain
     text: Mapped[str | None] = mapped_column(Text)  # extracted article text
     extract_error: Mapped[str | None] = mapped_column(Text)
     story_id: Mapped[str | None] = mapped_column(
