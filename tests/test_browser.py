@@ -14,15 +14,24 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+import feedparser
 import pytest
 
 from aggregator.config import Config
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import Pipeline
 from aggregator.serve import create_app
-from tests.conftest import extra_source, hostile_outlet, make_config, respond, serving
+from tests.conftest import (
+    assert_valid_atom,
+    extra_source,
+    hostile_outlet,
+    make_config,
+    respond,
+    serving,
+)
+from tests.site_events import CAPTIONS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -115,25 +124,90 @@ def published(web: SampleWeb, tmp_path: Path) -> Config:
     return config
 
 
-def assert_lead_images(page, width: int) -> None:  # noqa: ANN001 - a Playwright page
-    """Every story shows its lead image, loaded, within the screen, with alt text and a
-    visible credit naming an outlet."""
+def shown_images(config: Config) -> dict[str, dict[str, str]]:
+    """Each story's lead image as the JSON Feed gives it (address, credit, alt), by story id
+    (its page's name)."""
+    items = json.loads((config.out_dir / "balanced.json").read_bytes())["items"]
+    return {
+        Path(urlsplit(i["url"]).path).stem: {"url": i["image"], **i["_balanced_news"]["image"]}
+        for i in items
+        if "image" in i
+    }
+
+
+def assert_lead_images(page, width: int, images: dict[str, dict[str, str]]) -> None:  # noqa: ANN001
+    """Every story shows its lead image, loaded, within the screen, with its alt text (the
+    picture's own caption where it has one, else its article's title) and a visible credit
+    naming its outlet."""
+    stories = page.locator("article.story")
     figures = page.locator("article.story figure.lead-image")
-    assert figures.count() == page.locator("article.story").count() > 0
-    for figure in figures.all():
+    assert figures.count() == stories.count() > 0
+    for story in stories.all():
+        shown = images[(story.get_attribute("id") or "").removeprefix("story-")]
+        figure = story.locator("figure.lead-image")
         img = figure.locator("img")
         figure.scroll_into_view_if_needed()  # lazy loading: the reader scrolls to it
         img.evaluate("(i) => i.decode()")
-        assert img.is_visible() and img.get_attribute("alt")
+        assert img.is_visible() and img.get_attribute("src") == shown["url"]
+        caption = CAPTIONS.get(urlsplit(shown["url"]).path)
+        assert img.get_attribute("alt") == shown["alt"] == (caption or shown["alt"])
+        assert img.get_attribute("alt"), "a title at least"
         assert img.evaluate("(i) => i.complete && i.naturalWidth") == 120
         box = img.bounding_box()
-        assert box is not None and box["x"] + box["width"] <= width and box["height"] > 0
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+        assert 0 < box["height"] <= 0.45 * page.viewport_size["height"] + 1, "the summary follows"
         credit = figure.locator("figcaption")
-        assert credit.is_visible() and credit.inner_text().startswith("Image: ")
+        assert credit.is_visible() and credit.inner_text() == f"Image: {shown['credit']}"
 
 
-def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path) -> None:
+SIDES = ("Left", "Center", "Right")
+
+
+def assert_headlines_by_side(story, width: int) -> list[str]:  # noqa: ANN001 - a Playwright locator
+    """ "How each side headlined it" on screen: its sides in the order Left, Center, Right,
+    every headline visible within the screen with its outlet. Returns the sides shown."""
+    heading = story.get_by_role("heading", name="How each side headlined it", exact=True)
+    heading.scroll_into_view_if_needed()
+    assert heading.is_visible()
+    labels = story.locator(".by-side > section > :first-child").all_inner_texts()  # h4 or h3
+    assert labels and labels == [side for side in SIDES if side in labels], labels
+    items = story.locator(".by-side li")
+    assert items.count() >= len(labels)
+    for item in items.all():
+        item.scroll_into_view_if_needed()
+        assert item.is_visible() and item.locator("a").first.is_visible()
+        outlet = item.locator(".outlet")
+        assert outlet.is_visible() and outlet.inner_text().endswith(")")
+        box = item.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width
+    return labels
+
+
+def assert_follow_links(page, expected: int, config: Config, base: str, atom_schema) -> None:  # noqa: ANN001
+    """Each "Follow this story" link is on screen and leads to the storyline's own Atom feed
+    (an address on the site, ``site_url``; fetched here from the server at ``base``): served
+    as Atom, valid against RFC 4287, with the storyline's events as its entries."""
+    follow = page.get_by_role("link", name="Follow this story", exact=True)
+    assert follow.count() == expected
+    site = config.settings.site_url.rstrip("/") + "/"
+    for link in follow.all():
+        link.scroll_into_view_if_needed()
+        href = urljoin(site, link.get_attribute("href") or "")
+        assert link.is_visible() and href.startswith(site + "storylines/")
+        assert href.endswith(".atom")
+        response = page.request.get(f"{base}/{href.removeprefix(site)}")
+        assert response.ok and response.headers["content-type"].startswith("application/atom+xml")
+        body = response.body()
+        assert_valid_atom(atom_schema, body)
+        feed = feedparser.parse(body)
+        assert not feed.bozo and len(feed.entries) >= 2, "a storyline has two events at least"
+
+
+def test_front_page_on_phone_and_desktop(
+    browser, web: SampleWeb, tmp_path: Path, atom_schema
+) -> None:
     config = published(web, tmp_path)
+    images = shown_images(config)
     with serving(create_app(config)) as base:
         for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
             page = browser.new_page(viewport=viewport)
@@ -174,13 +248,13 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
             assert_heading_outline(page)
             assert page.evaluate("document.documentElement.lang") == "en"
             assert page.locator("img:not([alt])").count() == 0
-            assert_lead_images(page, viewport["width"])
+            assert_lead_images(page, viewport["width"], images)
+            # How each side headlined it, on every story; both sides on the shared one.
+            for story in stories.all():
+                assert_headlines_by_side(story, viewport["width"])
+            assert {"Left", "Right"} <= set(assert_headlines_by_side(shared, viewport["width"]))
             # The water cuts and the hearing on them, one storyline: each offers its feed.
-            follow = page.get_by_role("link", name="Follow this story", exact=True)
-            assert follow.count() == 2
-            for link in follow.all():
-                link.scroll_into_view_if_needed()
-                assert link.is_visible() and "/storylines/" in (link.get_attribute("href") or "")
+            assert_follow_links(page, 2, config, base, atom_schema)
             for selector in (
                 "body",
                 ".tagline",
@@ -203,25 +277,42 @@ def test_front_page_on_phone_and_desktop(browser, web: SampleWeb, tmp_path: Path
 PERSPECTIVES = ("progressive", "conservative", "common-ground")
 
 
-def test_story_page_from_a_headline(browser, web: SampleWeb, tmp_path: Path) -> None:
+def test_story_page_from_a_headline(browser, web: SampleWeb, tmp_path: Path, atom_schema) -> None:
+    """From each headline of the front page to its story page, on a phone and a desktop: the
+    picture with its alt text and credit, the headlines by side, and on a storyline's story
+    its "Follow this story" link to a valid feed."""
     config = published(web, tmp_path)
+    images = shown_images(config)
     with serving(create_app(config)) as base:
-        page = browser.new_page(viewport=PHONE)
-        page.goto(f"{base}/")
-        first = page.locator("article.story .headline a").first
-        title = first.inner_text()
-        first.click()
-        page.wait_for_load_state()
-        assert "/stories/" in page.url
-        assert page.get_by_role("heading", level=1).inner_text() == title
-        assert_heading_outline(page)
-        for heading in ("Sources", "Different Perspectives", "Common Ground"):
-            assert page.get_by_role("heading", name=heading).is_visible()
-        assert page.locator(".bar").is_visible() and page.get_by_role("status").is_visible()
-        assert_lead_images(page, PHONE["width"])
-        assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("Georgia")
-        page.screenshot(path=str(tmp_path / "story-phone.png"), full_page=True)
-        page.close()
+        for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+            page = browser.new_page(viewport=viewport)
+            page.goto(f"{base}/")
+            count = page.locator("article.story").count()
+            followed = 0
+            for n in range(count):
+                page.goto(f"{base}/")
+                story = page.locator("article.story").nth(n)
+                in_storyline = story.get_by_role("link", name="Follow this story").count()
+                headline = story.locator(".headline a")
+                title = headline.inner_text()
+                headline.click()
+                page.wait_for_load_state()
+                assert "/stories/" in page.url
+                assert page.get_by_role("heading", level=1).inner_text() == title
+                assert_heading_outline(page)
+                for heading in ("Sources", "Different Perspectives", "Common Ground"):
+                    assert page.get_by_role("heading", name=heading).is_visible()
+                assert page.locator(".bar").is_visible() and page.get_by_role("status").is_visible()
+                assert_lead_images(page, viewport["width"], images)
+                assert_headlines_by_side(page.locator("article.story"), viewport["width"])
+                assert_follow_links(page, in_storyline, config, base, atom_schema)
+                followed += in_storyline
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+                font = page.evaluate("getComputedStyle(document.body).fontFamily")
+                assert font.startswith("Georgia")
+                page.screenshot(path=str(tmp_path / f"story-{n}-{name}.png"), full_page=True)
+            assert count == 4 and followed == 2, "both of the storyline's stories were opened"
+            page.close()
 
 
 def test_hostile_corpus_runs_no_script(browser, web: SampleWeb, tmp_path: Path) -> None:
