@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
@@ -25,6 +26,7 @@ from aggregator.rewrite.attribution import ALL_LEAD_INS, attribute, proper_words
 from aggregator.rewrite.body import BODY_MAX, BODY_MIN
 from aggregator.rewrite.lexicon import loaded_words
 from aggregator.rewrite.ranking import OVERRUN, REPEAT_SIMILARITY, _graph_rank
+from aggregator.rewrite.sentences import demonstrative_noun as _demonstrative
 from aggregator.rewrite.sentences import refers_back as _refers_back
 from aggregator.rewrite.sentences import sentences_of as _sentences
 from aggregator.rewrite.sentences import stands_alone as _standalone
@@ -837,3 +839,112 @@ def test_a_summary_sentence_naming_its_outlet_is_not_attributed_twice() -> None:
         for s in result.summary_sentences
         if s.text != told and not any(w in s.text.lower() for w in FIXTURE_LOADED)
     ), "one outlet alone: every other claim is attributed"
+
+
+def test_a_demonstrative_names_its_own_noun_or_stands_for_an_unseen_statement() -> None:
+    """The noun test, by hand: "This bill would ..." names a bill (which the reader must have
+    read of); "This is ..." stands for a statement; "This year" is the present."""
+    assert _demonstrative("This bill would cap insulin costs at $35 a month.") == "bill"
+    assert _demonstrative("Sadly, these targets have little chance of being met.") == "targets"
+    assert _demonstrative("These ambitious targets were set in 2020.") == "targets"
+    assert _demonstrative("This $4 billion package would fund 30 new bridges.") == "package"
+    assert _demonstrative("That decision came after six hours of debate.") == "decision"
+    assert _demonstrative("This proposed rule would limit overtime pay.") == "rule"
+    for statement in (
+        "This is the third time the council has raised the fare.",
+        "That means riders will pay $180 more a year.",
+        "These include three new routes to the airport.",
+        "This prompted officials to call an emergency meeting.",
+        "That's why the fare went up in March.",
+        "Sadly, this was the last vote of the session.",
+    ):
+        assert _demonstrative(statement) == "", statement
+        assert not _standalone(statement), statement
+    assert _demonstrative("This year, the city will spend $4 million on buses.") is None
+    assert _demonstrative("The council voted 6-3 on Tuesday to raise the fare.") is None
+
+
+# Two stories written by hand. In each, the sentences marked "leans" name something only an
+# unseen sentence introduced (a "But ..." sentence is never quotable, so never seen), or
+# continue one; "This bill" names the bill of the headline.
+INSULIN_TITLE = "Senate takes up bill to cap insulin prices"
+INSULIN = (
+    "The Senate began debate on Tuesday on a bill to cap the price of insulin for insured "
+    "patients.",
+    "This bill would cap monthly insulin costs at $35 for about 20 million insured patients.",
+    "But health officials set targets last year for cutting the number of patients who skip "
+    "insulin doses.",
+    "Sadly, these targets have little chance of being met without lower insulin prices.",  # leans
+    "These targets were set before insulin prices rose for the third year in a row.",  # leans
+    "Specifically, a clause lets insurers keep charging more for newer insulin brands.",  # leans
+    "Senators expect a final vote on the insulin bill before the end of March.",
+)
+MEMORIAL_TITLE = "Biden marks September 11 anniversary at the Pentagon"
+MEMORIAL = (
+    "President Joe Biden marked the anniversary of the September 11 attacks at the Pentagon "
+    "on Monday.",
+    "Few days have shaped American foreign policy as much as the day of the attacks.",
+    "September 12, 2001, was one of them.",  # leans
+    "Biden laid a wreath at the Pentagon memorial and met families of the victims there.",
+)
+
+
+def _one_outlet_story(title: str, sentences: Sequence[str]) -> list[StoryArticle]:
+    return [
+        StoryArticle(
+            entry_id=1,
+            source_id="civic",
+            source_name="Civic Wire",
+            lean="center",
+            kind="news",
+            title=title,
+            link="http://civic.example/story",
+            published=datetime(2026, 3, 2, 9, tzinfo=UTC),
+            text=" ".join(sentences),
+        )
+    ]
+
+
+def test_the_summary_never_leans_on_a_sentence_the_reader_has_not_seen() -> None:
+    """As the body and the views: summary sentences that lean on one not shown ("Sadly, these
+    targets ...", "September 12, 2001, was one of them", "Specifically, ...") are left out;
+    "This bill would ..." under a headline about the bill is kept."""
+    insulin = rewrite_story(_one_outlet_story(INSULIN_TITLE, INSULIN), summary_words=200)
+    assert insulin.headline == INSULIN_TITLE
+    assert {s.text for s in insulin.summary_sentences} == {INSULIN[0], INSULIN[1], INSULIN[6]}
+    assert not {s.text for s in insulin.body} & {INSULIN[3], INSULIN[4], INSULIN[5]}
+    memorial = rewrite_story(_one_outlet_story(MEMORIAL_TITLE, MEMORIAL), summary_words=200)
+    assert MEMORIAL[2] not in {s.text for s in output_sentences(memorial)}
+    assert MEMORIAL[0] in {s.text for s in memorial.summary_sentences}
+    # What leans is judged by what the reader has read: the targets, once shown, are known.
+    targets = Sentence(INSULIN[4], 1, 4, "civic", "Civic Wire", None)
+    assert _refers_back(targets, INSULIN, [INSULIN_TITLE])
+    assert not _refers_back(targets, INSULIN, [INSULIN_TITLE, "Officials set targets."])
+    bill = replace(targets, text=INSULIN[1], index=1)
+    assert not _refers_back(bill, INSULIN, [INSULIN_TITLE])
+    assert _refers_back(bill, INSULIN, ["Insulin prices rose again this year."])
+    # A phrase that says which thing it means leans on nothing; nor one whose noun was read.
+    court = [
+        "The justices agreed to hear a Mississippi case on abortion limits.",
+        "The court will take the case involving a Mississippi law passed in 2018.",
+        "Migrants were stopped 188,829 times at the southern border in June.",
+    ]
+    case = replace(targets, text=court[1], index=1)
+    assert not _refers_back(case, court, [INSULIN_TITLE])
+    border = replace(targets, text="Arrests at the southern border rose 3% in June.", index=3)
+    assert not _refers_back(border, court, ["Arrests at the U.S.-Mexico border hit a record."])
+    assert _refers_back(border, court, [INSULIN_TITLE])
+    # A pronoun whose person the sentence itself names, by name or role, before or after it.
+    assert _standalone("In his first speech as mayor, Dana Whitcomb promised to cut fares.")
+    assert _standalone("The whistleblower said officials ignored her warnings for months.")
+    assert not _standalone("After all, he faced a recall vote in the spring.")
+    assert not _standalone("In his speech, he promised to cut fares by half.")
+    for name in (*STORIES, "fares", "hard-week"):
+        articles = story_articles(name)
+        texts = {a.entry_id: split_sentences(a.text) for a in articles}
+        result = rewrite_story(articles)
+        shown = [result.headline]
+        for s in result.summary_sentences:
+            assert _standalone(s.text), (name, s.text)
+            assert not _refers_back(s, texts[s.entry_id], shown), (name, s.text)
+            shown.append(s.text)

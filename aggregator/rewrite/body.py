@@ -35,7 +35,7 @@ def body_of(ctx: StoryContext, shown: Sequence[str] = ()) -> tuple[Sentence, ...
     read before the body (headline, summary); no sentence leans on anything else unseen."""
     chosen = _in_telling_order(ctx, shown)
     if len(chosen) < BODY_MIN:  # few distinct facts: let closer paraphrases in, never repeats
-        chosen = _with_paraphrases(ctx, chosen)
+        chosen = _with_paraphrases(ctx, chosen, shown)
     return tuple(_attributed(ctx, chosen))
 
 
@@ -91,16 +91,25 @@ def _pick(
     return picked
 
 
-def _with_paraphrases(ctx: StoryContext, chosen: list[Sentence]) -> list[Sentence]:
+def _with_paraphrases(
+    ctx: StoryContext, chosen: list[Sentence], shown: Sequence[str]
+) -> list[Sentence]:
     """Too few distinct claims: more central sentences, closer paraphrases allowed (never
-    repeats), in reporting order."""
-    chosen = list(chosen)
-    more = mmr(ctx.news, ctx.scores, ctx.vectors, max_count=BODY_MIN, repeat=0.7, contained=1.1)
-    chosen.extend(m for m in more if m not in chosen)
+    repeats), in reporting order; as before, none leaning on a sentence the reader has not
+    seen (``shown``, or told before it in the body)."""
+    fit = [s for s in ctx.news if stands_alone(s.text) or s.index == 0]
+    more = mmr(fit, ctx.scores, ctx.vectors, max_count=BODY_MIN, repeat=0.7, contained=1.1)
+    chosen = [*chosen, *(m for m in more if m not in chosen)]
     chosen = chosen[:BODY_MIN] if len(chosen) > BODY_MAX else chosen
     rank = {a.entry_id: i for i, a in enumerate(ctx.articles)}
     chosen.sort(key=lambda s: (rank[s.entry_id], s.index))
-    return chosen
+    told = list(shown)
+    kept = []
+    for s in chosen:
+        if not refers_back(s, ctx.texts[s.entry_id], told):
+            kept.append(s)
+            told.append(s.text)
+    return kept
 
 
 def _attributed(ctx: StoryContext, chosen: Sequence[Sentence]) -> list[Sentence]:

@@ -16,7 +16,7 @@ from aggregator.models import Sentence
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.context import Section, StoryContext
 from aggregator.rewrite.ranking import representative
-from aggregator.rewrite.sentences import WORD_OVERLAP, overlap, stands_alone
+from aggregator.rewrite.sentences import WORD_OVERLAP, demonstrative_noun, overlap, stands_alone
 
 COMMON_GROUND_CLAIMS = 4  # claims shown under Common Ground
 
@@ -30,6 +30,12 @@ def _cited(sentence: Sentence, claim: Claim, titles: Mapping[int, str]) -> Sente
             (s.source_name, titles.get(s.entry_id, ""), s.link) for s in [sentence, *others]
         ),
     )
+
+
+def _alone(text: str) -> bool:
+    """A wording that stands alone and names nothing by a demonstrative ("This bill ..."):
+    shown under Common Ground, it could be pointing at any sentence above."""
+    return stands_alone(text) and not demonstrative_noun(text)
 
 
 def common_ground_of(ctx: StoryContext) -> Section:
@@ -53,11 +59,11 @@ def _shared_claims(ctx: StoryContext, limit: int = COMMON_GROUND_CLAIMS) -> tupl
     chosen: list[Sentence] = []
     for claim in both:
         pick = representative(claim, scores, opinion)
-        if not stands_alone(pick.text):
-            standalone = [s for s in claim.sentences if stands_alone(s.text)]
+        if not _alone(pick.text):
+            standalone = [s for s in claim.sentences if _alone(s.text)]
             if not standalone:
                 continue
-            pick = representative(claim.only(lambda s: stands_alone(s.text)), scores, opinion)
+            pick = representative(claim.only(lambda s: _alone(s.text)), scores, opinion)
         if any(overlap(pick.text, c.text) >= WORD_OVERLAP for c in chosen):
             continue
         chosen.append(_cited(pick, claim, ctx.titles))

@@ -27,7 +27,7 @@ from aggregator.rewrite.summary import SUMMARY_WORDS, summary_of
 from aggregator.rewrite.views import view_of
 
 # Part of every story's input hash: a new version rewrites every stored story once.
-EXTRACTIVE_VERSION = "claims-3"
+EXTRACTIVE_VERSION = "claims-4"
 
 
 def rewrite_story(
@@ -40,7 +40,7 @@ def rewrite_story(
     that the side has not covered it."""
     ctx = story_context(articles)
     headline = choose_headline(ctx.articles)
-    summary = summary_of(ctx, summary_words)
+    summary = summary_of(ctx, summary_words, [headline])
     shown = [headline, *(s.text for s in summary)]  # what the reader has read so far
     body = body_of(ctx, shown)
     read = [*shown, *(s.text for s in body)]

@@ -19,12 +19,13 @@ from aggregator.text import word_count
 OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
 DANGLING_START_RE = re.compile(
     r"^(?:But|And|Or|So|Yet|Also|However|Still|Meanwhile|Instead|He|She|It|They|Them|His|Her|"
-    r"Its|Their|This|That|These|Those|There|Here|Such|"
+    r"Its|Their|There|Here|Such|"
     # connectives that continue an argument the reader has not seen ("Finally, any settlement")
     r"Finally|Moreover|Furthermore|Additionally|Likewise|Similarly|Otherwise|Nonetheless|"
     r"Nevertheless|Besides|Thus|Therefore|Hence|Consequently|Indeed|Even so|In addition|"
     r"As a result|In other words|For example|For instance|By contrast|In contrast|"
-    r"On the other hand|Worse|Better yet)\b(?!-)"  # not "Worse-than-expected"
+    r"On the other hand|Worse|Better yet|Specifically|In particular"
+    r")\b(?!-)"  # not "Worse-than-expected"
 )
 # The outlet speaking for itself ("We're still looking into ...", "I was there"): in our story
 # "we" would read as balanced-news, so such a sentence is never quoted without its context.
@@ -76,14 +77,74 @@ OPENERS = frozenset(
     "asked speaking later earlier then now yesterday today".split()
 )
 PRONOUN_RE = re.compile(r"\b(?:he|she|him|her|his)\b")
+# "The whistleblower alleged that officials shot down her concerns": a person named by role
+# before "he" or "her" is who the pronoun means.
+ROLE_RE = re.compile(
+    r"(?i)\b(?:president|whistleblower|justice|governor|senator|judge|mayor|official|"
+    r"spokes(?:man|woman|person)|minister|secretary|chair(?:man|woman)?|director|leader|"
+    r"candidate|man|woman|officer|victim|suspect|lawmaker|congress(?:man|woman)|"
+    r"representative|ceo|founder|author|prosecutor|attorney|lawyer)\b"
+)
+# After a definite noun, words that say which one it is ("the case involving ...", "the goal
+# to cut ...", "the end of ..."): such a phrase leans on no earlier sentence.
+SELF_DEFINING = frozenset(
+    "of to that which who whom whose involving including over against between about for "
+    "behind known called named".split()
+)
+# A main clause opening with one of these names nobody the opening phrase could point to ("In
+# his speech, he said ..."): its "his" still needs a sentence before.
+CATAPHORA_BLOCKERS = frozenset("he she it they his her its their him them we i".split())
 NAME_RE = re.compile(r"(?<=[\s\"\u201c(])[A-Z][a-z]+|^[A-Z][a-z]+\s+[A-Z][a-z]+")
 CONTEXT_RE = re.compile(
-    r"(?i)^(?:that|this|these|those|such|another|"
+    r"(?i)^(?:such|another|"
     r"(?:the|two|three|four|five|several|many|some|both) other)\b"  # "Two other members"
     r"|^Neither\b(?!.*\bnor\b)"  # "Neither number is close": which numbers?
     r"|\b(?:as well|either|too)\.$"
 )
 DEFINITE_RE = re.compile(r"\bthe ([a-z][a-z-]{3,})\b")
+# A demonstrative opening a sentence, or behind a short opening phrase ("Sadly, these targets
+# ..."): "This bill would ..." names its own noun (which the reader must have read of); "This
+# is ...", "That means ..." stand for a whole statement the reader has not seen.
+DEMONSTRATIVE_RE = re.compile(
+    r"^(?:(This|That|These|Those)|[A-Z][\w'\u2019-]*(?: [\w'\u2019-]+){0,3}, (this|these|those))"
+    r"\b(?!-)\s*(?P<rest>.*)",
+    re.S,
+)
+# Words that cannot be a demonstrative's own noun: after "This" or "These" they show it stands
+# alone for a statement ("This is", "These include", "That came"): auxiliaries, function words
+# and the verbs (and irregular past forms) that follow such a pronoun most.
+NOT_A_NOUN = frozenset(
+    "is was are were be been being has have had would will could can may might should must "
+    "shall does did do don't doesn't didn't isn't wasn't aren't weren't won't can't not also "
+    "the a an his her its their our my your this these those he she it they we i you "
+    "only just all both alone and or but nor of in on at to for with by as from into about "
+    "after before than that which who whom whose what when where while if because so yet now "
+    "too then here there it's that's one ones "
+    "include come mean make show suggest seem appear lead follow remain help explain "
+    "highlight become get take go say add represent reflect range vary stand serve need want "
+    "came went took made gave left led set put got said told began saw found held brought "
+    "thought won lost ran meant sent spent built kept became fell rose drew grew knew wrote "
+    "broke chose struck".split()
+)
+# Nouns ending in "s" that are not a verb's third person ("This news", "This series"), and
+# participles that, before a noun, are adjectives ("This proposed rule").
+SINGULAR_S = frozenset("news series species gas lens bus canvas atlas alias".split())
+ADJECTIVAL = frozenset(
+    "proposed planned expected so-called alleged revised updated reported disputed contested "
+    "leaked long-awaited renewed added increased reduced required limited".split()
+)
+IRREGULAR_PLURALS = frozenset("people men women children police data media criteria".split())
+# "This year", "this week's vote": the present, not a thing an earlier sentence introduced.
+DEICTIC = frozenset(
+    "year week month morning afternoon evening night weekend summer fall autumn spring winter "
+    "season time term session decade century day days".split()
+)
+# "September 12, 2001, was one of them": a part of a group no word before it names.
+PART_OF_THEM_RE = re.compile(
+    r"\b(?:one|two|three|four|five|some|many|most|all|none|each|any|several|both|few|either|"
+    r"neither|half|much|more) of (?:them|these|those)\b",
+    re.I,
+)
 TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'.\u2019-]*")
 DATELINE_RE = re.compile(
     r"^(?:[A-Z][A-Z .,'-]{2,40}(?:\([^)]{1,40}\))?\s*[\u2014\u2013-]+\s+"  # "HALDEN (Wire) — "

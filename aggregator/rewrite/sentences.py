@@ -3,29 +3,43 @@
 Every sentence the story prints is a source's own, so each is judged alone: long enough, not
 boilerplate, not cut off, not opening with "But" or "He" or a speakerless quotation
 (:func:`usable`); whether it stands without the one before it (:func:`stands_alone`), and
-whether it names something only an unseen earlier sentence introduced (:func:`refers_back`).
+whether it names something only an unseen earlier sentence introduced (:func:`refers_back`):
+"the lease", a surname alone, or a demonstrative's own noun ("These targets ..."). The noun
+test comes first (:func:`demonstrative_noun`): "This bill would ..." names a bill, which the
+reader may have read of; "This is ..." stands for a statement the reader has not seen.
 A sentence never stands in for the title it repeats (:func:`clean_title`).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 
 from aggregator.models import Sentence, StoryArticle
 from aggregator.rewrite.lexicon import (
+    ADJECTIVAL,
     ALWAYS_CAPITAL,
     BOILERPLATE_RE,
+    CATAPHORA_BLOCKERS,
     CONTEXT_RE,
     DANGLING_START_RE,
     DEFINITE_RE,
+    DEICTIC,
+    DEMONSTRATIVE_RE,
     IMPERATIVE_RE,
+    IRREGULAR_PLURALS,
     LOWERABLE,
     NAME_RE,
+    NOT_A_NOUN,
     OPENERS,
     OUTLET_SUFFIX_RE,
     OWN_VOICE_RE,
+    PART_OF_THEM_RE,
     PRONOUN_RE,
+    ROLE_RE,
+    SELF_DEFINING,
+    SINGULAR_S,
     TOKEN_RE,
     names_speaker,
 )
@@ -49,6 +63,11 @@ def usable(sentence: str) -> bool:
         return False
     if DANGLING_START_RE.match(sentence) or OWN_VOICE_RE.search(sentence):
         return False
+    if (
+        sentence.startswith(("This", "That", "These", "Those"))
+        and demonstrative_noun(sentence) == ""
+    ):
+        return False  # "This is ...", "That means ...": a statement the reader has not seen
     if BOILERPLATE_RE.search(sentence):
         return False
     if sentence.count("\u201c") != sentence.count("\u201d") or sentence.count('"') % 2:
@@ -100,9 +119,81 @@ def stands_alone(text: str) -> bool:
         named = NAME_RE.search(before) or (
             first[:1].isupper() and first.lower() not in LOWERABLE | OPENERS
         )
-        if not named:
+        if not named and not ROLE_RE.search(before) and not _cataphoric(text, pronoun.start()):
             return False
+    if demonstrative_noun(text) == "" or _part_of_unnamed(text):
+        return False  # "Sadly, this is ...", "September 12, 2001, was one of them"
     return not CONTEXT_RE.search(text)
+
+
+def _cataphoric(text: str, at: int) -> bool:
+    """Whether the pronoun at ``at`` is in an opening phrase whose subject follows it ("In
+    his first speech, President Biden said ...", "As she left, the senator ..."): it points
+    forward, not at a sentence before."""
+    first = text.split(" ", 1)[0].lower()
+    comma = text.find(", ", at)
+    if first not in LOWERABLE | OPENERS or comma < 0 or "," in text[:at]:
+        return False
+    subject = text[comma + 2 :].split(" ", 1)[0]
+    return subject.lower() not in CATAPHORA_BLOCKERS
+
+
+_PHRASE_RE = re.compile(r"[\w$'\u2019%.-]+|[^\w\s]")
+
+
+def demonstrative_noun(text: str) -> str | None:
+    """The noun a sentence's opening demonstrative names ("These ambitious targets have ..."
+    -> "targets", "This $4 billion package would ..." -> "package"); "" when the demonstrative
+    stands alone for a statement ("This is ...", "That means ...", "Sadly, these were ...");
+    None when the sentence opens with none, or with one that points at the present ("This
+    year, ...", "This week's vote ...")."""
+    found = DEMONSTRATIVE_RE.match(text)
+    if not found:
+        return None
+    word = (found.group(1) or found.group(2)).lower()
+    plural = word in ("these", "those")
+    phrase: list[str] = []
+    for raw in _PHRASE_RE.findall(found.group("rest"))[:6]:
+        token = raw.rstrip(".").lower().replace("\u2019", "'")
+        if token[:1].isdigit() or token[:1] == "$":
+            continue  # a figure before its noun: "This $4 billion package"
+        if not token[:1].isalpha() or token in NOT_A_NOUN or _verb_form(token, plural):
+            break
+        phrase.append(token)
+        if plural and (_plural(token) or token in IRREGULAR_PLURALS):
+            break  # "These ambitious targets": the plural is the noun
+    if word in ("this", "these") and any(stem(t) in DEICTIC for t in phrase):
+        return None
+    return phrase[-1] if phrase else ""
+
+
+def _verb_form(token: str, plural: bool) -> bool:
+    """Whether a word after a demonstrative reads as a verb: a past form ("This prompted",
+    "the bill passed") or, after a singular one, a third person ("That leaves", "this bill
+    raises"); not "This proposed rule", "This news", "This process"."""
+    if len(token) > 4 and token.endswith("ed") and not token.endswith("eed"):
+        return token not in ADJECTIVAL
+    return (
+        not plural
+        and token.endswith("s")
+        and not token.endswith(("ss", "us", "is", "ics", "'s"))
+        and token not in SINGULAR_S
+    )
+
+
+def _part_of_unnamed(text: str) -> bool:
+    """Whether a sentence names a part of a group ("one of them") with no plural before it
+    in the sentence that could be the group: the group was in a sentence before."""
+    found = PART_OF_THEM_RE.search(text)
+    if not found:
+        return False
+    before = [w.lower() for w in words(text[: found.start()])]
+    return not any(w in IRREGULAR_PLURALS or (len(w) > 3 and _plural(w)) for w in before)
+
+
+def _plural(word: str) -> bool:
+    """Whether a word reads as a regular plural ("targets", not "ambitious", "process")."""
+    return word.endswith("s") and not word.endswith(("ss", "us", "is", "'s"))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -137,13 +228,44 @@ def refers_back(sentence: Sentence, article_sentences: Sequence[str], shown: Ite
     introduced ("the ballot", "the state") is taken as known to everyone."""
     earlier = article_sentences[: sentence.index]
     shown = list(shown)
+    noun = demonstrative_noun(sentence.text)
+    if noun and stem(noun) not in set().union(*(_stems(t) for t in shown)):
+        return True  # "These targets have ...": no targets the reader has read of
     seen_text = " ".join(shown)
     surnames = set().union(*(_names(t)[0] for t in earlier))
     if any(w in surnames and w not in seen_text for w in _names(sentence.text)[1]):
         return True  # "Nandakumar said": the full name was in a sentence not shown
-    named = {stem(m.group(1)) for m in DEFINITE_RE.finditer(sentence.text)} - STOPWORDS
-    introduced = named & set().union(*(_stems(t) for t in earlier))
-    return bool(introduced and introduced - set().union(*(_stems(t) for t in shown)))
+    before = set().union(*(_stems(t) for t in earlier))
+    read = set().union(*(_stems(t) for t in shown))
+    return any(
+        phrase[0] in before and not read.intersection(phrase)
+        for phrase in _definite_phrases(sentence.text)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _definite_phrases(text: str) -> tuple[tuple[str, ...], ...]:
+    """The stems of what a sentence names as known, phrase by phrase ("defended the lease",
+    "at the southern border": ("southern", "border")), leaving out a phrase that says itself
+    which thing it means ("the case involving a Mississippi law", "the goal to cut ...")."""
+    phrases = []
+    for found in DEFINITE_RE.finditer(text):
+        if stem(found.group(1)) in STOPWORDS:
+            continue
+        phrase = [found.group(1)]
+        after = _PHRASE_RE.findall(text[found.end() :])[:3]
+        for token in after[:2]:
+            if (
+                not token[:1].islower()
+                or token in STOPWORDS | NOT_A_NOUN | SELF_DEFINING
+                or _verb_form(token, True)
+            ):
+                break
+            phrase.append(token)
+        following = after[len(phrase) - 1] if len(after) >= len(phrase) else ""
+        if following not in SELF_DEFINING:
+            phrases.append(tuple(stem(w) for w in phrase))
+    return tuple(phrases)
 
 
 @functools.lru_cache(maxsize=4096)

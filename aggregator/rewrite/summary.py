@@ -5,8 +5,10 @@ outlets of two or more owners report (across leans where it can) ranks higher an
 plainly, in its least loaded news wording; one that only one outlet, one owner's outlets or one
 side reports, or that has no plain wording, is attributed ("..., according to X."). Two
 outlets of one owner (The Wall Street Journal and the New York Post) are not two independent
-confirmations; an outlet whose owner is not known counts as an owner of its own. The length
-is capped by a share of the sources' words, so the summary never restates a short story.
+confirmations; an outlet whose owner is not known counts as an owner of its own. As in the
+body and the views, no sentence leans on one the reader has not seen (the headline and the
+summary's earlier sentences are seen). The length is capped by a share of the sources'
+words, so the summary never restates a short story.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aggregator.rewrite.claims import corroborated, features
 from aggregator.rewrite.context import StoryContext
 from aggregator.rewrite.lexicon import loaded_words, loadedness
 from aggregator.rewrite.ranking import mmr, representative
-from aggregator.rewrite.sentences import sentence_at
+from aggregator.rewrite.sentences import refers_back, sentence_at, stands_alone
 from aggregator.text import join_names, split_sentences, word_count
 
 SUMMARY_WORDS = 60
@@ -44,18 +46,45 @@ CLAIM_BONUS = 0.5
 ACROSS_LEANS_BONUS = 0.1
 
 
-def summary_of(ctx: StoryContext, summary_words: int) -> tuple[Sentence, ...]:
+def summary_of(
+    ctx: StoryContext, summary_words: int, shown: Sequence[str] = ()
+) -> tuple[Sentence, ...]:
     """The summary's sentences, in about ``summary_words`` words (:func:`summary_budget`);
-    the first article's first sentence when no sentence is fit to quote."""
+    the first article's first sentence when no sentence is fit to quote.
+
+    As in the body and the views, each sentence stands alone and leans on nothing the reader
+    has not read before it (``shown``, the headline, then the summary's earlier sentences):
+    one that does is left out and the summary chosen again without it, until none does.
+    """
     budget = max(summary_budget(ctx.articles, summary_words), 1)
-    return tuple(_central_claims(ctx, budget) or first_sentence(ctx.articles))
+    pool = [s for s in ctx.news if stands_alone(s.text)]
+    while True:
+        claims = _central_claims(ctx, pool, budget)
+        leaning = _leaning(ctx, claims, shown)
+        if not leaning:
+            return tuple(claims or first_sentence(ctx.articles))
+        pool = [s for s in pool if s.key not in leaning]
 
 
-def _central_claims(ctx: StoryContext, budget: float) -> list[Sentence]:
-    """The central claims, most central first. A claim outlets of two or more owners report
-    (across leans where it can) is stated plainly, in its least loaded news wording; one that
-    only one owner's outlets or one side reports, or that has no plain wording, is
-    attributed."""
+def _leaning(
+    ctx: StoryContext, sentences: Sequence[Sentence], shown: Sequence[str]
+) -> set[SentenceKey]:
+    """The sentences that lean on one the reader has not seen: not ``shown`` and not an
+    earlier one of ``sentences``."""
+    read = list(shown)
+    leaning = set()
+    for s in sentences:
+        if refers_back(s, ctx.texts[s.entry_id], read):
+            leaning.add(s.key)
+        read.append(s.text)
+    return leaning
+
+
+def _central_claims(ctx: StoryContext, pool: Sequence[Sentence], budget: float) -> list[Sentence]:
+    """The central claims of the news sentences in ``pool``, most central first. A claim
+    outlets of two or more owners report (across leans where it can) is stated plainly, in its
+    least loaded news wording; one that only one owner's outlets or one side reports, or that
+    has no plain wording, is attributed."""
     lean_of = {a.source_name: a.lean for a in ctx.articles}
     reported = _reporters(ctx)
     # A claim that needs no attribution (two or more owners, not one side's) ranks first; one
@@ -71,9 +100,9 @@ def _central_claims(ctx: StoryContext, budget: float) -> list[Sentence]:
         if _needs_attribution(outlets, lean_of, ctx.owner_of)
     }
     chosen = mmr(
-        ctx.news, scores, ctx.vectors, max_words=budget, extra_words=extra, claim_of=ctx.claim_of
+        pool, scores, ctx.vectors, max_words=budget, extra_words=extra, claim_of=ctx.claim_of
     )
-    news_keys = {s.key for s in ctx.news}
+    news_keys = {s.key for s in pool}
     out = []
     for sentence in chosen:
         claim = ctx.claim_of[sentence.key]
