@@ -24,6 +24,7 @@ from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
 from aggregator.rewrite.attribution import ALL_LEAD_INS, attribute, proper_words, strip_dateline
 from aggregator.rewrite.body import BODY_MAX, BODY_MIN
+from aggregator.rewrite.headline import reads_as_opinion
 from aggregator.rewrite.lexicon import loaded_words
 from aggregator.rewrite.ranking import OVERRUN, REPEAT_SIMILARITY, _graph_rank
 from aggregator.rewrite.sentences import demonstrative_noun as _demonstrative
@@ -948,3 +949,21 @@ def test_the_summary_never_leans_on_a_sentence_the_reader_has_not_seen() -> None
             assert _standalone(s.text), (name, s.text)
             assert not _refers_back(s, texts[s.entry_id], shown), (name, s.text)
             shown.append(s.text)
+
+
+def test_no_opinion_headline_while_a_news_article_covers_the_event() -> None:
+    """An opinion piece's title heads a story only when the story is all opinion: one from an
+    opinion source, or one its news outlet files as opinion (a news source's feed carries its
+    columns too: its link under /opinion/, its title marked "Opinion:")."""
+    articles = {a.source_id: a for a in story_articles("fares")}
+    news = articles["metro"]  # "Marlow council hikes bus fares, riders fume": loaded
+    plain = "Marlow council votes 6-3 to raise bus fare to $2.50"
+    column = replace(
+        articles["bay"], title=plain, link="https://bay.example/opinion/2026/03/fares-column"
+    )
+    assert choose_headline([news, replace(column, link="https://bay.example/news/fares")]) == plain
+    assert choose_headline([news, column]) == "Marlow council hikes bus fares, riders fume"
+    marked = replace(column, link="https://bay.example/fares", title="Opinion: " + plain)
+    assert choose_headline([news, marked]) == "Marlow council hikes bus fares, riders fume"
+    assert choose_headline([column, articles["review"]]) == plain, "all opinion: the plainest"
+    assert not reads_as_opinion(replace(column, link="https://bay.example/opinion-poll-shows"))

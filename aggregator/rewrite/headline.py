@@ -1,6 +1,7 @@
 """How the headline is chosen: one outlet's own title, cleaned, never one we write.
 
-Of the news articles' titles (opinion titles only when no news article has one), the one with
+Of the news articles' titles (opinion titles only when the story is all opinion: an opinion
+source's, or a piece its news outlet files as opinion, :func:`reads_as_opinion`), the one with
 the fewest loaded words wins; then the one that names the event the other titles report
 (agreement with them), less whatever makes a title shout (capitals, a question, an explainer,
 scare quotes, a run-on); a centre outlet breaks ties.
@@ -9,10 +10,13 @@ scare quotes, a run-on); a centre outlet breaks ties.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from aggregator.models import StoryArticle
 from aggregator.rewrite.lexicon import (
     EXPLAINER_RE,
+    OPINION_SECTIONS,
+    OPINION_TITLE_RE,
     SCARE_QUOTE_RE,
     SENSATIONAL_RE,
     SHOUT_RE,
@@ -26,7 +30,7 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
     """A neutral title from the news articles (opinion titles only when no news article has
     one): the fewest loaded words first, then the one that names the event the others report
     (agreement with the other titles), centre outlets breaking ties."""
-    titles = [(a, clean_title(a.title, a.source_name)) for a in articles if a.kind == "news"]
+    titles = [(a, clean_title(a.title, a.source_name)) for a in articles if not reads_as_opinion(a)]
     titles = [(a, t) for a, t in titles if t]
     if not titles:
         titles = [(a, clean_title(a.title, a.source_name)) for a in articles]
@@ -40,6 +44,18 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
 
     best = max(range(len(titles)), key=score)
     return titles[best][1]
+
+
+def reads_as_opinion(article: StoryArticle) -> bool:
+    """An opinion piece: from an opinion source, or one a news outlet files as opinion (its
+    link under /opinion/, /commentary/, /op-ed/ ..., or its title marked "Opinion:"), as a
+    news source's feed also carries its columns."""
+    path = urlsplit(article.link or "").path.lower()
+    return (
+        article.kind == "opinion"
+        or any(part in OPINION_SECTIONS for part in path.split("/")[:-1])
+        or OPINION_TITLE_RE.match(article.title) is not None
+    )
 
 
 def _loaded(title: str) -> float:
