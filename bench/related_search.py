@@ -33,7 +33,7 @@ import cluster_quality as cq
 from replay import dev_set, neus_leans
 
 from aggregator import cluster, related
-from aggregator.cluster.index import SIDE_JOIN
+from aggregator.cluster.index import SIDE_HOURS, SIDE_JOIN, SIDE_SEARCH
 from aggregator.models import ClusterArticle
 
 THRESHOLDS = (1.01, 0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
@@ -47,11 +47,13 @@ def measure(
     leans: dict[int, str],
     thresholds: tuple[float, ...] = THRESHOLDS,
     side_join: float = 1.01,
+    side_search: int = 0,
+    side_hours: float = 0.0,
 ) -> tuple[dict[float, tuple[int, int, int, int, int]], dict[int, str]]:
     """Per threshold: (one-sided claims, false claims left, related angles named, wrong ones,
     stories); a threshold above 1 is no search (today's claims). With the grouping's
     assignments, its side-completion joins at ``side_join`` (above 1: none)."""
-    index = cluster.StoryIndex(side_join=side_join)
+    index = cluster.StoryIndex(side_join=side_join, side_search=side_search, side_hours=side_hours)
     links: list[tuple[int, str, float]] = []  # (entry, story then, p)
     for art in articles:
         found = index.add(replace(art, side=related.side_of(leans[art.entry_id]) or "center"))
@@ -144,6 +146,21 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="side-completion join thresholds to sweep (none given: COMPLETE_SWEEP)",
     )
+    parser.add_argument(
+        "--side-search",
+        nargs="+",
+        type=int,
+        default=[SIDE_SEARCH],
+        help="how many more stories without its side a sided article is compared with "
+        "(cluster.index.SIDE_SEARCH), each measured in turn (default: the shipped value)",
+    )
+    parser.add_argument(
+        "--side-hours",
+        nargs="+",
+        type=float,
+        help="the side search also takes stories within this many hours "
+        "(cluster.index.SIDE_HOURS), each measured in turn (default: the shipped value)",
+    )
     args = parser.parse_args(argv)
     if not cq.NEUS.is_file():
         print(f"{cq.NEUS} not found (../shared is absent): nothing to measure.")
@@ -169,11 +186,16 @@ def main(argv: list[str] | None = None) -> int:
             completion_rows(label, articles, gold, leans, tuple(args.complete or COMPLETE_SWEEP))
         return 0
     for label, articles, gold, leans in runs:
-        for t, (claims, false, named, wrong, n) in measure(articles, gold, leans)[0].items():
-            print(
-                f"{label:18}{t:10.3f}{n:8d}{claims:8d}{false:8d}"
-                f"{named:8d}{wrong:8d}  (named wrong {wrong / max(named, 1):.0%})"
-            )
+        for wide in args.side_search:
+            for hours in args.side_hours or [SIDE_HOURS]:
+                rows = measure(
+                    articles, gold, leans, side_join=SIDE_JOIN, side_search=wide, side_hours=hours
+                )[0]
+                for t, (claims, false, named, wrong, n) in rows.items():
+                    print(
+                        f"{f'{label} +{wide} {hours:g}h':24}{t:6.3f}{n:8d}{claims:8d}{false:8d}"
+                        f"{named:8d}{wrong:8d}  (named wrong {wrong / max(named, 1):.0%})"
+                    )
     return 0
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -310,3 +310,48 @@ def test_an_embedding_index_refuses_a_model_fitted_without_them(
 ) -> None:
     with pytest.raises(ValueError, match="train_grouping.py --embeddings"):
         cluster.StoryIndex(model=pair_model.default_model(), embedder=embedder)
+
+
+def test_a_sided_article_in_other_words_is_compared_with_same_hour_stories_missing_its_side() -> (
+    None
+):
+    """The side search behind a claim of absence (``StoryIndex.side_search_near``): a left
+    report of a ferry strike told through commuters, sharing no telling word with the centre
+    and right-leaning reports an hour earlier, is no candidate of the join; it is still
+    compared with that story (which has no left-leaning article), so the story can name it
+    instead of saying the left did not cover it. It never joins that way, and a story that
+    has a left-leaning article is not searched."""
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    centre = ClusterArticle(
+        1,
+        "wire",
+        "Ferry operators halt harbour crossings as crews walk out",
+        "Ferry operators halted every harbour crossing on Monday after crews walked out over "
+        "pay. The operators said crossings would resume once talks with the crews union end.",
+        t0,
+        side="center",
+    )
+    right = dataclasses.replace(centre, entry_id=2, source_id="right-daily", side="right")
+    other = ClusterArticle(
+        3,
+        "left-weekly",
+        "Commuters stranded on the quay, and nobody answering the phones",
+        "Nurses and cleaners waited for hours on the quay without word. Families said "
+        "children missed school; a hospital porter said shifts went uncovered.",
+        t0 + timedelta(hours=1),
+        side="left",
+    )
+
+    def near(side_search: int, hours: float, first: ClusterArticle = right) -> dict[str, float]:
+        index = cluster.StoryIndex(side_search=side_search, side_hours=hours)
+        strike = index.add(centre).story_id
+        assert index.add(first).story_id == strike
+        found = index.add(other)
+        assert found.story_id != strike  # told in other words: not joined
+        return {sid: p for sid, p in found.near if sid == strike}
+
+    assert near(cluster.index.SIDE_SEARCH, cluster.index.SIDE_HOURS)
+    assert not near(0, 0.0), "the join's own candidates found it: this tests nothing"
+    # A story that already has a left-leaning article is not searched for another.
+    left_report = dataclasses.replace(right, entry_id=4, source_id="left-daily", side="left")
+    assert not near(cluster.index.SIDE_SEARCH, cluster.index.SIDE_HOURS, left_report)

@@ -74,15 +74,49 @@ class Postings:
                 if scanned >= POSTING_SCAN or posting[sid] < earliest - window:
                     break
                 votes[sid] = votes.get(sid, 0.0) + weight
-        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        return closest(self._voted(stories, window, votes, when, CANDIDATES), vec, names)
+
+    def voted(
+        self,
+        stories: Mapping[str, Story],
+        window: timedelta,
+        vec: Vector,
+        when: datetime,
+        names: Vector,
+        limit: int,
+    ) -> list[Story]:
+        """Up to ``limit`` stories sharing the article's telling terms or its names, near it in
+        time, most shared first, with no centroid floor: the wider net of the side search."""
+        earliest = when - window
+        votes: dict[str, float] = {}
+        for key in [*list(vec)[:QUERY_TERMS], *list(names)[:QUERY_TERMS]]:
+            posting = self._postings.get(key)
+            if not posting:
+                continue
+            weight = vec.get(key) or names.get(key, 0.0)
+            for scanned, sid in enumerate(reversed(posting)):
+                if scanned >= POSTING_SCAN or posting[sid] < earliest - window:
+                    break
+                votes[sid] = votes.get(sid, 0.0) + weight
+        return self._voted(stories, window, votes, when, limit)
+
+    @staticmethod
+    def _voted(
+        stories: Mapping[str, Story],
+        window: timedelta,
+        votes: Mapping[str, float],
+        when: datetime,
+        limit: int,
+    ) -> list[Story]:
+        """The ``limit`` stories with the most votes that are still within the window."""
         found = []
-        for sid, _ in ranked:
+        for sid, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
             story = stories.get(sid)
             if story is not None and story.gap(when) <= window:
                 found.append(story)
-                if len(found) >= CANDIDATES:
+                if len(found) >= limit:
                     break
-        return closest(found, vec, names)
+        return found
 
 
 def closest(found: list[Story], vec: Vector, names: Vector | None) -> list[Story]:
