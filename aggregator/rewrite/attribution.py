@@ -7,6 +7,7 @@ sentence's own words stay verbatim; only the lead-in is ours.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 
 from aggregator.models import Sentence
@@ -24,7 +25,75 @@ LEAD_INS = (
 )
 AGAIN_LEAD_INS = ("{} also reported that ", "{} wrote that ", "{} said that ")
 QUOTE_LEAD_INS = ("As {} reported, ", "According to {}, ")
-ALL_LEAD_INS = tuple(dict.fromkeys((FIRST_LEAD_IN, *LEAD_INS, *AGAIN_LEAD_INS, *QUOTE_LEAD_INS)))
+# The next sentence of the same outlet, right after one that named it: "It added that ...".
+RUN_LEAD_INS = ("It added that ", "It also reported that ", "It said that ", "It noted that ")
+RUN_QUOTE_LEAD_INS = ("It added: ", "It also wrote: ")
+ALL_LEAD_INS = tuple(
+    dict.fromkeys(
+        (
+            FIRST_LEAD_IN,
+            *LEAD_INS,
+            *AGAIN_LEAD_INS,
+            *QUOTE_LEAD_INS,
+            *RUN_LEAD_INS,
+            *RUN_QUOTE_LEAD_INS,
+        )
+    )
+)
+
+
+def lead_ins(sentences: Sequence[Sentence], first_source: str) -> list[str]:
+    """The lead-in of each of the body's sentences, in order (formats of :func:`attribute`).
+
+    The first reporter's opening "first reported that"; an outlet is named once per run of
+    its consecutive sentences, the rest of the run going on with "It added that ...", "It
+    said that ..."; an outlet heard again after another gets another form ("also reported",
+    "wrote"); a quotation never follows "that". No form is used twice in a row, and none
+    says "also" or "said" twice ("said that ... said").
+    """
+    patterns: list[str] = []
+    heard: dict[str, int] = {}  # sentences so far per outlet
+    turn = 0  # outlets named for the first time so far
+    run = 0  # sentences so far that went on with "It ..." after the outlet was named
+    for i, s in enumerate(sentences):
+        quote = s.text[:1] in '"\u201c'
+        previous = patterns[-1] if patterns else None  # no form twice in a row
+        if i == 0 and s.source_name == first_source and not quote:
+            forms: Sequence[str] = (FIRST_LEAD_IN,)
+        elif i and sentences[i - 1].source_name == s.source_name:
+            run += 1
+            forms = _rotated(RUN_QUOTE_LEAD_INS if quote else RUN_LEAD_INS, run - 1)
+        elif s.source_name in heard:  # "noted" last: it says neither "also" nor "said"
+            again = _rotated(QUOTE_LEAD_INS if quote else AGAIN_LEAD_INS, heard[s.source_name])
+            forms = [*again, "{} noted that "]
+        else:
+            forms = _rotated(QUOTE_LEAD_INS if quote else LEAD_INS, turn)
+            turn += 1
+        forms = [p for p in forms if not (quote and p.endswith("that "))] or QUOTE_LEAD_INS
+        fresh = [p for p in forms if _verb(p) != _verb(previous)]
+        fitting = [p for p in fresh if not _clashes(p, s.text)]
+        patterns.append((fitting or fresh or forms)[0])
+        run = run if patterns[-1].startswith("It ") else 0
+        heard[s.source_name] = heard.get(s.source_name, 0) + 1
+    return patterns
+
+
+def _verb(pattern: str | None) -> str:
+    """A lead-in's form, whoever it names ("{} added that " and "It added that " are one)."""
+    return (pattern or "").replace("{}", "").removeprefix("It ").strip()
+
+
+def _rotated(forms: Sequence[str], start: int) -> list[str]:
+    """The forms, beginning at the ``start``-th (and round again), so that an outlet heard
+    again, or the next new one, opens with another form than the last."""
+    start %= len(forms)
+    return [*forms[start:], *forms[:start]]
+
+
+def _clashes(pattern: str, text: str) -> bool:
+    """A lead-in that says "also" or "said" before a sentence that says it too ("also
+    reported that ... also raises", "said that ... said")."""
+    return any(w in pattern and re.search(rf"\b{w}\b", text) for w in ("also", "said"))
 
 
 def proper_words(texts: Iterable[str]) -> frozenset[str]:

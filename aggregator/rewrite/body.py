@@ -8,18 +8,10 @@ a sentence the reader has not seen. Each is named in prose by a lead-in that var
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from aggregator.models import Sentence
-from aggregator.rewrite.attribution import (
-    AGAIN_LEAD_INS,
-    FIRST_LEAD_IN,
-    LEAD_INS,
-    QUOTE_LEAD_INS,
-    attribute,
-    proper_words,
-)
+from aggregator.rewrite.attribution import attribute, lead_ins, proper_words
 from aggregator.rewrite.context import StoryContext
 from aggregator.rewrite.ranking import REPEAT_SIMILARITY, mmr
 from aggregator.rewrite.sentences import refers_back, stands_alone
@@ -113,42 +105,9 @@ def _with_paraphrases(
 
 
 def _attributed(ctx: StoryContext, chosen: Sequence[Sentence]) -> list[Sentence]:
-    """Each sentence with its outlet named by a lead-in: "first reported that" for the first
-    reporter's opening, another form for each outlet heard again, quotations never after
-    "that"."""
+    """Each sentence with its outlet named by a lead-in (:func:`.attribution.lead_ins`):
+    "first reported that" for the first reporter's opening, the outlet named once per run of
+    its sentences ("It added that ..."), no form twice in a row."""
     names = proper_words(a.text for a in ctx.articles)
-    out: list[Sentence] = []
-    heard: dict[str, int] = {}  # sentences so far per outlet
-    used: dict[str, str] = {}  # the lead-in last used for each outlet
-    turn = 0
-    for s in chosen:
-        quote = s.text[:1] in '"\u201c'
-        if not out and s.source_name == ctx.coverage.first_source and not quote:
-            pattern = FIRST_LEAD_IN
-        elif s.source_name in heard:
-            pattern = _again(s, heard[s.source_name], used.get(s.source_name))
-        elif quote:
-            pattern = QUOTE_LEAD_INS[turn % len(QUOTE_LEAD_INS)]
-            turn += 1
-        else:
-            pattern = LEAD_INS[turn % len(LEAD_INS)]
-            turn += 1
-        if pattern.endswith("that ") and quote:
-            pattern = QUOTE_LEAD_INS[0]
-        out.append(attribute(s, pattern, names))
-        heard[s.source_name] = heard.get(s.source_name, 0) + 1
-        used[s.source_name] = pattern
-    return out
-
-
-def _again(sentence: Sentence, heard: int, last: str | None) -> str:
-    """The lead-in for an outlet heard ``heard`` times already: not "also reported that ...
-    also raises" nor "said that ... said", and never the form just used (``last``)."""
-    forms = [
-        p
-        for p in AGAIN_LEAD_INS
-        if not any(w in p and re.search(rf"\b{w}\b", sentence.text) for w in ("also", "said"))
-        and p != last
-    ]
-    forms = forms or ["{} noted that "]  # it says "also" and "said", after "wrote"
-    return forms[(heard - 1) % len(forms)]
+    patterns = lead_ins(chosen, ctx.coverage.first_source)
+    return [attribute(s, p, names) for s, p in zip(chosen, patterns, strict=True)]

@@ -27,7 +27,7 @@ from aggregator.rewrite.summary import SUMMARY_WORDS, summary_of
 from aggregator.rewrite.views import view_of
 
 # Part of every story's input hash: a new version rewrites every stored story once.
-EXTRACTIVE_VERSION = "claims-5"
+EXTRACTIVE_VERSION = "claims-6"
 
 
 def rewrite_story(
