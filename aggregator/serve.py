@@ -38,7 +38,7 @@ from aggregator import status, statuspage
 from aggregator.config import ENV_STATUS_TOKEN, Config
 from aggregator.errors import SchemaError, Unavailable
 from aggregator.models import Health, Metrics
-from aggregator.pipeline.publishing import Publishing
+from aggregator.pipeline.publishing import Publishing, publishing_of
 from aggregator.store import Store, connect, utcnow
 
 CONTENT_TYPES = {
@@ -186,7 +186,7 @@ class _Site:
         if self._publishing is None:
             store = Store(connect(self.config.db_url, writable=False), owns_engine=True)
             self._stores.append(store)
-            self._publishing = Publishing(store, self.config)
+            self._publishing = publishing_of(store, self.config)
         return self._publishing
 
     async def static(self, request: Request) -> Response:

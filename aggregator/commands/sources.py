@@ -19,6 +19,7 @@ from aggregator.config import (
     config_from_args,
     is_http_url,
     parse_sources,
+    source_of,
     source_toml,
 )
 from aggregator.errors import UsageError
@@ -57,16 +58,17 @@ def import_opml(config: Config, file: str | None, lean: str | None) -> int:
                 f"{file}: {feed.title!r}: lean required "
                 f"(pass --lean or answer the question in a terminal)"
             )
-        source = Source(
-            id=_new_id(feed.title, ids),
-            name=feed.title,
-            homepage=feed.homepage
+        table = {
+            "id": _new_id(feed.title, ids),
+            "name": feed.title,
+            "homepage": feed.homepage
             if feed.homepage and is_http_url(feed.homepage)
             else _origin(feed.feed),
-            feeds=(feed.feed,),
-            lean=chosen,
-            rated_by=f"imported from {Path(file).name}; lean set by the operator",
-        )
+            "feed": feed.feed,
+            "lean": chosen,
+            "rated_by": f"imported from {Path(file).name}; lean set by the operator",
+        }
+        source = source_of(table, str(config.sources_path))
         ids.add(source.id)
         known.add(feed.feed)
         added.append(source)

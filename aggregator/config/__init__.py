@@ -4,11 +4,13 @@ Nothing else in the package reads TOML or environment variables: every other mod
 typed :class:`Config` built here, so a typo is caught before anything runs and reported in one
 line that names the file, the source and the problem.
 
-One module per concern: ``schema`` (the typed values and their defaults), ``load`` (the sources
-file read and validated), ``checks`` (single values: URLs, ids, CSS selectors), ``environment``
-(the environment variables), ``options`` (the options every command takes, and a command's
-configuration found from them), ``files`` (the origin record beside the output, and the
-``[[source]]`` writer). ``ConfigError`` and ``Unavailable`` are :mod:`aggregator.errors`'.
+One module per concern: ``schema`` (one set of frozen pydantic dataclasses: the typed values,
+their bounds and defaults, and each stage's own settings), ``load`` (the sources file read once
+and validated against it), ``mistakes`` (pydantic's errors as the one line an operator reads),
+``checks`` (single values: URLs, ids, CSS selectors), ``environment`` (the environment
+variables), ``options`` (the options every command takes, and a command's configuration found
+from them), ``files`` (the origin record beside the output, and the ``[[source]]`` writer).
+``ConfigError`` and ``Unavailable`` are :mod:`aggregator.errors`'.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from aggregator.config.environment import (
 from aggregator.config.files import ORIGIN_FILE, read_origin, source_toml
 from aggregator.config.load import (
     load_config,
-    parse_grouping,
-    parse_rewrite,
+    parse_file,
     parse_sources,
     parse_workers,
+    source_of,
 )
 from aggregator.config.options import add_common_arguments, config_from_args
 from aggregator.config.schema import (
@@ -44,11 +46,16 @@ from aggregator.config.schema import (
     QUEUE_CONNECTIONS,
     RIGHT_LEANS,
     Config,
+    ExtractSettings,
+    FetchSettings,
     GroupingSettings,
+    HttpSettings,
     ModelSettings,
+    PublishSettings,
     RewriteSettings,
     Settings,
     Source,
+    SourcesFile,
     WorkerSettings,
 )
 from aggregator.errors import ConfigError, Unavailable
@@ -71,11 +78,16 @@ __all__ = [
     "RIGHT_LEANS",
     "Config",
     "ConfigError",
+    "ExtractSettings",
+    "FetchSettings",
     "GroupingSettings",
+    "HttpSettings",
     "ModelSettings",
+    "PublishSettings",
     "RewriteSettings",
     "Settings",
     "Source",
+    "SourcesFile",
     "Unavailable",
     "WorkerSettings",
     "add_common_arguments",
@@ -84,13 +96,13 @@ __all__ = [
     "db_url_from_args",
     "is_http_url",
     "load_config",
-    "parse_grouping",
-    "parse_rewrite",
+    "parse_file",
     "parse_sources",
     "parse_workers",
     "private_hosts_allowed",
     "read_origin",
     "selector_problem",
+    "source_of",
     "source_toml",
     "status_token_from",
 ]

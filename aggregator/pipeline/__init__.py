@@ -26,7 +26,7 @@ from aggregator.models import Health, Metrics, PublishedStory, SourceStatus
 from aggregator.pipeline.extracting import Extracting
 from aggregator.pipeline.fetching import Fetching, PollRun, parser_pool
 from aggregator.pipeline.grouping import Grouping
-from aggregator.pipeline.publishing import Publishing
+from aggregator.pipeline.publishing import publishing_of
 from aggregator.pipeline.reports import (
     FEED_ACCEPT,
     PAGE_ACCEPT,
@@ -60,9 +60,10 @@ T = TypeVar("T")
 class Pipeline:
     """The stages, run against one database and one configuration.
 
-    Each stage is an object of its own holding the store and the options it needs
-    (``fetching``, ``extracting``, ``grouping``, ``rewriting``, ``publishing``); the pipeline's
-    methods of the same names run them.
+    Each stage is an object of its own holding the store and its own settings, no more
+    (``fetching``: the fetch part of ``[settings]``, ``extracting``: the extract part,
+    ``grouping``: ``[grouping]``, ``rewriting``: ``[rewrite]`` and ``[model]``,
+    ``publishing``: the publish part); the pipeline's methods of the same names run them.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class Pipeline:
         self.fetching = Fetching(
             self.store,
             config.enabled_sources,
-            config.settings,
+            config.settings.fetch,
             allow_private_hosts=config.allow_private_hosts,
             sources_path=config.sources_path,
             stop=self.stop,
@@ -95,7 +96,7 @@ class Pipeline:
         self.extracting = Extracting(
             self.store,
             config.sources,
-            config.settings,
+            config.settings.extract,
             self.fetcher,
             stop=self.stop,
             progress=self.progress,
@@ -103,7 +104,7 @@ class Pipeline:
         self.grouping = Grouping(
             self.store,
             config.sources,
-            embeddings=config.grouping.embeddings,
+            config.grouping,
             progress=self.progress,
         )
         self.rewriting = Rewriting(
@@ -115,7 +116,7 @@ class Pipeline:
             stop=self.stop,
             progress=self.progress,
         )
-        self.publishing = Publishing(self.store, config, progress=self.progress)
+        self.publishing = publishing_of(self.store, config, progress=self.progress)
 
     def close(self) -> None:
         """Let go of what the pipeline holds open: the model's HTTP client, the database

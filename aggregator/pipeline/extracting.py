@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from aggregator import extract, robots
-from aggregator.config import Settings, Source
+from aggregator.config import ExtractSettings, Source
 from aggregator.fetch import Fetcher
 from aggregator.models import ArticleText, FeedText
 from aggregator.parse import strip_html
@@ -60,7 +60,7 @@ class Extracting:
         self,
         store: StoreType,
         sources: Sequence[Source],
-        settings: Settings,
+        settings: ExtractSettings,
         fetcher: Callable[[], Fetcher],
         *,
         stop: threading.Event,

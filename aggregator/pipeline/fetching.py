@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aggregator import polling
-from aggregator.config import Settings, Source
+from aggregator.config import FetchSettings, Source
 from aggregator.fetch import AsyncFetcher, user_agent
 from aggregator.identity import canonical_url
 from aggregator.models import (
@@ -284,7 +284,7 @@ class Fetching:
         self,
         store: StoreType,
         sources: Sequence[Source],
-        settings: Settings,
+        settings: FetchSettings,
         *,
         allow_private_hosts: bool,
         sources_path: Path,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aggregator import cluster, related
-from aggregator.config import Source
+from aggregator.config import GroupingSettings, Source
 from aggregator.embeddings import Embedder, MiniLMEmbedder, embedding_text
 from aggregator.identity import canonical_url
 from aggregator.models import (
@@ -55,12 +55,12 @@ class Grouping:
         self,
         store: StoreType,
         sources: Sequence[Source],
+        settings: GroupingSettings,
         *,
-        embeddings: bool,
         progress: Progress,
     ) -> None:
         self.store = store
-        self.embeddings = embeddings
+        self.embeddings = settings.embeddings
         self.progress = progress
         # Source id -> kind and side, looked up once per entry on the group stage's hot path.
         self._kinds = {src.id: src.kind for src in sources}
@@ -181,8 +181,8 @@ class Grouping:
 
     @functools.cached_property
     def _embedder(self) -> Embedder | None:
-        """The sentence embedder when ``[grouping] embeddings`` is on (config.py has checked
-        the extra is installed); loaded once per pipeline, the model on first use."""
+        """The sentence embedder when ``[grouping] embeddings`` is on (the configuration has
+        checked the extra is installed); loaded once per pipeline, the model on first use."""
         if not self.embeddings:
             return None
         return MiniLMEmbedder()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from aggregator import publish
-from aggregator.config import ORIGIN_FILE, Config
+from aggregator.config import ORIGIN_FILE, Config, PublishSettings, Source
 from aggregator.models import Health, Metrics, PublishedStory, RetiredStory, SourceStatus
 from aggregator.pipeline.reports import Progress, _no_progress, log
 from aggregator.publish import websub, write_atomic
@@ -19,14 +20,28 @@ RETIRED_DAYS = 7  # how long a merged story's tombstone and forwarding page stay
 
 
 class Publishing:
-    """The publish stage, and the health and metrics read from the store."""
+    """The publish stage, and the health and metrics read from the store.
+
+    It is given its own settings (``[settings]``' publish part), the sources, the folder it
+    publishes into and the origin record it leaves there (the database and sources file,
+    which ``serve`` reads back): :func:`publishing_of` finds them in a configuration."""
 
     def __init__(
-        self, store: StoreType, config: Config, *, progress: Progress = _no_progress
+        self,
+        store: StoreType,
+        sources: Sequence[Source],
+        settings: PublishSettings,
+        *,
+        out_dir: Path,
+        origin: Mapping[str, str],
+        progress: Progress = _no_progress,
     ) -> None:
         self.store = store
-        self.config = config
-        self.settings = config.settings
+        self.sources = tuple(sources)
+        self.enabled_sources = tuple(src for src in self.sources if src.enabled)
+        self.settings = settings
+        self.out_dir = out_dir
+        self.origin = dict(origin)
         self.progress = progress
 
     # --- publish -------------------------------------------------------------------------------
@@ -42,16 +57,12 @@ class Publishing:
 
     def failing_sources(self) -> list[SourceStatus]:
         """The enabled sources that are failing or parked (a disabled one is nobody's worry)."""
-        return self.store.failing_sources({src.id for src in self.config.enabled_sources})
+        return self.store.failing_sources({src.id for src in self.enabled_sources})
 
     def publish(self) -> Path:
         """Write every output (feeds, archive pages, site, OPML) and ping the WebSub hub."""
         started = time.perf_counter()
-        origin = {
-            "db": lasting_url(self.config.db_url),
-            "sources": str(self.config.sources_path.resolve()),
-        }
-        out = self.config.out_dir
+        out = self.out_dir
         # One publisher at a time, reading the stories under the lock, so the last to write
         # wrote the newest; the files a killed publisher left are removed first.
         with publish_lock(out) as strays:
@@ -62,11 +73,11 @@ class Publishing:
                 self.settings,
                 self.failing_sources(),
                 out,
-                self.config.sources,
+                self.sources,
                 utcnow(),
                 self.retired_stories(),
             )
-            write_atomic(out / ORIGIN_FILE, (json.dumps(origin, indent=2) + "\n").encode())
+            write_atomic(out / ORIGIN_FILE, (json.dumps(self.origin, indent=2) + "\n").encode())
         if self.settings.hub:
             for error in websub.ping_hub(self.settings.hub, result.topics, self.settings.timeout):
                 log.warning("%s", error)
@@ -91,7 +102,7 @@ class Publishing:
             problems.append("nothing published yet")
         elif age > self.settings.stale_after * 60:
             problems.append(f"last publish {age / 60:.0f} minutes ago")
-        enabled = self.config.enabled_sources
+        enabled = self.enabled_sources
         if enabled and len(failing) == len(enabled):
             problems.append("every source is failing")
         return Health(last, age, failing, problems)
@@ -108,5 +119,22 @@ class Publishing:
             self.store.count_stories(),
             stages,
             self.store.count_failing(),
-            len(self.config.sources),
+            len(self.sources),
         )
+
+
+def publishing_of(
+    store: StoreType, config: Config, *, progress: Progress = _no_progress
+) -> Publishing:
+    """The publish stage of ``config``: the publish part of its settings, its sources, its
+    output folder, and the origin record naming its database (with no password) and sources
+    file."""
+    origin = {"db": lasting_url(config.db_url), "sources": str(config.sources_path.resolve())}
+    return Publishing(
+        store,
+        config.sources,
+        config.settings.publish,
+        out_dir=config.out_dir,
+        origin=origin,
+        progress=progress,
+    )

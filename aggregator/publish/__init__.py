@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from aggregator.config import Settings, Source
+from aggregator.config import PublishSettings, Source
 from aggregator.models import PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish import atom, html, jsonfeed, opml
 from aggregator.publish.atom import ATOM_FILE, BLINDSPOT_FILE, build_atom
@@ -75,7 +75,7 @@ class PublishResult:
 
 def publish_site(
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus],
     out_dir: Path,
     sources: Sequence[Source],
@@ -128,7 +128,7 @@ def publish_site(
 
 
 def _storyline_feeds(
-    stories: Sequence[PublishedStory], settings: Settings, contents: dict[str, str]
+    stories: Sequence[PublishedStory], settings: PublishSettings, contents: dict[str, str]
 ) -> list[tuple[str, bytes]]:
     """Each storyline's own Atom feed and JSON Feed, from all its published events."""
     lines: dict[str, list[PublishedStory]] = {}

@@ -24,7 +24,7 @@ from functools import lru_cache
 from html import escape
 
 from aggregator import __version__
-from aggregator.config import Settings
+from aggregator.config import PublishSettings
 from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.media import MEDIA_NS, shown_image
 from aggregator.publish.sanitize import safe_url
@@ -161,7 +161,7 @@ def _front_html(stories: Sequence[PublishedStory], notice: str, headlines: int, 
 
 
 def _feed(
-    settings: Settings,
+    settings: PublishSettings,
     feed_id: str,
     title: str,
     subtitle: str,
@@ -203,14 +203,14 @@ def _feed(
     return parts
 
 
-def _has_media(stories: Sequence[PublishedStory], settings: Settings) -> bool:
+def _has_media(stories: Sequence[PublishedStory], settings: PublishSettings) -> bool:
     return any(shown_image(s, settings) for s in stories)
 
 
 def _finish(
     parts: list[str],
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     contents: dict[str, str] | None,
     mark_blindspot: bool = True,
 ) -> bytes:
@@ -247,7 +247,7 @@ def _latest(stories: Sequence[PublishedStory], fallback: datetime | None) -> dat
 
 def build_atom(
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus] = (),
     now: datetime | None = None,
     *,
@@ -303,7 +303,7 @@ def _down_mark(failing: Sequence[SourceStatus], total: int) -> str:
 
 def build_blindspot(
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     contents: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> bytes:
@@ -324,7 +324,7 @@ def build_blindspot(
 def build_storyline(
     storyline_id: str,
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     contents: dict[str, str] | None = None,
 ) -> bytes:
     """A storyline's own feed (``storylines/<id>.atom``): every event of one developing story,
@@ -344,7 +344,7 @@ def build_storyline(
 
 def build_archives(
     older: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     contents: dict[str, str] | None = None,
 ) -> list[tuple[str, bytes]]:
     """RFC 5005 archive pages for the stories older than the main feed's, oldest page first.

@@ -17,7 +17,7 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Settings
+from aggregator.config import LEFT_LEANS, RIGHT_LEANS, PublishSettings
 from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.atom import rfc3339
 from aggregator.publish.media import shown_image
@@ -66,7 +66,7 @@ def _when(story_time) -> str:  # noqa: ANN001 - a datetime
     return story_time.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def story_view(story: PublishedStory, content: str, settings: Settings) -> StoryView:
+def story_view(story: PublishedStory, content: str, settings: PublishSettings) -> StoryView:
     counts = coverage_counts(story)
     labels = {"left": "Left", "center": LEAN_LABELS["center"], "right": "Right"}
     return StoryView(
@@ -102,7 +102,7 @@ def jinja_env(package: str) -> Environment:
 
 def render_index(
     views: Sequence[StoryView],
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus] = (),
     total_sources: int = 0,
 ) -> bytes:
@@ -112,7 +112,7 @@ def render_index(
 
 def render_story_pages(
     views: Sequence[StoryView],
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus] = (),
     total_sources: int = 0,
 ) -> list[tuple[str, bytes]]:
@@ -146,7 +146,7 @@ def render_story_pages(
 
 def render_retired_pages(
     retired: Sequence[RetiredStory],
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus] = (),
     total_sources: int = 0,
 ) -> list[tuple[str, bytes]]:
@@ -175,7 +175,7 @@ _TITLE, _ARTICLE = "\ue000title\ue000", "\ue000article\ue000"  # private-use: ne
 def _render(
     template: str,
     root: str,
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus],
     total_sources: int = 0,
     **context: object,

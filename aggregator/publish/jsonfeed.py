@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from aggregator.config import Settings
+from aggregator.config import PublishSettings
 from aggregator.models import PublishedStory, SourceStatus, StorylineEvent
 from aggregator.publish.atom import rfc3339
 from aggregator.publish.media import shown_image
@@ -31,7 +31,7 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 _INERT = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-def _item(story: PublishedStory, settings: Settings, content: str) -> dict[str, object]:
+def _item(story: PublishedStory, settings: PublishSettings, content: str) -> dict[str, object]:
     site = settings.site_url
     image = shown_image(story, settings)
     sources = [
@@ -88,7 +88,7 @@ def _storyline(story: PublishedStory, site: str) -> dict[str, object]:
 
 def build_json_feed(
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     failing: Sequence[SourceStatus] = (),
     contents: dict[str, str] | None = None,
     total_sources: int = 0,
@@ -109,7 +109,7 @@ def build_json_feed(
 def build_storyline_json(
     storyline_id: str,
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     contents: dict[str, str] | None = None,
 ) -> bytes:
     """A storyline's own JSON Feed (``storylines/<id>.json``): the same events, ids and items
@@ -129,7 +129,7 @@ def build_storyline_json(
 
 
 def _document(
-    settings: Settings, title: str, home: str, path: str, description: str
+    settings: PublishSettings, title: str, home: str, path: str, description: str
 ) -> dict[str, object]:
     site = settings.site_url
     return {
@@ -146,7 +146,7 @@ def _document(
 def _finish(
     doc: dict[str, object],
     stories: Sequence[PublishedStory],
-    settings: Settings,
+    settings: PublishSettings,
     contents: dict[str, str] | None,
 ) -> bytes:
     """The document with ``stories`` as its items, as inert UTF-8 JSON."""

@@ -8,14 +8,14 @@ fetch or store it.
 
 from __future__ import annotations
 
-from aggregator.config import Settings
+from aggregator.config import PublishSettings
 from aggregator.models import LeadImage, PublishedStory
 from aggregator.publish.sanitize import safe_url
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"  # Media RSS, which feed readers understand in Atom
 
 
-def shown_image(story: PublishedStory, settings: Settings) -> LeadImage | None:
+def shown_image(story: PublishedStory, settings: PublishSettings) -> LeadImage | None:
     """The story's lead image as published, or None (none chosen, images off, unsafe URL)."""
     image = story.image
     if image is None or not settings.images or safe_url(image.url) is None:

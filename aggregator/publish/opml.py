@@ -13,7 +13,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from aggregator.config import LEANS, Settings, Source
+from aggregator.config import LEANS, PublishSettings, Source
 from aggregator.errors import OpmlError as OpmlError
 from aggregator.publish.atom import xml_text
 
@@ -31,7 +31,7 @@ class OpmlFeed:
     lean: str | None  # from a ``/lean/<lean>`` category, when the file has one
 
 
-def build_opml(sources: Sequence[Source], settings: Settings, now: datetime) -> bytes:
+def build_opml(sources: Sequence[Source], settings: PublishSettings, now: datetime) -> bytes:
     """An OPML 2.0 subscription list of the enabled sources, grouped by lean."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
