@@ -107,8 +107,10 @@ def test_sync_sources_renames_and_moves_feeds_and_deletes_nothing(config: Config
         counts = pipeline.store.entry_counts()
     first, second = config.sources[0], config.sources[1]
     moved = replace(second, feeds=second.feeds + first.feeds[:1], name="Renamed")
+    # The first keeps a feed of its own: a source names at least one (the schema holds it).
+    kept = replace(first, feeds=(*first.feeds[1:], f"{first.homepage}elsewhere.xml"))
     with Store.open(config.db_url) as store:
-        store.sync_sources([replace(first, feeds=first.feeds[1:]), moved])
+        store.sync_sources([kept, moved])
         with store.session() as s:
             name = s.scalar(select(db.SourceRow.name).where(db.SourceRow.id == second.id))
             owner = s.scalar(select(db.FeedRow.source_id).where(db.FeedRow.url == first.feeds[0]))

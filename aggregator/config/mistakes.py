@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from aggregator.config.schema import Source, SourcesFile, file_keys
+from aggregator.config.schema import Source, SourcesFile, fields_of, file_keys
 from aggregator.errors import ConfigError
 
 # A value of the wrong type: what it must be, by pydantic's error type.
@@ -71,7 +71,7 @@ def first_mistake(
 
 def _in_file(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """``loc`` with its first step named as the file names it (``sources``: ``source``)."""
-    info = _fields(SourcesFile).get(str(loc[0])) if loc else None
+    info = fields_of(SourcesFile).get(str(loc[0])) if loc else None
     return (info.alias, *loc[1:]) if info is not None and info.alias else loc
 
 
@@ -134,14 +134,9 @@ def _document_cause(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     return _cause(error, None, SourcesFile, "")
 
 
-def _fields(cls: type) -> dict[str, FieldInfo]:
-    fields: dict[str, FieldInfo] = cls.__pydantic_fields__  # type: ignore[attr-defined]
-    return fields
-
-
 def _field(cls: type, key: str) -> FieldInfo | None:
     """The field of ``cls`` a key of the file names (by its alias, else its name)."""
-    return next((f for name, f in _fields(cls).items() if (f.alias or name) == key), None)
+    return next((f for name, f in fields_of(cls).items() if (f.alias or name) == key), None)
 
 
 def _table_class(table: str) -> type:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from aggregator import embeddings
@@ -62,12 +63,17 @@ def wrong_type(expected: str) -> PydanticCustomError:
     return PydanticCustomError("wrong_type", "must be {expected}", {"expected": expected})
 
 
+def fields_of(cls: type) -> dict[str, FieldInfo]:
+    """A table's fields by name, as pydantic holds them (type, bounds, key in the file)."""
+    fields: dict[str, FieldInfo] = cls.__pydantic_fields__  # type: ignore[attr-defined]
+    return fields
+
+
 def file_keys(cls: type) -> tuple[str, ...]:
     """The keys a table of the file may hold, in the order they are declared: each field's
     key (its alias, else its name), less those read from the environment."""
-    fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
     hidden = getattr(cls, "FROM_ENVIRONMENT", ())
-    return tuple(info.alias or name for name, info in fields.items() if name not in hidden)
+    return tuple(f.alias or name for name, f in fields_of(cls).items() if name not in hidden)
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -80,10 +86,9 @@ class _Table:
     @classmethod
     def _file_keys_only(cls, data: Any) -> Any:
         if isinstance(data, dict):  # read from a file (code gives ArgsKwargs)
-            names = cls.__pydantic_fields__  # type: ignore[attr-defined]
             known = file_keys(cls)
             for key in data:
-                if key in names and key not in known:
+                if key in fields_of(cls) and key not in known:
                     raise PydanticCustomError("unknown_key", "unknown key", {"key": key})
         return data
 
