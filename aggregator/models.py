@@ -1,7 +1,8 @@
 """The plain data passed between stages.
 
-Stages share only these types (and :mod:`aggregator.config`): a stage never imports another, so
-each can be tested alone with values built by hand.
+Stages share only these types (and :mod:`aggregator.config`, and the words of
+:mod:`aggregator.vocab`): a stage never imports another, so each can be tested alone with values
+built by hand.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS
+from aggregator.vocab import Side, side_of
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class ClusterArticle:
     published: datetime
     kind: str = "news"  # news or opinion
     fetched: datetime | None = None  # breaks ties between equal published times
-    side: str = ""  # its outlet's side: left, right, center ("" when not known)
+    side: Side | None = None  # its outlet's side (None when not known)
 
 
 @dataclass(frozen=True)
@@ -186,13 +187,10 @@ class Coverage:
     # (outlet, owner) of every listed outlet whose owner is known, in the order listed.
     owners: tuple[tuple[str, str], ...] = ()
 
-    def count(self, side: str) -> int:
-        """Outlets covering the story on one side ("left", "center" or "right"), copies too."""
-        groups = {"left": LEFT_LEANS, "right": RIGHT_LEANS}
+    def count(self, side: Side) -> int:
+        """Outlets covering the story on one side (left, the centre or right), copies too."""
         carried = {(name, lean) for name, lean, _ in self.outlets + self.via}
-        if side in groups:
-            return sum(1 for _, lean in carried if lean in groups[side])
-        return sum(1 for _, lean in carried if lean == "center")
+        return sum(1 for _, lean in carried if side_of(lean) == side)
 
 
 @dataclass(frozen=True)
@@ -204,7 +202,7 @@ class CoverageNote:
     article and joined it, on a weaker match than the rest: the reader is told which)."""
 
     code: str  # "no_coverage" | "related_angle" | "side_join"
-    side: str  # "left" | "right"
+    side: Side  # left or right
     outlet: str = ""
     title: str = ""
     link: str | None = None

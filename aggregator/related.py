@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import CoverageNote, EntryRelated, StoryArticle
+from aggregator.vocab import SIDES, Side, side_of
 
 # The pair model's probability at which an article counts as coverage of a related angle of a
 # story it did not join. Fitted on the neus-grouping ``train`` split only
@@ -30,12 +30,6 @@ from aggregator.models import CoverageNote, EntryRelated, StoryArticle
 # plus related angles naming another story) is within 1% of the lowest count.
 RELATED = 0.01
 SEARCH_DAYS = timedelta(days=3)  # how far from the story's own articles the search looks
-SIDES = ("left", "right")
-
-
-def side_of(lean: str) -> str | None:
-    """'left' or 'right' for a lean on either side; None for the centre."""
-    return "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else None
 
 
 def related_steps(
@@ -91,7 +85,7 @@ def coverage_notes(
     return tuple(notes)
 
 
-def _naming(code: str, side: str, article: StoryArticle) -> CoverageNote:
+def _naming(code: str, side: Side, article: StoryArticle) -> CoverageNote:
     """A note that names one article of ``side``: its outlet, its own headline, its link."""
     return CoverageNote(
         code,

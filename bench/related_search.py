@@ -35,6 +35,7 @@ from replay import dev_set, neus_leans
 from aggregator import cluster, related
 from aggregator.cluster.index import SIDE_HOURS, SIDE_JOIN, SIDE_SEARCH
 from aggregator.models import ClusterArticle
+from aggregator.vocab import SIDES, Side, side_of
 
 THRESHOLDS = (1.01, 0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
 # side-completion join thresholds (``--complete``); 1.01 is none (today's grouping)
@@ -56,7 +57,7 @@ def measure(
     index = cluster.StoryIndex(side_join=side_join, side_search=side_search, side_hours=side_hours)
     links: list[tuple[int, str, float]] = []  # (entry, story then, p)
     for art in articles:
-        found = index.add(replace(art, side=related.side_of(leans[art.entry_id]) or "center"))
+        found = index.add(replace(art, side=side_of(leans[art.entry_id], Side.CENTER)))
         links += [
             (art.entry_id, s.story_id, s.score)
             for s in related.related_steps(
@@ -86,25 +87,23 @@ def measure(
                 rel[own][other] = max(p, rel[own].get(other, 0.0))
         claims = false = named = wrong = 0
         for sid, mine in members.items():
-            sides = {related.side_of(leans[e]) for e in mine}
+            sides = {side_of(leans[e]) for e in mine}
             golds = {gold[e] for e in mine}
-            for side in related.SIDES:
+            for side in SIDES:
                 if side in sides:
                     continue
                 claims += 1
                 found = [
                     (p, e)
                     for e, p in rel[sid].items()
-                    if related.side_of(leans[e]) == side and story_of[e] != sid
+                    if side_of(leans[e]) == side and story_of[e] != sid
                 ]
                 if found:
                     named += 1
                     best = max(found)[1]
                     wrong += gold[best] not in golds
                 elif any(
-                    related.side_of(leans[e]) == side and e not in mine
-                    for g in golds
-                    for e in by_gold[g]
+                    side_of(leans[e]) == side and e not in mine for g in golds for e in by_gold[g]
                 ):
                     false += 1
         out[t] = (claims, false, named, wrong, len(members))

@@ -85,6 +85,7 @@ from revision import checked_out
 from aggregator.demo.server import SampleWeb
 from aggregator.models import ClusterArticle
 from aggregator.text import split_sentences
+from aggregator.vocab import SIDES, Side, side_of
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 _LEANS = {"left": "left", "center": "center", "right": "right"}
@@ -316,9 +317,6 @@ def summary_scores(
         )
 
 
-SIDES = {"left": "left", "lean-left": "left", "right": "right", "lean-right": "right"}
-
-
 @dataclass
 class Published:
     """What one replayed cycle published, mapped back onto the articles."""
@@ -389,7 +387,7 @@ def coverage_figures(
     got: Published, gold: cq.Gold, leans: dict[int, str], kinds: dict[int, str]
 ) -> dict[str, str]:
     """What the reader is told of each side's coverage, against the gold stories."""
-    side_of = {a: SIDES.get(lean, "center") for a, lean in leans.items()}
+    side_by_article = {a: side_of(lean, Side.CENTER) for a, lean in leans.items()}
     by_story: dict[object, set[int]] = defaultdict(set)
     for article, story in gold.items():
         by_story[story].add(article)
@@ -398,7 +396,7 @@ def coverage_figures(
         """The entry's gold stories have an article of ``side`` that this entry does not link."""
         mine = {got.article_of[h] for h in entry.links if h in got.article_of}
         return any(
-            side_of.get(other) == side and other not in mine
+            side_by_article.get(other) == side and other not in mine
             for story in {gold[a] for a in mine}
             for other in by_story[story]
         )
@@ -407,8 +405,9 @@ def coverage_figures(
     false_claims = sum(elsewhere(e, side) for e, side in claims)
     false_blind = 0
     for entry in got.blindspot:
-        reached = {side_of.get(got.article_of.get(h, -1)) for h in entry.links} & {"left", "right"}
-        missing = {"left", "right"} - reached
+        reached = {side_by_article.get(got.article_of.get(h, -1)) for h in entry.links}
+        reached &= set(SIDES)
+        missing = set(SIDES) - reached
         false_blind += any(elsewhere(entry, side) for side in missing)
     angles = [(e, h) for e in got.entries for h in e.related_angles]
     right_angles = sum(

@@ -9,7 +9,6 @@ import pytest
 
 from aggregator import embeddings
 from aggregator.config import (
-    LEANS,
     ConfigError,
     add_common_arguments,
     config_from_args,
@@ -17,6 +16,7 @@ from aggregator.config import (
     parse_sources,
     source_toml,
 )
+from aggregator.vocab import LEANS
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS, Config
+from aggregator.config import Config
 from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
@@ -35,6 +35,7 @@ from aggregator.rewrite.sentences import usable as _usable
 from aggregator.rewrite.summary import _plain_bonus
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
 from aggregator.text import cosine, split_sentences, terms
+from aggregator.vocab import SIDES, Side, side_of
 from tests.conftest import SHARED
 from tests.site_events import stories_by_event
 from tests.stories import story_articles, word_overlap
@@ -126,18 +127,22 @@ def test_perspectives_draw_only_from_their_side() -> None:
     articles = story_articles("bridge")
     lean = {a.entry_id: a.lean for a in articles}
     result = rewrite_story(articles)
-    assert result.progressive and all(lean[s.entry_id] in LEFT_LEANS for s in result.progressive)
-    assert result.conservative and all(lean[s.entry_id] in RIGHT_LEANS for s in result.conservative)
+    assert result.progressive and all(
+        side_of(lean[s.entry_id]) == Side.LEFT for s in result.progressive
+    )
+    assert result.conservative and all(
+        side_of(lean[s.entry_id]) == Side.RIGHT for s in result.conservative
+    )
     assert any(s.source_id == "delta" for s in result.conservative), "opinion preferred"
     outlet_lean = {a.source_name: a.lean for a in articles}
     assert result.common_ground
     for claim in result.common_ground:
-        leans = {outlet_lean[name] for name, _, _ in claim.reported_by}
-        assert leans & LEFT_LEANS and leans & RIGHT_LEANS, "common ground: both sides report it"
+        sides = {side_of(outlet_lean[name]) for name, _, _ in claim.reported_by}
+        assert sides >= set(SIDES), "common ground: both sides report it"
 
 
 def test_a_missing_side_says_so() -> None:
-    right_only = [a for a in story_articles("bridge") if a.lean in RIGHT_LEANS]
+    right_only = [a for a in story_articles("bridge") if side_of(a.lean) == Side.RIGHT]
     result = rewrite_story(right_only)
     assert result.progressive == ()
     assert result.notes == (CoverageNote("no_coverage", "left"),)
@@ -367,7 +372,9 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
     shown = render_story_html(result, coverage_of(articles))
     assert shown.count("no left-leaning outlet has covered this story yet.") == 1  # common ground
     assert shown.count("No left-leaning outlet has covered this story yet.") == 1  # the view
-    assert result.conservative and all(lean[s.entry_id] in RIGHT_LEANS for s in result.conservative)
+    assert result.conservative and all(
+        side_of(lean[s.entry_id]) == Side.RIGHT for s in result.conservative
+    )
     ferry = story_articles("ferry")
     result = rewrite_story(ferry)
     assert {s.source_id for s in result.progressive} == {"beta"}  # lean-left counts as left
@@ -547,7 +554,7 @@ def test_common_ground_states_each_claim_once_citing_every_outlet_on_both_sides(
     for sentence in common:
         cited = [outlet for outlet, _, _ in sentence.reported_by]
         assert cited[0] == sentence.source_name
-        assert {lean[o] for o in cited} & LEFT_LEANS and {lean[o] for o in cited} & RIGHT_LEANS
+        assert {side_of(lean[o]) for o in cited} >= set(SIDES)
         (key,) = [k for k in SHARED_CLAIMS[name] if k in sentence.text] or [sentence.text]
         assert key in SHARED_CLAIMS[name], f"not a claim both sides report: {sentence.text}"
         assert set(cited) == SHARED_CLAIMS[name][key], "every outlet that reports it is cited"

@@ -1,8 +1,14 @@
-"""Text tools: the sentence splitter keeps every character of the sentence it splits off."""
+"""Text tools and the domain's words: the sentence splitter keeps every character of the
+sentence it splits off; each lean is on one side, stored as the same string."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
+from aggregator.models import Coverage, CoverageNote
 from aggregator.text import split_sentences
+from aggregator.vocab import LEANS, SIDES, Lean, Side, side_of
 
 PARAGRAPH = (
     '"It is a farce," Sen. Rand Paul said on "Fox News Sunday." The vote is on Tuesday. '
@@ -86,3 +92,44 @@ def test_no_sentence_ends_at_a_month_title_or_state_abbreviation() -> None:
         "He moved to Tampa, Fla.",
         "The move took a year.",
     ]
+
+
+def test_each_lean_is_on_one_side() -> None:
+    assert side_of("left") == Side.LEFT
+    assert side_of("lean-left") == Side.LEFT
+    assert side_of("center") == Side.CENTER
+    assert side_of("lean-right") == Side.RIGHT
+    assert side_of(Lean.RIGHT) == Side.RIGHT
+    assert LEANS == ("left", "lean-left", "center", "lean-right", "right")
+    assert SIDES == ("left", "right"), "the centre is no side a story is balanced between"
+
+
+def test_what_is_no_lean_has_no_side_unless_the_caller_names_one() -> None:
+    # A source removed from the configuration is known by its id alone: no lean.
+    assert side_of("harbor-daily") is None
+    assert side_of("") is None
+    assert side_of("Left") is None, "leans are lower case, as sources.toml spells them"
+    assert side_of("harbor-daily", Side.CENTER) == Side.CENTER
+    assert side_of("lean-right", Side.CENTER) == Side.RIGHT
+
+
+def test_a_lean_and_a_side_are_their_strings() -> None:
+    # Stored, hashed and published as before the enums: the same words.
+    assert Lean.LEAN_LEFT == "lean-left" and f"{Side.RIGHT}-leaning" == "right-leaning"
+    assert {"left": 1}[Side.LEFT] == 1
+    note = CoverageNote("no_coverage", Side.LEFT)
+    assert json.dumps([note.code, note.side]) == '["no_coverage", "left"]'
+    assert note == CoverageNote("no_coverage", "left")  # a plain string is the same side
+
+
+def test_coverage_counts_an_outlet_on_its_side_and_one_of_no_lean_nowhere() -> None:
+    when = datetime(2026, 12, 7, tzinfo=UTC)
+    coverage = Coverage(
+        first_source="A",
+        first_published=when,
+        outlets=(("A", "lean-left", None), ("B", "left", None), ("C", "center", None)),
+        leans=("left", "lean-left", "center"),
+        via=(("D", "right", None), ("E", "e-outlet-gone", None)),
+    )
+    counts = [coverage.count(side) for side in (Side.LEFT, Side.CENTER, Side.RIGHT)]
+    assert counts == [2, 1, 1]

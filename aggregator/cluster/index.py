@@ -40,6 +40,7 @@ from aggregator.identity import NearDuplicates
 from aggregator.models import ClusterArticle
 from aggregator.pair_model import PairModel, default_model
 from aggregator.signals import named_share, shares_quote
+from aggregator.vocab import SIDES
 
 WINDOW = timedelta(days=3)
 HISTORY = 3 * WINDOW  # how far back the index must see to decide like the live stream did
@@ -207,7 +208,7 @@ class StoryIndex:
         most probable candidate that none of whose outlets is of the article's side, at
         ``side_join`` or above, and not an earlier event (``later_event``). Only when no
         story takes it at the join threshold."""
-        if article.side not in ("left", "right") or self.side_join >= self.threshold:
+        if article.side not in SIDES or self.side_join >= self.threshold:
             return None
         if not scored or scored[0][0] >= self.threshold:
             return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aggregator.cluster.vectors import Doc, Vector, normalised
+from aggregator.vocab import Side
 
 CENTROID_TERMS = 150
 MEMBERS_KEPT = 8  # members compared one by one (the newest)
@@ -46,10 +47,15 @@ class Story:
     news: int = 0  # members that are news, not opinion
     entry_ids: list[int] = field(default_factory=list)
     source_ids: set[str] = field(default_factory=set)
-    sides: set[str] = field(default_factory=set)  # its outlets' sides (left, right, center)
+    sides: set[Side | None] = field(default_factory=set)  # its outlets' sides (None: unknown)
 
     def add(
-        self, entry_id: int, source_id: str, doc: Doc, published: datetime, side: str = ""
+        self,
+        entry_id: int,
+        source_id: str,
+        doc: Doc,
+        published: datetime,
+        side: Side | None = None,
     ) -> None:
         for k, v in doc.vec.items():
             self.total[k] = self.total.get(k, 0.0) + v
@@ -68,7 +74,9 @@ class Story:
         self.first_published = min(self.first_published, published)
         self.last_published = max(self.last_published, published)
 
-    def count(self, entry_id: int, source_id: str, published: datetime, side: str = "") -> None:
+    def count(
+        self, entry_id: int, source_id: str, published: datetime, side: Side | None = None
+    ) -> None:
         """Count an article in without comparing against it (a copy of a member)."""
         self.entry_ids.append(entry_id)
         self.source_ids.add(source_id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from aggregator import __version__, logs
-from aggregator.config import DEFAULT_DB, ENV_DB, LEANS, add_common_arguments
+from aggregator.config import DEFAULT_DB, ENV_DB, add_common_arguments
+from aggregator.vocab import LEANS
 
 DEMO_PORT = 8765
 

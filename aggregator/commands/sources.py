@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from aggregator import polling, schedule
 from aggregator.commands import read_given
 from aggregator.config import (
-    LEANS,
     Config,
     Source,
     config_from_args,
@@ -26,6 +25,7 @@ from aggregator.errors import UsageError
 from aggregator.publish import write_atomic
 from aggregator.publish.opml import parse_opml
 from aggregator.store import Store, StoreType, utcnow
+from aggregator.vocab import LEANS
 
 
 def cmd_sources(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """What a run is configured with: one schema, frozen pydantic dataclasses, validated once when
 the sources file is read (:mod:`aggregator.config.load`), with their defaults and the
-vocabulary they use (leans, kinds).
+kinds of source (a source's lean is one of :class:`aggregator.vocab.Lean`).
 
 Each table of ``sources.toml`` is one class; a key is a field, its type and its bounds are
 the check (``Count``: an integer of at least 1, ``Seconds``: a number above 0, ...), and what
@@ -26,10 +26,8 @@ from pydantic_core import PydanticCustomError
 
 from aggregator import embeddings
 from aggregator.config.checks import ENV_NAME_RE, ID_RE, is_http_url, selector_problem
+from aggregator.vocab import LEANS, Side, side_of
 
-LEANS: tuple[str, ...] = ("left", "lean-left", "center", "lean-right", "right")
-LEFT_LEANS = frozenset({"left", "lean-left"})
-RIGHT_LEANS = frozenset({"right", "lean-right"})
 KINDS: tuple[str, ...] = ("news", "opinion")
 
 DEFAULT_SOURCES = "sources.toml"
@@ -216,13 +214,9 @@ class Source(_Table):
         return self
 
     @property
-    def side(self) -> str:
-        """``left``, ``right`` or ``center``: the side of the spectrum the lean falls on."""
-        if self.lean in LEFT_LEANS:
-            return "left"
-        if self.lean in RIGHT_LEANS:
-            return "right"
-        return "center"
+    def side(self) -> Side:
+        """The side of the spectrum the lean falls on."""
+        return side_of(self.lean, Side.CENTER)
 
 
 @dataclass(frozen=True, config=_CONFIG)

@@ -207,5 +207,5 @@ class Grouping:
             published=entry.published,
             kind=self._kinds.get(entry.source_id, "news"),
             fetched=entry.fetched,
-            side=self._sides.get(entry.source_id, ""),
+            side=self._sides.get(entry.source_id),
         )

@@ -25,6 +25,7 @@ from aggregator.models import (
 from aggregator.pipeline.reports import Progress
 from aggregator.rewrite.model import ModelRewriter
 from aggregator.store import StoreType
+from aggregator.vocab import SIDES, Side, side_of
 
 
 class Rewriting:
@@ -170,8 +171,8 @@ class Rewriting:
         """Before the story says a side has not covered it: that side's related articles
         (the looser search, ``related.py``), read only when a side is missing from the
         story's firmly joined articles."""
-        reached = {related.side_of(a.lean) for a in articles if not a.side_join}
-        if all(side in reached for side in related.SIDES):
+        reached = {side_of(a.lean) for a in articles if not a.side_join}
+        if all(side in reached for side in SIDES):
             return ()
         found = [self._story_article(e) for e in self.store.related_entries(story_id)]
         return related.coverage_notes(articles, found)
@@ -251,9 +252,9 @@ def attribution(
             a.source_id for a in articles if a.source_name == coverage.first_source
         ),
         outlets=tuple(outlets),
-        count_left=coverage.count("left"),
-        count_center=coverage.count("center"),
-        count_right=coverage.count("right"),
+        count_left=coverage.count(Side.LEFT),
+        count_center=coverage.count(Side.CENTER),
+        count_right=coverage.count(Side.RIGHT),
         blindspot=publish.blindspot_side(coverage.leans, notes) is not None,
     )
 

@@ -17,11 +17,12 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS, PublishSettings
+from aggregator.config import PublishSettings
 from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.atom import rfc3339
 from aggregator.publish.media import shown_image
-from aggregator.publish.story import LEAN_LABELS, blindspot_side, status_notice, story_path
+from aggregator.publish.story import SIDE_LABELS, blindspot_side, status_notice, story_path
+from aggregator.vocab import Side, side_of
 
 INDEX_FILE = "index.html"
 STYLE_FILE = "style.css"
@@ -35,9 +36,9 @@ class StoryView:
     story: PublishedStory
     content: Markup
     path: str
-    bar: tuple[tuple[str, str, int], ...]  # (side, label, outlets)
+    bar: tuple[tuple[Side, str, int], ...]  # (side, label, outlets)
     coverage_label: str
-    blindspot: str | None
+    blindspot: Side | None
     published_iso: str
     published_text: str
     updated_iso: str
@@ -53,12 +54,11 @@ class StoryView:
         return Markup(html)  # noqa: S704 - the same sanitized HTML, headings renamed
 
 
-def coverage_counts(story: PublishedStory) -> dict[str, int]:
+def coverage_counts(story: PublishedStory) -> dict[Side, int]:
     """Distinct outlets per side (left, center, right) among the story's sources."""
-    outlets: dict[str, set[str]] = {"left": set(), "center": set(), "right": set()}
+    outlets: dict[Side, set[str]] = {side: set() for side in Side}
     for link in story.related:
-        side = "left" if link.lean in LEFT_LEANS else "right" if link.lean in RIGHT_LEANS else None
-        outlets[side or "center"].add(link.outlet)
+        outlets[side_of(link.lean, Side.CENTER)].add(link.outlet)
     return {side: len(names) for side, names in outlets.items()}
 
 
@@ -68,15 +68,14 @@ def _when(story_time) -> str:  # noqa: ANN001 - a datetime
 
 def story_view(story: PublishedStory, content: str, settings: PublishSettings) -> StoryView:
     counts = coverage_counts(story)
-    labels = {"left": "Left", "center": LEAN_LABELS["center"], "right": "Right"}
     return StoryView(
         story=story,
         content=Markup(content),  # noqa: S704 - sanitized by clean_html before it gets here
         path=story_path(story.id),
-        bar=tuple((side, labels[side], counts[side]) for side in ("left", "center", "right")),
+        bar=tuple((side, SIDE_LABELS[side], counts[side]) for side in Side),
         coverage_label=(
-            f"Coverage: {counts['left']} left, {counts['center']} center, "
-            f"{counts['right']} right outlets"
+            f"Coverage: {counts[Side.LEFT]} left, {counts[Side.CENTER]} center, "
+            f"{counts[Side.RIGHT]} right outlets"
         ),
         blindspot=blindspot_side(story.leans, story.notes),
         published_iso=rfc3339(story.published),

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from lxml import etree
 
-from aggregator.config import LEANS, PublishSettings, Source
+from aggregator.config import PublishSettings, Source
 from aggregator.errors import OpmlError as OpmlError
 from aggregator.publish.atom import xml_text
+from aggregator.vocab import LEANS
 
 OPML_FILE = "sources.opml"
 LEAN_CATEGORY = "/lean/"

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import (
     Coverage,
     CoverageNote,
@@ -24,14 +23,15 @@ from aggregator.models import (
 )
 from aggregator.publish.sanitize import safe_url
 from aggregator.text import join_names
+from aggregator.vocab import SIDES, Lean, Side, side_of
 
 _NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
-LEAN_LABELS = {
-    "left": "Left",
-    "lean-left": "Lean Left",
-    "center": "Center",
-    "lean-right": "Lean Right",
-    "right": "Right",
+LEAN_LABELS: dict[str, str] = {
+    Lean.LEFT: "Left",
+    Lean.LEAN_LEFT: "Lean Left",
+    Lean.CENTER: "Center",
+    Lean.LEAN_RIGHT: "Lean Right",
+    Lean.RIGHT: "Right",
 }
 
 
@@ -165,7 +165,7 @@ def common_ground_note(notes: Sequence[CoverageNote]) -> str:
     said = []
     for note in absence_notes(notes):
         if note.code == "related_angle":
-            view = "Progressive" if note.side == "left" else "Conservative"
+            view = "Progressive" if note.side == Side.LEFT else "Conservative"
             said.append(
                 f"the {note.side}-leaning coverage found is of a related angle "
                 f"(see the {view} View)"
@@ -187,16 +187,12 @@ def note_json(note: CoverageNote) -> dict[str, str]:
 
 def coverage_line(coverage: Coverage) -> str:
     return (
-        f"Covered by {coverage.count('left')} left, {coverage.count('center')} center, "
-        f"{coverage.count('right')} right outlets."
+        f"Covered by {coverage.count(Side.LEFT)} left, {coverage.count(Side.CENTER)} center, "
+        f"{coverage.count(Side.RIGHT)} right outlets."
     )
 
 
-SIDE_GROUPS = (
-    ("left", "Left", LEFT_LEANS),
-    ("center", "Center", ("center",)),
-    ("right", "Right", RIGHT_LEANS),
-)
+SIDE_LABELS = {Side.LEFT: "Left", Side.CENTER: "Center", Side.RIGHT: "Right"}
 HEADLINES_TITLE = "How each side headlined it"
 
 
@@ -213,10 +209,10 @@ def headlines_html(coverage: Coverage) -> str:
         (name, lean, link, title, "news", True) for name, lean, link, title in coverage.copies
     ]
     groups = []
-    for css, label, leans in SIDE_GROUPS:
+    for side, label in SIDE_LABELS.items():
         items = []
         for name, lean, link, title, kind, copy in listed:
-            if lean not in leans or not title:
+            if side_of(lean) != side or not title:
                 continue
             headline = f"\u201c{escape(title)}\u201d"
             url = safe_url(link)
@@ -228,7 +224,7 @@ def headlines_html(coverage: Coverage) -> str:
             items.append(f'<li>{mark}{headline} <span class="outlet">{outlet}</span></li>')
         if items:
             groups.append(
-                f'<section class="side-{css}"><h4>{label}</h4><ul>{"".join(items)}</ul></section>'
+                f'<section class="side-{side}"><h4>{label}</h4><ul>{"".join(items)}</ul></section>'
             )
     if not groups:
         return ""
@@ -293,7 +289,7 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
             "Progressive View",
             rewrite.progressive,
             rewrite.progressive_missing,
-            notes.get("left"),
+            notes.get(Side.LEFT),
         )
     )
     parts.append(
@@ -302,7 +298,7 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
             "Conservative View",
             rewrite.conservative,
             rewrite.conservative_missing,
-            notes.get("right"),
+            notes.get(Side.RIGHT),
         )
     )
     common_missing = rewrite.common_ground_missing
@@ -395,14 +391,12 @@ def storyline_html(story: PublishedStory, site: str) -> str:
     return '<section class="storyline">' + "".join(parts) + "</section>"
 
 
-def sides(leans: Sequence[str]) -> set[str]:
+def sides(leans: Sequence[str]) -> set[Side]:
     """The sides of the spectrum (left, right) that ``leans`` reach; the centre is no side."""
-    return {"left" for lean in leans if lean in LEFT_LEANS} | {
-        "right" for lean in leans if lean in RIGHT_LEANS
-    }
+    return {side for side in SIDES if any(side_of(lean) == side for lean in leans)}
 
 
-def blindspot_side(leans: Sequence[str], notes: Sequence[CoverageNote] = ()) -> str | None:
+def blindspot_side(leans: Sequence[str], notes: Sequence[CoverageNote] = ()) -> Side | None:
     """'left' or 'right' when only that side covered the story, and the search behind the
     claim found nothing of the other side's (no related angle): a blindspot for the other."""
     reached = sides(leans)

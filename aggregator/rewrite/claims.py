@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Sentence
 from aggregator.text import STOPWORDS, cosine, stem, words
+from aggregator.vocab import SIDES, Lean, Side, side_of
 
 SAME_CLAIM = 0.3  # similarity at or above which two sentences state the same claim
 CORROBORATED = 0.35  # share of a sentence's features an article states: it reports the claim too
@@ -51,12 +51,9 @@ class Claim:
         return tuple(dict.fromkeys(s.source_name for s in self.sentences))
 
     @property
-    def sides(self) -> frozenset[str]:
-        """Which sides report it: "left", "center", "right"."""
-        return frozenset(
-            "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else "center"
-            for lean in self.leans
-        )
+    def sides(self) -> frozenset[Side]:
+        """Which sides report it (an outlet of no known lean counts with the centre)."""
+        return frozenset(side_of(lean, Side.CENTER) for lean in self.leans)
 
     def only(self, keep: Callable[[Sentence], bool]) -> Claim:
         """The claim as stated by the sentences ``keep`` accepts (news ones, say)."""
@@ -66,7 +63,7 @@ class Claim:
     @property
     def both_sides(self) -> bool:
         """Reported by a left or lean-left outlet and by a right or lean-right one."""
-        return {"left", "right"} <= self.sides
+        return set(SIDES) <= self.sides
 
 
 def features(text: str, *, with_names: bool = False) -> list:
@@ -184,7 +181,7 @@ def align(
         claims.append(
             Claim(
                 sentences=tuple(picked),
-                leans=tuple(leans.get(s.entry_id, "center") for s in picked),
+                leans=tuple(leans.get(s.entry_id, Lean.CENTER) for s in picked),
             )
         )
     return claims

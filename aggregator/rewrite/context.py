@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Coverage, Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.claims import Claim, align
 from aggregator.rewrite.coverage import coverage_of
 from aggregator.rewrite.ranking import Vector, centrality
 from aggregator.rewrite.sentences import clean_title, sentences_of
 from aggregator.text import add_terms, split_sentences, terms
+from aggregator.vocab import Side, side_of
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
         claim_of={s.key: c for c in claims for s in c.sentences},
         titles={a.entry_id: clean_title(a.title, a.source_name) for a in ordered},
         coverage=coverage_of(ordered),
-        left=tuple(a for a in ordered if a.lean in LEFT_LEANS),
-        right=tuple(a for a in ordered if a.lean in RIGHT_LEANS),
+        left=tuple(a for a in ordered if side_of(a.lean) == Side.LEFT),
+        right=tuple(a for a in ordered if side_of(a.lean) == Side.RIGHT),
         opinion=frozenset(a.entry_id for a in ordered if a.kind == "opinion"),
         owner_of={a.source_name: a.owner or a.source_name for a in ordered},
     )

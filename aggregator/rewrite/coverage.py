@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from aggregator.models import Coverage, StoryArticle
 from aggregator.rewrite.sentences import clean_title
 from aggregator.text import join_names
-
-LEANS_ORDER = ("left", "lean-left", "center", "lean-right", "right")
+from aggregator.vocab import LEANS
 
 
 def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
@@ -25,9 +24,7 @@ def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
             outlets.append((a.source_name, a.lean, a.link))
     named = {name for name, _, _ in outlets}
     via = {v[0]: v[:3] for a in ordered for v in a.via if v[0] not in named}
-    leans = tuple(
-        lean for lean in LEANS_ORDER if any(o[1] == lean for o in [*outlets, *via.values()])
-    )
+    leans = tuple(lean for lean in LEANS if any(o[1] == lean for o in [*outlets, *via.values()]))
     return Coverage(
         first_source=ordered[0].source_name,
         first_published=ordered[0].published,

@@ -25,6 +25,7 @@ from aggregator.rewrite.coverage import lede
 from aggregator.rewrite.headline import choose_headline
 from aggregator.rewrite.summary import SUMMARY_WORDS, summary_of
 from aggregator.rewrite.views import view_of
+from aggregator.vocab import Side
 
 # Part of every story's input hash: a new version rewrites every stored story once.
 EXTRACTIVE_VERSION = "claims-6"
@@ -44,7 +45,7 @@ def rewrite_story(
     shown = [headline, *(s.text for s in summary)]  # what the reader has read so far
     body = body_of(ctx, shown)
     read = [*shown, *(s.text for s in body)]
-    progressive, conservative = view_of(ctx, "left", read), view_of(ctx, "right", read)
+    progressive, conservative = view_of(ctx, Side.LEFT, read), view_of(ctx, Side.RIGHT, read)
     common = common_ground_of(ctx)
     return Rewrite(
         headline=headline,
@@ -68,6 +69,6 @@ def _no_coverage(ctx: StoryContext) -> tuple[CoverageNote, ...]:
     side (worded by publish); without a note from the caller, that it has not covered it."""
     return tuple(
         CoverageNote("no_coverage", side)
-        for side, arts in (("left", ctx.left), ("right", ctx.right))
+        for side, arts in ((Side.LEFT, ctx.left), (Side.RIGHT, ctx.right))
         if not arts
     )

@@ -24,6 +24,7 @@ from aggregator.rewrite.lexicon import (
 )
 from aggregator.rewrite.sentences import clean_title
 from aggregator.text import cosine, terms, word_count
+from aggregator.vocab import Lean
 
 
 def choose_headline(articles: Sequence[StoryArticle]) -> str:
@@ -39,7 +40,7 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
     def score(i: int) -> tuple[int, float, int, str]:
         article, title = titles[i]
         agree = sum(cosine(vectors[i], v) for j, v in enumerate(vectors) if j != i)
-        bonus = 0.3 if article.lean == "center" else 0.0
+        bonus = 0.3 if article.lean == Lean.CENTER else 0.0
         return (-loaded_words(title), agree + bonus - _loaded(title), -len(title), title)
 
     best = max(range(len(titles)), key=score)

@@ -16,6 +16,7 @@ from aggregator.models import Sentence, SentenceKey
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.lexicon import loadedness, side_taking_words
 from aggregator.text import add_terms, cosine, word_count
+from aggregator.vocab import Lean
 
 Vector = Mapping[str, float]  # a text's terms and their weights (aggregator.text.terms)
 
@@ -26,7 +27,9 @@ GRAPH_WEIGHT = 0.3  # LexRank weight, scaled so an average sentence scores 0
 QUOTE_PENALTY = 0.3  # a sentence opening with a quotation is someone's words, not a fact
 REPEAT_SIMILARITY = 0.4  # above this, two sentences state the same fact
 LOADED_PENALTY = 0.3  # per loaded or sensational word ("slams", "fiasco")
-LEAN_BONUS = {"center": 0.02}  # a tie-break only: more cost ROUGE on the AllSides set
+LEAN_BONUS: dict[str, float] = {
+    Lean.CENTER: 0.02
+}  # a tie-break only: more cost ROUGE on the AllSides set
 CONTAINED = 0.5  # at or above this share of its words already said, a sentence adds too little
 OVERRUN = 1.3  # the last summary sentence may run this far past summary_words
 
@@ -197,7 +200,7 @@ def representative(
         key=lambda s: (
             loadedness(s.text),
             s.entry_id in opinion,
-            lean[s.key] != "center",
+            lean[s.key] != Lean.CENTER,
             s.text[:1] in '"\u201c',
             -scores.get(s.key, 0.0),
             s.entry_id,

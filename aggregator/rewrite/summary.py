@@ -17,7 +17,6 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 
-from aggregator.config import LEFT_LEANS, RIGHT_LEANS
 from aggregator.models import Sentence, SentenceKey, StoryArticle
 from aggregator.rewrite.attribution import attributed_claim, strip_dateline
 from aggregator.rewrite.claims import corroborated, features
@@ -26,6 +25,7 @@ from aggregator.rewrite.lexicon import loaded_words, loadedness
 from aggregator.rewrite.ranking import mmr, representative
 from aggregator.rewrite.sentences import refers_back, sentence_at, stands_alone
 from aggregator.text import join_names, split_sentences, word_count
+from aggregator.vocab import Lean, Side, side_of
 
 SUMMARY_WORDS = 60
 # A summary is at most this share of all the sources' words (so it does not restate them). A
@@ -146,17 +146,14 @@ def _names_outlet(sentence: Sentence) -> bool:
     return found is not None  # mid-sentence, a whole name: not "Reason is ..." for Reason
 
 
-def _sides(outlets: Sequence[str], lean_of: Mapping[str, str]) -> set[str]:
-    """Which sides ("left", "center", "right") the outlets are on."""
-    return {
-        "left" if lean in LEFT_LEANS else "right" if lean in RIGHT_LEANS else "center"
-        for lean in (lean_of.get(o, "center") for o in outlets)
-    }
+def _sides(outlets: Sequence[str], lean_of: Mapping[str, str]) -> set[Side]:
+    """Which sides the outlets are on (an outlet of no known lean counts with the centre)."""
+    return {side_of(lean_of.get(o, Lean.CENTER), Side.CENTER) for o in outlets}
 
 
 def _one_side(outlets: Sequence[str], lean_of: Mapping[str, str]) -> bool:
     """Whether only left-leaning, or only right-leaning, outlets report something."""
-    return _sides(outlets, lean_of) in ({"left"}, {"right"})
+    return _sides(outlets, lean_of) in ({Side.LEFT}, {Side.RIGHT})
 
 
 def _needs_attribution(

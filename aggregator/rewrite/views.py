@@ -21,27 +21,29 @@ from aggregator.rewrite.sentences import (
     stands_alone,
 )
 from aggregator.text import cosine
+from aggregator.vocab import Side
 
 PERSPECTIVE_SENTENCES = 3
 
 
-def view_of(ctx: StoryContext, side: str, read: Sequence[str] = ()) -> Section:
-    """One side's perspective (``side``: "left" or "right"): what it reports or argues that
+def view_of(ctx: StoryContext, side: Side, read: Sequence[str] = ()) -> Section:
+    """One side's perspective (``side``: left or right): what it reports or argues that
     the other side does not, leaning on nothing the reader has not ``read`` (headline,
     summary, body). A side with articles but no such claim is told so; a side with none gets
     a coverage note instead (no ``missing`` here)."""
-    articles = ctx.left if side == "left" else ctx.right
-    sentences = _side_sentences(ctx, articles, "right" if side == "left" else "left", read)
+    articles = ctx.left if side == Side.LEFT else ctx.right
+    other = Side.RIGHT if side == Side.LEFT else Side.LEFT
+    sentences = _side_sentences(ctx, articles, other, read)
     if articles and not sentences:
         return Section((), f"Nothing here that only {side}-leaning outlets report or argue.")
     return Section(sentences)
 
 
 def _side_sentences(
-    ctx: StoryContext, side: Sequence[StoryArticle], other: str, read: Sequence[str]
+    ctx: StoryContext, side: Sequence[StoryArticle], other: Side, read: Sequence[str]
 ) -> tuple[Sentence, ...]:
-    """What one side's articles (``side``) report or argue that the other (``other``: "left"
-    or "right") does not.
+    """What one side's articles (``side``) report or argue that the other (``other``) does
+    not.
 
     Claims no outlet of the other side states, from the side's opinion pieces first (they carry
     its arguments), then its news; each sentence must stand on its own, leaning on nothing

@@ -39,6 +39,7 @@ from aggregator import migrations
 from aggregator.errors import ConfigError, Unavailable
 from aggregator.errors import SchemaError as SchemaError  # what connect() raises
 from aggregator.models import CoverageNote, LeadImage, Rewrite, Sentence
+from aggregator.vocab import Side
 
 
 def utcnow() -> datetime:
@@ -460,6 +461,7 @@ def notes_from_json(data: list[dict[str, Any]] | str | None) -> tuple[CoverageNo
         CoverageNote(
             **{
                 **n,
+                "side": Side(n["side"]),
                 "published": datetime.fromisoformat(n["published"]) if n.get("published") else None,
             }
         )

@@ -1,0 +1,54 @@
+"""The domain's vocabulary: an outlet's lean, and the side of the spectrum a lean is on.
+
+Every stage and every output speaks it: configuration validates a source's lean against
+:class:`Lean`, the grouping joins a left or right article to a story none of whose outlets is of
+its side, the rewrite builds a Progressive and a Conservative View and Common Ground from the
+two sides, publishing counts "2 left, 1 center, 0 right" outlets. Which side a lean is on is
+decided here only (:func:`side_of`). Both are ``StrEnum``: a member *is* its string ("left" ==
+``Side.LEFT``), so what is stored, hashed and published stays the same words.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import overload
+
+
+class Lean(StrEnum):
+    """An outlet's lean, as ``sources.toml`` rates it (AllSides' five ratings)."""
+
+    LEFT = "left"
+    LEAN_LEFT = "lean-left"
+    CENTER = "center"
+    LEAN_RIGHT = "lean-right"
+    RIGHT = "right"
+
+
+class Side(StrEnum):
+    """Where on the spectrum a lean falls: left, the centre, or right."""
+
+    LEFT = "left"
+    CENTER = "center"
+    RIGHT = "right"
+
+
+LEANS: tuple[str, ...] = tuple(lean.value for lean in Lean)  # in spectrum order, left first
+SIDES = (Side.LEFT, Side.RIGHT)  # the two sides a story is balanced between: the centre is none
+
+_SIDE_OF: dict[str, Side] = {
+    Lean.LEFT: Side.LEFT,
+    Lean.LEAN_LEFT: Side.LEFT,
+    Lean.CENTER: Side.CENTER,
+    Lean.LEAN_RIGHT: Side.RIGHT,
+    Lean.RIGHT: Side.RIGHT,
+}
+
+
+@overload
+def side_of(lean: str) -> Side | None: ...
+@overload
+def side_of(lean: str, default: Side) -> Side: ...
+def side_of(lean: str, default: Side | None = None) -> Side | None:
+    """The side ``lean`` is on ("lean-left": ``Side.LEFT``); ``default`` for a string that is
+    no lean (a source removed from the configuration is known by its id alone)."""
+    return _SIDE_OF.get(lean, default)
