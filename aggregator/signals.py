@@ -60,7 +60,7 @@ def term_key(word: str) -> str | None:
     low = word.lower()
     if low in STOPWORDS or len(low) < 2:
         return None
-    return stem(low)[:STEM_CHARS]
+    return stem(low, cut=STEM_CHARS)
 
 
 class Signals(NamedTuple):

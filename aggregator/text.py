@@ -1,4 +1,5 @@
-"""Small text tools shared by the grouping and rewrite stages: words, weights, sentences.
+"""Small text tools shared by the grouping and rewrite stages: words, the one stemmer, weights,
+the one cosine, sentences.
 
 Not a stage: it holds no state and does no I/O, so both stages may use it without importing
 each other.
@@ -119,24 +120,51 @@ def terms(text: str, weight: float = 1.0) -> dict[str, float]:
         if low in STOPWORDS or len(low) < 2:
             continue
         strong = word[0].isupper() or word[0].isdigit()
-        key = _stem(low)
+        key = stem(low)
         counts[key] = counts.get(key, 0.0) + weight * (2.0 if strong else 1.0)
     return counts
 
 
-def _stem(word: str) -> str:
-    """A very light stemmer: plural and possessive endings only (cheap and predictable)."""
+# Verb and adjective endings: "pledged" and "pledges", "closing" and "closes" (claims).
+VERB_ENDINGS = ("ing", "ed", "es", "ly")
+
+
+def stem(word: str, *, endings: tuple[str, ...] = (), cut: int | None = None) -> str:
+    """The one stemmer, light and predictable: lower case, the possessive and the plural off
+    ("mayor's", "cities": "mayor", "city"). With ``endings``, the first of them that leaves
+    three letters goes too, and then a final "e" ("closing", "closes", "close": "clos"); with
+    ``cut``, only the first ``cut`` letters are kept ("vaccinated", "vaccination": "vaccinat").
+
+    :func:`terms` and the rewrite use the plain stem, claims add :data:`VERB_ENDINGS`, and the
+    grouping's term keys are cut short (``signals.term_key``).
+    """
+    word = word.lower().replace("’", "'")
     if word.endswith("'s"):
         word = word[:-2]
     if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    if endings:
+        for suffix in endings:
+            if len(word) >= len(suffix) + 3 and word.endswith(suffix):
+                word = word[: -len(suffix)]
+                break
+        if len(word) > 3 and word.endswith("e"):
+            word = word[:-1]
+    return word if cut is None else word[:cut]
 
 
-def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Cosine similarity of two sparse term vectors (0.0 when either is empty)."""
+def cosine(a: Mapping[str, float], b: Mapping[str, float], *, unit: bool = False) -> float:
+    """Cosine similarity of two sparse term vectors (0.0 when either is empty).
+
+    ``unit``: both are L2-normalised already (the grouping's vectors), so the cosine is their
+    dot product, over the shared keys found at C speed (most keys of two articles are not
+    shared). ``fsum`` is exact, so the set's order, which changes with the process's hash seed,
+    never changes a decision.
+    """
+    if unit:
+        return math.fsum([a[k] * b[k] for k in a.keys() & b.keys()])
     if not a or not b:
         return 0.0
     if len(a) > len(b):
@@ -205,11 +233,6 @@ def sentence_pieces(text: str) -> list[list[str]]:
     Capitals mean a name only mid-sentence, so callers need to know which word opens one.
     """
     return [found for found in map(_WORD_RE.findall, _SENTENCE_OPEN_RE.split(text)) if found]
-
-
-def stem(word: str) -> str:
-    """The light stemmer :func:`terms` uses, for callers that build their own features."""
-    return _stem(word.lower().replace("’", "'"))
 
 
 CAPTION_CHARS = 300  # a caption longer than this is cut at a word (an alt text is read aloud)

@@ -1,5 +1,6 @@
 """Text tools and the domain's words: the sentence splitter keeps every character of the
-sentence it splits off; each lean is on one side, stored as the same string."""
+sentence it splits off; one stemmer (plain for terms, with verb endings for claims, cut short
+for the grouping's keys); one cosine; each lean is on one side, stored as the same string."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from aggregator.models import Coverage, CoverageNote
-from aggregator.text import split_sentences
+from aggregator.text import VERB_ENDINGS, cosine, split_sentences, stem
 from aggregator.vocab import LEANS, SIDES, Lean, Side, side_of
 
 PARAGRAPH = (
@@ -133,3 +134,38 @@ def test_coverage_counts_an_outlet_on_its_side_and_one_of_no_lean_nowhere() -> N
     )
     counts = [coverage.count(side) for side in (Side.LEFT, Side.CENTER, Side.RIGHT)]
     assert counts == [2, 1, 1]
+
+
+def test_the_plain_stem_takes_off_the_possessive_and_the_plural_only() -> None:
+    assert stem("Mayor’s") == "mayor" and stem("mayor's") == "mayor"
+    assert stem("cities") == "city" and stem("ties") == "tie", "-ies is -y past four letters"
+    assert stem("votes") == "vote" and stem("bus") == "bus" and stem("gas") == "gas"
+    assert stem("press") == "press" and stem("Congress") == "congress"
+    assert stem("pledged") == "pledged" and stem("closing") == "closing"
+
+
+def test_with_verb_endings_a_claims_forms_of_one_word_meet() -> None:
+    def root(word: str) -> str:
+        return stem(word, endings=VERB_ENDINGS)
+
+    assert root("pledged") == root("pledges") == root("pledge") == "pledg"
+    assert root("closing") == root("closes") == root("close") == "clos"
+    assert root("quickly") == "quick"
+    assert root("cities") == "city", "the plural first, then no ending matches"
+    assert root("sing") == "sing" and root("red") == "red", "three letters must stay"
+    assert root("the") == "the" and root("rate") == "rat"
+
+
+def test_a_cut_stem_is_the_grouping_key() -> None:
+    assert stem("vaccinated", cut=8) == stem("vaccinations", cut=8) == "vaccinat"
+    assert stem("Senators", cut=8) == "senator" and stem("tax", cut=8) == "tax"
+
+
+def test_one_cosine_for_raw_and_for_unit_vectors() -> None:
+    a, b = {"dam": 3.0, "vote": 4.0}, {"dam": 1.0}
+    assert cosine(a, b) == 0.6 and cosine(b, a) == 0.6
+    assert cosine(a, {}) == 0.0 and cosine({"x": 1.0}, b) == 0.0
+    unit_a, unit_b = {"dam": 0.6, "vote": 0.8}, {"dam": 1.0}
+    assert cosine(unit_a, unit_b, unit=True) == 0.6
+    # On vectors that are not unit length, ``unit`` gives their dot product, not the cosine.
+    assert cosine(a, b, unit=True) == 3.0

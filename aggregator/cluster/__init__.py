@@ -22,7 +22,7 @@ from __future__ import annotations
 from aggregator.cluster.index import HISTORY, SWEEP_EVERY, WINDOW, StoryIndex, group
 from aggregator.cluster.scoring import EMBED_MODEL, EMBEDDING_FEATURES, FEATURES
 from aggregator.cluster.story import Assignment, Story, story_id_for
-from aggregator.cluster.vectors import Doc, Vector, cosine
+from aggregator.cluster.vectors import Doc, Vector
 
 __all__ = [
     "EMBEDDING_FEATURES",
@@ -36,7 +36,6 @@ __all__ = [
     "Story",
     "StoryIndex",
     "Vector",
-    "cosine",
     "group",
     "story_id_for",
 ]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from aggregator.cluster.story import Story
-from aggregator.cluster.vectors import Vector, cosine
+from aggregator.cluster.vectors import Vector
+from aggregator.text import cosine
 
 INDEX_TERMS = 16  # of which these find candidate stories through the index
 QUERY_TERMS = 24  # and these of an article look them up (measured on train: fewer missed stories)
@@ -124,9 +125,9 @@ def closest(found: list[Story], vec: Vector, names: Vector | None) -> list[Story
     a story whose centroid shares next to nothing with the article is not compared."""
     near = [
         (
-            max(cosine(vec, s.centroid), cosine(names, s.centroid))
+            max(cosine(vec, s.centroid, unit=True), cosine(names, s.centroid, unit=True))
             if names
-            else cosine(vec, s.centroid),
+            else cosine(vec, s.centroid, unit=True),
             s,
         )
         for s in found

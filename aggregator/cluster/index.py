@@ -34,12 +34,13 @@ from aggregator.cluster import scoring
 from aggregator.cluster.candidates import Postings
 from aggregator.cluster.scoring import EMBED_MODEL, EMBEDDING_FEATURES, FEATURES
 from aggregator.cluster.story import Assignment, Story
-from aggregator.cluster.vectors import Doc, Vector, Vocabulary, cosine
+from aggregator.cluster.vectors import Doc, Vector, Vocabulary
 from aggregator.embeddings import Embedder  # plain text: no model library
 from aggregator.identity import NearDuplicates
 from aggregator.models import ClusterArticle
 from aggregator.pair_model import PairModel, default_model
 from aggregator.signals import named_share, shares_quote
+from aggregator.text import cosine
 from aggregator.vocab import SIDES
 
 WINDOW = timedelta(days=3)
@@ -196,7 +197,7 @@ class StoryIndex:
             return None  # on train, 5% of candidate pairs giving other days are one story
         if (
             named_share(doc.entities, story.entities) >= COMMENTARY_NAMES
-            or cosine(doc.vec, story.centroid) >= STORYLINE_COSINE
+            or cosine(doc.vec, story.centroid, unit=True) >= STORYLINE_COSINE
         ):
             return score, story
         return None
@@ -341,7 +342,7 @@ class StoryIndex:
         if not scored or scored[0][0] < self.threshold:
             sid = new_story_id or str(article.entry_id)
             storyline = None
-            if scored and cosine(doc.vec, scored[0][1].centroid) >= STORYLINE_COSINE:
+            if scored and cosine(doc.vec, scored[0][1].centroid, unit=True) >= STORYLINE_COSINE:
                 storyline = scored[0][1].storyline  # the next event of a developing story
             story = self._attach(article, doc, sid, storyline)
             score = scored[0][0] if scored else 0.0
@@ -357,7 +358,7 @@ class StoryIndex:
         story = self._attach(article, doc, best.story_id)
         merged = []
         for other in others:
-            if cosine(story.centroid, other.centroid) >= self.merge_threshold:
+            if cosine(story.centroid, other.centroid, unit=True) >= self.merge_threshold:
                 kept = self.merge(story, other)
                 merged.append(other.story_id if kept is story else story.story_id)
                 story = kept

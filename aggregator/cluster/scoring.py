@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from aggregator.cluster.story import Story
-from aggregator.cluster.vectors import Doc, cosine
+from aggregator.cluster.vectors import Doc
+from aggregator.text import cosine
 
 RARE_IDF = 3.0  # a shared term this rare (idf) is a sign of the same event
 NEXT_EVENT_GAP = timedelta(hours=24)
@@ -60,8 +61,8 @@ def pair_features(
     if not members:
         return [0.0] * (len(FEATURES) + (len(EMBEDDING_FEATURES) if embedded else 0))
     vec, title, names, numbers, days = doc[:5]
-    text = [cosine(vec, m.vec) for m in members]
-    titles = [cosine(title, m.title) for m in members]
+    text = [cosine(vec, m.vec, unit=True) for m in members]
+    titles = [cosine(title, m.title, unit=True) for m in members]
     # Sums over sets are exact (fsum): a set's order changes with the hash seed, and a
     # replay must decide the same in every process.
     fsum = math.fsum
@@ -79,14 +80,14 @@ def pair_features(
         max(text),
         sum(titles) / n,
         max(titles),
-        cosine(vec, story.centroid),
+        cosine(vec, story.centroid, unit=True),
         cover,
         story_cover,
         sum(v for k, v in title.items() if k in vocabulary),
         story.gap(when).total_seconds() / 86400,
         1.0 if names else 0.0,
-        max(cosine(title, m.vec) for m in members),
-        max(cosine(vec, m.title) for m in members),
+        max(cosine(title, m.vec, unit=True) for m in members),
+        max(cosine(vec, m.title, unit=True) for m in members),
         min(rare, 5) / 5,
         min(len(numbers - story.numbers), 3) / 3,
         len(numbers & story.numbers) / len(numbers) if numbers else 0.0,

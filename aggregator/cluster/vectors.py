@@ -51,17 +51,14 @@ class Doc(NamedTuple):
     dates: frozenset[str] = frozenset()  # calendar days it gives
 
 
-_key = term_key
-
-
 @lru_cache(maxsize=500_000)
 def _weighed(word: str) -> tuple[str | None, float]:
     """A mid-sentence word's term key and boost: numbers and names (capitalised) weigh up."""
     if word[0].isdigit():
-        return _key(word), NUMBER_BOOST
+        return term_key(word), NUMBER_BOOST
     if word[0].isupper():
-        return _key(word), NAME_BOOST
-    return _key(word), 1.0
+        return term_key(word), NAME_BOOST
+    return term_key(word), 1.0
 
 
 def _count(
@@ -112,7 +109,7 @@ def features(title: str, text: str) -> Features:
         seen += len(piece)
     get = counts.get
     for quote in _QUOTE_RE.findall(text):
-        keys = [k for k in (_key(w) for w in words(quote)) if k]
+        keys = [k for k in (term_key(w) for w in words(quote)) if k]
         for a, b in zip(keys, keys[1:], strict=False):
             pair = f"{a}_{b}"
             counts[pair] = get(pair, 0.0) + QUOTE_WEIGHT
@@ -124,13 +121,6 @@ def features(title: str, text: str) -> Features:
         frozenset(lowered & _WEEKDAYS),
         named,
     )
-
-
-def cosine(a: Vector, b: Vector) -> float:
-    """Cosine of two L2-normalised sparse vectors (the shared keys found at C speed: most
-    keys of two articles are not shared). ``fsum`` is exact, so the set's order, which
-    changes with the process's hash seed, never changes a decision."""
-    return math.fsum([a[k] * b[k] for k in a.keys() & b.keys()])
 
 
 def normalised(vec: Vector, keep: int) -> Vector:

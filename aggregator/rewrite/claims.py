@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aggregator.models import Sentence
-from aggregator.text import STOPWORDS, cosine, stem, words
+from aggregator.text import STOPWORDS, VERB_ENDINGS, cosine, stem, words
 from aggregator.vocab import SIDES, Lean, Side, side_of
 
 SAME_CLAIM = 0.3  # similarity at or above which two sentences state the same claim
@@ -67,10 +67,10 @@ class Claim:
 
 
 def features(text: str, *, with_names: bool = False) -> list:
-    """What a sentence says, as comparable tokens: content words stemmed a little more than
-    :func:`~aggregator.text.stem` (verb endings too), numbers as numbers ("3.5%" and
-    "3.5 percent" alike). With ``with_names``, each token comes with whether it is a name
-    (capitalized after the first word)."""
+    """What a sentence says, as comparable tokens: content words stemmed, verb endings too
+    (:func:`~aggregator.text.stem` with :data:`~aggregator.text.VERB_ENDINGS`), numbers as
+    numbers ("3.5%" and "3.5 percent" alike). With ``with_names``, each token comes with whether
+    it is a name (capitalized after the first word)."""
     out: list = []
     found = words(text)
     for position, word in enumerate(found):
@@ -80,21 +80,12 @@ def features(text: str, *, with_names: bool = False) -> list:
         elif low in STOPWORDS or low in _NOISE or low in _SCALE or len(low) < 3:
             continue
         else:
-            token = _root(stem(low))
+            token = stem(low, endings=VERB_ENDINGS)
         # The first word is a name's when the next one is capitalized too ("Council President").
         after = found[position + 1] if position + 1 < len(found) else ""
         name = word[:1].isupper() and (position > 0 or after[:1].isupper())
         out.append((token, name) if with_names else token)
     return out
-
-
-def _root(word: str) -> str:
-    """Verb and adjective endings off: "pledged" and "pledges", "closing" and "closes"."""
-    for suffix in ("ing", "ed", "es", "ly"):
-        if len(word) >= len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 # (every feature, the non-name ones, the entities named: each name's last word)
