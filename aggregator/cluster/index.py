@@ -230,7 +230,7 @@ class StoryIndex:
         (sharing its telling terms or names, no centroid floor). Only recorded as related
         (``Assignment.near``, ``related.py``), never joined: a story missing a side may then
         name this article as a related angle instead of saying the side did not cover it."""
-        if not self.side_search or article.side not in ("left", "right"):
+        if not self.side_search or article.side not in SIDES:
             return ()
         seen = {s.story_id for _, s in scored}
         when = article.published
