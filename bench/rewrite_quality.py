@@ -79,7 +79,7 @@ from aggregator.config import load_config
 from aggregator.models import StoryArticle
 from aggregator.rewrite import rewrite_story
 from aggregator.rewrite.attribution import strip_dateline
-from aggregator.text import split_sentences, word_count
+from aggregator.text import comparable, split_sentences, word_count
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -375,6 +375,12 @@ def evaluate(
         print(f"  headline or summary differs from {revision[0][:9]}'s: {differ}/{len(cases)}")
     traced, total = traceability(cases, summary_words)
     print(f"  extractive sentences traceable to a source: {traced}/{total} ({traced / total:.1%})")
+    sizes, twice = page_sections(cases, summary_words)
+    print(
+        "  sentences per story: "
+        + ", ".join(f"{part} {n:.2f}" for part, n in sizes.items())
+        + f"; stories with a sentence twice on the page: {twice}/{len(cases)}"
+    )
     stories, sentences, n = attributions(cases, summary_words)
     print(
         f"  summaries attributing a claim to its outlets: {stories}/{len(cases)} "
@@ -399,6 +405,27 @@ def attributions(cases: list[Case], summary_words: int) -> tuple[int, int, int]:
         attributed += len(named)
         total += len(result.summary_sentences)
     return stories, attributed, total
+
+
+def page_sections(cases: list[Case], summary_words: int) -> tuple[dict[str, float], int]:
+    """How many sentences each section of a story page holds, on average, and on how many
+    pages one sentence is shown twice (the same words, case and punctuation aside, in the
+    summary, the body, a view or Common Ground)."""
+    counts: dict[str, list[int]] = {}
+    twice = 0
+    for articles, _, _ in cases:
+        result = rewrite_story(articles, summary_words=summary_words)
+        parts = {
+            "summary": result.summary_sentences,
+            "body": result.body,
+            "views": result.progressive + result.conservative,
+            "common ground": result.common_ground,
+        }
+        for part, sentences in parts.items():
+            counts.setdefault(part, []).append(len(sentences))
+        shown = [comparable(s.text) for sentences in parts.values() for s in sentences]
+        twice += len(shown) != len(set(shown))
+    return {part: statistics.fmean(n) for part, n in counts.items()}, twice
 
 
 def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:

@@ -23,7 +23,9 @@ from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
 from aggregator.rewrite.attribution import ALL_LEAD_INS, attribute, proper_words, strip_dateline
-from aggregator.rewrite.body import BODY_MAX, BODY_MIN
+from aggregator.rewrite.body import BODY_MAX, BODY_MIN, body_of
+from aggregator.rewrite.common_ground import common_ground_of
+from aggregator.rewrite.context import story_context
 from aggregator.rewrite.headline import reads_as_opinion
 from aggregator.rewrite.lexicon import loaded_words
 from aggregator.rewrite.ranking import OVERRUN, REPEAT_SIMILARITY, _graph_rank
@@ -34,7 +36,7 @@ from aggregator.rewrite.sentences import stands_alone as _standalone
 from aggregator.rewrite.sentences import usable as _usable
 from aggregator.rewrite.summary import _plain_bonus
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
-from aggregator.text import cosine, split_sentences, terms
+from aggregator.text import comparable, cosine, split_sentences, terms
 from aggregator.vocab import SIDES, Side, side_of
 from tests.conftest import SHARED
 from tests.site_events import stories_by_event
@@ -85,7 +87,12 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
     result = rewrite_story(articles)
     first = result.body[0]
     assert first.attributed.startswith("Alpha Times first reported that ")
-    assert first.index == min(s.index for s in _sentences(articles[0])), "its opening first"
+    elsewhere = {s.text for s in output_sentences(result)} - {s.text for s in result.body}
+    opening = min(s.index for s in _sentences(articles[0]) if s.text not in elsewhere)
+    assert first.index == opening, "its earliest sentence the page does not show elsewhere"
+    # By hand: the summary shows Alpha Times' sentences 0 to 3, so the body opens with its 4th.
+    assert [s.index for s in result.summary_sentences if s.source_id == "alpha"] == [0, 1, 3, 2]
+    assert first.index == 4
     published = {a.entry_id: a.published for a in articles}
     times = [published[s.entry_id] for s in result.body]
     assert times == sorted(times), "told in the order the outlets reported"
@@ -110,15 +117,15 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
         "The measure also raises the price of a monthly pass from $95 to $110 next year. "
         "Council President Renata Okafor said she joined six colleagues in supporting the plan."
     )
-    body = rewrite_story([replace(civic, text=told), bay]).body
+    body = list(body_of(story_context([replace(civic, text=told), bay])))  # no summary above
     again = [s.attributed.split(" that ")[0] for s in body if s.source_name == civic.source_name]
     # One run of Civic Wire's: named once, then "It ..." with a new verb each time; not "also
     # reported that ... also raises".
     assert again == ["Civic Wire first reported", "It added", "It also reported"], again
-    for s in body + rewrite_story(story_articles("fares")).body:
+    for s in [*body, *rewrite_story(story_articles("fares")).body]:
         assert not re.match(r"[^,]* said that .*\bsaid\b", s.attributed), s.attributed
     told = told.replace("Okafor said", "Okafor also said")  # "also" and "said": "noted"
-    body = rewrite_story([replace(civic, text=told), bay]).body
+    body = list(body_of(story_context([replace(civic, text=told), bay])))  # no summary above
     again = [s.attributed.split(" that ")[0] for s in body if s.source_name == civic.source_name]
     assert again == ["Civic Wire first reported", "It added", "It noted"], again
 
@@ -218,7 +225,15 @@ def test_every_output_sentence_is_traceable_to_its_entry_and_index(name: str) ->
 def test_each_attribution_names_the_outlet_that_wrote_the_sentence(name: str) -> None:
     articles = story_articles(name)
     result = rewrite_story(articles)
-    assert BODY_MIN <= len(result.body) <= BODY_MAX
+    # 4 to 8 where the story has so many sentences the page shows nowhere else (no sentence
+    # twice on a page): the rates story has 7 quotable ones (Alpha Times 4, Gamma Post 3,
+    # counted by hand), the summary shows 4, the body the other 3.
+    assert len(result.body) <= BODY_MAX
+    if name == "bridge":
+        assert len(result.body) >= BODY_MIN
+    if name == "rates":
+        assert sum(len(_sentences(a)) for a in articles) == 7
+        assert len(result.summary_sentences) == 4 and len(result.body) == 3
     for s in result.body:
         leads = [p.format(s.source_name) for p in ALL_LEAD_INS]
         lead_in = next(
@@ -364,7 +379,6 @@ def test_headline_avoids_shouting_and_loaded_words_without_a_centre_outlet() -> 
 
 def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() -> None:
     articles = story_articles("rates")  # centre and right only
-    lean = {a.entry_id: a.lean for a in articles}
     result = rewrite_story(articles)
     assert result.progressive == () and result.common_ground == ()
     assert result.progressive_missing is None
@@ -372,8 +386,13 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
     shown = render_story_html(result, coverage_of(articles))
     assert shown.count("no left-leaning outlet has covered this story yet.") == 1  # common ground
     assert shown.count("No left-leaning outlet has covered this story yet.") == 1  # the view
-    assert result.conservative and all(
-        side_of(lean[s.entry_id]) == Side.RIGHT for s in result.conservative
+    # No sentence twice on the page: Gamma Post's three quotable sentences (the right's) are
+    # the summary's first three, so its view says what only it reports is told above.
+    gamma = [x.text for a in articles if a.source_id == "gamma" for x in _sentences(a)]
+    assert [s.text for s in result.summary_sentences[:3]] == gamma
+    assert result.conservative == ()
+    assert result.conservative_missing == (
+        "What only right-leaning outlets report here is told above."
     )
     ferry = story_articles("ferry")
     result = rewrite_story(ferry)
@@ -563,16 +582,24 @@ def test_common_ground_states_each_claim_once_citing_every_outlet_on_both_sides(
 
 
 def test_a_quote_every_outlet_carries_is_shown_once_with_all_of_them() -> None:
-    result = rewrite_story(story_articles("fares"))
-    quoted = [s for s in result.common_ground if "Nobody on this council" in s.text]
-    assert len(quoted) == 1
-    assert {o for o, _, _ in quoted[0].reported_by} == {"Civic Wire", "Bay Gazette", "Metro Post"}
-    html = render_story_html(result, coverage_of(story_articles("fares")))
-    assert html.count("Nobody on this council") == 1 + sum(
-        "Nobody on this council" in s.text for s in result.body
-    )
+    """Shown once on the page: the summary states it plainly (three outlets, both sides, carry
+    it), so Common Ground, which would cite all three, does not show it again."""
+    articles = story_articles("fares")
+    result = rewrite_story(articles)
+    said = [s for s in result.summary_sentences if "Nobody on this council" in s.text]
+    assert len(said) == 1 and "according to" not in said[0].attributed
+    html = render_story_html(result, coverage_of(articles))
+    assert "Nobody on this council" not in html, "the summary shows it; the content does not"
     for link in ("http://civic.example/fares", "http://bay.example/fares"):
         assert f'<a href="{link}"' in html
+    # Where nothing above shows it, Common Ground shows it once, citing all three outlets.
+    quoted = [
+        s
+        for s in common_ground_of(story_context(articles)).sentences
+        if "Nobody on this council" in s.text
+    ]
+    assert len(quoted) == 1
+    assert {o for o, _, _ in quoted[0].reported_by} == {"Civic Wire", "Bay Gazette", "Metro Post"}
 
 
 # Each fixture story's one news title that states the event without loaded words, picked by
@@ -990,3 +1017,29 @@ def test_no_opinion_headline_while_a_news_article_covers_the_event() -> None:
     assert choose_headline([news, marked]) == "Marlow council hikes bus fares, riders fume"
     assert choose_headline([column, articles["review"]]) == plain, "all opinion: the plainest"
     assert not reads_as_opinion(replace(column, link="https://bay.example/opinion-poll-shows"))
+
+
+def test_no_sentence_twice_on_a_story_page() -> None:
+    """Summary, body, views and Common Ground never show one sentence twice: neither the same
+    sentence nor the same words from another article (a syndicated copy, its punctuation and
+    case aside)."""
+    for name in (*STORIES, "fares", "hard-week"):
+        result = rewrite_story(story_articles(name))
+        page = [comparable(s.text) for s in output_sentences(result)]
+        assert len(page) == len(set(page)), name
+    wire = "The Harbor Bridge will stay closed for 14 months, city engineers said on Thursday."
+    copy = (
+        wire.replace(",", "").replace("The Harbor", "the Harbor").replace("Thursday.", "Thursday!")
+    )
+    left, centre, right = (
+        replace(a, text=f"{text} {a.text}")
+        for a, text in zip(
+            [a for a in story_articles("bridge") if a.source_id != "delta"],
+            (wire, copy, wire),
+            strict=True,
+        )
+    )
+    result = rewrite_story([left, centre, right])
+    shown = [comparable(s.text) for s in output_sentences(result)]
+    assert shown.count(comparable(wire)) == 1, "the wire sentence once, whoever carried it"
+    assert len(shown) == len(set(shown))

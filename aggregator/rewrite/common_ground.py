@@ -3,20 +3,28 @@
 Only when the story has left-leaning and right-leaning articles. A claim (:mod:`.claims`)
 stated by an outlet of each side is shown once, in its plainest standalone wording (a news
 article's, a centre outlet's before a side's), citing every outlet that reports it; the most
-widely reported first, at most four, no two saying the same. With both sides present and no
-such claim, the reader is told they do not yet report the same facts.
+widely reported first, at most four, no two saying the same, none in a wording shown above it
+on the page (another outlet's wording is taken; a news claim never in an opinion piece's).
+With both sides present and no such claim, the reader is told they do not yet report the same
+facts, or that what they both report is told above.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aggregator.models import Sentence
 from aggregator.rewrite.claims import Claim
 from aggregator.rewrite.context import Section, StoryContext
 from aggregator.rewrite.ranking import representative
-from aggregator.rewrite.sentences import WORD_OVERLAP, demonstrative_noun, overlap, stands_alone
+from aggregator.rewrite.sentences import (
+    WORD_OVERLAP,
+    demonstrative_noun,
+    overlap,
+    shown_before,
+    stands_alone,
+)
 
 COMMON_GROUND_CLAIMS = 4  # claims shown under Common Ground
 
@@ -38,19 +46,25 @@ def _alone(text: str) -> bool:
     return stands_alone(text) and not demonstrative_noun(text)
 
 
-def common_ground_of(ctx: StoryContext) -> Section:
+def common_ground_of(ctx: StoryContext, read: Sequence[str] = ()) -> Section:
     """Common Ground: the claims both sides report, only when both sides have articles; with
     both and no such claim, the reader is told so. A side with no article gets a coverage
     note instead (no ``missing`` here)."""
     if not ctx.left or not ctx.right:
         return Section(())
-    common = _shared_claims(ctx)
+    common = _shared_claims(ctx, read)
+    if not common and any(
+        shown_before(s.text, read) for c in ctx.claims if c.both_sides for s in c.sentences
+    ):
+        return Section((), "What left- and right-leaning outlets both report is told above.")
     if not common:
         return Section((), "Left- and right-leaning outlets do not yet report the same facts here.")
     return Section(common)
 
 
-def _shared_claims(ctx: StoryContext, limit: int = COMMON_GROUND_CLAIMS) -> tuple[Sentence, ...]:
+def _shared_claims(
+    ctx: StoryContext, read: Sequence[str], limit: int = COMMON_GROUND_CLAIMS
+) -> tuple[Sentence, ...]:
     """Claims both sides report, each once in its plainest wording, citing every outlet that
     reports it; the most widely reported first, then in the order the story was told."""
     scores, opinion = ctx.scores, ctx.opinion
@@ -58,12 +72,13 @@ def _shared_claims(ctx: StoryContext, limit: int = COMMON_GROUND_CLAIMS) -> tupl
     both.sort(key=lambda c: (-len(c.outlets), -max(scores.get(s.key, 0.0) for s in c.sentences)))
     chosen: list[Sentence] = []
     for claim in both:
-        pick = representative(claim, scores, opinion)
-        if not _alone(pick.text):
-            standalone = [s for s in claim.sentences if _alone(s.text)]
-            if not standalone:
-                continue
-            pick = representative(claim.only(lambda s: _alone(s.text)), scores, opinion)
+        fresh = claim.only(lambda s: _alone(s.text) and not shown_before(s.text, read))
+        if not fresh.sentences or (
+            all(s.entry_id in opinion for s in fresh.sentences)
+            and not all(s.entry_id in opinion for s in claim.sentences)
+        ):
+            continue  # no wording not shown above; a news claim not in an opinion's words
+        pick = representative(fresh, scores, opinion)
         if any(overlap(pick.text, c.text) >= WORD_OVERLAP for c in chosen):
             continue
         chosen.append(_cited(pick, claim, ctx.titles))

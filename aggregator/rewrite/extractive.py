@@ -28,7 +28,7 @@ from aggregator.rewrite.views import view_of
 from aggregator.vocab import Side
 
 # Part of every story's input hash: a new version rewrites every stored story once.
-EXTRACTIVE_VERSION = "claims-6"
+EXTRACTIVE_VERSION = "claims-7"
 
 
 def rewrite_story(
@@ -43,10 +43,14 @@ def rewrite_story(
     headline = choose_headline(ctx.articles)
     summary = summary_of(ctx, summary_words, [headline])
     shown = [headline, *(s.text for s in summary)]  # what the reader has read so far
-    body = body_of(ctx, shown)
-    read = [*shown, *(s.text for s in body)]
-    progressive, conservative = view_of(ctx, Side.LEFT, read), view_of(ctx, Side.RIGHT, read)
-    common = common_ground_of(ctx)
+    # No sentence twice on the page. Each section below the summary keeps what only it can
+    # show: the views what only one side says, Common Ground what both say (in a wording the
+    # summary does not show), citing them; the body tells the rest of the story in order.
+    progressive = view_of(ctx, Side.LEFT, shown)
+    conservative = view_of(ctx, Side.RIGHT, [*shown, *(s.text for s in progressive.sentences)])
+    views = [s.text for s in (*progressive.sentences, *conservative.sentences)]
+    common = common_ground_of(ctx, [*shown, *views])
+    body = body_of(ctx, shown, taken=[*views, *(s.text for s in common.sentences)])
     return Rewrite(
         headline=headline,
         summary=" ".join(s.attributed or s.text for s in summary) or headline,

@@ -275,6 +275,13 @@ def _stems(text: str) -> frozenset[str]:
     return frozenset(stem(w.lower()) for w in words(text))
 
 
+def shown_before(text: str, read: Iterable[str]) -> bool:
+    """Whether the page already shows this sentence (``read``: what it shows above): the same
+    words, whichever article carried them (a syndicated copy), case and punctuation aside."""
+    said = comparable(text)
+    return any(comparable(t) == said for t in read)
+
+
 WORD_OVERLAP = 0.6  # at or above this word-set overlap, two sentences say the same thing
 
 

@@ -3,8 +3,9 @@ not.
 
 For each side (left-leaning, right-leaning), claims no outlet of the other side states: from
 the side's opinion pieces first (they carry its arguments), then its news, at most three, each
-standing alone and leaning on nothing the reader has not read. A side with articles but no such
-claim says so; a side with no article gets a coverage note instead.
+standing alone, not shown above (summary, body, the other view) and leaning on nothing the
+reader has not read. A side with articles but no such claim says so (or that what only it
+reports is told above); a side with no article gets a coverage note instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aggregator.rewrite.sentences import (
     WORD_OVERLAP,
     overlap,
     refers_back,
+    shown_before,
     stands_alone,
 )
 from aggregator.text import cosine
@@ -35,6 +37,12 @@ def view_of(ctx: StoryContext, side: Side, read: Sequence[str] = ()) -> Section:
     other = Side.RIGHT if side == Side.LEFT else Side.LEFT
     sentences = _side_sentences(ctx, articles, other, read)
     if articles and not sentences:
+        if any(
+            shown_before(s.text, read) and other not in ctx.claim_of[s.key].sides
+            for a in articles
+            for s in ctx.quotable.get(a.entry_id, [])
+        ):
+            return Section((), f"What only {side}-leaning outlets report here is told above.")
         return Section((), f"Nothing here that only {side}-leaning outlets report or argue.")
     return Section(sentences)
 
@@ -60,6 +68,7 @@ def _side_sentences(
             for s in ctx.quotable.get(a.entry_id, [])
             if other not in ctx.claim_of[s.key].sides
             and stands_alone(s.text)
+            and not shown_before(s.text, read)
             and not refers_back(s, ctx.texts[s.entry_id], read)
         ]
         if not pool or len(picked) >= PERSPECTIVE_SENTENCES:
