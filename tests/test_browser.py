@@ -171,6 +171,15 @@ def assert_headlines_by_side(story, width: int) -> list[str]:  # noqa: ANN001 - 
     assert heading.is_visible()
     labels = story.locator(".by-side > section > :first-child").all_inner_texts()  # h4 or h3
     assert labels and labels == [side for side in SIDES if side in labels], labels
+    sections = [s.bounding_box() for s in story.locator(".by-side > section").all()]
+    tops = {round(box["y"]) for box in sections if box}
+    if width >= 760:  # side by side, sharing the whole width however many sides there are
+        whole = story.locator(".by-side").bounding_box()
+        assert len(tops) == 1 and whole is not None and sections[-1] is not None
+        right = sections[-1]["x"] + sections[-1]["width"]
+        assert abs(right - (whole["x"] + whole["width"])) <= 1, (labels, right, whole)
+    else:  # one above the other
+        assert len(tops) == len(labels), labels
     items = story.locator(".by-side li")
     assert items.count() >= len(labels)
     for item in items.all():
