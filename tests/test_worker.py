@@ -35,6 +35,27 @@ HOSTS = 30  # the feeds' loopback host addresses (10 feeds each)
 PER_HOST = 2  # [settings] per_host, by default
 
 
+# CPU time that counts as progress in a wait (one second; an idle worker polling its queue
+# uses a few hundredths of that a second).
+WORKING_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_ticks(pid: int) -> int:
+    """The CPU time (clock ticks) a process and its live descendants have used so far, read
+    from /proc (Linux): 0 where there is none, or once the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except (OSError, ValueError, IndexError):
+        return 0
+    return int(utime) + int(stime) + sum(cpu_ticks(child) for child in children)
+
+
 class Cluster:
     """The worker processes, the database and what the test reads from it."""
 
@@ -133,14 +154,21 @@ class Cluster:
             ),
         )
 
+    def cpu_ticks(self) -> int:
+        """The CPU time the live workers (and their parser processes) have used so far."""
+        return sum(cpu_ticks(proc.pid) for proc in self.workers if proc.poll() is None)
+
     def wait(self, what: Callable[[], bool], seconds: float, why: str, every: float = 0.25) -> None:
         """Wait until `what` holds; fail once the workers have made no progress for `seconds`
         (a hang), or after ten times that in all. A loaded machine slows the work down, and
         a wall-clock budget for all of it failed healthy runs beside a CPU burner; no progress
         at all is what a stuck worker looks like. (A worker waiting out a dead one's 30 s
-        heartbeat logs its start and the release, so that wait is not taken for a hang.)"""
+        heartbeat logs its start and the release, so that wait is not taken for a hang. A
+        worker importing its modules or grouping a batch on a starved CPU shows nothing of
+        that for a minute, but uses CPU time: a second of it counts as progress, which an
+        idle or hung worker's polling does not reach in a minute.)"""
         start = last_change = last_look = time.monotonic()
-        seen = self.progress()
+        seen, cpu = self.progress(), self.cpu_ticks()
         while not what():
             for i, proc in enumerate(self.workers):
                 if proc.poll() not in (None, -signal.SIGKILL):
@@ -149,8 +177,9 @@ class Cluster:
             now = time.monotonic()
             if now - last_look >= 1:  # look at the progress once a second
                 last_look = now
-                if (done := self.progress()) != seen:
-                    seen, last_change = done, now
+                done, used = self.progress(), self.cpu_ticks()
+                if done != seen or used - cpu >= WORKING_TICKS:
+                    seen, cpu, last_change = done, used, now
             if now - last_change > seconds or now - start > 10 * seconds:
                 logs = (self.folder / "worker0.log").read_text()[-3000:]
                 raise AssertionError(
