@@ -1,6 +1,9 @@
 """What a run is configured with: one schema, frozen pydantic dataclasses, validated once when
 the sources file is read (:mod:`aggregator.config.load`), with their defaults and the
-kinds of source (a source's lean is one of :class:`aggregator.vocab.Lean`).
+kinds of source (a source's lean is one of :class:`aggregator.vocab.Lean`). Dataclasses
+rather than models, so code and tests make and change them as before (``Source(...)``,
+``dataclasses.replace``); pydantic checks those too, so no object breaks a rule the file must
+keep (a source with no feed, an owner without its source).
 
 Each table of ``sources.toml`` is one class; a key is a field, its type and its bounds are
 the check (``Count``: an integer of at least 1, ``Seconds``: a number above 0, ...), and what
