@@ -154,7 +154,7 @@ def run(config: Config, once: bool) -> int:
 def run_forever(config: Config, tick_seconds: int = TICK_SECONDS) -> None:
     """Poll each source at its interval until SIGTERM or Ctrl-C."""
     stop = threading.Event()
-    pipeline = Pipeline(config, stop=stop)
+    pipeline = Pipeline(config, stop=stop).open()  # a database that cannot work: one line now
     executor = ThreadPoolExecutor(1)
     scheduler = BlockingScheduler(
         executors={"default": executor},

@@ -503,6 +503,32 @@ def test_a_pipeline_closes_what_it_opened(config: Config) -> None:
     assert pipeline.engine.pool.checkedin() == 0, "its database connections are closed"
 
 
+def test_making_a_pipeline_touches_no_file_until_it_is_opened(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A Pipeline on a fresh path creates nothing (no database, no folder) until it is
+    opened, explicitly or by a first use; closing one never opened does nothing either."""
+    config = replace(
+        make_config(web, tmp_path),
+        db_url=f"sqlite:///{tmp_path / 'data' / 'news.db'}",
+        out_dir=tmp_path / "out",
+    )
+
+    def files() -> list[Path]:
+        return sorted(tmp_path.rglob("*"))
+
+    before = files()
+    pipeline = Pipeline(config)
+    pipeline.close()
+    assert files() == before
+    with Pipeline(config) as pipeline:
+        assert (tmp_path / "data" / "news.db").is_file()
+        assert "alpha" in pipeline.store.source_states()  # the sources are recorded
+    later = Pipeline(config)
+    assert later.store.count_stories(live=True) == 0  # a first use opens it too
+    later.close()
+
+
 def test_a_kept_index_finds_a_same_link_copy_as_a_rebuild_does(
     web: SampleWeb, tmp_path: Path
 ) -> None:

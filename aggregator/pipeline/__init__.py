@@ -14,11 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.config import Config, Source
 from aggregator.fetch import Fetcher, user_agent
@@ -26,7 +28,7 @@ from aggregator.models import Health, Metrics, PublishedStory, SourceStatus
 from aggregator.pipeline.extracting import Extracting
 from aggregator.pipeline.fetching import Fetching, PollRun, parser_pool
 from aggregator.pipeline.grouping import Grouping
-from aggregator.pipeline.publishing import publishing_of
+from aggregator.pipeline.publishing import Publishing, publishing_of
 from aggregator.pipeline.reports import (
     FEED_ACCEPT,
     PAGE_ACCEPT,
@@ -57,13 +59,30 @@ __all__ = [
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """What :meth:`Pipeline.open` made: the database and the stages working on it."""
+
+    engine: Engine
+    owns_engine: bool
+    store: Store
+    model: ModelRewriter | None
+    fetching: Fetching
+    extracting: Extracting
+    grouping: Grouping
+    rewriting: Rewriting
+    publishing: Publishing
+
+
 class Pipeline:
     """The stages, run against one database and one configuration.
 
     Each stage is an object of its own holding the store and its own settings, no more
     (``fetching``: the fetch part of ``[settings]``, ``extracting``: the extract part,
     ``grouping``: ``[grouping]``, ``rewriting``: ``[rewrite]`` and ``[model]``,
-    ``publishing``: the publish part); the pipeline's methods of the same names run them.
+    ``publishing``: the publish part); the pipeline's methods of the same names run them. Making a pipeline does no I/O: :meth:`open` (or the
+    first use of the store or a stage, or ``with``) connects to the database, creating it at
+    the newest schema when it is empty, and records the configured sources.
     """
 
     def __init__(
@@ -76,59 +95,130 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.settings = config.settings
-        self._owns_engine = engine is None
-        self.engine = engine or connect(config.db_url)
-        self.store = Store(self.engine)
-        self.session = self.store.session
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
-        self.model = ModelRewriter(config.model) if config.model.enabled else None
-        self.store.sync_sources(config.sources)
-        self.fetching = Fetching(
-            self.store,
-            config.enabled_sources,
-            config.settings.fetch,
-            allow_private_hosts=config.allow_private_hosts,
-            sources_path=config.sources_path,
-            stop=self.stop,
-            progress=self.progress,
+        self._engine = engine  # given: the caller's to dispose of
+        self._opened: _Opened | None = None
+        self._opening = threading.Lock()
+
+    def open(self) -> Pipeline:
+        """Connect to the database and record the configured sources, once (later calls
+        return at once). Raises what :func:`aggregator.store.connect` raises: a database that
+        is down, read-only or at another schema is one line before anything is polled."""
+        self._parts()
+        return self
+
+    def _open(self) -> _Opened:
+        config = self.config
+        engine = self._engine or connect(config.db_url)
+        store = Store(engine)
+        try:
+            store.sync_sources(config.sources)
+        except BaseException:
+            if self._engine is None:
+                engine.dispose()
+            raise
+        model = ModelRewriter(config.model) if config.model.enabled else None
+        return _Opened(
+            engine=engine,
+            owns_engine=self._engine is None,
+            store=store,
+            model=model,
+            fetching=Fetching(
+                store,
+                config.enabled_sources,
+                config.settings.fetch,
+                allow_private_hosts=config.allow_private_hosts,
+                sources_path=config.sources_path,
+                stop=self.stop,
+                progress=self.progress,
+            ),
+            extracting=Extracting(
+                store,
+                config.sources,
+                config.settings.extract,
+                self.fetcher,
+                stop=self.stop,
+                progress=self.progress,
+            ),
+            grouping=Grouping(
+                store,
+                config.sources,
+                config.grouping,
+                progress=self.progress,
+            ),
+            rewriting=Rewriting(
+                store,
+                config.sources,
+                config.rewrite,
+                config.model,
+                model,
+                stop=self.stop,
+                progress=self.progress,
+            ),
+            publishing=publishing_of(store, config, progress=self.progress),
         )
-        self.extracting = Extracting(
-            self.store,
-            config.sources,
-            config.settings.extract,
-            self.fetcher,
-            stop=self.stop,
-            progress=self.progress,
-        )
-        self.grouping = Grouping(
-            self.store,
-            config.sources,
-            config.grouping,
-            progress=self.progress,
-        )
-        self.rewriting = Rewriting(
-            self.store,
-            config.sources,
-            config.rewrite,
-            config.model,
-            self.model,
-            stop=self.stop,
-            progress=self.progress,
-        )
-        self.publishing = publishing_of(self.store, config, progress=self.progress)
+
+    def _parts(self) -> _Opened:
+        opened = self._opened
+        if opened is None:
+            with self._opening:
+                opened = self._opened
+                if opened is None:
+                    opened = self._opened = self._open()
+        return opened
+
+    @property
+    def engine(self) -> Engine:
+        return self._parts().engine
+
+    @property
+    def store(self) -> Store:
+        return self._parts().store
+
+    @property
+    def session(self) -> sessionmaker[Session]:
+        return self._parts().store.session
+
+    @property
+    def model(self) -> ModelRewriter | None:
+        return self._parts().model
+
+    @property
+    def fetching(self) -> Fetching:
+        return self._parts().fetching
+
+    @property
+    def extracting(self) -> Extracting:
+        return self._parts().extracting
+
+    @property
+    def grouping(self) -> Grouping:
+        return self._parts().grouping
+
+    @property
+    def rewriting(self) -> Rewriting:
+        return self._parts().rewriting
+
+    @property
+    def publishing(self) -> Publishing:
+        return self._parts().publishing
 
     def close(self) -> None:
         """Let go of what the pipeline holds open: the model's HTTP client, the database
-        connections (when it opened them) and the kept story index."""
-        if self.model is not None:
-            self.model.close()
-        if self._owns_engine:
-            self.engine.dispose()
-        self.grouping.kept_index = None
+        connections (when it opened them) and the kept story index. Nothing, when it was never
+        opened."""
+        opened = self._opened
+        if opened is None:
+            return
+        if opened.model is not None:
+            opened.model.close()
+        if opened.owns_engine:
+            opened.engine.dispose()
+        opened.grouping.kept_index = None
 
     def __enter__(self) -> Pipeline:
-        return self
+        return self.open()
 
     def __exit__(self, *exc: object) -> None:
         self.close()

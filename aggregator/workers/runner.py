@@ -39,10 +39,11 @@ def _pipeline(config: Config, name: str) -> Pipeline:
     sources (the pipeline syncs them): the loser tries once more."""
     pool = Pool(config.workers.pool_size - QUEUE_CONNECTIONS, f"balanced-news worker {name}")
     engine = connect(config.db_url, pool=pool)  # unreachable, read-only: one line
+    pipeline = Pipeline(config, engine)
     try:
-        return Pipeline(config, engine)
+        return pipeline.open()
     except IntegrityError:
-        return Pipeline(config, engine)
+        return pipeline.open()
 
 
 def _start_parsers() -> None:
