@@ -26,8 +26,9 @@ from aggregator.config import Config, Source
 from aggregator.fetch import Fetcher, user_agent
 from aggregator.models import Health, Metrics, PublishedStory, SourceStatus
 from aggregator.pipeline.extracting import Extracting
-from aggregator.pipeline.fetching import Fetching, PollRun, parser_pool
+from aggregator.pipeline.fetching import Fetching, parser_pool
 from aggregator.pipeline.grouping import Grouping
+from aggregator.pipeline.pollrun import PollRun
 from aggregator.pipeline.publishing import Publishing, publishing_of
 from aggregator.pipeline.reports import (
     FEED_ACCEPT,

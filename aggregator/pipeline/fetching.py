@@ -7,29 +7,23 @@ thread hands finished sources to the store, which records each whole or not at a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import multiprocessing
 import os
 import random
-import statistics
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from aggregator import polling
 from aggregator.config import FetchSettings, Source
 from aggregator.fetch import AsyncFetcher, user_agent
-from aggregator.identity import canonical_url
 from aggregator.models import (
-    FeedPoll,
     FeedState,
     FetchResult,
     ParsedFeed,
@@ -37,8 +31,10 @@ from aggregator.models import (
     SourcePoll,
     Validators,
 )
-from aggregator.parse import entry_ident, exit_with, parse_feed
-from aggregator.pipeline.reports import FEED_ACCEPT, Progress, SourceResult, log
+from aggregator.parse import exit_with, parse_feed
+from aggregator.pipeline.pollrun import PollRun, straggler_seconds
+from aggregator.pipeline.pollwriter import PolledFeed, PollWriter
+from aggregator.pipeline.reports import Progress, SourceResult, log
 from aggregator.store import StoreType, utcnow
 
 _RNG = random.Random()  # jitter; one generator, not one seeded from the OS per poll
@@ -158,122 +154,11 @@ async def _parse_with_retry(
     return ParsedFeed(title=None, entries=(), error="the feed parser crashed on this document")
 
 
-@dataclass
-class _FeedPoll:
-    """One feed's fetch and what it came to, on its way to the store."""
-
-    url: str  # the configured URL (the feed's key)
-    started: datetime
-    result: FetchResult
-    outcome: str = "error"  # new, unchanged, not-modified, error
-    error: str | None = None
-    parsed: ParsedFeed | None = None
-    body_hash: str | None = None
-
-    def record(self) -> FeedPoll:
-        """The store's view of this poll: a parsed document's entries with their idents (the
-        link spelled one way, tracking parameters, www. and fragments gone, then hashed)."""
-        res = self.result
-        entries = idents = None
-        if self.parsed is not None and not self.error:
-            entries = self.parsed.entries
-            idents = tuple(
-                entry_ident(canonical_url(e.link) if e.link else None, e.title) for e in entries
-            )
-        return FeedPoll(
-            url=self.url,
-            started=self.started,
-            seconds=res.elapsed,
-            http_status=res.status,
-            outcome=self.outcome,
-            error=self.error,
-            entries=entries,
-            idents=idents or (),
-            validators=res.validators,
-            body_hash=self.body_hash,
-            moved_to=res.moved_to,
-        )
-
-
 def _same_validators(sent: Validators, got: Validators) -> bool:
     """A 200 carrying the very validators we sent: the server ignored our conditional GET."""
     if sent.etag or got.etag:
         return bool(sent.etag) and sent.etag == got.etag
     return bool(sent.last_modified) and sent.last_modified == got.last_modified
-
-
-_Pending = tuple[Source, list[_FeedPoll], "asyncio.Future[SourceResult]"]
-
-
-class _PollWriter:
-    """The database side of a poll: one thread, several finished sources per transaction.
-
-    Sources that finish together share a commit (a commit per source is most of the cost of a
-    warm cycle); each source is still stored whole or not at all (see
-    :meth:`StoreType.record_polls`, which retries a failed batch source by source).
-    """
-
-    def __init__(self, fetching: Fetching, loop: asyncio.AbstractEventLoop) -> None:
-        self.fetching = fetching
-        self.loop = loop
-        self._pending: list[_Pending] = []
-        self._flushing = False  # a flush is queued that has not taken the pending list yet
-        self._lock = threading.Lock()
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="poll-writer")
-
-    async def store(self, src: Source, polls: list[_FeedPoll]) -> SourceResult:
-        future: asyncio.Future[SourceResult] = self.loop.create_future()
-        with self._lock:
-            self._pending.append((src, polls, future))
-            queued, self._flushing = self._flushing, True
-        if not queued:  # one flush takes everything pending: no thread hand-off per source
-            self._thread.submit(self._flush)
-        return await future
-
-    def close(self) -> None:
-        self._thread.shutdown(wait=True)
-
-    def _flush(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending, []
-            self._flushing = False
-        if not batch:
-            return
-        settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]] = []
-        ready: list[_Pending] = []
-        records: list[SourcePoll] = []
-        for src, polls, future in batch:  # a bug on one source must not spoil the batch
-            try:
-                records.append(self.fetching.record(src, polls))
-                ready.append((src, polls, future))
-            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-                settled.append((future, exc))
-        sources = {src.id: (src, polls) for src, polls, _ in ready}
-        try:
-            stored = self.fetching.store.record_polls(records, self.fetching.decider(sources))
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting tasks
-            stored = [exc] * len(ready)
-        for (src, polls, future), outcome in zip(ready, stored, strict=True):
-            if isinstance(outcome, Exception):
-                settled.append((future, outcome))
-                continue
-            try:
-                settled.append((future, self.fetching.result(src, polls, outcome)))
-            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-                settled.append((future, exc))
-        self.loop.call_soon_threadsafe(_settle, settled)  # one wake-up of the loop a batch
-
-
-def _settle(
-    settled: list[tuple[asyncio.Future[SourceResult], SourceResult | BaseException]],
-) -> None:
-    for future, outcome in settled:
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
 
 
 class Fetching:
@@ -358,8 +243,8 @@ class Fetching:
 
     async def _poll_all(self, run: PollRun, feeds: dict[str, FeedState]) -> None:
         """Fetch every source at once (within the fetcher's limits), parse in worker
-        processes, and store on one writer thread (see :class:`_PollWriter`)."""
-        writer = _PollWriter(self, asyncio.get_running_loop())
+        processes, and store on one writer thread (see :class:`PollWriter`)."""
+        writer = PollWriter(self, asyncio.get_running_loop())
         try:
             async with self.async_fetcher() as fetcher:
                 tasks = [
@@ -399,7 +284,7 @@ class Fetching:
         fetcher: AsyncFetcher,
         src: Source,
         feeds: dict[str, FeedState],
-        writer: _PollWriter,
+        writer: PollWriter,
         run: PollRun,
     ) -> SourceResult | None:
         if self.stop.is_set():
@@ -415,7 +300,7 @@ class Fetching:
                 polls.append(await self._examine(url, started, res, state))
             except Exception as exc:  # a bug on one feed must not stop the others
                 log.exception("source %s: feed %s could not be examined", src.id, url)
-                polls.append(_FeedPoll(url, started, res, error=f"internal error: {exc}"))
+                polls.append(PolledFeed(url, started, res, error=f"internal error: {exc}"))
         try:
             result = await writer.store(src, polls)
         except Exception as exc:  # noqa: BLE001 - reported for this source; others carry on
@@ -429,10 +314,10 @@ class Fetching:
 
     async def _examine(
         self, url: str, started: datetime, res: FetchResult, state: FeedState
-    ) -> _FeedPoll:
+    ) -> PolledFeed:
         """Layered "not modified": a 304, else the same validators, else the same body bytes;
         only a changed document is parsed (in a worker process, off the event loop)."""
-        poll = _FeedPoll(url, started, res)
+        poll = PolledFeed(url, started, res)
         if res.error:
             poll.outcome, poll.error = "error", res.error
         elif res.not_modified or _same_validators(state.validators, res.validators):
@@ -462,16 +347,16 @@ class Fetching:
     # --- on the writer thread: what the store records, and what it came to ----------------------
 
     @staticmethod
-    def _errors(src: Source, polls: list[_FeedPoll]) -> list[str]:
+    def _errors(src: Source, polls: list[PolledFeed]) -> list[str]:
         return [p.error if len(src.feeds) == 1 else f"{p.url}: {p.error}" for p in polls if p.error]
 
     @staticmethod
-    def _shown(polls: list[_FeedPoll]) -> FetchResult | None:
+    def _shown(polls: list[PolledFeed]) -> FetchResult | None:
         """The response that speaks for the source: its first failed feed's, else its last."""
         failed = next((p.result for p in polls if p.error), None)
         return failed or (polls[-1].result if polls else None)
 
-    def record(self, src: Source, polls: list[_FeedPoll]) -> SourcePoll:
+    def record(self, src: Source, polls: list[PolledFeed]) -> SourcePoll:
         """The store's view of a source's poll."""
         errors = self._errors(src, polls)
         shown = self._shown(polls)
@@ -483,7 +368,7 @@ class Fetching:
         )
 
     def decider(
-        self, sources: dict[str, tuple[Source, list[_FeedPoll]]]
+        self, sources: dict[str, tuple[Source, list[PolledFeed]]]
     ) -> Callable[[str, polling.Health, int, datetime], polling.Decision]:
         """The pure decision of each source's next health and poll time, for the store."""
         policy = self.policy
@@ -520,7 +405,7 @@ class Fetching:
 
         return decide
 
-    def result(self, src: Source, polls: list[_FeedPoll], stored: PollStored) -> SourceResult:
+    def result(self, src: Source, polls: list[PolledFeed], stored: PollStored) -> SourceResult:
         """What a stored poll came to, for the operator."""
         for url, moved_to in stored.moved:
             log.warning(
@@ -545,215 +430,3 @@ class Fetching:
             (o for o in ("new", "unchanged", "not-modified") if o in outcomes), "unchanged"
         )
         return SourceResult(src.id, src.name, outcome, new_total, status=stored.status)
-
-
-# A poll settles (the cycle goes on) when every source left waits on a host whose oldest request
-# has been out STRAGGLER_SECONDS, STRAGGLER_TIMES the source's mean response, and STRAGGLER_TIMES
-# the mean answer of this poll so far: a stalled host. Those sources keep going while the
-# cycle runs. The last term is the machine's speed now: on a loaded machine every answer is
-# slow, and a host is stalled only against what the others took (before any answer, none is).
-# bench/stall.py (run --once over the demo, a silent host beside it): a fixed 2 s cost
-# 1.32x-1.58x the cycle without it, 1 s 1.06x-1.61x, these 0.5 s 1.05x-1.25x (b10380c, which
-# waited for the timeouts: 6.2x-8.6x).
-STRAGGLER_SECONDS = 0.5
-STRAGGLER_TIMES = 4
-
-
-def straggler_seconds(mean_response_ms: float | None) -> float:
-    """How long a source's host may keep its request unanswered while every other source is
-    done before the cycle goes on without it: a habitually slow feed is given more."""
-    usual = (mean_response_ms or 0) / 1000
-    return max(STRAGGLER_SECONDS, STRAGGLER_TIMES * usual)
-
-
-class PollRun:
-    """One poll on a thread of its own (:meth:`Fetching.start`), so a stalled host does not
-    hold the cycle back.
-
-    :meth:`settle` returns once every source is done, or once the only ones left wait on a
-    stalled host (one whose oldest request has gone unanswered for ``STRAGGLER_SECONDS``):
-    those keep going in the background while the cycle extracts, groups and publishes.
-    :meth:`finish` then cuts off what is still out: a request already sent ends as this
-    source's error (stored, so the operator sees it), one never sent leaves its source due
-    for the next poll. What the stragglers stored meanwhile is processed by the next cycle.
-    """
-
-    def __init__(
-        self,
-        fetching: Fetching,
-        sources: Sequence[Source],
-        waits: dict[str, SourceResult],
-        feeds: dict[str, FeedState],
-        patience: dict[str, float],
-    ) -> None:
-        self.sources = tuple(sources)
-        self._patience = patience  # source: seconds (see straggler_seconds); else the least
-        self.todo = [src for src in sources if src.id not in waits]
-        self._results: dict[str, SourceResult] = dict(waits)
-        self._late: list[SourceResult] = []
-        self._settled = False
-        self._cut = False
-        self._cond = threading.Condition()
-        self._out: dict[str, tuple[str, asyncio.Future[FetchResult]]] = {}  # source: url, fetch
-        self._sent: dict[str, float] = {}  # source: when its request got its slots
-        self._answers: list[float] = []  # how long each answer of this poll took
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(fetching, feeds), name="poll-loop", daemon=True
-        )
-        if self.todo:
-            self._thread.start()
-
-    def _run(self, fetching: Fetching, feeds: dict[str, FeedState]) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            await fetching._poll_all(self, feeds)  # noqa: SLF001 - its own stage's helper
-
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
-            self._error = exc
-        finally:
-            with self._cond:
-                self._settled = True
-                self._cond.notify_all()
-
-    # --- on the caller's thread -----------------------------------------------------------------
-
-    def wait(self) -> None:
-        """Until every source is done, each within its own timeouts."""
-        if self._thread.ident:
-            self._thread.join()
-        self._raise()
-
-    def settle(self) -> list[SourceResult]:
-        """Until every source is done or only a stalled host's are left; the results so far."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._settled or not self._thread.is_alive())
-        self._raise()
-        return self.results()
-
-    def results(self) -> list[SourceResult]:
-        """The results so far, in the order of the sources."""
-        with self._cond:
-            return [self._results[s.id] for s in self.sources if s.id in self._results]
-
-    def finish(self) -> list[SourceResult]:
-        """Cut off what is still out (see the class); the results that came after
-        :meth:`settle`."""
-        if self._thread.is_alive() and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to cut
-                self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._cut_when_due()))
-        if self._thread.ident:
-            self._thread.join()
-        self._raise()
-        with self._cond:
-            return list(self._late)
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    # --- on the poll's event loop ---------------------------------------------------------------
-
-    def add(self, result: SourceResult) -> bool:
-        """Record a finished source; whether it came after the poll settled."""
-        with self._cond:
-            self._results[result.source_id] = result
-            if self._settled:
-                self._late.append(result)
-            return self._settled
-
-    async def fetch(
-        self, fetcher: AsyncFetcher, source_id: str, state: FeedState, max_bytes: int
-    ) -> FetchResult | None:
-        """One feed's GET, which :meth:`finish` may cut off: then an error when the request
-        was sent, or None when it never was."""
-        loop = asyncio.get_running_loop()
-        fetch = asyncio.ensure_future(
-            fetcher.get(
-                state.fetch_url,
-                state.validators,
-                max_bytes=max_bytes,
-                accept=FEED_ACCEPT,
-                on_start=lambda: self._sent.__setitem__(source_id, loop.time()),
-            )
-        )
-        self._out[source_id] = (state.fetch_url, fetch)
-        try:
-            result = await fetch
-            self._answered(source_id, loop.time())
-            return result
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if not self._cut or (task is not None and task.cancelling()):
-                raise
-            sent = self._sent.get(source_id)
-            if sent is None:
-                return None
-            seconds = loop.time() - sent
-            host = urlsplit(state.fetch_url).hostname
-            return FetchResult(
-                url=state.fetch_url,
-                final_url=state.fetch_url,
-                status=None,
-                error=f"no answer from {host} in {seconds:.1f} s; the cycle went on without it",
-                elapsed=seconds,
-            )
-        finally:
-            self._out.pop(source_id, None)
-            self._sent.pop(source_id, None)
-
-    def _answered(self, source_id: str, now: float) -> None:
-        sent = self._sent.get(source_id)
-        self._answers.append(now - sent if sent is not None else 0.0)
-
-    def untried(self, url: str) -> str:
-        host = urlsplit(url).hostname
-        return f"not polled: {host} gave no answer to this cycle's earlier requests"
-
-    async def watch(self, fetcher: AsyncFetcher, every: float = 0.1) -> None:
-        """Settle the poll once every source left waits on a stalled host."""
-        while True:
-            await asyncio.sleep(every)
-            if not self._answers:  # nothing answered yet: no measure of a stall
-                continue
-            with self._cond:
-                left = [s.id for s in self.todo if s.id not in self._results]
-                stalled = bool(left) and all(
-                    sid in self._out and fetcher.busy_for(self._out[sid][0]) >= self._due(sid)
-                    for sid in left
-                )
-                if stalled:
-                    self._settled = True
-                    self._cond.notify_all()
-                    log.info(
-                        "%d source(s) still wait on a stalled host; the cycle goes on without them",
-                        len(left),
-                    )
-                    return
-
-    def _due(self, source_id: str) -> float:
-        """How long ``source_id``'s host may keep a request out before it counts as stalled."""
-        usual = STRAGGLER_TIMES * statistics.fmean(self._answers) if self._answers else 0.0
-        return max(self._patience.get(source_id, STRAGGLER_SECONDS), usual)
-
-    async def _cut_when_due(self, every: float = 0.05) -> None:
-        """Cut off what is still out once each request sent has been out its :meth:`_due`
-        time: a source is never reported as failing before its host had that long (on a
-        loaded machine a request sent just before the cycle's end would be cut in 0.1 s)."""
-        loop = asyncio.get_running_loop()
-        while any(
-            loop.time() - sent < self._due(sid)
-            for sid, sent in list(self._sent.items())
-            if sid in self._out
-        ):
-            await asyncio.sleep(every)
-        self._cut_off()
-
-    def _cut_off(self) -> None:
-        self._cut = True
-        for _url, fetch in list(self._out.values()):
-            fetch.cancel()
