@@ -12,12 +12,14 @@ import functools
 import hashlib
 import html
 import os
+import pickle
 import re
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 import feedparser
@@ -59,9 +61,51 @@ def _memoized(join: Any) -> Any:
     return safe_join
 
 
-_join = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
-if _join is not None and not hasattr(_join, "__wrapped__"):  # absent in another version: skip
-    feedparser.mixin.make_safe_absolute_uri = _memoized(_join)
+class _MemoizedJoin:
+    """Who wants feedparser's base-URI join memoized (see :func:`_memoized`) in this process.
+
+    Importing this module changes nothing in feedparser. A parser worker installs the memoized
+    join for its whole life (:func:`serve`); a parse run in any other process holds it only
+    while it runs (:func:`memoized_base_uris`): the first holder in installs it, the last one
+    out puts feedparser's own back.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._original: Any = None
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holders += 1
+            if self._holders > 1:
+                return
+            join = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
+            if join is not None and not hasattr(join, "__wrapped__"):  # absent elsewhere: skip
+                self._original = join
+                feedparser.mixin.make_safe_absolute_uri = _memoized(join)
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._original is not None:
+                feedparser.mixin.make_safe_absolute_uri = self._original
+                self._original = None
+
+
+_MEMOIZED_JOIN = _MemoizedJoin()
+
+
+@contextlib.contextmanager
+def memoized_base_uris() -> Iterator[None]:
+    """feedparser's base-URI join memoized while inside (in this process, for every thread:
+    the answers are the same, only faster); feedparser's own join is back once the last
+    holder leaves."""
+    _MEMOIZED_JOIN.hold()
+    try:
+        yield
+    finally:
+        _MEMOIZED_JOIN.release()
 
 
 # A picture's caption. feedparser files media:description as the entry's summary or one more
@@ -203,80 +247,36 @@ def entry_ident(link: str | None, title: str) -> str | None:
     return hashlib.sha256(f"{link.strip()}\n{title.strip()}".encode()).hexdigest()[:32]
 
 
-_REPEAT_SECONDS = 0.05  # how soon a swallowed alarm is raised again
-
-
-class _ParseTimeout(BaseException):
-    """Raised by the alarm in the middle of feedparser. A BaseException, so that feedparser's
-    own ``except Exception`` fallbacks (strict parser, then the loose one) cannot swallow it."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Interrupt the block after ``seconds`` with a SIGALRM timer (the main thread only: the
-    parser workers run their tasks there). Elsewhere, or without a limit, it does nothing."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    armed = [True]
-
-    def alarm(signum: int, frame: object) -> None:
-        if armed[0]:  # an alarm delivered late, during the teardown below, is ignored
-            raise _ParseTimeout
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    # The alarm repeats until cleared: a signal handler's exception raised while a finalizer
-    # or another hook runs (a __del__, a weakref callback) is printed and swallowed there, and
-    # a one-shot alarm would then let the parse run on unbounded.
-    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)
-    try:
-        yield
-    finally:
-        armed[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def parse_feed(
     content: bytes,
     *,
     url: str = "",
     content_type: str | None = None,
     max_entries: int = 500,
-    time_limit: float | None = None,
     fast: bool = True,
 ) -> ParsedFeed:
     """Parse one fetched feed document.
 
     ``error`` is set only when no entry could be read (invalid XML, HTML instead of a feed, an
-    empty body); a feed that is merely sloppy keeps its entries and gets a ``warning``. With
-    ``time_limit`` (seconds), a document that takes longer is given up as an error: one
-    pathological feed must not hold a parser worker for the rest of the cycle. ``fast``:
-    plain RSS 2.0 is read by :mod:`aggregator.fastfeed` (feedparser's result, faster).
+    empty body); a feed that is merely sloppy keeps its entries and gets a ``warning``. ``fast``:
+    plain RSS 2.0 is read by :mod:`aggregator.fastfeed` (feedparser's result, faster). There is
+    no time limit here: the pipeline parses in worker processes
+    (:class:`aggregator.pipeline.parsing.ParserPool`) and ends one that overruns its deadline.
     """
-    try:
-        with _time_limit(time_limit):
-            return _parse(content, url, content_type, max_entries, fast)
-    except _ParseTimeout:
-        return ParsedFeed(
-            title=None,
-            entries=(),
-            error=f"the feed took over {time_limit:g} s to parse (parse_timeout); skipped",
-        )
-
-
-def _parse(
-    content: bytes, url: str, content_type: str | None, max_entries: int, fast: bool
-) -> ParsedFeed:
     if not content.strip():
         return ParsedFeed(title=None, entries=(), error="empty response (no feed document)")
-    headers = {"content-location": url} if url else {}
-    if content_type:
-        headers["content-type"] = content_type
     parsed = fastfeed.parse(content, url, content_type) if fast else None
     if parsed is None:
-        parsed = feedparser.parse(content, response_headers=headers, **FEEDPARSER_OPTIONS)
+        headers = {"content-location": url} if url else {}
+        if content_type:
+            headers["content-type"] = content_type
+        with memoized_base_uris():
+            parsed = feedparser.parse(content, response_headers=headers, **FEEDPARSER_OPTIONS)
+    return _normalized(parsed, max_entries)
+
+
+def _normalized(parsed: Any, max_entries: int) -> ParsedFeed:
+    """feedparser's (or the fast path's) result as our :class:`ParsedFeed`."""
     problem = None
     if parsed.get("bozo"):
         exc = parsed.get("bozo_exception")
@@ -322,12 +322,51 @@ def _parse(
     )
 
 
-def exit_with(parent: int, every: float = 1.0) -> None:
-    """Initializer of the parser pool's workers: end this worker once ``parent`` is gone.
+def serve(conn: Connection, parent: int) -> None:
+    """A parser worker process's life (:class:`aggregator.pipeline.parsing.ParserPool` starts
+    it): set up this process, then run each job read from ``conn`` and send back its answer
+    (or the exception it raised), until ``conn`` closes or ``parent`` is gone.
 
-    A SIGKILLed parent never shuts its pool down, and its workers (children of the forkserver,
-    not of the parent) would wait on their task queue forever, keeping the forkserver and the
-    resource tracker alive too: four orphaned processes per crash under cron or a shell.
+    The set-up is the worker's own, never its parent's: feedparser's base-URI join memoized for
+    the worker's life, Ctrl-C left to the parent (which ends its workers), and a watch on the
+    parent (:func:`exit_with`). A job and its answer are pickled; a job is a callable taking
+    no argument (a ``functools.partial`` of :func:`parse_feed`).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _MEMOIZED_JOIN.hold()
+    exit_with(parent)
+    try:
+        conn.send_bytes(b"")  # ready: a document's deadline starts after this
+    except OSError:
+        return
+    while True:
+        try:
+            job = conn.recv_bytes()
+        except (EOFError, OSError):  # the parent closed its end, or is gone
+            return
+        try:
+            answer: tuple[bool, object] = (True, pickle.loads(job)())
+        except Exception as exc:  # noqa: BLE001 - raised again in the parent
+            answer = (False, exc)
+        try:
+            reply = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot travel
+            reply = pickle.dumps(
+                (False, RuntimeError(f"the parser's answer cannot be sent: {exc}"))
+            )
+        try:
+            conn.send_bytes(reply)
+        except OSError:
+            return
+
+
+def exit_with(parent: int, every: float = 1.0) -> None:
+    """Part of a parser worker's set-up (:func:`serve`): end this worker once ``parent`` is gone.
+
+    A SIGKILLed parent never ends its workers (children of the forkserver, not of the parent).
+    Its end of a worker's pipe closes with it, which :func:`serve` notices between two jobs, but
+    a parse under way would run on to its end first; this watch ends the worker within
+    ``every`` seconds, so no orphan keeps the forkserver and the resource tracker alive.
     """
 
     def watch() -> None:

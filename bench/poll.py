@@ -277,7 +277,12 @@ def run_ours(
         finished[detail.split(":")[0]] = time.perf_counter()
 
     pipe = pipeline_module.Pipeline(config, progress=progress)
-    pipeline_module.parser_pool()  # workers started before the clock, as in a long-running service
+    # Workers started before the clock, as in a long-running service (a --baseline revision
+    # before the pipeline owned its ParserPool had one per process).
+    if hasattr(pipe, "parsers"):
+        pipe.parsers.start()
+    else:
+        pipeline_module.parser_pool()
     rows = []
     for n, cycle in enumerate(CYCLES):
         prepare(port, cycle, n)

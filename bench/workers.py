@@ -147,13 +147,12 @@ def run_single(port: int, feeds: int, folder: Path) -> dict[str, float]:
 import os, sys, time, json
 sys.path.insert(0, {str(ROOT)!r})
 from aggregator.config import load_config
-from aggregator.pipeline import Pipeline, parser_pool
+from aggregator.pipeline import Pipeline
 config = load_config({str(folder / "sources.toml")!r}, "sqlite:///{folder / "single.db"}",
                      {str(folder / "feeds")!r}, allow_private_hosts=True)
 pipe = Pipeline(config)
-pool = parser_pool()
-pool.submit(int).result()  # workers started before the clock
-pids = [os.getpid(), *pool._processes]
+pipe.parsers.start()  # workers started before the clock
+pids = [os.getpid(), *pipe.parsers.pids()]
 def cpu():
     total = 0.0
     for pid in pids:

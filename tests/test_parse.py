@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import pydoc
 import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -11,6 +15,7 @@ import pytest
 from aggregator import parse as parse_module
 from aggregator.demo import SampleWeb
 from aggregator.parse import entry_key, parse_feed, strip_html
+from aggregator.pipeline.parsing import ParserPool
 from aggregator.text import CAPTION_CHARS
 from tests.conftest import FIXTURES
 
@@ -124,32 +129,53 @@ def test_strip_html_drops_scripts_styles_and_comments() -> None:
 
 def test_remembered_base_uris_resolve_as_feedparser_does() -> None:
     """The memoized base-URI join gives feedparser's own answers, unsafe schemes included,
-    and a document parsed twice (answers then come from memory) reads the same."""
+    and a document parsed twice (answers then come from memory) reads the same; feedparser's
+    own join is back once the scope ends."""
     import feedparser.mixin
 
-    join = feedparser.mixin.make_safe_absolute_uri
-    original = join.__wrapped__
-    for base, rel in [
-        ("http://a.example/feed/rss.xml", "../news/1"),
-        ("http://a.example/feed/rss.xml", "javascript:alert(1)"),
-        ("http://a.example/feed/", "http://a.example/feed/"),
-        ("", "/relative"),
-        ("http://a.example/", None),
-    ]:
-        assert join(base, rel) == join(base, rel) == original(base, rel)
-    doc = (
-        b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
-        b"<item><title>One</title><link>/news/1</link><guid>/news/1</guid></item>"
-        b"<item xml:base='http://b.example/sub/'><title>Two</title><link>2</link></item>"
-        b"</channel></rss>"
-    )
-    first = parse_feed(doc, url="http://a.example/feed/rss.xml")
+    with parse_module.memoized_base_uris():
+        join = feedparser.mixin.make_safe_absolute_uri
+        original = join.__wrapped__
+        for base, rel in [
+            ("http://a.example/feed/rss.xml", "../news/1"),
+            ("http://a.example/feed/rss.xml", "javascript:alert(1)"),
+            ("http://a.example/feed/", "http://a.example/feed/"),
+            ("", "/relative"),
+            ("http://a.example/", None),
+        ]:
+            assert join(base, rel) == join(base, rel) == original(base, rel)
+        doc = (
+            b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+            b"<item><title>One</title><link>/news/1</link><guid>/news/1</guid></item>"
+            b"<item xml:base='http://b.example/sub/'><title>Two</title><link>2</link></item>"
+            b"</channel></rss>"
+        )
+        first = parse_feed(doc, url="http://a.example/feed/rss.xml")
+        assert feedparser.mixin.make_safe_absolute_uri is join, "an inner scope keeps it"
+    assert feedparser.mixin.make_safe_absolute_uri is original
     assert [e.link for e in first.entries] == [
         "http://a.example/news/1",
         "http://b.example/sub/2",
     ]
     assert first.entries[0].key == "http://a.example/news/1"
     assert parse_feed(doc, url="http://a.example/feed/rss.xml") == first
+
+
+def test_only_the_parser_workers_keep_feedparser_memoized() -> None:
+    """Importing the parser (and the pipeline) patches nothing in feedparser; a parser worker
+    process memoizes its own feedparser's join for its whole life."""
+    code = (
+        "import feedparser.mixin as m\n"
+        "before = m.make_safe_absolute_uri\n"
+        "import aggregator.parse, aggregator.pipeline\n"
+        "assert m.make_safe_absolute_uri is before, 'importing patched feedparser'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    wrapped = "feedparser.mixin.make_safe_absolute_uri.__wrapped__.__name__"
+    with ParserPool(1) as pool:
+        found = pool.run(functools.partial(pydoc.locate, wrapped))  # type: ignore[arg-type]
+    assert found == "make_safe_absolute_uri"
+    assert pydoc.locate(wrapped) is None, "not in this process"
 
 
 def _many_items(n: int) -> bytes:
@@ -161,42 +187,26 @@ def _many_items(n: int) -> bytes:
     return f"<rss version='2.0'><channel><title>T</title>{items}</channel></rss>".encode()
 
 
-def test_a_document_over_the_time_limit_is_given_up() -> None:
+def test_a_document_over_its_deadline_ends_its_parser_process() -> None:
     """feedparser reads every item before our entry cap applies: a document it would chew on
-    for many seconds is given up at ``time_limit``, and the alarm is cleared afterwards."""
+    for many seconds is given up at its deadline by ending the worker process parsing it (no
+    alarm: this process sets no signal handler), and the next document gets a fresh worker."""
     document = _many_items(60_000)  # made before the clock starts: only the parse counts
-    # CPU time, not wall time: on a loaded machine the wall clock runs on while this process
-    # waits for a core, but a parse that was not given up would still take seconds of CPU.
-    started = time.process_time()
-    parsed = parse_feed(document, max_entries=5, time_limit=0.2)
-    assert time.process_time() - started < 2
-    assert parsed.error == "the feed took over 0.2 s to parse (parse_timeout); skipped"
-    assert parsed.entries == ()
+    with ParserPool(1) as pool:
+        pool.start()
+        (first,) = pool.pids()
+        started = time.monotonic()
+        parsed = pool.run(functools.partial(parse_feed, document, max_entries=5), deadline=0.2)
+        assert time.monotonic() - started < 30, "given up, not parsed to the end"
+        assert parsed.error == "the feed took over 0.2 s to parse (parse_timeout); skipped"
+        assert parsed.entries == ()
+        assert pool.pids() == [], "the worker that overran is gone"
+        small = pool.run(functools.partial(parse_feed, _many_items(3)), deadline=30)
+        assert [e.title for e in small.entries] == ["Item 0", "Item 1", "Item 2"]
+        assert len(pool.pids()) == 1 and first not in pool.pids()
+    assert pool.pids() == [], "closing the pool ends its workers"
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
-    small = parse_feed(_many_items(3), time_limit=5)
-    assert [e.title for e in small.entries] == ["Item 0", "Item 1", "Item 2"]
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-
-
-def test_an_alarm_swallowed_by_a_finalizer_is_raised_again() -> None:
-    """Python prints and drops an exception raised while a finalizer runs (a ``__del__``, a
-    weakref callback: pytest's and hypothesis's hooks hold such), so the time limit must not
-    rest on one alarm: the parse after it is still cut off."""
-
-    class SlowFinalizer:
-        def __del__(self) -> None:
-            end = time.process_time() + 0.3
-            while time.process_time() < end:  # the first alarm goes off in here
-                pass
-
-    started = time.process_time()
-    with pytest.raises(parse_module._ParseTimeout), parse_module._time_limit(0.1):
-        SlowFinalizer()  # dropped at once: its __del__ runs now
-        while time.process_time() - started < 5:  # a parse running on
-            pass
-    assert time.process_time() - started < 5
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
 # --- the RSS fast path (aggregator/fastfeed.py): feedparser's result or no answer ---------------

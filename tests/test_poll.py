@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from aggregator.cli import print_sources
 from aggregator.demo import SampleWeb
 from aggregator.pipeline import CycleReport, Pipeline
+from aggregator.pipeline.parsing import ParserPool
 from aggregator.store.schema import EntryRow, FeedRow, PollRow, SourceRow, utcnow
 from tests.conftest import (
     FIXTURES,
@@ -366,32 +367,43 @@ def test_schedule_follows_server_hints_and_sources_warns_of_backlog(
 
 
 def test_a_dead_parser_process_is_replaced(web: SampleWeb, tmp_path: Path) -> None:
-    from aggregator.pipeline import parser_pool
+    import os
+    import signal
 
-    pool = parser_pool()
-    pool.submit(len, b"").result()  # workers up
-    for process in list(pool._processes.values()):  # noqa: SLF001 - the real worker processes
-        process.kill()
-        process.join()
-    config = make_config(web, tmp_path)
-    results = Pipeline(config).poll()
+    pipeline = Pipeline(make_config(web, tmp_path))
+    pipeline.parsers.start()
+    killed = pipeline.parsers.pids()
+    assert killed, "workers up"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    results = pipeline.poll()
     assert {r.outcome for r in results} == {"new"}
-    assert parser_pool() is not pool
+    assert pipeline.parsers.pids() and not set(killed) & set(pipeline.parsers.pids())
+    pipeline.close()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_killed_process_leaves_no_parser_behind() -> None:
     """SIGKILL gives the pool no shutdown: its workers (the forkserver's children, not the
     process's) notice the process is gone and end, instead of waiting for work for ever."""
-    import os
     import signal
     import subprocess
     import sys
     import time
 
     code = (
-        "from aggregator.pipeline import parser_pool\n"
-        "pool = parser_pool(); pool.submit(len, b'').result()\n"
-        "print(*pool._processes, flush=True)\n"
+        "from aggregator.pipeline.parsing import ParserPool\n"
+        "pool = ParserPool(); pool.start()\n"
+        "print(*pool.pids(), flush=True)\n"
         "import time; time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -401,17 +413,10 @@ def test_a_killed_process_leaves_no_parser_behind() -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
     deadline = time.monotonic() + 15
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [pid for pid in workers if alive(pid)], "parser workers outlived their process"
+    assert not [pid for pid in workers if _alive(pid)], "parser workers outlived their process"
 
 
 def test_a_feed_too_slow_to_parse_is_given_up_and_the_others_carry_on(
@@ -435,75 +440,72 @@ def test_a_feed_too_slow_to_parse_is_given_up_and_the_others_carry_on(
 
 
 def test_a_parser_stuck_in_c_code_is_killed_and_replaced() -> None:
-    """A regular expression backtracking for ever holds a worker where no alarm reaches it:
-    past the hard limit the workers are killed, the feed gets an error, the next parse works."""
-    import asyncio
+    """A regular expression backtracking for ever holds a worker where no exception reaches
+    it: past its deadline that worker (and only it) is killed, the feed gets an error, the
+    next parse works."""
     import functools
     import re
 
     from aggregator.parse import parse_feed
-    from aggregator.pipeline import parser_pool
-    from aggregator.pipeline.fetching import _parse_in_pool
 
-    pool = parser_pool()
-    pool.submit(len, b"").result()
-    workers = list(pool._processes.values())  # noqa: SLF001 - the real worker processes
     stuck = functools.partial(re.match, r"(a+)+$", "a" * 64 + "b")
-    result = asyncio.run(_parse_in_pool(stuck, hard_limit=1.0))  # type: ignore[arg-type]
-    assert result.error == "the feed parser hung on this document (no answer in 1 s)"
-    for process in workers:
-        process.join(5)
-        assert not process.is_alive()
-    assert parser_pool() is not pool
-    after = asyncio.run(_parse_in_pool(functools.partial(parse_feed, feed(("g", "l", "Fine")))))
-    assert [e.title for e in after.entries] == ["Fine"]
+    with ParserPool() as pool:
+        pool.start()
+        before = pool.pids()
+        result = pool.run(stuck, deadline=1.0)  # type: ignore[arg-type]
+        assert result.error == "the feed took over 1 s to parse (parse_timeout); skipped"
+        ended = set(before) - set(pool.pids())
+        assert len(ended) == 1, "the worker that overran, not the others"
+        assert not _alive(ended.pop())
+        after = pool.run(functools.partial(parse_feed, feed(("g", "l", "Fine"))), deadline=30)
+        assert [e.title for e in after.entries] == ["Fine"]
 
 
-def test_a_parse_waiting_for_a_worker_is_not_counted_against_the_hard_limit() -> None:
-    """Many feeds parse at once on a few workers: the hard limit counts each parse's own run,
+def test_a_parse_waiting_for_a_worker_is_not_counted_against_its_deadline() -> None:
+    """Many feeds parse at once on a few workers: the deadline counts each parse's own run,
     so healthy parses queued behind each other are never taken for hung ones."""
     import asyncio
     import functools
     import time
 
-    from aggregator.pipeline.fetching import _WORKERS, IN_HAND_PER_WORKER, _parse_in_pool
+    # 0.02 s parses under a 2 s deadline, while the whole queue takes 5 s or more: counting
+    # from the queue's start would end most of them.
+    deadline, each = 2.0, 0.02
+    with ParserPool() as pool:
+        pool.start()
+        jobs = [functools.partial(time.sleep, each) for _ in range(250 * pool.size)]
 
-    # Each parse waits behind at most IN_HAND_PER_WORKER - 1 others on its worker (0.16 s of
-    # 0.02 s parses, 12x under the 2 s limit even on a loaded machine), while the whole queue
-    # takes 5 s or more: counting from the queue's start would time most of them out.
-    hard_limit, each = 2.0, 0.02
-    assert IN_HAND_PER_WORKER * each < hard_limit / 10, "a wide margin for a loaded machine"
-    jobs = [functools.partial(time.sleep, each) for _ in range(250 * _WORKERS)]
+        async def parse_all() -> list[object]:
+            return await asyncio.gather(*(pool.parse(j, deadline) for j in jobs))  # type: ignore[arg-type]
 
-    async def parse_all() -> list[object]:
-        return await asyncio.gather(*(_parse_in_pool(j, hard_limit=hard_limit) for j in jobs))  # type: ignore[arg-type]
-
-    started = time.perf_counter()
-    assert asyncio.run(parse_all()) == [None] * len(jobs)
-    assert time.perf_counter() - started > 1.5 * hard_limit, "the queue outlasts the limit"
+        started = time.perf_counter()
+        assert asyncio.run(parse_all()) == [None] * len(jobs)
+        assert time.perf_counter() - started > 1.5 * deadline, "the queue outlasts the deadline"
 
 
 def test_a_hung_parse_does_not_take_other_feeds_parses_with_it() -> None:
-    """Killing the workers under a hung parse breaks the parses in flight beside it: they are
-    parsed again on the fresh pool, never cancelled (which would end the whole poll)."""
+    """Ending the worker under a hung parse leaves the parses beside it alone: they finish on
+    the other workers and on its replacement, none cancelled (which would end the whole
+    poll)."""
     import asyncio
     import functools
     import re
     import time
 
-    from aggregator.pipeline.fetching import _parse_in_pool
-
     stuck = functools.partial(re.match, r"(a+)+$", "a" * 64 + "b")
     healthy = functools.partial(time.sleep, 0.3)
 
-    async def scenario() -> tuple[object, list[object]]:
-        hung = asyncio.create_task(_parse_in_pool(stuck, hard_limit=1.5))  # type: ignore[arg-type]
-        await asyncio.sleep(0.8)
-        others = [asyncio.create_task(_parse_in_pool(healthy, hard_limit=10)) for _ in range(8)]  # type: ignore[arg-type]
-        return await hung, await asyncio.gather(*others)
+    with ParserPool(2) as pool:
+        pool.start()
 
-    hung, others = asyncio.run(scenario())
-    assert hung.error == "the feed parser hung on this document (no answer in 1.5 s)"  # type: ignore[attr-defined]
+        async def scenario() -> tuple[object, list[object]]:
+            hung = asyncio.create_task(pool.parse(stuck, 1.5))  # type: ignore[arg-type]
+            await asyncio.sleep(0.8)
+            others = [asyncio.create_task(pool.parse(healthy, 10)) for _ in range(8)]  # type: ignore[arg-type]
+            return await hung, await asyncio.gather(*others)
+
+        hung, others = asyncio.run(scenario())
+    assert hung.error == "the feed took over 1.5 s to parse (parse_timeout); skipped"  # type: ignore[attr-defined]
     assert others == [None] * 8
 
 
@@ -512,11 +514,10 @@ def test_the_parser_pool_has_a_worker_per_core_the_process_may_use() -> None:
     """Pinned to one core (as a container's cpuset pins it), the poller starts one parser
     worker, not one per core of the machine."""
     code = (
-        "from aggregator.pipeline import parser_pool\n"
-        "pool = parser_pool()\n"
-        "list(pool.map(abs, range(8)))\n"
-        "print(len(pool._processes))\n"
-        "pool.shutdown()\n"
+        "from aggregator.pipeline.parsing import ParserPool\n"
+        "pool = ParserPool(); pool.start()\n"
+        "print(len(pool.pids()))\n"
+        "pool.close()\n"
     )
     pinned = subprocess.run(
         ["taskset", "-c", "0", sys.executable, "-c", code],

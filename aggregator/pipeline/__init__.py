@@ -3,7 +3,8 @@
 This package is the only place that knows the order of the stages, with the store
 (:mod:`aggregator.store`) between them: one module per stage (``fetching``, ``extracting``,
 ``grouping``, ``rewriting``, ``publishing``), each an object :class:`Pipeline` holds, plus
-``reports``. Each stage
+``reports``; the fetch stage's parts have modules of their own: ``parsing`` (the feed parser
+processes), ``pollrun`` (a poll on its own thread), ``pollwriter`` (its writer thread). Each stage
 commits its own work in short transactions (one source, one batch of groupings, one story), so
 a crash mid-cycle loses nothing already committed and never leaves half a story; network I/O
 happens outside transactions.
@@ -11,6 +12,7 @@ happens outside transactions.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,8 +28,9 @@ from aggregator.config import Config, Source
 from aggregator.fetch import Fetcher, user_agent
 from aggregator.models import Health, Metrics, PublishedStory, SourceStatus
 from aggregator.pipeline.extracting import Extracting
-from aggregator.pipeline.fetching import Fetching, parser_pool
+from aggregator.pipeline.fetching import Fetching
 from aggregator.pipeline.grouping import Grouping
+from aggregator.pipeline.parsing import ParserPool
 from aggregator.pipeline.pollrun import PollRun
 from aggregator.pipeline.publishing import Publishing, publishing_of
 from aggregator.pipeline.reports import (
@@ -53,11 +56,26 @@ __all__ = [
     "STAGES",
     "FEED_ACCEPT",
     "PAGE_ACCEPT",
-    "parser_pool",
+    "ParserPool",
     "PollRun",
 ]
 
 T = TypeVar("T")
+
+
+def page_fetcher(config: Config) -> Callable[[], Fetcher]:
+    """The one-at-a-time fetcher (article pages), with the same limits as polling. (A
+    function of the configuration, not a method: a stage holding the pipeline would keep it,
+    and its parser processes, alive in a reference cycle.)"""
+    st = config.settings
+    return functools.partial(
+        Fetcher,
+        timeout=st.timeout,
+        total_timeout=st.total_timeout,
+        max_redirects=st.max_redirects,
+        allow_private_hosts=config.allow_private_hosts,
+        agent=user_agent(st.site_url),
+    )
 
 
 @dataclass(frozen=True)
@@ -81,9 +99,11 @@ class Pipeline:
     Each stage is an object of its own holding the store and its own settings, no more
     (``fetching``: the fetch part of ``[settings]``, ``extracting``: the extract part,
     ``grouping``: ``[grouping]``, ``rewriting``: ``[rewrite]`` and ``[model]``,
-    ``publishing``: the publish part); the pipeline's methods of the same names run them. Making a pipeline does no I/O: :meth:`open` (or the
-    first use of the store or a stage, or ``with``) connects to the database, creating it at
-    the newest schema when it is empty, and records the configured sources.
+    ``publishing``: the publish part); the pipeline's methods of the same names run them;
+    ``parsers`` is its feed parser processes (:class:`ParserPool`), ended when it closes.
+    Making a pipeline does no I/O and starts no process: :meth:`open` (or the first use of the
+    store or a stage, or ``with``) connects to the database, creating it at the newest schema
+    when it is empty, and records the configured sources.
     """
 
     def __init__(
@@ -99,6 +119,7 @@ class Pipeline:
         self.progress = progress or _no_progress
         self.stop = stop or threading.Event()
         self._engine = engine  # given: the caller's to dispose of
+        self.parsers = ParserPool()  # the feed parser processes, started by the first parse
         self._opened: _Opened | None = None
         self._opening = threading.Lock()
 
@@ -131,6 +152,7 @@ class Pipeline:
                 config.settings.fetch,
                 allow_private_hosts=config.allow_private_hosts,
                 sources_path=config.sources_path,
+                parsers=self.parsers,
                 stop=self.stop,
                 progress=self.progress,
             ),
@@ -138,7 +160,7 @@ class Pipeline:
                 store,
                 config.sources,
                 config.settings.extract,
-                self.fetcher,
+                page_fetcher(config),
                 stop=self.stop,
                 progress=self.progress,
             ),
@@ -206,9 +228,9 @@ class Pipeline:
         return self._parts().publishing
 
     def close(self) -> None:
-        """Let go of what the pipeline holds open: the model's HTTP client, the database
-        connections (when it opened them) and the kept story index. Nothing, when it was never
-        opened."""
+        """Let go of what the pipeline holds open: the feed parser processes, the model's HTTP
+        client, the database connections (when it opened them) and the kept story index."""
+        self.parsers.close()
         opened = self._opened
         if opened is None:
             return
@@ -223,18 +245,6 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # --- set-up --------------------------------------------------------------------------------
-
-    def fetcher(self) -> Fetcher:
-        """The one-at-a-time fetcher (article pages), with the same limits as polling."""
-        return Fetcher(
-            timeout=self.settings.timeout,
-            total_timeout=self.settings.total_timeout,
-            max_redirects=self.settings.max_redirects,
-            allow_private_hosts=self.config.allow_private_hosts,
-            agent=user_agent(self.settings.site_url),
-        )
 
     # --- the stages ----------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
-"""Fetch, parse and store feeds.
+"""The fetch and parse stage: fetch every source's feeds, parse them, store them.
 
-Polling is async (global and per-host limits), parsing runs in a process pool, and one writer
-thread hands finished sources to the store, which records each whole or not at all.
+Why it exists: this is the stage itself, :class:`Fetching` (which sources are due, each feed's
+GET, the layered "not modified" checks, what the store records for a poll and the pure
+decision of the source's next poll). Around it: :mod:`.pollrun` runs a poll on a thread of
+its own and decides when the cycle stops waiting for a stalled host, :mod:`.parsing` parses in
+worker processes under a deadline, and :mod:`.pollwriter` stores finished sources from one
+writer thread, each whole or not at all.
 """
 
 from __future__ import annotations
@@ -9,14 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import multiprocessing
-import os
 import random
 import threading
-import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,132 +25,18 @@ from aggregator.fetch import AsyncFetcher, user_agent
 from aggregator.models import (
     FeedState,
     FetchResult,
-    ParsedFeed,
     PollStored,
     SourcePoll,
     Validators,
 )
-from aggregator.parse import exit_with, parse_feed
+from aggregator.parse import parse_feed
+from aggregator.pipeline.parsing import ParserPool
 from aggregator.pipeline.pollrun import PollRun, straggler_seconds
 from aggregator.pipeline.pollwriter import PolledFeed, PollWriter
 from aggregator.pipeline.reports import Progress, SourceResult, log
 from aggregator.store import StoreType, utcnow
 
 _RNG = random.Random()  # jitter; one generator, not one seeded from the OS per poll
-_POOL: ProcessPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity: a container's or a taskset's
-    cpuset), not the machine's: a parser worker per core it cannot use only competes."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # no affinity on this platform
-        return os.cpu_count() or 2
-
-
-_WORKERS = usable_cores()
-# Parses handed to the pool at once, per worker (per event loop): enough that a worker never
-# waits for the busy event loop to hand it the next one, few enough that a parse's hard limit
-# counts at most this many parses' time rather than a queue of every feed's parse.
-# bench/poll.py cold cycle: 1 per worker 16.7-17.7 s, 2 per worker 14.9-18.1 s, 8 per
-# worker 13.8-14.0 s, no limit 12.9-15.4 s.
-IN_HAND_PER_WORKER = 8
-_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def parser_pool() -> ProcessPoolExecutor:
-    """Worker processes for feedparser (CPU-bound), one per core, started once per process.
-
-    forkserver, not fork: the parent has threads (scheduler, writer, test servers) that a
-    forked child would inherit in an unknown state.
-    """
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is not None and getattr(_POOL, "_broken", False):
-            _POOL.shutdown(wait=False)  # a worker died: start afresh
-            _POOL = None
-        if _POOL is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.parse"])
-            _POOL = ProcessPoolExecutor(
-                max_workers=_WORKERS,
-                mp_context=context,
-                initializer=exit_with,  # a killed parent leaves no orphaned parser
-                initargs=(os.getpid(),),
-            )
-        return _POOL
-
-
-def _restart_pool() -> None:
-    """Kill the parser workers and let the next parse start a fresh pool.
-
-    For a worker stuck where the parse's own alarm cannot reach it (inside C code). Parses
-    in flight on the other worker fail with BrokenProcessPool and are retried on the new pool
-    (nothing is cancelled: a cancelled parse would end its whole poll, not just its feed).
-    """
-    global _POOL
-    with _POOL_LOCK:
-        pool, _POOL = _POOL, None
-    if pool is not None:
-        workers = getattr(pool, "_processes", None) or {}  # no public way to kill a worker
-        for process in list(workers.values()):
-            process.terminate()
-        pool.shutdown(wait=False)
-
-
-def _slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _SLOTS.get(loop)
-    if slots is None:
-        slots = _SLOTS[loop] = asyncio.Semaphore(IN_HAND_PER_WORKER * _WORKERS)
-    return slots
-
-
-async def _parse_in_pool(
-    parse: Callable[[], ParsedFeed], hard_limit: float | None = None
-) -> ParsedFeed:
-    """Run ``parse`` in a worker process; a dead worker (killed, out of memory, a crash in
-    a C parser) costs a fresh pool and one retry, then an error for this feed only.
-
-    ``hard_limit`` (seconds) is the last resort for a worker that never answers (the parse's
-    own time limit covers Python code, not a C loop): the workers are killed and restarted,
-    and this feed gets an error. It counts from when the parse is handed to the pool, behind
-    fewer than ``IN_HAND_PER_WORKER`` other parses on its worker.
-    """
-    loop = asyncio.get_running_loop()
-    async with _slots():
-        return await _parse_with_retry(loop, parse, hard_limit)
-
-
-async def _parse_with_retry(
-    loop: asyncio.AbstractEventLoop, parse: Callable[[], ParsedFeed], hard_limit: float | None
-) -> ParsedFeed:
-    for attempt in (1, 2):
-        try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(parser_pool(), parse), timeout=hard_limit
-            )
-        except BrokenProcessPool:
-            log.warning("feed parser process died (attempt %d); restarting the pool", attempt)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task.cancelling():
-                raise  # this poll is being cancelled: not ours to swallow
-            # the pool went away under this parse (another feed's hard limit): try again
-            log.warning("feed parser pool restarted under a parse (attempt %d)", attempt)
-        except TimeoutError:
-            log.warning("feed parser gave no answer in %g s; restarting the pool", hard_limit)
-            _restart_pool()
-            return ParsedFeed(
-                title=None,
-                entries=(),
-                error=f"the feed parser hung on this document (no answer in {hard_limit:g} s)",
-            )
-    return ParsedFeed(title=None, entries=(), error="the feed parser crashed on this document")
 
 
 def _same_validators(sent: Validators, got: Validators) -> bool:
@@ -173,10 +58,12 @@ class Fetching:
         *,
         allow_private_hosts: bool,
         sources_path: Path,
+        parsers: ParserPool,
         stop: threading.Event,
         progress: Progress,
     ) -> None:
         self.store = store
+        self.parsers = parsers  # the pipeline's: started, restarted and ended by it
         self.sources = tuple(sources)  # the enabled ones: polled when none are named
         self.settings = settings
         self.allow_private_hosts = allow_private_hosts
@@ -333,13 +220,8 @@ class Fetching:
                     url=res.final_url,
                     content_type=res.content_type,
                     max_entries=self.settings.max_entries,
-                    time_limit=self.settings.parse_timeout,
                 )
-                # The parse's own alarm answers first; the hard limit is for a worker stuck in C
-                # (it allows for the parses ahead of this one on its worker, each within its
-                # own time limit).
-                hard_limit = IN_HAND_PER_WORKER * self.settings.parse_timeout + 10
-                poll.parsed = await _parse_in_pool(parse, hard_limit)
+                poll.parsed = await self.parsers.parse(parse, self.settings.parse_timeout)
                 if poll.parsed.error:
                     poll.outcome, poll.error = "error", poll.parsed.error
         return poll

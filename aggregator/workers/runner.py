@@ -16,7 +16,7 @@ from procrastinate.worker import Worker
 from sqlalchemy.exc import IntegrityError
 
 from aggregator.config import QUEUE_CONNECTIONS, Config
-from aggregator.pipeline import Pipeline, parser_pool
+from aggregator.pipeline import Pipeline
 from aggregator.store import Pool, connect
 from aggregator.store.queue import ensure_queue_schema
 from aggregator.workers import check_worker_config
@@ -46,15 +46,6 @@ def _pipeline(config: Config, name: str) -> Pipeline:
         return pipeline.open()
 
 
-def _start_parsers() -> None:
-    """Start every feed parser process now (they start one by one as parses come in, and
-    each start costs a second of CPU), so the first polls do not pay for them."""
-    pool = parser_pool()
-    waits = [pool.submit(time.sleep, 0.2) for _ in range(os.cpu_count() or 2)]
-    for wait in waits:
-        wait.result()
-
-
 def run_worker(
     config: Config, name: str | None = None, queues: Sequence[str] | None = None
 ) -> None:
@@ -65,7 +56,7 @@ def run_worker(
     pipeline = _pipeline(config, name)
     if ensure_queue_schema(config.db_url).created:  # behind: one line naming db upgrade
         log.info("task queue tables (procrastinate) created")
-    _start_parsers()
+    pipeline.parsers.start()  # so the first polls do not wait for them
     ws = config.workers
     threads = ThreadPoolExecutor(ws.concurrency, thread_name_prefix="task")
     state = WorkerState(pipeline, threads)
