@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.config import Config, Source
 from aggregator.fetch import Fetcher, user_agent
@@ -44,7 +43,7 @@ from aggregator.pipeline.reports import (
 )
 from aggregator.pipeline.rewriting import Rewriting
 from aggregator.rewrite.model import ModelRewriter
-from aggregator.store import Store, connect, utcnow
+from aggregator.store import Sessions, Store, connect, utcnow
 
 __all__ = [
     "Pipeline",
@@ -200,7 +199,7 @@ class Pipeline:
         return self._parts().store
 
     @property
-    def session(self) -> sessionmaker[Session]:
+    def session(self) -> Sessions:
         return self._parts().store.session
 
     @property

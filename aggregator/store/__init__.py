@@ -38,8 +38,13 @@ from aggregator.store.schema import open_existing as _open_existing
 from aggregator.store.status import StatusMixin
 from aggregator.store.stories import StoriesMixin
 
+# What ``Store.session`` is: the sessions on the store's engine, named here so that code
+# outside the store can type it without importing SQLAlchemy's ORM (tests/test_store.py).
+Sessions = sessionmaker[Session]
+
 __all__ = [
     "SchemaError",
+    "Sessions",
     "Store",
     "StoreType",
     "Pool",
@@ -69,7 +74,7 @@ class Store(
 
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
         self.engine = engine
-        self.session: sessionmaker[Session] = session_factory(engine)
+        self.session: Sessions = session_factory(engine)
         self._owns_engine = owns_engine
 
     @classmethod
