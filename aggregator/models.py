@@ -7,7 +7,7 @@ built by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from aggregator.vocab import Side, side_of
@@ -81,14 +81,7 @@ class Extracted:
     image_caption: str | None = None  # og:image:alt, else the figcaption or alt of its <img>
 
     def as_dict(self) -> dict[str, str | None]:
-        return {
-            "text": self.text,
-            "title": self.title,
-            "author": self.author,
-            "date": self.date,
-            "image": self.image,
-            "image_caption": self.image_caption,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -211,14 +204,14 @@ class CoverageNote:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """The balanced story: neutral headline and summary, attributed body, perspectives.
+    """The balanced story as data: neutral headline and summary, attributed body, perspectives.
 
-    A perspective is a tuple of sentences, or empty with ``*_missing`` saying why.
+    A perspective is a tuple of sentences, or empty with ``*_missing`` saying why (a code,
+    :class:`~aggregator.vocab.Empty`, that publishing words).
     """
 
     headline: str
     summary: str
-    lede: str  # "The Wall Street Journal first reported ... on April 16."
     body: tuple[Sentence, ...]
     progressive: tuple[Sentence, ...]
     conservative: tuple[Sentence, ...]
@@ -252,7 +245,9 @@ class StorylineEvent:
 
 @dataclass(frozen=True)
 class PublishedStory:
-    """A story ready for output."""
+    """A story ready for output: its rewrite and coverage as stored, which publishing renders
+    into ``content_html`` (or, for a story stored by a version before 0008 and not rewritten
+    since, the HTML that version rendered, as stored)."""
 
     id: str
     headline: str
@@ -267,6 +262,9 @@ class PublishedStory:
     later: tuple[StorylineEvent, ...] = ()  # and its later ones
     notes: tuple[CoverageNote, ...] = ()  # the sides it has no article of (``Rewrite.notes``)
     image: LeadImage | None = None
+    rewrite: Rewrite | None = None  # None: stored before 0008 and not rewritten since
+    coverage: Coverage | None = None
+    content_hash: str | None = None  # of what readers were last shown (``updated`` moves with it)
 
 
 @dataclass(frozen=True)
@@ -519,15 +517,14 @@ class Attribution:
 
 @dataclass(frozen=True)
 class StoryRewrite:
-    """A story's rewrite as stored: what readers see, and what it was made from."""
+    """A story's rewrite as stored: the data publishing renders, and what it was made from."""
 
     input_hash: str | None  # None: the model should be tried again
     rewrite: Rewrite
-    content_html: str
+    coverage: Coverage
     leans: tuple[str, ...]
     related: tuple[RelatedLink, ...]
     attribution: Attribution
-    content_hash: str  # what readers see; ``updated`` moves only when it changes
     image: LeadImage | None = None
 
 
@@ -538,6 +535,8 @@ class RewriteInputs:
     input_hash: str | None
     rewritten: bool
     entries: tuple[StoredEntry, ...]  # in ENTRY_ORDER
+    # Stored before 0008 (no coverage): its stored rewrite, to be kept with its coverage added.
+    legacy: Rewrite | None = None
 
 
 @dataclass(frozen=True)

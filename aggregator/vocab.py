@@ -6,6 +6,9 @@ its side, the rewrite builds a Progressive and a Conservative View and Common Gr
 two sides, publishing counts "2 left, 1 center, 0 right" outlets. Which side a lean is on is
 decided here only (:func:`side_of`). Both are ``StrEnum``: a member *is* its string ("left" ==
 ``Side.LEFT``), so what is stored, hashed and published stays the same words.
+
+:class:`Empty` is the rewrite's word for a section it has no sentence for: stored as a code,
+worded for the reader by publishing only.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ class Side(StrEnum):
     LEFT = "left"
     CENTER = "center"
     RIGHT = "right"
+
+
+class Empty(StrEnum):
+    """Why a section of a rewrite (a side's view, Common Ground) has no sentence of its own."""
+
+    TOLD_ABOVE = "told_above"  # what only it would show is told above (summary, body)
+    NONE_FOUND = "none_found"  # the sources state nothing that belongs in it
 
 
 LEANS: tuple[str, ...] = tuple(lean.value for lean in Lean)  # in spectrum order, left first

@@ -35,10 +35,12 @@ from sqlalchemy import (
     text,
 )
 
-from aggregator import migrations
+from aggregator import demo, migrations
 from aggregator.cli import main
-from aggregator.config import Config
+from aggregator.config import Config, parse_sources
+from aggregator.demo.server import PLACEHOLDER
 from aggregator.pipeline import Pipeline
+from aggregator.publish import atom_id
 from aggregator.serve import create_app
 from aggregator.store import schema as db
 from aggregator.store.schema import Base, EntryRow, SchemaError, SourceRow, StoryRow
@@ -304,6 +306,99 @@ def test_image_captions_arrive_empty_and_leave_without_loss(
     with engine.connect() as conn:
         assert {c for (c,) in conn.execute(select(EntryRow.image_caption))} == {None}
     assert _snapshot(engine, BASELINE) == before and _schema_drift(engine) == []
+    engine.dispose()
+
+
+# The database `balanced-news demo --port 8791` left at a9c4179, the last commit that stored
+# each story's rendered HTML (schema 0007): eight sample outlets, five stories and one merged.
+RENDERED_SQLITE = FIXTURES / "db" / "a9c4179-demo-sqlite.sql"
+
+
+def _demo_config(url: str, out: Path) -> Config:
+    """The demo's own sources (names, leans, owners) at the address that run served them on."""
+    text = demo.SOURCES.read_text("utf-8").replace(PLACEHOLDER, "http://127.0.0.1:8791")
+    settings, sources = parse_sources(text, "demo-sources.toml")
+    return Config(
+        sources=sources,
+        settings=settings,
+        sources_path=out / "demo-sources.toml",
+        db_url=url,
+        out_dir=out,
+        allow_private_hosts=True,
+    )
+
+
+def test_stories_stored_as_html_are_published_alike_and_rendered_from_data_after_0008(
+    tmp_path: Path,
+) -> None:
+    """0008 stores the rewrite as data and lets publishing render it. On the database a9c4179
+    made: every row and value is kept; what it published is published as it rendered it; the
+    next rewrite run adds each story's coverage without rewriting it (its inputs did not
+    change), and publishing then renders, from the data, the HTML a9c4179 rendered, byte for
+    byte; no story's ``updated`` time moves. A downgrade leaves the rows whose HTML only 0008
+    renders to the older version's next rewrite."""
+    path = tmp_path / "a9c4179.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(RENDERED_SQLITE.read_text(encoding="utf-8"))
+    conn.close()
+    url = f"sqlite:///{path}"
+    engine = create_engine(url)
+    made = MetaData()
+    made.reflect(engine)
+    made.remove(made.tables["alembic_version"])
+    before = _snapshot(engine, made)
+    with engine.connect() as conn:
+        old = {
+            sid: (html, content_hash, updated)
+            for sid, html, content_hash, updated in conn.execute(
+                text("SELECT id, content_html, content_hash, updated_at FROM stories")
+            )
+        }
+    published = {sid for sid, (html, _, _) in old.items() if html}
+    assert len(published) == 5 and len(old) == 6, "five stories published, one merged away"
+
+    assert db.upgrade(url)[1].state == "current"
+    assert _snapshot(engine, made) == before, "every row and value kept"
+    with engine.connect() as conn:
+        status = dict(conn.execute(select(StoryRow.id, StoryRow.status)).all())
+    assert status == {sid: "ready" if sid in published else "merged" for sid in old}
+
+    config = _demo_config(url, tmp_path / "feeds")
+    with Pipeline(config) as pipeline:
+        shown = {s.id: s.content_html for s in pipeline.published_stories(everything=True)}
+        assert shown == {sid: old[sid][0] for sid in published}, "published as a9c4179 rendered"
+        assert pipeline.rewrite() == 5, "each stored story gains its coverage"
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(StoryRow.id, StoryRow.coverage_json, StoryRow.content_html).where(
+                    StoryRow.status == "ready"
+                )
+            ).all()
+        assert {sid for sid, coverage, html in rows if coverage and html is None} == published
+        rendered = {s.id: s.content_html for s in pipeline.published_stories(everything=True)}
+        assert rendered == shown, "rendered from the data: the HTML a9c4179 rendered"
+        pipeline.publish()
+        assert pipeline.rewrite() == 0, "nothing left to do"
+    with engine.connect() as conn:
+        after = {
+            sid: (content_hash, updated)
+            for sid, content_hash, updated in conn.execute(
+                text("SELECT id, content_hash, updated_at FROM stories")
+            )
+        }
+    assert after == {sid: (h, u) for sid, (_, h, u) in old.items()}, "no updated time moved"
+    feed = (tmp_path / "feeds" / "balanced.atom").read_text("utf-8")
+    assert all(atom_id(sid) in feed for sid in published)
+
+    migration = migrations.migration_engine(url)
+    with migration.begin() as conn:
+        command.downgrade(migrations.alembic_config(conn), "0007")
+    migration.dispose()
+    with engine.connect() as conn:
+        due = conn.execute(
+            text("SELECT id FROM stories WHERE input_hash IS NULL AND merged_into IS NULL")
+        ).scalars()
+        assert set(due) == published, "the older version rewrites (and renders) them"
     engine.dispose()
 
 

@@ -27,8 +27,10 @@ from aggregator.publish import (
     render_story_html,
     safe_url,
     status_notice,
+    story_path,
     write_atomic,
 )
+from aggregator.publish import story as story_module
 from aggregator.publish.files import publish_lock
 from aggregator.publish.html import render_index
 from aggregator.publish.jsonfeed import build_json_feed
@@ -848,3 +850,33 @@ def test_the_story_page_and_json_feed_show_who_owns_each_outlet(
     } <= listed, listed
     [shared] = page.xpath("//p[@class='owners']/text()")
     assert shared.startswith("Ridge Courier and Ridge Evening Star are owned by Harlow Media;")
+
+
+def test_a_template_change_reaches_every_stored_story_at_the_next_publish(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewrite stage stores data (no HTML); publishing renders it each time, so a change
+    to a template (here the "How each side headlined it" heading, as a new version would
+    change it) reaches the stories already stored without rewriting them, and their
+    ``updated`` time moves, since what readers see changed."""
+    pipeline = Pipeline(config)
+    pipeline.run_cycle()
+    with pipeline.session() as s:
+        rows = list(s.scalars(select(StoryRow)))
+        assert rows and all(r.rewrite_json and r.content_html is None for r in rows), "data only"
+    before = {s.id: s for s in pipeline.published_stories(everything=True)}
+    heading = "How each side put it"
+    assert not any(heading in s.content_html for s in before.values())
+    monkeypatch.setattr(story_module, "HEADLINES_TITLE", heading)
+    assert pipeline.rewrite() == 0, "nothing to rewrite: the inputs did not change"
+    pipeline.publish()
+    after = {s.id: s for s in pipeline.published_stories(everything=True)}
+    assert after.keys() == before.keys()
+    assert all(heading in s.content_html for s in after.values())
+    assert all(after[k].updated > before[k].updated for k in after), "what readers see changed"
+    feed = feedparser.parse((config.out_dir / "balanced.atom").read_bytes())
+    entries = [e for e in feed.entries if e.id in {atom_id(k) for k in after}]
+    assert len(entries) == len(after) and all(heading in e.content[0].value for e in entries)
+    for story in after.values():
+        page = (config.out_dir / story_path(story.id)).read_text(encoding="utf-8")
+        assert heading in page

@@ -193,6 +193,7 @@ def test_a_story_whose_related_story_changed_is_rechecked_after_a_crash(
     first.poll([outlets["other-words-kestrel"], outlets["other-words-harbor"]])
     first.extract_pending()
     first.rewrite(first.group())
+    first.publish()  # what readers see, and when it last changed
     before = left_story(first)
     assert [(n.code, n.side) for n in before.notes] == [("no_coverage", "right")]
     assert dam_report not in {r.url for r in before.related}, "the left article stands apart"
@@ -204,6 +205,7 @@ def test_a_story_whose_related_story_changed_is_rechecked_after_a_crash(
 
     again = Pipeline(config)
     assert again.rewrite() == 2, "the dam story (a new outlet) and the left story (its notes)"
+    again.publish()
     after = left_story(again)
     assert after.id == before.id
     (note,) = after.notes

@@ -21,6 +21,7 @@ from aggregator.config import Config
 from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
+from aggregator.publish.story import lede
 from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
 from aggregator.rewrite.attribution import ALL_LEAD_INS, attribute, proper_words, strip_dateline
 from aggregator.rewrite.body import BODY_MAX, BODY_MIN, body_of
@@ -37,7 +38,7 @@ from aggregator.rewrite.sentences import usable as _usable
 from aggregator.rewrite.summary import _plain_bonus
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
 from aggregator.text import comparable, cosine, split_sentences, terms
-from aggregator.vocab import SIDES, Side, side_of
+from aggregator.vocab import SIDES, Empty, Side, side_of
 from tests.conftest import SHARED
 from tests.site_events import stories_by_event
 from tests.stories import story_articles, word_overlap
@@ -173,7 +174,9 @@ def test_headline_is_neutral_and_first_reporter_named() -> None:
     assert result.headline == BRIDGE_PLAIN
     # Without the plain title, a framing in plain words still beats the shouted, loaded one.
     assert choose_headline([a for a in articles if a.source_id != "alpha"]) == BRIDGE_FRAMED
-    assert result.lede.startswith("Alpha Times first reported this story on November 20.")
+    assert lede(coverage_of(articles)).startswith(
+        "Alpha Times first reported this story on November 20."
+    )
     assert clean_title("Rates hold steady as inflation cools | Fox News") == (
         "Rates hold steady as inflation cools"
     )
@@ -390,16 +393,18 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
     # the summary's first three, so its view says what only it reports is told above.
     gamma = [x.text for a in articles if a.source_id == "gamma" for x in _sentences(a)]
     assert [s.text for s in result.summary_sentences[:3]] == gamma
-    assert result.conservative == ()
-    assert result.conservative_missing == (
-        "What only right-leaning outlets report here is told above."
+    assert result.conservative == () and result.conservative_missing == Empty.TOLD_ABOVE
+    assert "What only right-leaning outlets report here is told above." in render_story_html(
+        result, coverage_of(articles)
     )
     ferry = story_articles("ferry")
     result = rewrite_story(ferry)
     assert {s.source_id for s in result.progressive} == {"beta"}  # lean-left counts as left
     # Gamma Post's two usable sentences are both claims Beta Daily reports too: common ground,
     # so its view says it adds nothing of its own rather than repeat them.
-    assert result.conservative == () and "only right-leaning" in result.conservative_missing
+    assert result.conservative == () and result.conservative_missing in set(Empty)
+    shown = render_story_html(result, coverage_of(ferry))
+    assert "only right-leaning outlets report" in shown
     assert {o for s in result.common_ground for o, _, _ in s.reported_by} >= {"Gamma Post"}
 
 
@@ -454,6 +459,7 @@ def test_provenance_is_stored_and_each_attributed_outlet_links_to_its_article(
         entries = {e.id: e for e in s.scalars(select(EntryRow))}
     rows = stored(pipeline)
     assert set(rows) == set(stories_by_event(pipeline).values())  # the fixture's events
+    shown = {s.id: s.content_html for s in pipeline.published_stories(everything=True)}
     for row in rows.values():
         result = rewrite_from_json(row.rewrite_json or "")
         assert result.summary == row.summary
@@ -466,7 +472,7 @@ def test_provenance_is_stored_and_each_attributed_outlet_links_to_its_article(
             assert sentence.link == entry.link
         for sentence in result.body:
             link = f'<a href="{escape(sentence.link or "", quote=True)}">'
-            assert f"{link}{escape(sentence.source_name)}</a>" in (row.content_html or "")
+            assert f"{link}{escape(sentence.source_name)}</a>" in shown[row.id]
 
 
 def test_a_story_is_rewritten_only_when_its_inputs_change(config: Config) -> None:
@@ -492,6 +498,7 @@ def test_a_story_is_rewritten_only_when_its_inputs_change(config: Config) -> Non
         assert entry is not None and entry.text
         entry.text += "\n\n"  # a changed input that changes nothing a reader sees
     assert pipeline.rewrite([story_id]) == 1
+    pipeline.publish()
     same = stored(pipeline)[story_id]
     assert same.input_hash != before[story_id].input_hash
     assert (same.updated_at, same.content_hash) == (
@@ -505,6 +512,8 @@ def test_a_story_is_rewritten_only_when_its_inputs_change(config: Config) -> Non
         lead = split_sentences(entry.text)[0]
         entry.text = entry.text.replace(lead, lead.replace(" the ", " the newly reported ", 1))
     assert pipeline.rewrite([story_id]) == 1
+    assert stored(pipeline)[story_id].updated_at == before[story_id].updated_at, "not yet shown"
+    pipeline.publish()
     changed = stored(pipeline)[story_id]
     assert changed.content_hash != before[story_id].content_hash
     assert changed.updated_at > before[story_id].updated_at  # type: ignore[operator]

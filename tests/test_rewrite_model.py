@@ -20,7 +20,7 @@ from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
 from aggregator.rewrite import coverage_of, guard, rewrite_story
 from aggregator.rewrite.model import PROMPT_FILE, ModelRewriter, parse_answer
-from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
+from aggregator.store.schema import EntryRow, StoryRow, StoryStatus, rewrite_from_json
 from aggregator.text import split_sentences
 from tests.conftest import FIXTURES, hang, make_config, respond
 from tests.fake_openai import CHAT_PATH, ChatLog, chat, fault
@@ -282,7 +282,7 @@ def test_pipeline_uses_the_model_and_never_sends_an_unchanged_story_twice(
     pipeline = Pipeline(config)
     assert methods(pipeline) == [("model", None)] * STORIES
     with pipeline.session() as s:
-        html = " ".join(r.content_html or "" for r in s.scalars(select(StoryRow)))
+        html = " ".join(x.content_html for x in pipeline.published_stories(everything=True))
         for row in s.scalars(select(StoryRow)):
             members = set(s.scalars(select(EntryRow.id).where(EntryRow.story_id == row.id)))
             body = rewrite_from_json(row.rewrite_json or "").body
@@ -306,7 +306,8 @@ def test_pipeline_falls_back_on_429_and_tries_again_next_cycle(
     tried = sorted(bool(f and "HTTP 429" in f) for _, f in fell_back)
     assert tried == [False] * (STORIES - 2) + [True, True]
     with pipeline.session() as s:
-        assert all(r.content_html for r in s.scalars(select(StoryRow))), "published meanwhile"
+        rows = list(s.scalars(select(StoryRow)))
+        assert all(r.status == StoryStatus.READY for r in rows), "published meanwhile"
 
     web.routes[CHAT_PATH] = chat(echo_answer, log)
     pipeline.run_cycle()  # nothing new was polled; the stories are retried anyway
@@ -334,8 +335,8 @@ def test_pipeline_keeps_the_extractive_story_when_the_guard_rejects(
     assert all("number '9999' is not in its sources" in (f or "") for _, f in results)
     pipeline.run_cycle()
     assert len(log) == STORIES, "a rejected answer is final: not sent again"
-    with pipeline.session() as s:
-        assert not any("9,999" in (r.content_html or "") for r in s.scalars(select(StoryRow)))
+    shown = pipeline.published_stories(everything=True)
+    assert len(shown) == STORIES and not any("9,999" in x.content_html for x in shown)
 
 
 def test_a_paragraph_citing_several_outlets_links_each_of_them(web: SampleWeb) -> None:

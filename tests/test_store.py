@@ -26,10 +26,10 @@ from aggregator.models import (
     StoryRewrite,
 )
 from aggregator.pipeline import Pipeline
-from aggregator.rewrite import rewrite_story
+from aggregator.rewrite import coverage_of, rewrite_story
 from aggregator.store import Store
 from aggregator.store import schema as db
-from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, connect, utcnow
+from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, StoryStatus, connect, utcnow
 from tests.conftest import extra_source, make_config, respond
 from tests.site_events import EVENTS, stories_by_event
 from tests.stories import story_articles
@@ -53,7 +53,7 @@ def test_cycle_on_postgresql_matches_sqlite(config: Config, pg_url: str) -> None
     assert again.new_entries == 0
     with pg.session() as s:
         assert s.scalar(select(func.count()).select_from(EntryRow)) == lite.new_entries
-        assert s.scalar(select(func.count()).where(StoryRow.content_html.is_(None))) == 0
+        assert s.scalar(select(func.count()).where(StoryRow.status != StoryStatus.READY)) == 0
     pg.engine.dispose()
 
 
@@ -233,31 +233,42 @@ def test_the_store_records_text_grouping_rewrites_and_prunes(tmp_path: Path, bac
         saved = StoryRewrite(
             input_hash="h1",
             rewrite=result,
-            content_html="<p>the story</p>",
+            coverage=coverage_of(story_articles("fares")),
             leans=("left", "right"),
             related=(RelatedLink("https://a.invalid/early", "A News", "left"),),
             attribution=Attribution("a", (("a", "A News", "left", None),), 1, 0, 1, False),
-            content_hash="c1",
         )
+        assert store.published_stories() == [], "not published before its rewrite"
         assert store.save_rewrite("one", saved)
         assert store.save_rewrite("nowhere", saved) is False
         (story,) = store.published_stories()
-        assert (story.id, story.headline, story.content_html) == (
+        # Data, as the rewrite stage stored it: publishing renders it (content_html is ours).
+        assert (story.id, story.headline, story.rewrite, story.coverage, story.content_html) == (
             "one",
             result.headline,
-            "<p>the story</p>",
+            result,
+            saved.coverage,
+            "",
         )
         assert story.published == day and story.related == saved.related
+        assert story.content_hash is None and story.updated == day, "never shown yet"
         assert "one" not in store.stories_to_rewrite()
-        store.save_rewrite("one", replace(saved, input_hash="h2"))  # readers see nothing new
-        assert store.published_stories()[0].updated == story.updated
-        store.save_rewrite("one", replace(saved, content_hash="c2"))
-        assert store.published_stories()[0].updated > story.updated
+        shown_at = day + timedelta(days=1)
+        store.record_shown({"one": "c1"}, shown_at)
+        assert (
+            store.published_stories()[0].updated,
+            store.published_stories()[0].content_hash,
+        ) == (
+            shown_at,
+            "c1",
+        )
+        store.save_rewrite("one", replace(saved, input_hash="h2"))  # a rewrite moves no time
+        assert store.published_stories()[0].updated == shown_at
         # A story that gains an entry is due a rewrite in the grouping's own transaction, so
         # a process killed before its rewrite stage leaves it marked (test_crash.py).
         store.record_grouping([EntryGrouped(late, "one", copy, day + timedelta(hours=2))])
         assert "one" in store.stories_to_rewrite()
-        assert store.published_stories()[0].content_html == "<p>the story</p>", "still shown"
+        assert store.published_stories()[0].rewrite == result, "still shown"
 
         now = utcnow()
         kept = store.prune_entries(day + timedelta(hours=1, minutes=30), now, day)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -47,8 +48,25 @@ class Publishing:
     # --- publish -------------------------------------------------------------------------------
 
     def published_stories(self, *, everything: bool = False) -> list[PublishedStory]:
-        """The newest ``feed_size`` stories (or all, for the archive pages), newest first."""
-        return self.store.published_stories(None if everything else self.settings.feed_size)
+        """The newest ``feed_size`` stories (or all, for the archive pages), newest first,
+        rendered from their stored rewrites."""
+        stored = self.store.published_stories(None if everything else self.settings.feed_size)
+        return [publish.rendered(s) for s in stored]
+
+    def shown(self, stories: Sequence[PublishedStory]) -> list[PublishedStory]:
+        """The stories with their ``updated`` time moved to now where what readers see changed
+        since they were last published (recorded first, so the feed never shows a time the
+        database does not have)."""
+        now = utcnow()
+        changed = {s.id: h for s in stories if (h := publish.shown_hash(s)) != s.content_hash}
+        if changed:
+            self.store.record_shown(changed, now)
+        return [
+            dataclasses.replace(s, updated=now, content_hash=changed[s.id])
+            if s.id in changed
+            else s
+            for s in stories
+        ]
 
     def retired_stories(self, days: int = RETIRED_DAYS) -> list[RetiredStory]:
         """Stories merged into another in the last ``days`` days, newest first: long enough
@@ -69,7 +87,7 @@ class Publishing:
             if strays:
                 log.warning("publish: removed %d temporary files a killed publish left", strays)
             result = publish.publish_site(
-                self.published_stories(everything=True),
+                self.shown(self.published_stories(everything=True)),
                 self.settings,
                 self.failing_sources(),
                 out,

@@ -118,8 +118,9 @@ class Rewriting:
     def _rewrite_one(self, story_id: str) -> bool:
         """Rewrite one story if its inputs changed; store it in one transaction.
 
-        The model (if any) is asked outside any transaction; the story's ``updated`` time
-        moves only when what readers see changed.
+        The model (if any) is asked outside any transaction. A story stored before 0008 whose
+        inputs did not change keeps its stored rewrite and gains its coverage, so that
+        publishing can render it (and nothing a reader sees moves).
         """
         inputs = self.store.rewrite_inputs(story_id)
         if inputs is None or not inputs.entries:
@@ -128,17 +129,19 @@ class Rewriting:
         notes = self._coverage_notes(story_id, articles)
         image = lead_image(articles, lambda url: publish.safe_url(url) is not None)
         input_hash = self._input_hash(articles, notes, image)
-        if inputs.input_hash == input_hash and inputs.rewritten:
-            return False
-        result = rewrite.rewrite_story(
-            articles, summary_words=self.options.summary_words, notes=notes
-        )
         final = True
-        if self.model is not None:
-            outcome = self.model.rewrite(input_hash, articles, result, label=story_id)
-            result, final = outcome.rewrite, outcome.final
+        if inputs.input_hash == input_hash and inputs.legacy is not None:
+            result = inputs.legacy  # stored before 0008: unchanged, its coverage to be added
+        elif inputs.input_hash == input_hash and inputs.rewritten:
+            return False
+        else:
+            result = rewrite.rewrite_story(
+                articles, summary_words=self.options.summary_words, notes=notes
+            )
+            if self.model is not None:
+                outcome = self.model.rewrite(input_hash, articles, result, label=story_id)
+                result, final = outcome.rewrite, outcome.final
         coverage = rewrite.coverage_of(articles)
-        content_html = publish.render_story_html(result, coverage)
         # Every stored article can be reached from the feed: a syndicated copy is not
         # rewritten separately, but keeps its own link, titled with its outlet.
         related = [
@@ -149,18 +152,15 @@ class Rewriting:
             for name, lean, link, _ in a.via
             if link
         ]
-        shown = [result.headline, result.summary, content_html, _related_json(related)]
-        shown += [dataclasses.astuple(image)] if image else []
         return self.store.save_rewrite(
             story_id,
             StoryRewrite(
                 input_hash=input_hash if final else None,  # None: try the model again
                 rewrite=result,
-                content_html=content_html,
+                coverage=coverage,
                 leans=coverage.leans,
                 related=tuple(related),
                 attribution=attribution(articles, coverage, result.notes),
-                content_hash=_hash(json.dumps(shown)),
                 image=image,
             ),
         )
@@ -265,12 +265,6 @@ def _owners(articles: Sequence[StoryArticle]) -> list[object]:
     if not any(a.owner or a.via_owners for a in articles):
         return []
     return [[a.owner, a.via_owners] for a in articles]
-
-
-def _related_json(related: Sequence[RelatedLink]) -> list[dict[str, str]]:
-    """The links as the content hash reads them; an unknown owner left out, so a story
-    without owners keeps the hash it had before owners were known."""
-    return [{k: v for k, v in dataclasses.asdict(r).items() if v or k != "owner"} for r in related]
 
 
 def _hash(text: str) -> str:

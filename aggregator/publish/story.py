@@ -7,6 +7,9 @@ is cleaned again by the one sanitizer when it is published.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -23,7 +26,7 @@ from aggregator.models import (
 )
 from aggregator.publish.sanitize import safe_url
 from aggregator.text import join_names
-from aggregator.vocab import SIDES, Lean, Side, side_of
+from aggregator.vocab import SIDES, Empty, Lean, Side, side_of
 
 _NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
 LEAN_LABELS: dict[str, str] = {
@@ -245,9 +248,35 @@ def shared_owners_html(coverage: Coverage) -> str:
     return "".join(f'<p class="owners">{escape(line)}</p>' for line in said)
 
 
+def lede(coverage: Coverage) -> str:
+    """Who reported the story first, and when; who else covered it ("X first reported this
+    story on December 7. It was also covered by Y and Z.")."""
+    others = [name for name, _, _ in coverage.outlets if name != coverage.first_source]
+    date = f"{coverage.first_published:%B} {coverage.first_published.day}"
+    said = f"{coverage.first_source} first reported this story on {date}."
+    if others:
+        said += f" It was also covered by {join_names(others)}."
+    return said
+
+
+def empty_text(code: str | None, side: Side | None = None) -> str | None:
+    """Why a section has no sentence (:class:`~aggregator.vocab.Empty`), in words: a side's
+    view (``side``) or Common Ground (no side)."""
+    if code is None:
+        return None
+    if side is None:
+        if code == Empty.TOLD_ABOVE:
+            return "What left- and right-leaning outlets both report is told above."
+        return "Left- and right-leaning outlets do not yet report the same facts here."
+    if code == Empty.TOLD_ABOVE:
+        return f"What only {side}-leaning outlets report here is told above."
+    return f"Nothing here that only {side}-leaning outlets report or argue."
+
+
 def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     """The story's HTML body: sourcing, attributed body, sources, Different Perspectives."""
-    parts = [f'<p class="sourcing">{escape(rewrite.lede)} {escape(coverage_line(coverage))}</p>']
+    sourcing = f"{lede(coverage)} {coverage_line(coverage)}"
+    parts = [f'<p class="sourcing">{escape(sourcing)}</p>']
     if coverage.via:
         names = ", ".join(
             f"{name} ({LEAN_LABELS.get(lean, lean)})" for name, lean, _ in coverage.via
@@ -288,7 +317,7 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
             "progressive",
             "Progressive View",
             rewrite.progressive,
-            rewrite.progressive_missing,
+            empty_text(rewrite.progressive_missing, Side.LEFT),
             notes.get(Side.LEFT),
         )
     )
@@ -297,16 +326,37 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
             "conservative",
             "Conservative View",
             rewrite.conservative,
-            rewrite.conservative_missing,
+            empty_text(rewrite.conservative_missing, Side.RIGHT),
             notes.get(Side.RIGHT),
         )
     )
-    common_missing = rewrite.common_ground_missing
+    common_missing = empty_text(rewrite.common_ground_missing)
     if absence_notes(rewrite.notes) and not rewrite.common_ground:
         common_missing = common_ground_note(rewrite.notes)
     parts.append(_section("common-ground", "Common Ground", rewrite.common_ground, common_missing))
     parts.append("</div>")
     return "".join(parts)
+
+
+def rendered(story: PublishedStory) -> PublishedStory:
+    """The story with its HTML body rendered from its stored rewrite and coverage, with
+    today's templates: a template change reaches every stored story at the next publish. A
+    story stored before 0008 and not rewritten since keeps the HTML stored with it."""
+    if story.rewrite is None or story.coverage is None:
+        return story
+    return dataclasses.replace(story, content_html=render_story_html(story.rewrite, story.coverage))
+
+
+def shown_hash(story: PublishedStory) -> str:
+    """What readers are shown of a rendered story, hashed: its ``updated`` time moves only
+    when this changes. An unknown owner is left out, so a story without owners keeps the
+    hash it had before owners were known (and every story the hash versions before 0008 gave)."""
+    related = [
+        {k: v for k, v in dataclasses.asdict(r).items() if v or k != "owner"} for r in story.related
+    ]
+    shown: list[object] = [story.headline, story.summary, story.content_html, related]
+    shown += [dataclasses.astuple(story.image)] if story.image else []
+    return hashlib.sha256(json.dumps(shown).encode()).hexdigest()
 
 
 NAMED_DOWN = 3  # sources named in the status line; the rest are counted

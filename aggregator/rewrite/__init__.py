@@ -8,7 +8,7 @@ outputs is a source's sentence with its provenance. One module per decision:
 - ``claims``: the sentences of different outlets that state one claim;
 - ``ranking``: how central a sentence is (LexRank and more), MMR, a claim's plainest wording;
 - ``attribution``: how a sentence names its outlet in prose (the lead-ins);
-- ``coverage``: who covered the story, who was first (the lede);
+- ``coverage``: who covered the story, who was first;
 - ``context``: ``StoryContext``, all of the above read once per story, frozen;
 - one per section, each a function of the context: ``headline``, ``summary``, ``body``,
   ``views`` (Different Perspectives), ``common_ground``;

@@ -25,6 +25,7 @@ from aggregator.rewrite.sentences import (
     shown_before,
     stands_alone,
 )
+from aggregator.vocab import Empty
 
 COMMON_GROUND_CLAIMS = 4  # claims shown under Common Ground
 
@@ -56,9 +57,9 @@ def common_ground_of(ctx: StoryContext, read: Sequence[str] = ()) -> Section:
     if not common and any(
         shown_before(s.text, read) for c in ctx.claims if c.both_sides for s in c.sentences
     ):
-        return Section((), "What left- and right-leaning outlets both report is told above.")
+        return Section((), Empty.TOLD_ABOVE)
     if not common:
-        return Section((), "Left- and right-leaning outlets do not yet report the same facts here.")
+        return Section((), Empty.NONE_FOUND)
     return Section(common)
 
 

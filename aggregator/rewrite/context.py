@@ -20,7 +20,7 @@ from aggregator.rewrite.coverage import coverage_of
 from aggregator.rewrite.ranking import Vector, centrality
 from aggregator.rewrite.sentences import clean_title, sentences_of
 from aggregator.text import add_terms, split_sentences, terms
-from aggregator.vocab import Side, side_of
+from aggregator.vocab import Empty, Side, side_of
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,7 @@ def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
 
 @dataclass(frozen=True)
 class Section:
-    """A section's sentences, and what the reader is told when it has none (``None``: nothing
-    of ours, a coverage note says why)."""
+    """A section's sentences, and why it has none (``None``: a coverage note says why)."""
 
     sentences: tuple[Sentence, ...]
-    missing: str | None = None
+    missing: Empty | None = None

@@ -1,5 +1,5 @@
 """Who covered a story and who reported it first: the outlets by lean (copies credited to the
-original), each article's title, who owns the outlets, and the lede that says so ("X first
+original), each article's title, who owns the outlets. Publishing says so in the lede ("X first
 reported this story on December 7. It was also covered by Y and Z.").
 """
 
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from aggregator.models import Coverage, StoryArticle
 from aggregator.rewrite.sentences import clean_title
-from aggregator.text import join_names
 from aggregator.vocab import LEANS
 
 
@@ -47,13 +46,3 @@ def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
             )
         ),
     )
-
-
-def lede(coverage: Coverage) -> str:
-    """Who reported the story first, and when; who else covered it."""
-    others = [name for name, _, _ in coverage.outlets if name != coverage.first_source]
-    date = f"{coverage.first_published:%B} {coverage.first_published.day}"
-    lede = f"{coverage.first_source} first reported this story on {date}."
-    if others:
-        lede += f" It was also covered by {join_names(others)}."
-    return lede

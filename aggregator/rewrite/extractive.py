@@ -9,7 +9,7 @@ model, no network: the same articles always give the same story.
 This module only puts the sections together, in the order a reader meets them; each is a
 function of the story's :class:`~.context.StoryContext` (read once: sentences, vectors,
 centrality, claims) and of what the reader has read before it, and each is decided in its own
-module: :mod:`.headline`, :mod:`.summary`, :mod:`.coverage` (the lede), :mod:`.body`,
+module: :mod:`.headline`, :mod:`.summary`, :mod:`.coverage` (who was first), :mod:`.body`,
 :mod:`.views` (Different Perspectives), :mod:`.common_ground`.
 """
 
@@ -21,7 +21,6 @@ from aggregator.models import CoverageNote, Rewrite, StoryArticle
 from aggregator.rewrite.body import body_of
 from aggregator.rewrite.common_ground import common_ground_of
 from aggregator.rewrite.context import StoryContext, story_context
-from aggregator.rewrite.coverage import lede
 from aggregator.rewrite.headline import choose_headline
 from aggregator.rewrite.summary import SUMMARY_WORDS, summary_of
 from aggregator.rewrite.views import view_of
@@ -55,7 +54,6 @@ def rewrite_story(
         headline=headline,
         summary=" ".join(s.attributed or s.text for s in summary) or headline,
         summary_sentences=summary,
-        lede=lede(ctx.coverage),
         body=body,
         progressive=progressive.sentences,
         conservative=conservative.sentences,

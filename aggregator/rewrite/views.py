@@ -23,7 +23,7 @@ from aggregator.rewrite.sentences import (
     stands_alone,
 )
 from aggregator.text import cosine
-from aggregator.vocab import Side
+from aggregator.vocab import Empty, Side
 
 PERSPECTIVE_SENTENCES = 3
 
@@ -42,8 +42,8 @@ def view_of(ctx: StoryContext, side: Side, read: Sequence[str] = ()) -> Section:
             for a in articles
             for s in ctx.quotable.get(a.entry_id, [])
         ):
-            return Section((), f"What only {side}-leaning outlets report here is told above.")
-        return Section((), f"Nothing here that only {side}-leaning outlets report or argue.")
+            return Section((), Empty.TOLD_ABOVE)
+        return Section((), Empty.NONE_FOUND)
     return Section(sentences)
 
 

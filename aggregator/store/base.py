@@ -7,7 +7,7 @@ in or out is plain data (:mod:`aggregator.models`, builtins), never a row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -158,16 +158,23 @@ class StoreType(Protocol):
 
     def published_stories(self, limit: int | None = None) -> list[PublishedStory]:
         """The newest ``limit`` rewritten stories (all when None), newest first, with their
-        storylines' other events."""
+        storylines' other events: their rewrites and coverage as data, for publishing to
+        render (``content_html`` is "" but for a story stored before 0008)."""
+
+    def record_shown(self, shown: Mapping[str, str], at: datetime) -> None:
+        """Stories whose shown content changed (id: its new ``content_hash``): their
+        ``updated`` time moves to ``at``, in one transaction."""
 
     def retired_stories(self, since: datetime) -> list[RetiredStory]:
         """Stories merged since ``since`` into a story that is published, newest first."""
 
     def stories_to_rewrite(self) -> set[str]:
-        """Stories never rewritten, or whose model rewrite should be tried again."""
+        """Stories never rewritten, whose model rewrite should be tried again, or stored
+        before 0008 (their coverage is to be stored)."""
 
     def rewrite_inputs(self, story_id: str) -> RewriteInputs | None:
-        """What the story's rewrite is made from (None: no such story)."""
+        """What the story's rewrite is made from (None: no such story); a story stored
+        before 0008 also brings its stored rewrite (``legacy``)."""
 
     def related_stories(self, story_ids: Collection[str]) -> set[str]:
         """The live stories ``related_coverage`` links to any of ``story_ids`` (either way),
@@ -179,8 +186,8 @@ class StoreType(Protocol):
         most related first."""
 
     def save_rewrite(self, story_id: str, rewrite: StoryRewrite) -> bool:
-        """Store a story's rewrite in one transaction; its ``updated`` time moves only when
-        what readers see changed. False when the story is gone (pruned meanwhile)."""
+        """Store a story's rewrite as data in one transaction; the story is then published.
+        False when the story is gone (pruned meanwhile)."""
 
     # --- health and metrics (``health.py``) ----------------------------------------------------
 

@@ -19,7 +19,7 @@ from aggregator.models import (
 )
 from aggregator.store._base import StoreBase
 from aggregator.store.entries import grouping_mark, stored_entries
-from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, utcnow
+from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, StoryStatus, utcnow
 
 # One executemany for a run of entries placed between two merges.
 _PLACE = (
@@ -126,7 +126,8 @@ def _merge_story(s: Session, retired: str, kept: str) -> None:
         return
     old.merged_into = kept
     old.merged_at = utcnow()
-    old.content_html = None  # off the feed: its articles are in the older story now
+    old.status = StoryStatus.MERGED  # off the feed: its articles are in the older story now
+    old.content_html = None
     row.input_hash = None  # to be rewritten, even if we die before the rewrite stage
     row.first_published = min(row.first_published, old.first_published)
     row.last_published = max(row.last_published, old.last_published)

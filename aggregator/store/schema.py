@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from aggregator import migrations
 from aggregator.errors import ConfigError, Unavailable
 from aggregator.errors import SchemaError as SchemaError  # what connect() raises
-from aggregator.models import CoverageNote, LeadImage, Rewrite, Sentence
-from aggregator.vocab import Side
+from aggregator.models import Coverage, CoverageNote, LeadImage, Rewrite, Sentence
+from aggregator.vocab import Empty, Side
 
 
 def utcnow() -> datetime:
@@ -181,6 +182,14 @@ class TombstoneRow(Base):
     )
 
 
+class StoryStatus(StrEnum):
+    """Where a story stands: grouped and not yet rewritten, published, or folded into another."""
+
+    NEW = "new"
+    READY = "ready"
+    MERGED = "merged"
+
+
 class StoryRow(Base):
     """A story: its fixed id, its time span and its current rewrite."""
 
@@ -192,13 +201,23 @@ class StoryRow(Base):
     last_published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     headline: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
-    rewrite_json: Mapped[str | None] = mapped_column(Text)  # sentences with their provenance
+    # Where it stands: new (not yet rewritten), ready (rewritten: published), merged.
+    status: Mapped[str] = mapped_column(
+        String(16), default=StoryStatus.NEW, server_default=StoryStatus.NEW
+    )
+    # Its rewrite as data (sentences with their provenance, sections, notes as codes) and who
+    # covered it (``Coverage``): what publishing renders, with its templates, at every publish.
+    rewrite_json: Mapped[str | None] = mapped_column(Text)
+    coverage_json: Mapped[str | None] = mapped_column(Text)
+    # The HTML a version before 0008 rendered and stored: published as it is until the story is
+    # next rewritten (which stores its coverage and clears this).
     content_html: Mapped[str | None] = mapped_column(Text)
     leans_json: Mapped[str | None] = mapped_column(Text)
     related_json: Mapped[str | None] = mapped_column(Text)
     input_hash: Mapped[str | None] = mapped_column(String(64))  # what the rewrite was made from
-    content_hash: Mapped[str | None] = mapped_column(String(64))  # what the rewrite says
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # content last changed
+    # What readers were last shown (publishing hashes it); ``updated_at`` moves when it changes.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Folded into this older story: the row stays so that its id is never reused, and the
     # feed drops it (its articles now belong to the older story).
     merged_into: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -425,7 +444,15 @@ def rewrite_to_json(rewrite: Rewrite) -> str:
 
 
 def rewrite_from_json(text: str) -> Rewrite:
+    """A stored rewrite; one stored before 0008 (a lede, an empty section's reason in the
+    words the reader was shown) is read as its codes (``vocab.Empty``), its lede left to
+    publishing. Reasons older versions worded otherwise read as none: their stories' inputs
+    changed since (the rewrite's version is in the input hash), so they are rewritten anew."""
     data = json.loads(text)
+    if "lede" in data:
+        del data["lede"]
+        for key, side in _SECTIONS:
+            data[key] = _wordings(side).get(data.get(key) or "")
     for key in ("body", "progressive", "conservative", "common_ground", "summary_sentences"):
         data[key] = tuple(
             Sentence(
@@ -440,6 +467,47 @@ def rewrite_from_json(text: str) -> Rewrite:
     data["unavailable"] = tuple(data.get("unavailable", ()))
     data["notes"] = notes_from_json(data.get("notes", []))
     return Rewrite(**data)
+
+
+# The reasons an empty section gave before 0008, in the words the reader was shown.
+_SECTIONS: tuple[tuple[str, str | None], ...] = (
+    ("progressive_missing", "left"),
+    ("conservative_missing", "right"),
+    ("common_ground_missing", None),
+)
+
+
+def _wordings(side: str | None) -> dict[str, Empty]:
+    if side is None:
+        return {
+            "What left- and right-leaning outlets both report is told above.": Empty.TOLD_ABOVE,
+            "Left- and right-leaning outlets do not yet report the same facts here.": (
+                Empty.NONE_FOUND
+            ),
+        }
+    return {
+        f"What only {side}-leaning outlets report here is told above.": Empty.TOLD_ABOVE,
+        f"Nothing here that only {side}-leaning outlets report or argue.": Empty.NONE_FOUND,
+    }
+
+
+def coverage_to_json(coverage: Coverage) -> str:
+    return json.dumps(dataclasses.asdict(coverage), ensure_ascii=False, default=str)
+
+
+def coverage_from_json(text: str) -> Coverage:
+    data = json.loads(text)
+    return Coverage(
+        **{
+            **{k: tuple(tuple(v) for v in data[k]) for k in _COVERAGE_PAIRS},
+            "first_source": data["first_source"],
+            "first_published": datetime.fromisoformat(data["first_published"]),
+            "leans": tuple(data["leans"]),
+        }
+    )
+
+
+_COVERAGE_PAIRS = ("outlets", "via", "articles", "copies", "owners")  # tuples of tuples
 
 
 def image_to_json(image: LeadImage | None) -> str | None:

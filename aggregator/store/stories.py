@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
 from aggregator.models import (
@@ -25,12 +25,15 @@ from aggregator.store.schema import (
     EntryRow,
     RelatedRow,
     StoryRow,
+    StoryStatus,
+    coverage_from_json,
+    coverage_to_json,
     image_from_json,
     image_to_json,
     notes_from_json,
     notes_to_json,
+    rewrite_from_json,
     rewrite_to_json,
-    utcnow,
 )
 
 _CHUNK = 500  # ids in one IN (...): well inside every backend's limit on parameters
@@ -48,7 +51,7 @@ class StoriesMixin(StoreBase):
         with self.session() as s:
             query = (
                 select(StoryRow)
-                .where(StoryRow.content_html.is_not(None), StoryRow.merged_into.is_(None))
+                .where(StoryRow.status == StoryStatus.READY)
                 .order_by(StoryRow.last_published.desc(), StoryRow.id)
             )
             if limit is not None:
@@ -64,11 +67,7 @@ class StoriesMixin(StoreBase):
                         StoryRow.headline,
                         StoryRow.first_published,
                     )
-                    .where(
-                        StoryRow.storyline_id.in_(wanted),
-                        StoryRow.content_html.is_not(None),
-                        StoryRow.merged_into.is_(None),
-                    )
+                    .where(StoryRow.storyline_id.in_(wanted), StoryRow.status == StoryStatus.READY)
                     .order_by(StoryRow.first_published, StoryRow.id)
                 )
                 for line_id, sid, headline, when in events:
@@ -84,7 +83,7 @@ class StoriesMixin(StoreBase):
                         id=row.id,
                         headline=row.headline or "",
                         summary=row.summary or "",
-                        content_html=row.content_html or "",
+                        content_html="" if row.coverage_json else row.content_html or "",
                         published=row.first_published,
                         updated=row.updated_at or row.first_published,
                         leans=tuple(json.loads(row.leans_json or "[]")),
@@ -96,9 +95,25 @@ class StoriesMixin(StoreBase):
                         later=tuple(line[place + 1 :]),
                         notes=notes_from_json(row.notes_json),
                         image=image_from_json(row.image_json),
+                        rewrite=rewrite_from_json(row.rewrite_json)
+                        if row.coverage_json and row.rewrite_json
+                        else None,
+                        coverage=coverage_from_json(row.coverage_json)
+                        if row.coverage_json
+                        else None,
+                        content_hash=row.content_hash,
                     )
                 )
             return stories
+
+    def record_shown(self, shown: Mapping[str, str], at: datetime) -> None:
+        with self.session.begin() as s:
+            for story_id, content_hash in sorted(shown.items()):
+                s.execute(
+                    update(StoryRow)
+                    .where(StoryRow.id == story_id)
+                    .values(content_hash=content_hash, updated_at=at)
+                )
 
     def retired_stories(self, since: datetime) -> list[RetiredStory]:
         kept = aliased(StoryRow)
@@ -106,7 +121,7 @@ class StoriesMixin(StoreBase):
             rows = s.execute(
                 select(StoryRow.id, StoryRow.merged_into, kept.headline, StoryRow.merged_at)
                 .join(kept, kept.id == StoryRow.merged_into)
-                .where(StoryRow.merged_at >= since, kept.content_html.is_not(None))
+                .where(StoryRow.merged_at >= since, kept.status == StoryStatus.READY)
                 .order_by(StoryRow.merged_at.desc(), StoryRow.id)
             ).all()
         return [
@@ -122,7 +137,12 @@ class StoriesMixin(StoreBase):
             return set(
                 s.scalars(
                     select(StoryRow.id).where(
-                        StoryRow.rewrite_json.is_(None) | StoryRow.input_hash.is_(None)
+                        StoryRow.rewrite_json.is_(None)
+                        | StoryRow.input_hash.is_(None)
+                        | (
+                            (StoryRow.status == StoryStatus.READY)
+                            & StoryRow.coverage_json.is_(None)
+                        )
                     )
                 )
             )
@@ -133,7 +153,10 @@ class StoriesMixin(StoreBase):
             if story is None:
                 return None
             entries = stored_entries(s, EntryRow.story_id == story_id)
-            return RewriteInputs(story.input_hash, bool(story.rewrite_json), tuple(entries))
+            legacy = None
+            if story.rewrite_json and not story.coverage_json:
+                legacy = rewrite_from_json(story.rewrite_json)
+            return RewriteInputs(story.input_hash, bool(story.rewrite_json), tuple(entries), legacy)
 
     def related_stories(self, story_ids: Collection[str]) -> set[str]:
         wanted = sorted(story_ids)
@@ -207,7 +230,9 @@ class StoriesMixin(StoreBase):
             story.rewrite_json = rewrite_to_json(rewrite.rewrite)
             story.headline = rewrite.rewrite.headline
             story.summary = rewrite.rewrite.summary
-            story.content_html = rewrite.content_html
+            story.coverage_json = coverage_to_json(rewrite.coverage)
+            story.content_html = None  # rendered at every publish from now on
+            story.status = StoryStatus.READY
             story.leans_json = json.dumps(list(rewrite.leans))
             story.related_json = json.dumps([dataclasses.asdict(r) for r in rewrite.related])
             credit = rewrite.attribution
@@ -219,7 +244,4 @@ class StoriesMixin(StoreBase):
             story.blindspot = credit.blindspot
             story.notes_json = notes_to_json(rewrite.rewrite.notes)
             story.image_json = image_to_json(rewrite.image)
-            if story.content_hash != rewrite.content_hash:
-                story.content_hash = rewrite.content_hash
-                story.updated_at = utcnow()
             return True
