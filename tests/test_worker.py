@@ -281,6 +281,25 @@ def test_three_workers_share_the_feeds_three_cycles(tmp_path: Path, pg_url: str)
         assert [proc.returncode for proc in c.workers] == [0] * WORKERS
 
 
+def test_the_wait_fails_on_a_hung_worker(tmp_path: Path, pg_url: str) -> None:
+    """The waits above count a worker's CPU time as progress, so a starved worker is not taken
+    for a hung one; a hung one must still fail them. A worker stopped (SIGSTOP) mid-cycle, so
+    it neither logs, nor requests, nor stores, nor uses CPU, fails the wait once ``seconds``
+    pass without progress, well before the overall cap."""
+    with cluster(tmp_path, pg_url, batch=1, delay=0.3) as c:
+        c.start(1)
+        c.wait(lambda: sum(c.server.counts(1).values()) >= 10, 60, "ten feeds polled")
+        (worker,) = c.workers
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(AssertionError, match="without progress"):
+                c.wait(lambda: c.settled(FEEDS * PER_CYCLE), 5, "a hung worker")
+            assert time.monotonic() - started < 5 * 10, "failed on its hang, not the cap"
+        finally:
+            worker.send_signal(signal.SIGCONT)
+
+
 def test_a_killed_worker_loses_nothing(tmp_path: Path, pg_url: str) -> None:
     """One poll task per source (batch 1, one per host at a time): the killed worker held at
     most `concurrency` (8) of them. It polls a quarter alone (so it is surely mid-poll when
