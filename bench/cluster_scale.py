@@ -3,9 +3,12 @@
 Synthetic but news-shaped: stories of 1 to 8 articles from different outlets spread over up to
 two days, about 270 articles a day (100k is a year), each article ~550 words drawn from a
 Zipf-distributed 40,000-word vocabulary mixed with its story's own names, numbers and topic
-words, and a ~10-word title. The articles stream in published order through
-``cluster.StoryIndex.add`` (the pipeline's code, near-duplicate detection included). Each size
-runs in a fresh process so that its peak RSS is its own:
+words, and a ~10-word title. The 40 outlets lean in turn left, lean-left, center, lean-right,
+right, so that the side search (a left or right article compared with stories lacking its
+side: ``cluster.index.SIDE_SEARCH``, ``SIDE_HOURS``) costs here what it costs on real feeds;
+a baseline whose bench gives no side pays nothing for it. The articles stream in published
+order through ``cluster.StoryIndex.add`` (the pipeline's code, near-duplicate detection
+included). Each size runs in a fresh process so that its peak RSS is its own:
 
     python bench/cluster_scale.py [--sizes 10000,30000,100000] [--seed 7] [--baseline REV]
 
@@ -40,6 +43,7 @@ from revision import checked_out
 
 from aggregator import cluster
 from aggregator.models import ClusterArticle
+from aggregator.vocab import LEANS, side_of
 
 VOCABULARY = 40_000
 ARTICLES_PER_DAY = 270
@@ -96,6 +100,7 @@ def articles(n: int, seed: int) -> Iterator[tuple[ClusterArticle, int]]:
                 title=" ".join(title),
                 text=" ".join(body),
                 published=when,
+                side=side_of(LEANS[entry_id % 40 % len(LEANS)]),
             ),
             sid,
         )
