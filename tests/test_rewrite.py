@@ -1052,3 +1052,27 @@ def test_no_sentence_twice_on_a_story_page() -> None:
     shown = [comparable(s.text) for s in output_sentences(result)]
     assert shown.count(comparable(wire)) == 1, "the wire sentence once, whoever carried it"
     assert len(shown) == len(set(shown))
+
+
+def test_row_ids_order_nothing_a_reader_sees() -> None:
+    """A row id depends on which source answered first, so it must not order what a reader
+    is shown. The bridge story with every article published (and fetched) at one moment, and
+    its row ids given in opposite orders, reads the same: headline, summary, body, views,
+    Common Ground and the first reporter (ties keep the store's order: published, fetched,
+    source, entry key)."""
+    articles = story_articles("bridge")
+    moment = articles[0].published
+    tied = [replace(a, published=moment, fetched=moment) for a in articles]
+    flipped = [replace(a, entry_id=1000 - a.entry_id) for a in tied]
+
+    def told(result: Rewrite) -> tuple[object, ...]:
+        sections = (result.body, result.progressive, result.conservative, result.common_ground)
+        return (
+            result.headline,
+            result.summary,
+            *([(s.source_id, s.text, s.attributed) for s in section] for section in sections),
+        )
+
+    assert told(rewrite_story(tied)) == told(rewrite_story(flipped))
+    assert coverage_of(tied) == coverage_of(flipped)
+    assert coverage_of(tied).first_source == tied[0].source_name

@@ -51,7 +51,9 @@ def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
     """Read a story's articles once: their sentences, vectors, centrality and claims."""
     if not articles:
         raise ValueError("a story needs at least one article")
-    ordered = tuple(sorted(articles, key=lambda a: (a.published, a.entry_id)))
+    # Ties keep the order given (the store's: published, fetched, source, entry key), never
+    # the row id, which depends on which source answered first.
+    ordered = tuple(sorted(articles, key=lambda a: a.published))
     quotable = {a.entry_id: sentences_of(a) for a in ordered}
     candidates = tuple(s for a in ordered for s in quotable[a.entry_id])
     vectors = {s.key: terms(s.text) for s in candidates}

@@ -13,8 +13,9 @@ from aggregator.vocab import LEANS
 
 
 def coverage_of(articles: Sequence[StoryArticle]) -> Coverage:
-    """Who covered the story, and who reported it first (earliest published; ties: fetched)."""
-    ordered = sorted(articles, key=lambda a: (a.published, a.fetched or a.published, a.entry_id))
+    """Who covered the story, and who reported it first (earliest published; ties: fetched,
+    then the order given, never the row id)."""
+    ordered = sorted(articles, key=lambda a: (a.published, a.fetched or a.published))
     outlets: list[tuple[str, str, str | None]] = []
     seen: set[str] = set()
     for a in ordered:
