@@ -238,11 +238,16 @@ class StoryIndex:
             self.stories, self.window, doc.vec, when, doc.entities, self.side_search
         )
         if self.side_hours:
+            # The stories within ``side_hours`` of it (``gap(when) <= close``, written as two
+            # comparisons: this runs over every story in the index for each sided article).
             close = timedelta(hours=self.side_hours)
-            wide += sorted(
-                (s for s in self.stories.values() if s.gap(when) <= close),
-                key=lambda s: s.gap(when),
-            )[: self.side_search]
+            early, late = when - close, when + close
+            near = [
+                s
+                for s in self.stories.values()
+                if s.first_published <= late and s.last_published >= early
+            ]
+            wide += sorted(near, key=lambda s: s.gap(when))[: self.side_search]
         found = []
         for story in wide:
             if story.story_id not in seen and article.side not in story.sides:
