@@ -118,8 +118,7 @@ def _with_paraphrases(
         contained=1.1,
     )
     chosen = [*chosen, *more]
-    rank = {a.entry_id: i for i, a in enumerate(ctx.articles)}
-    chosen.sort(key=lambda s: (rank[s.entry_id], s.index))
+    chosen.sort(key=lambda s: (ctx.rank[s.entry_id], s.index))
     told = list(shown)
     kept = []
     for s in chosen:

@@ -27,7 +27,8 @@ from aggregator.vocab import Empty, Side, side_of
 class StoryContext:
     """One story as the sections see it. Sentences are looked up by :attr:`Sentence.key`."""
 
-    articles: tuple[StoryArticle, ...]  # reporting order: published, then entry id
+    articles: tuple[StoryArticle, ...]  # reporting order: published, then the store's order
+    rank: Mapping[int, int]  # each article's place in that order, by entry id
     quotable: Mapping[int, Sequence[Sentence]]  # each article's quotable sentences, by entry id
     candidates: tuple[Sentence, ...]  # every quotable sentence, article by article
     news: tuple[Sentence, ...]  # those of the news articles (all of them, if none is news)
@@ -64,12 +65,14 @@ def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
     centroid: dict[str, float] = {}
     for vec in vectors.values():
         add_terms(centroid, vec)
-    claims = tuple(align(candidates, leans, {a.entry_id: i for i, a in enumerate(ordered)}))
+    rank = {a.entry_id: i for i, a in enumerate(ordered)}
+    claims = tuple(align(candidates, leans, rank))
     kind: dict[int, str] = {}
     for a in ordered:
         kind.setdefault(a.entry_id, a.kind)
     return StoryContext(
         articles=ordered,
+        rank=rank,
         quotable=quotable,
         candidates=candidates,
         news=tuple(s for s in candidates if kind[s.entry_id] == "news") or candidates,

@@ -60,7 +60,6 @@ def _side_sentences(
     if not side:
         return ()
     picked: list[Sentence] = []
-    rank = {a.entry_id: i for i, a in enumerate(ctx.articles)}  # reporting order
     for kind in ("opinion", "news"):
         pool = [
             s
@@ -79,5 +78,5 @@ def _side_sentences(
         }
         more = mmr(pool, scores, ctx.vectors, max_count=PERSPECTIVE_SENTENCES - len(picked))
         more = [m for m in more if all(overlap(m.text, c.text) < WORD_OVERLAP for c in picked)]
-        picked.extend(sorted(more, key=lambda s: (rank[s.entry_id], s.index)))
+        picked.extend(sorted(more, key=lambda s: (ctx.rank[s.entry_id], s.index)))
     return tuple(picked)
