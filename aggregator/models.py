@@ -147,7 +147,9 @@ class Sentence:
     source_id: str
     source_name: str
     link: str | None
-    attributed: str = ""  # the sentence in prose: "According to The Wall Street Journal, ..."
+    attributed: str = ""  # in prose ("According to X, ..."): worded by publish.prose, or a model
+    opens_lower: bool = False  # behind a lead-in, its first word takes a small letter
+    according_to: tuple[str, ...] = ()  # a summary claim only these outlets report
     cites: tuple[int, ...] = ()  # a model-written paragraph: every entry id it draws on
     # A claim several articles state: (outlet, title, link) of every article stating it, this
     # sentence's own first; the sentence is shown once and cites them all.
@@ -207,7 +209,7 @@ class Rewrite:
     """The balanced story as data: neutral headline and summary, attributed body, perspectives.
 
     A perspective is a tuple of sentences, or empty with ``*_missing`` saying why (a code,
-    :class:`~aggregator.vocab.Empty`, that publishing words).
+    :class:`~aggregator.vocab.Empty`, that publishing words), as it does the summary ("").
     """
 
     headline: str

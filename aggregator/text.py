@@ -1,8 +1,8 @@
-"""Small text tools shared by the grouping and rewrite stages: words, the one stemmer, weights,
-the one cosine, sentences.
+"""Small text tools shared by the grouping, rewrite and publish stages: words, the one stemmer,
+weights, the one cosine, sentences, a wire dateline.
 
-Not a stage: it holds no state and does no I/O, so both stages may use it without importing
-each other.
+Not a stage: it holds no state and does no I/O, so every stage may use it without importing
+another.
 """
 
 from __future__ import annotations
@@ -222,6 +222,19 @@ def join_names(names: Iterable[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# A wire dateline opening a sentence: "HALDEN (Wire) \u2014 ", "(CNN)", "(Reuters) - ".
+_DATELINE_RE = re.compile(
+    r"^(?:[A-Z][A-Z .,'-]{2,40}(?:\([^)]{1,40}\))?\s*[\u2014\u2013-]+\s+"
+    r"|\([A-Z][A-Za-z ]{1,20}\)\s*(?:[\u2014\u2013-]+\s*)?)(?=[A-Z])"
+)
+
+
+def strip_dateline(text: str) -> str:
+    """The sentence without a wire dateline ("PELL CREEK (Civic Wire) \u2014 "): once the outlet
+    is named in prose, the dateline only repeats it and breaks the sentence."""
+    return _DATELINE_RE.sub("", text, count=1)
 
 
 _SENTENCE_OPEN_RE = re.compile(r"[.!?:][\"'”’)\]]*\s+|\n|[“\"]")

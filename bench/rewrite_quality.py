@@ -76,10 +76,10 @@ from resample import bootstrap
 from revision import checked_out
 
 from aggregator.config import load_config
-from aggregator.models import StoryArticle
-from aggregator.rewrite import rewrite_story
-from aggregator.rewrite.attribution import strip_dateline
-from aggregator.text import comparable, split_sentences, word_count
+from aggregator.models import Rewrite, StoryArticle
+from aggregator.publish.prose import worded
+from aggregator.rewrite import coverage_of, rewrite_story
+from aggregator.text import comparable, split_sentences, strip_dateline, word_count
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -242,13 +242,24 @@ def lexrank(articles: list[StoryArticle], summary_words: int) -> tuple[str, str]
     return articles[0].title, " ".join(chosen)
 
 
-# The child process of ``--baseline``: the revision's own rewrite_story over cases read as JSON.
+def story(articles: list[StoryArticle], summary_words: int) -> Rewrite:
+    """Our story as a reader gets it: the rewrite, worded by publishing (lead-ins, summary)."""
+    rewrite = rewrite_story(articles, summary_words=summary_words)
+    return worded(rewrite, coverage_of(articles).first_source)
+
+
+# The child process of ``--baseline``: the revision's own rewrite_story over cases read as JSON
+# (worded by its publishing where the revision's publishing words the summary).
 _CHILD = """
 import dataclasses, json, sys
 from datetime import datetime
 from aggregator.config import load_config
 from aggregator.models import StoryArticle
-from aggregator.rewrite import rewrite_story
+from aggregator.rewrite import coverage_of, rewrite_story
+try:
+    from aggregator.publish.prose import worded
+except ImportError:  # a revision whose rewrite words its own summary
+    worded = lambda rewrite, first_source: rewrite
 names = {f.name for f in dataclasses.fields(StoryArticle)}
 out = []
 for case in json.load(sys.stdin):
@@ -258,6 +269,7 @@ for case in json.load(sys.stdin):
         for a in case["articles"]
     ]
     result = rewrite_story(articles, summary_words=case["summary_words"])
+    result = worded(result, coverage_of(articles).first_source)
     out.append([result.headline, result.summary])
 json.dump(out, sys.stdout)
 """
@@ -395,7 +407,7 @@ def attributions(cases: list[Case], summary_words: int) -> tuple[int, int, int]:
     attributed claim, the attributed sentences and all summary sentences."""
     stories = attributed = total = 0
     for articles, _, _ in cases:
-        result = rewrite_story(articles, summary_words=summary_words)
+        result = story(articles, summary_words)
         named = [
             s
             for s in result.summary_sentences
@@ -414,7 +426,7 @@ def page_sections(cases: list[Case], summary_words: int) -> tuple[dict[str, floa
     counts: dict[str, list[int]] = {}
     twice = 0
     for articles, _, _ in cases:
-        result = rewrite_story(articles, summary_words=summary_words)
+        result = story(articles, summary_words)
         parts = {
             "summary": result.summary_sentences,
             "body": result.body,
@@ -434,7 +446,7 @@ def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:
     traced = total = 0
     for articles, _, _ in cases:
         by_id = {a.entry_id: a for a in articles}
-        result = rewrite_story(articles, summary_words=summary_words)
+        result = story(articles, summary_words)
         for s in (
             *result.summary_sentences,
             *result.body,
@@ -449,7 +461,7 @@ def traceability(cases: list[Case], summary_words: int) -> tuple[int, int]:
 
 def ours(articles: list[StoryArticle], summary_words: int, bare: bool = False) -> tuple[str, str]:
     """Our headline and summary (``bare``: the summary without its attribution lead-ins)."""
-    result = rewrite_story(articles, summary_words=summary_words)
+    result = story(articles, summary_words)
     if bare:
         return result.headline, " ".join(s.text for s in result.summary_sentences)
     return result.headline, result.summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from aggregator.config import Source
 from aggregator.demo import SampleWeb
-from aggregator.models import ClusterArticle, StoryArticle
+from aggregator.models import ClusterArticle, Rewrite, Sentence, StoryArticle
+from aggregator.publish.prose import worded
+from aggregator.rewrite import coverage_of, rewrite_story
 from aggregator.text import words
 from tests.conftest import respond
 
@@ -19,6 +22,19 @@ STORIES = Path(__file__).parent / "fixtures" / "stories"
 
 def _raw(name: str) -> list[dict]:
     return json.loads((STORIES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def worded_story(articles: Sequence[StoryArticle], summary_words: int | None = None) -> Rewrite:
+    """The story as a reader gets it: the rewrite, worded by publishing (its lead-ins and
+    summary, ``publish.prose.worded``)."""
+    kwargs = {} if summary_words is None else {"summary_words": summary_words}
+    return worded(rewrite_story(articles, **kwargs), coverage_of(articles).first_source)
+
+
+def worded_body(body: Sequence[Sentence], articles: Sequence[StoryArticle]) -> list[Sentence]:
+    """A body (``rewrite.body.body_of``) as publishing words it, behind its lead-ins."""
+    story = Rewrite("", "", tuple(body), (), (), ())
+    return list(worded(story, coverage_of(articles).first_source).body)
 
 
 def story_articles(name: str) -> list[StoryArticle]:

@@ -35,6 +35,7 @@ from aggregator.publish.files import publish_lock
 from aggregator.publish.html import render_index
 from aggregator.publish.jsonfeed import build_json_feed
 from aggregator.publish.opml import build_opml, parse_opml
+from aggregator.publish.prose import worded
 from aggregator.rewrite import coverage_of, rewrite_story
 from aggregator.store.schema import StoryRow
 from tests.conftest import (
@@ -53,8 +54,8 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def bridge_story() -> PublishedStory:
     articles = story_articles("bridge")
-    rewrite = rewrite_story(articles)
     coverage = coverage_of(articles)
+    rewrite = worded(rewrite_story(articles), coverage.first_source)
     return PublishedStory(
         id="c0ffee00-0000-5000-8000-000000000001",
         headline=rewrite.headline,

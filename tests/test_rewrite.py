@@ -21,9 +21,10 @@ from aggregator.config import Config
 from aggregator.models import CoverageNote, Rewrite, Sentence, StoryArticle
 from aggregator.pipeline import Pipeline
 from aggregator.publish import render_story_html
+from aggregator.publish.prose import ALL_LEAD_INS, LEAD_INS, attribute
 from aggregator.publish.story import lede
-from aggregator.rewrite import choose_headline, clean_title, coverage_of, rewrite_story
-from aggregator.rewrite.attribution import ALL_LEAD_INS, attribute, proper_words, strip_dateline
+from aggregator.rewrite import choose_headline, clean_title, coverage_of
+from aggregator.rewrite.attribution import led_in, proper_words
 from aggregator.rewrite.body import BODY_MAX, BODY_MIN, body_of
 from aggregator.rewrite.common_ground import common_ground_of
 from aggregator.rewrite.context import story_context
@@ -35,19 +36,27 @@ from aggregator.rewrite.sentences import refers_back as _refers_back
 from aggregator.rewrite.sentences import sentences_of as _sentences
 from aggregator.rewrite.sentences import stands_alone as _standalone
 from aggregator.rewrite.sentences import usable as _usable
-from aggregator.rewrite.summary import _plain_bonus
+from aggregator.rewrite.summary import ATTRIBUTION_WORDS, _plain_bonus
 from aggregator.store.schema import EntryRow, StoryRow, rewrite_from_json
-from aggregator.text import comparable, cosine, split_sentences, terms
+from aggregator.text import (
+    comparable,
+    cosine,
+    join_names,
+    split_sentences,
+    strip_dateline,
+    terms,
+    word_count,
+)
 from aggregator.vocab import SIDES, Empty, Side, side_of
 from tests.conftest import SHARED
 from tests.site_events import stories_by_event
-from tests.stories import story_articles, word_overlap
+from tests.stories import story_articles, word_overlap, worded_body, worded_story
 
 
 def test_every_sentence_is_verbatim_from_its_source() -> None:
     articles = story_articles("bridge")
     by_id = {a.entry_id: a for a in articles}
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     sections = result.body + result.progressive + result.conservative + result.common_ground
     assert sections
     for sentence in sections:
@@ -60,7 +69,7 @@ def test_every_sentence_is_verbatim_from_its_source() -> None:
 def test_body_attributes_each_sentence_to_its_outlet() -> None:
     """Each sentence names its outlet, or goes on ("It added that ...") right after a sentence
     of the same outlet: an outlet is named once per run of its sentences."""
-    result = rewrite_story(story_articles("bridge"))
+    result = worded_story(story_articles("bridge"))
     assert 4 <= len(result.body) <= 8
     for before, sentence in zip((None, *result.body), result.body, strict=False):
         if sentence.attributed.startswith("It "):
@@ -85,7 +94,7 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
     """The first reporter first ("X first reported that ..."), then each outlet's additions in
     the order they published; the lead-ins vary rather than alternate two forms."""
     articles = story_articles("bridge")
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     first = result.body[0]
     assert first.attributed.startswith("Alpha Times first reported that ")
     elsewhere = {s.text for s in output_sentences(result)} - {s.text for s in result.body}
@@ -101,7 +110,7 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
     assert len(leads) >= 3
     assert sum("first reported" in s.attributed for s in result.body) == 1
     for name in ("bridge", "ferry", "fares"):
-        body = rewrite_story(story_articles(name)).body
+        body = worded_story(story_articles(name)).body
         forms = [
             next(
                 p
@@ -118,15 +127,17 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
         "The measure also raises the price of a monthly pass from $95 to $110 next year. "
         "Council President Renata Okafor said she joined six colleagues in supporting the plan."
     )
-    body = list(body_of(story_context([replace(civic, text=told), bay])))  # no summary above
+    pair = [replace(civic, text=told), bay]
+    body = worded_body(body_of(story_context(pair)), pair)  # no summary above
     again = [s.attributed.split(" that ")[0] for s in body if s.source_name == civic.source_name]
     # One run of Civic Wire's: named once, then "It ..." with a new verb each time; not "also
     # reported that ... also raises".
     assert again == ["Civic Wire first reported", "It added", "It also reported"], again
-    for s in [*body, *rewrite_story(story_articles("fares")).body]:
+    for s in [*body, *worded_story(story_articles("fares")).body]:
         assert not re.match(r"[^,]* said that .*\bsaid\b", s.attributed), s.attributed
     told = told.replace("Okafor said", "Okafor also said")  # "also" and "said": "noted"
-    body = list(body_of(story_context([replace(civic, text=told), bay])))  # no summary above
+    pair = [replace(civic, text=told), bay]
+    body = worded_body(body_of(story_context(pair)), pair)  # no summary above
     again = [s.attributed.split(" that ")[0] for s in body if s.source_name == civic.source_name]
     assert again == ["Civic Wire first reported", "It added", "It noted"], again
 
@@ -134,7 +145,7 @@ def test_body_tells_the_story_in_order_with_varied_attribution() -> None:
 def test_perspectives_draw_only_from_their_side() -> None:
     articles = story_articles("bridge")
     lean = {a.entry_id: a.lean for a in articles}
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     assert result.progressive and all(
         side_of(lean[s.entry_id]) == Side.LEFT for s in result.progressive
     )
@@ -151,7 +162,7 @@ def test_perspectives_draw_only_from_their_side() -> None:
 
 def test_a_missing_side_says_so() -> None:
     right_only = [a for a in story_articles("bridge") if side_of(a.lean) == Side.RIGHT]
-    result = rewrite_story(right_only)
+    result = worded_story(right_only)
     assert result.progressive == ()
     assert result.notes == (CoverageNote("no_coverage", "left"),)
     shown = render_story_html(result, coverage_of(right_only))
@@ -170,7 +181,7 @@ BRIDGE_LOADED = "HARBOR BRIDGE FIASCO: City shuts span for $412M fix"
 
 def test_headline_is_neutral_and_first_reporter_named() -> None:
     articles = story_articles("bridge")
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     assert result.headline == BRIDGE_PLAIN
     # Without the plain title, a framing in plain words still beats the shouted, loaded one.
     assert choose_headline([a for a in articles if a.source_id != "alpha"]) == BRIDGE_FRAMED
@@ -207,7 +218,7 @@ def output_sentences(result: Rewrite) -> list[Sentence]:
 def test_every_output_sentence_is_traceable_to_its_entry_and_index(name: str) -> None:
     articles = story_articles(name)
     by_id = {a.entry_id: a for a in articles}
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     assert result.summary == " ".join(s.attributed or s.text for s in result.summary_sentences)
     outlets = {a.source_name for a in articles}
     for sentence in result.summary_sentences:
@@ -227,7 +238,7 @@ def test_every_output_sentence_is_traceable_to_its_entry_and_index(name: str) ->
 @pytest.mark.parametrize("name", STORIES)
 def test_each_attribution_names_the_outlet_that_wrote_the_sentence(name: str) -> None:
     articles = story_articles(name)
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     # 4 to 8 where the story has so many sentences the page shows nowhere else (no sentence
     # twice on a page): the rates story has 7 quotable ones (Alpha Times 4, Gamma Post 3,
     # counted by hand), the summary shows 4, the body the other 3.
@@ -267,7 +278,7 @@ def test_attribution_keeps_capitals_of_names_only() -> None:
 
     def lead(text: str) -> str:
         sentence = Sentence(text, article.entry_id, 0, article.source_id, "The Post", None)
-        return attribute(sentence, 0, names).attributed
+        return attribute(led_in(sentence, names), LEAD_INS[0])
 
     assert lead("Parents in Cedar Hollow said they would sue.") == (
         "According to The Post, parents in Cedar Hollow said they would sue."
@@ -285,7 +296,7 @@ def test_attribution_keeps_capitals_of_names_only() -> None:
 
 def test_no_sentence_that_needs_missing_context() -> None:
     articles = story_articles("ferry")
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     texts = [s.text for s in output_sentences(result)]
     assert texts
     for text in texts:
@@ -308,7 +319,7 @@ def test_an_outlet_speaking_for_itself_or_pointing_to_more_is_not_quoted_as_a_fa
         replace(a, text=" ".join(own_voice) + " " + a.text) if a.source_id == "gamma" else a
         for a in story_articles("ferry")
     ]
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     texts = {s.text for s in output_sentences(result)}
     assert texts, "the story still has sentences"
     assert not texts & set(own_voice)
@@ -327,7 +338,7 @@ def test_the_sentence_the_others_resemble_ranks_first_in_the_graph() -> None:
 
 def test_the_summary_does_not_say_one_fact_twice() -> None:
     for name in STORIES:
-        sentences = rewrite_story(story_articles(name)).summary_sentences
+        sentences = worded_story(story_articles(name)).summary_sentences
         vectors = [terms(s.text) for s in sentences]
         for i, a in enumerate(vectors):
             for b in vectors[i + 1 :]:
@@ -336,8 +347,8 @@ def test_the_summary_does_not_say_one_fact_twice() -> None:
 
 def test_summary_length_follows_summary_words() -> None:
     articles = story_articles("bridge")
-    short = rewrite_story(articles, summary_words=20).summary
-    longer = rewrite_story(articles, summary_words=80).summary
+    short = worded_story(articles, summary_words=20).summary
+    longer = worded_story(articles, summary_words=80).summary
     assert len(short.split()) <= 20 * OVERRUN < len(longer.split()) <= 80 * OVERRUN
 
 
@@ -349,11 +360,11 @@ def test_a_story_of_one_short_article_gets_its_lead_not_one_sentence_of_it() -> 
         "The increase is the first in nine years and will fund two new routes, officials said."
     )
     article = replace(story_articles("fares")[0], text=lead)
-    summary = rewrite_story([article]).summary_sentences
+    summary = worded_story([article]).summary_sentences
     assert [s.text for s in summary] == split_sentences(lead)
     several = story_articles("bridge")
     total = sum(len(a.text.split()) for a in several)
-    assert len(rewrite_story(several, summary_words=500).summary.split()) <= 0.35 * total * OVERRUN
+    assert len(worded_story(several, summary_words=500).summary.split()) <= 0.35 * total * OVERRUN
 
 
 def test_an_articles_own_headline_in_its_text_is_not_quoted_as_a_sentence() -> None:
@@ -368,7 +379,7 @@ def test_an_articles_own_headline_in_its_text_is_not_quoted_as_a_sentence() -> N
         )
         for a in articles
     ]
-    result = rewrite_story(asked)
+    result = worded_story(asked)
     titles = {a.title for a in asked}
     assert result.summary_sentences and result.body
     assert not titles & {s.text for s in output_sentences(result)}
@@ -382,7 +393,7 @@ def test_headline_avoids_shouting_and_loaded_words_without_a_centre_outlet() -> 
 
 def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() -> None:
     articles = story_articles("rates")  # centre and right only
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     assert result.progressive == () and result.common_ground == ()
     assert result.progressive_missing is None
     assert result.notes == (CoverageNote("no_coverage", "left"),)
@@ -398,7 +409,7 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
         result, coverage_of(articles)
     )
     ferry = story_articles("ferry")
-    result = rewrite_story(ferry)
+    result = worded_story(ferry)
     assert {s.source_id for s in result.progressive} == {"beta"}  # lean-left counts as left
     # Gamma Post's two usable sentences are both claims Beta Daily reports too: common ground,
     # so its view says it adds nothing of its own rather than repeat them.
@@ -410,7 +421,7 @@ def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() ->
 
 def test_the_rewrite_is_deterministic_whatever_the_input_order() -> None:
     articles = story_articles("bridge")
-    assert rewrite_story(articles) == rewrite_story(list(reversed(articles)))
+    assert worded_story(articles) == worded_story(list(reversed(articles)))
 
 
 def test_real_roundups_are_fully_traceable() -> None:
@@ -435,7 +446,7 @@ def test_real_roundups_are_fully_traceable() -> None:
             )
             for i, item in enumerate(story["news"].values())
         ]
-        result = rewrite_story(articles)
+        result = worded_story(articles)
         for s in output_sentences(result):
             assert split_sentences(articles[s.entry_id].text)[s.index] == s.text
             checked += 1
@@ -572,7 +583,7 @@ def test_common_ground_states_each_claim_once_citing_every_outlet_on_both_sides(
 ) -> None:
     articles = story_articles(name)
     lean = {a.source_name: a.lean for a in articles}
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     common = result.common_ground
     assert common, "both sides report something here"
     for i, a in enumerate(common):
@@ -594,7 +605,7 @@ def test_a_quote_every_outlet_carries_is_shown_once_with_all_of_them() -> None:
     """Shown once on the page: the summary states it plainly (three outlets, both sides, carry
     it), so Common Ground, which would cite all three, does not show it again."""
     articles = story_articles("fares")
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     said = [s for s in result.summary_sentences if "Nobody on this council" in s.text]
     assert len(said) == 1 and "according to" not in said[0].attributed
     html = render_story_html(result, coverage_of(articles))
@@ -623,7 +634,7 @@ PLAIN_HEADLINES = {
 
 def test_headline_is_a_plain_news_headline_that_names_the_event() -> None:
     articles = {a.source_id: a for a in story_articles("fares")}
-    assert rewrite_story(list(articles.values())).headline == (
+    assert worded_story(list(articles.values())).headline == (
         "Marlow council votes 6-3 to raise bus fare to $2.50"
     )
     loaded, plain = articles["metro"], articles["bay"]
@@ -633,7 +644,7 @@ def test_headline_is_a_plain_news_headline_that_names_the_event() -> None:
     assert choose_headline([loaded, *opinion]) == "Marlow council hikes bus fares, riders fume"
     assert choose_headline(opinion) in {clean_title(a.title) for a in opinion}
     for name, plain in PLAIN_HEADLINES.items():  # each story's plain news title, by hand
-        assert rewrite_story(story_articles(name)).headline == plain, name
+        assert worded_story(story_articles(name)).headline == plain, name
 
 
 # The fares story's claims, read off its texts by hand: a phrase of the claim -> how the
@@ -655,7 +666,7 @@ FIXTURE_LOADED = ("fiasco", "jack up", "bureaucrat", "inferno", "shocking", "dec
 def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
     """Plain: a claim two or more outlets state, not by one side only, in unloaded words.
     Anything else: "..., according to X" naming every outlet that reports it."""
-    result = rewrite_story(story_articles("fares"))
+    result = worded_story(story_articles("fares"))
     assert result.summary_sentences
     stated = []
     for s in result.summary_sentences:
@@ -666,9 +677,24 @@ def test_summary_states_shared_claims_plainly_and_attributes_the_rest() -> None:
     assert len(stated) == len(set(stated)), "each claim once"
     assert "voted 6-3" in stated and "demanded an audit" in stated
     for name in (*STORIES, "fares", "hard-week"):
-        for s in rewrite_story(story_articles(name)).summary_sentences:
+        for s in worded_story(story_articles(name)).summary_sentences:
             if any(word in s.text.lower() for word in FIXTURE_LOADED):
                 assert "ccording to" in s.attributed, (name, s.text)
+
+
+def test_an_attributed_claim_takes_the_words_the_summary_budgets_for_it() -> None:
+    """The summary's budget counts an attributed claim's "according to" and its outlets'
+    names (``ATTRIBUTION_WORDS``); publishing words the claim. Were the two to differ, every
+    attributed summary would overrun, or fall short of, its length."""
+    claims = 0
+    for name in (*STORIES, "fares", "owners", "hard-week"):
+        for s in worded_story(story_articles(name)).summary_sentences:
+            if s.according_to:
+                claims += 1
+                added = word_count(s.attributed) - word_count(strip_dateline(s.text))
+                named = word_count(join_names(s.according_to))
+                assert added == ATTRIBUTION_WORDS + named, s.attributed
+    assert claims >= 3
 
 
 def test_the_summary_prefers_claims_that_need_no_attribution_and_those_across_leans() -> None:
@@ -699,13 +725,13 @@ def test_two_outlets_of_one_owner_are_one_confirmation() -> None:
     hegarty = next(s for s in split_sentences(star.text) if "Hegarty" in s)
 
     def said(articles: list[StoryArticle], text: str) -> str:
-        lines = rewrite_story(articles).summary_sentences
+        lines = worded_story(articles).summary_sentences
         return next(s.attributed or s.text for s in lines if s.text == text)
 
     one_owner = [courier, star]
     by_harlow = ", according to Ridge Courier and Ridge Evening Star."
     assert said(one_owner, vote) == vote[:-1] + by_harlow
-    assert all("according to" in s.attributed for s in rewrite_story(one_owner).summary_sentences)
+    assert all("according to" in s.attributed for s in worded_story(one_owner).summary_sentences)
     for other in ("Star Holdings", ""):  # a second owner, or an owner not known
         two_owners = [courier, replace(star, owner=other)]
         assert said(two_owners, vote) == vote, other
@@ -730,7 +756,7 @@ def test_a_claim_both_sides_report_in_a_speakers_words_is_stated_plainly() -> No
     both report stays plain; the same word as the outlets' own scare quote is attributed."""
 
     def story(claim: str) -> Rewrite:
-        return rewrite_story(
+        return worded_story(
             [
                 StoryArticle(
                     entry_id=i,
@@ -787,7 +813,7 @@ FARES_ONLY_RIGHT = (
 def test_each_view_is_what_only_its_side_says_opinion_first_and_readable_alone() -> None:
     articles = story_articles("fares")
     kind = {a.entry_id: a.kind for a in articles}
-    result = rewrite_story(articles)
+    result = worded_story(articles)
     for view, only_here in (
         (result.progressive, FARES_ONLY_LEFT),
         (result.conservative, FARES_ONLY_RIGHT),
@@ -822,7 +848,7 @@ def test_a_sentence_that_needs_its_context_is_not_shown_alone() -> None:
     )
     assert not any(_usable(t) for t in continues), "a connective continues an unseen argument"
     assert _usable("Thursday's vote followed a worse-than-expected audit of the agency.")
-    result = rewrite_story(story_articles("fares"))
+    result = worded_story(story_articles("fares"))
     shown = result.progressive + result.conservative + result.common_ground
     assert not {s.text for s in shown} & set(needs_context[:2]), "the fixture has both"
 
@@ -848,7 +874,7 @@ def test_the_body_and_views_never_lean_on_a_sentence_the_reader_has_not_seen() -
     for name in (*STORIES, "fares", "hard-week"):
         articles = story_articles(name)
         texts = {a.entry_id: split_sentences(a.text) for a in articles}
-        result = rewrite_story(articles)
+        result = worded_story(articles)
         shown = [result.headline, *(s.text for s in result.summary_sentences)]
         for s in result.body:
             assert not _refers_back(s, texts[s.entry_id], shown), (name, s.text)
@@ -861,7 +887,7 @@ def test_the_body_and_views_never_lean_on_a_sentence_the_reader_has_not_seen() -
         "Riders deserve an answer about the lease before they pay a single cent more. "
         "Council members should demand an independent audit of every dollar spent on offices."
     )
-    view = rewrite_story([civic, replace(review, text=argued)]).progressive
+    view = worded_story([civic, replace(review, text=argued)]).progressive
     assert [s.index for s in view] == [2], "the question needs an answer; 'the lease' needs it"
 
 
@@ -891,7 +917,7 @@ def test_a_summary_sentence_naming_its_outlet_is_not_attributed_twice() -> None:
     article = story_articles("fares")[0]
     told = "Councilmember Dale Pruitt said the audit was overdue, he told Civic Wire on Monday."
     solo = replace(article, text=told + "\n" + article.text)
-    result = rewrite_story([solo])
+    result = worded_story([solo])
     line = next(s for s in result.summary_sentences if s.text == told)
     assert "according to" not in line.attributed.lower(), "Civic Wire already says it is theirs"
     assert all(
@@ -969,11 +995,11 @@ def test_the_summary_never_leans_on_a_sentence_the_reader_has_not_seen() -> None
     """As the body and the views: summary sentences that lean on one not shown ("Sadly, these
     targets ...", "September 12, 2001, was one of them", "Specifically, ...") are left out;
     "This bill would ..." under a headline about the bill is kept."""
-    insulin = rewrite_story(_one_outlet_story(INSULIN_TITLE, INSULIN), summary_words=200)
+    insulin = worded_story(_one_outlet_story(INSULIN_TITLE, INSULIN), summary_words=200)
     assert insulin.headline == INSULIN_TITLE
     assert {s.text for s in insulin.summary_sentences} == {INSULIN[0], INSULIN[1], INSULIN[6]}
     assert not {s.text for s in insulin.body} & {INSULIN[3], INSULIN[4], INSULIN[5]}
-    memorial = rewrite_story(_one_outlet_story(MEMORIAL_TITLE, MEMORIAL), summary_words=200)
+    memorial = worded_story(_one_outlet_story(MEMORIAL_TITLE, MEMORIAL), summary_words=200)
     assert MEMORIAL[2] not in {s.text for s in output_sentences(memorial)}
     assert MEMORIAL[0] in {s.text for s in memorial.summary_sentences}
     # What leans is judged by what the reader has read: the targets, once shown, are known.
@@ -1002,7 +1028,7 @@ def test_the_summary_never_leans_on_a_sentence_the_reader_has_not_seen() -> None
     for name in (*STORIES, "fares", "hard-week"):
         articles = story_articles(name)
         texts = {a.entry_id: split_sentences(a.text) for a in articles}
-        result = rewrite_story(articles)
+        result = worded_story(articles)
         shown = [result.headline]
         for s in result.summary_sentences:
             assert _standalone(s.text), (name, s.text)
@@ -1033,7 +1059,7 @@ def test_no_sentence_twice_on_a_story_page() -> None:
     sentence nor the same words from another article (a syndicated copy, its punctuation and
     case aside)."""
     for name in (*STORIES, "fares", "hard-week"):
-        result = rewrite_story(story_articles(name))
+        result = worded_story(story_articles(name))
         page = [comparable(s.text) for s in output_sentences(result)]
         assert len(page) == len(set(page)), name
     wire = "The Harbor Bridge will stay closed for 14 months, city engineers said on Thursday."
@@ -1048,7 +1074,7 @@ def test_no_sentence_twice_on_a_story_page() -> None:
             strict=True,
         )
     )
-    result = rewrite_story([left, centre, right])
+    result = worded_story([left, centre, right])
     shown = [comparable(s.text) for s in output_sentences(result)]
     assert shown.count(comparable(wire)) == 1, "the wire sentence once, whoever carried it"
     assert len(shown) == len(set(shown))
@@ -1073,6 +1099,6 @@ def test_row_ids_order_nothing_a_reader_sees() -> None:
             *([(s.source_id, s.text, s.attributed) for s in section] for section in sections),
         )
 
-    assert told(rewrite_story(tied)) == told(rewrite_story(flipped))
+    assert told(worded_story(tied)) == told(worded_story(flipped))
     assert coverage_of(tied) == coverage_of(flipped)
     assert coverage_of(tied).first_source == tied[0].source_name

@@ -24,6 +24,7 @@ from aggregator.models import (
     Sentence,
     SourceStatus,
 )
+from aggregator.publish.prose import worded
 from aggregator.publish.sanitize import safe_url
 from aggregator.text import join_names
 from aggregator.vocab import SIDES, Empty, Lean, Side, side_of
@@ -275,6 +276,7 @@ def empty_text(code: str | None, side: Side | None = None) -> str | None:
 
 def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
     """The story's HTML body: sourcing, attributed body, sources, Different Perspectives."""
+    rewrite = worded(rewrite, coverage.first_source)
     sourcing = f"{lede(coverage)} {coverage_line(coverage)}"
     parts = [f'<p class="sourcing">{escape(sourcing)}</p>']
     if coverage.via:
@@ -339,12 +341,16 @@ def render_story_html(rewrite: Rewrite, coverage: Coverage) -> str:
 
 
 def rendered(story: PublishedStory) -> PublishedStory:
-    """The story with its HTML body rendered from its stored rewrite and coverage, with
-    today's templates: a template change reaches every stored story at the next publish. A
-    story stored before 0008 and not rewritten since keeps the HTML stored with it."""
+    """The story with its summary worded and its HTML body rendered from its stored rewrite
+    and coverage, with today's templates and lead-ins: a change to them reaches every stored
+    story at the next publish. A story stored before 0008 and not rewritten since keeps the
+    summary and HTML stored with it."""
     if story.rewrite is None or story.coverage is None:
         return story
-    return dataclasses.replace(story, content_html=render_story_html(story.rewrite, story.coverage))
+    rewrite = worded(story.rewrite, story.coverage.first_source)
+    return dataclasses.replace(
+        story, summary=rewrite.summary, content_html=render_story_html(rewrite, story.coverage)
+    )
 
 
 def shown_hash(story: PublishedStory) -> str:

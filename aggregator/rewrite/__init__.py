@@ -7,7 +7,7 @@ outputs is a source's sentence with its provenance. One module per decision:
 - ``sentences``: which sentences may be quoted, and what a sentence leans on;
 - ``claims``: the sentences of different outlets that state one claim;
 - ``ranking``: how central a sentence is (LexRank and more), MMR, a claim's plainest wording;
-- ``attribution``: how a sentence names its outlet in prose (the lead-ins);
+- ``attribution``: what naming an outlet before a sentence needs (is its first word a name?);
 - ``coverage``: who covered the story, who was first;
 - ``context``: ``StoryContext``, all of the above read once per story, frozen;
 - one per section, each a function of the context: ``headline``, ``summary``, ``body``,
@@ -16,7 +16,6 @@ outputs is a source's sentence with its provenance. One module per decision:
 - ``model`` and ``guard``: the optional model rewrite, and what it must not invent.
 """
 
-from aggregator.rewrite.attribution import attribute
 from aggregator.rewrite.coverage import coverage_of
 from aggregator.rewrite.extractive import EXTRACTIVE_VERSION, rewrite_story
 from aggregator.rewrite.headline import choose_headline
@@ -28,7 +27,6 @@ __all__ = [
     "EXTRACTIVE_VERSION",
     "PROMPT_VERSION",
     "SUMMARY_WORDS",
-    "attribute",
     "choose_headline",
     "clean_title",
     "coverage_of",

@@ -3,8 +3,7 @@
 What the first reporter reported, then what each other outlet added (claims not yet told),
 4 to 8 sentences, every outlet heard where possible; no sentence repeats a claim or a sentence
 the summary shows, nor leans on a sentence the reader has not seen. Each is named in prose by
-a lead-in that varies, never "also reported that ... also" nor the form just used for that
-outlet.
+a lead-in that publishing words (:mod:`aggregator.publish.prose`).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aggregator.models import Sentence
-from aggregator.rewrite.attribution import attribute, lead_ins, proper_words
+from aggregator.rewrite.attribution import led_in, proper_words
 from aggregator.rewrite.context import StoryContext
 from aggregator.rewrite.ranking import REPEAT_SIMILARITY, mmr
 from aggregator.rewrite.sentences import refers_back, shown_before, stands_alone
@@ -33,7 +32,7 @@ def body_of(
     chosen = _in_telling_order(ctx, shown, taken)
     if len(chosen) < BODY_MIN:  # few distinct facts: let closer paraphrases in, never repeats
         chosen = _with_paraphrases(ctx, chosen, shown, taken)
-    return tuple(_attributed(ctx, chosen))
+    return tuple(_led_in(ctx, chosen))
 
 
 def _in_telling_order(
@@ -128,10 +127,9 @@ def _with_paraphrases(
     return kept
 
 
-def _attributed(ctx: StoryContext, chosen: Sequence[Sentence]) -> list[Sentence]:
-    """Each sentence with its outlet named by a lead-in (:func:`.attribution.lead_ins`):
-    "first reported that" for the first reporter's opening, the outlet named once per run of
-    its sentences ("It added that ..."), no form twice in a row."""
+def _led_in(ctx: StoryContext, chosen: Sequence[Sentence]) -> list[Sentence]:
+    """Each sentence marked for publishing to name its outlet before it (the lead-ins,
+    :func:`aggregator.publish.prose.lead_ins`), its first word judged against the names its
+    sources capitalize."""
     names = proper_words(a.text for a in ctx.articles)
-    patterns = lead_ins(chosen, ctx.coverage.first_source)
-    return [attribute(s, p, names) for s, p in zip(chosen, patterns, strict=True)]
+    return [led_in(s, names) for s in chosen]

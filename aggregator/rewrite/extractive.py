@@ -2,9 +2,10 @@
 
 Every sentence we output is a sentence some outlet wrote, carried with its provenance (entry id
 and sentence index), so the story can never state what no source said; only the lead-ins that
-name outlets ("X first reported that ...", "..., according to X.") are ours. Everything is
-built on claims (:mod:`.claims`): the sentences of different outlets that say one thing. No
-model, no network: the same articles always give the same story.
+name outlets ("X first reported that ...", "..., according to X.") are ours, and publishing
+words them (:mod:`aggregator.publish.prose`). Everything is built on claims (:mod:`.claims`):
+the sentences of different outlets that say one thing. No model, no network: the same articles
+always give the same story.
 
 This module only puts the sections together, in the order a reader meets them; each is a
 function of the story's :class:`~.context.StoryContext` (read once: sentences, vectors,
@@ -52,7 +53,7 @@ def rewrite_story(
     body = body_of(ctx, shown, taken=[*views, *(s.text for s in common.sentences)])
     return Rewrite(
         headline=headline,
-        summary=" ".join(s.attributed or s.text for s in summary) or headline,
+        summary="",  # worded by publishing, from ``summary_sentences``
         summary_sentences=summary,
         body=body,
         progressive=progressive.sentences,

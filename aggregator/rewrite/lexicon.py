@@ -153,10 +153,6 @@ PART_OF_THEM_RE = re.compile(
     re.I,
 )
 TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'.\u2019-]*")
-DATELINE_RE = re.compile(
-    r"^(?:[A-Z][A-Z .,'-]{2,40}(?:\([^)]{1,40}\))?\s*[\u2014\u2013-]+\s+"  # "HALDEN (Wire) — "
-    r"|\([A-Z][A-Za-z ]{1,20}\)\s*(?:[\u2014\u2013-]+\s*)?)(?=[A-Z])"  # "(CNN)", "(Reuters) - "
-)
 
 
 def loaded_words(text: str) -> int:

@@ -459,6 +459,7 @@ def rewrite_from_json(text: str) -> Rewrite:
                 **{
                     **s,
                     "cites": tuple(s.get("cites", ())),
+                    "according_to": tuple(s.get("according_to", ())),
                     "reported_by": tuple(tuple(r) for r in s.get("reported_by", ())),
                 }
             )
