@@ -3,12 +3,14 @@ and the store's operations on each. Schema upgrades are in test_migrations.py.""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from aggregator.config import Config, Source
 from aggregator.demo import SampleWeb
@@ -288,6 +290,47 @@ def _two_sides(store: Store) -> None:
             Source("b", "B News", "https://b.invalid/", ("https://b.invalid/rss",), "right"),
         ]
     )
+
+
+def test_grouping_takes_its_stories_in_id_order_so_a_publish_beside_it_cannot_deadlock(
+    pg_url: str,
+) -> None:
+    """A worker groups and publishes at once. Publishing records what it showed on its stories
+    in id order (``record_shown``). A grouping that changed "b" and then waited for "a", held
+    by a publish that wants "b" next, would deadlock, and PostgreSQL would fail one of the two
+    (seen in test_worker under load: the group task failed and the cycle never finished).
+    The grouping takes every story it changes first, in id order: waiting for "a", it holds
+    nothing yet, and "b" stays free for the publish."""
+    day = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with Store.open(pg_url) as store:
+        store.record_grouping([StoryOpened("a", day, ""), StoryOpened("b", day, "")])
+        with store.session.begin() as s:  # both rewritten since: a grouping changes them
+            s.execute(update(StoryRow).values(input_hash="rewritten"))
+        steps = [EntryGrouped(1, "b", None, day), EntryGrouped(2, "a", None, day)]
+        engine = connect(pg_url)
+        try:
+            with engine.connect() as publish, engine.connect() as look:
+                held = publish.begin()
+                publish.execute(text("SELECT id FROM stories WHERE id = 'a' FOR UPDATE"))
+                grouping = threading.Thread(target=store.record_grouping, args=(steps,))
+                grouping.start()
+                waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                waiting += " AND datname = current_database()"
+                deadline = time.monotonic() + 30
+                while not look.execute(text(waiting)).scalar() and time.monotonic() < deadline:
+                    look.rollback()
+                    time.sleep(0.05)
+                assert grouping.is_alive(), "the grouping waits for the story the publish holds"
+                # Without the ordered locks this fails at once: the grouping holds "b".
+                publish.execute(text("SELECT id FROM stories WHERE id = 'b' FOR UPDATE NOWAIT"))
+                held.commit()
+                grouping.join(30)
+                assert not grouping.is_alive()
+        finally:
+            engine.dispose()
+        with store.session() as s:
+            hashes = s.execute(select(StoryRow.id, StoryRow.input_hash).order_by(StoryRow.id))
+            assert list(hashes) == [("a", None), ("b", None)], "the grouping went through"
 
 
 def test_related_coverage_reads_both_ways_follows_merges_and_goes_with_its_entries(

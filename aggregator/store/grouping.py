@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from aggregator.models import (
     GroupingMark,
     GroupStep,
     StoredEntry,
+    StoryMerged,
     StoryOpened,
 )
 from aggregator.store._base import StoreBase
@@ -57,6 +58,7 @@ class GroupingMixin(StoreBase):
 
     def record_grouping(self, steps: Sequence[GroupStep]) -> None:
         with self.session.begin() as s:
+            lock_stories(s, _touched(steps))
             placed: list[dict[str, Any]] = []
             for step in steps:
                 if isinstance(step, StoryOpened):
@@ -81,6 +83,39 @@ class GroupingMixin(StoreBase):
                     _place(s, placed)  # a merge moves every entry placed so far
                     _merge_story(s, step.retired, step.kept)
             _place(s, placed)
+
+
+def _touched(steps: Sequence[GroupStep]) -> set[str]:
+    """The stories the steps change: those entries join or are related to, and merged ones."""
+    touched: set[str] = set()
+    for step in steps:
+        if isinstance(step, EntryGrouped | EntryRelated):
+            touched.add(step.story_id)
+        elif isinstance(step, StoryMerged):
+            touched.update((step.retired, step.kept))
+    return touched
+
+
+LOCK_BATCH = 1000  # story ids per locking statement
+
+
+def lock_stories(s: Session, story_ids: Collection[str]) -> None:
+    """Lock the stored stories a transaction will change, in id order, before it changes any.
+    Every transaction that changes several stories takes their rows in that one order
+    (publishing's ``record_shown`` updates them sorted by id), so two of them running at once
+    (a worker's group task beside its publish task) wait for each other instead of
+    deadlocking, which PostgreSQL ends by failing one. SQLite locks the whole file instead."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    ordered = sorted(story_ids)
+    for start in range(0, len(ordered), LOCK_BATCH):
+        batch = ordered[start : start + LOCK_BATCH]
+        s.execute(
+            select(StoryRow.id)
+            .where(StoryRow.id.in_(batch))
+            .order_by(StoryRow.id)
+            .with_for_update()
+        )
 
 
 def _place(s: Session, placed: list[dict[str, Any]]) -> None:
