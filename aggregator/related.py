@@ -95,3 +95,20 @@ def _naming(code: str, side: Side, article: StoryArticle) -> CoverageNote:
         link=article.link,
         published=article.published,
     )
+
+
+def sides(leans: Sequence[str]) -> set[Side]:
+    """The sides of the spectrum (left, right) that ``leans`` reach; the centre is no side."""
+    return {side for side in SIDES if any(side_of(lean) == side for lean in leans)}
+
+
+def blindspot_side(leans: Sequence[str], notes: Sequence[CoverageNote] = ()) -> Side | None:
+    """'left' or 'right' when only that side covered the story, and the search behind the
+    claim found nothing of the other side's (no related angle): a blindspot for the other."""
+    reached = sides(leans)
+    if len(reached) != 1:
+        return None
+    side = reached.pop()
+    if any(n.code == "related_angle" and n.side != side for n in notes):
+        return None
+    return side

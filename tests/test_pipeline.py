@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import threading
@@ -752,3 +753,37 @@ def test_with_embeddings_on_the_pipeline_groups_with_the_sentence_model(config: 
         line_of = {row.id: row.storyline_id for row in s.scalars(select(StoryRow))}
     for first, *later in STORYLINES:
         assert {line_of[story_of[event]] for event in (first, *later)} == {story_of[first]}
+
+
+# The stages in the order data flows through them; each pipeline step runs one (polling runs
+# fetch and parse together). A stage may use an earlier stage, never a later one.
+STAGES = ("fetch", "parse", "extract", "identity", "related", "cluster", "rewrite", "publish")
+STEPS = {"fetching": "parse", "extracting": "extract", "grouping": "cluster"}
+STEPS |= {"rewriting": "rewrite", "publishing": "publish"}
+
+
+def test_no_stage_imports_a_later_stage() -> None:
+    """Data flows one way (fetch -> parse -> extract -> dedupe/cluster -> rewrite -> publish):
+    a stage that imported a later one (the rewrite step called publishing's renderer before
+    c2d8700, and its link check and blindspot rule after) puts a later concern in an earlier
+    room. Where an earlier stage must agree with a later one, the pipeline passes the rule in
+    (the rewrite step's ``usable_link``, publishing's link check)."""
+    package = Path(__file__).resolve().parents[1] / "aggregator"
+    later = []
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package).with_suffix("").parts
+        stage = parts[0] if parts[0] in STAGES else None
+        if parts[0] == "pipeline" and len(parts) > 1:
+            stage = STEPS.get(parts[1])
+        if stage is None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            for name in names:
+                top = name.split(".")[:2]
+                used = top[1] if top[0] == "aggregator" and len(top) == 2 else ""
+                if used in STAGES and STAGES.index(used) > STAGES.index(stage):
+                    later.append(f"{path.relative_to(package)} ({stage}) imports {name}")
+    assert later == []

@@ -15,7 +15,7 @@ from aggregator import related
 from aggregator.demo import SampleWeb
 from aggregator.models import CoverageNote, PublishedStory
 from aggregator.pipeline import Pipeline
-from aggregator.publish import blindspot_side
+from aggregator.related import blindspot_side
 from tests.conftest import extra_source, make_config, respond
 from tests.stories import serve_as_outlets, story_articles
 

@@ -42,6 +42,7 @@ from aggregator.pipeline.reports import (
     _no_progress,
 )
 from aggregator.pipeline.rewriting import Rewriting
+from aggregator.publish import safe_url
 from aggregator.rewrite.model import ModelRewriter
 from aggregator.store import Sessions, Store, connect, utcnow
 
@@ -177,6 +178,7 @@ class Pipeline:
                 model,
                 stop=self.stop,
                 progress=self.progress,
+                usable_link=lambda url: safe_url(url) is not None,
             ),
             publishing=publishing_of(store, config, progress=self.progress),
         )

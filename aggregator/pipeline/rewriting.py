@@ -6,10 +6,10 @@ import dataclasses
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from aggregator import extract, publish, related, rewrite
+from aggregator import extract, related, rewrite
 from aggregator.config import ModelSettings, RewriteSettings, Source
 from aggregator.lead_image import lead_image
 from aggregator.models import (
@@ -42,7 +42,10 @@ class Rewriting:
         *,
         stop: threading.Event,
         progress: Progress,
+        usable_link: Callable[[str], bool],
     ) -> None:
+        """``usable_link``: whether a URL passes publishing's checks for a link, which a lead
+        image's must pass too (publishing shows no other)."""
         self.store = store
         self.sources = {src.id: src for src in sources}
         self.options = options
@@ -50,6 +53,7 @@ class Rewriting:
         self.model = model
         self.stop = stop
         self.progress = progress
+        self.usable_link = usable_link
 
     def rewrite(self, story_ids: Iterable[str] | None = None) -> int:
         """Rewrite the stories whose inputs changed; return how many were rewritten.
@@ -127,7 +131,7 @@ class Rewriting:
             return False
         articles = self._story_articles(inputs.entries)
         notes = self._coverage_notes(story_id, articles)
-        image = lead_image(articles, lambda url: publish.safe_url(url) is not None)
+        image = lead_image(articles, self.usable_link)
         input_hash = self._input_hash(articles, notes, image)
         final = True
         if inputs.input_hash == input_hash and inputs.legacy is not None:
@@ -255,7 +259,7 @@ def attribution(
         count_left=coverage.count(Side.LEFT),
         count_center=coverage.count(Side.CENTER),
         count_right=coverage.count(Side.RIGHT),
-        blindspot=publish.blindspot_side(coverage.leans, notes) is not None,
+        blindspot=related.blindspot_side(coverage.leans, notes) is not None,
     )
 
 

@@ -33,7 +33,6 @@ from aggregator.publish.story import (
     LEAN_LABELS,
     STORYLINE_DIR,
     atom_id,
-    blindspot_side,
     coverage_line,
     render_story_html,
     rendered,
@@ -43,6 +42,7 @@ from aggregator.publish.story import (
     storyline_feed_path,
     storyline_html,
 )
+from aggregator.related import blindspot_side
 
 __all__ = [
     "ATOM_FILE",
@@ -51,7 +51,6 @@ __all__ = [
     "LEAN_LABELS",
     "PublishResult",
     "atom_id",
-    "blindspot_side",
     "build_atom",
     "clean_html",
     "coverage_line",

@@ -34,11 +34,11 @@ from aggregator.publish.story import (
     STORYLINE_SCHEME,
     all_down,
     atom_id,
-    blindspot_side,
     status_notice,
     story_path,
     storyline_feed_path,
 )
+from aggregator.related import blindspot_side
 
 ATOM_FILE = "balanced.atom"
 BLINDSPOT_FILE = "blindspot.atom"

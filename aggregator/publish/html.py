@@ -21,7 +21,8 @@ from aggregator.config import PublishSettings
 from aggregator.models import LeadImage, PublishedStory, RetiredStory, SourceStatus
 from aggregator.publish.atom import rfc3339
 from aggregator.publish.media import shown_image
-from aggregator.publish.story import SIDE_LABELS, blindspot_side, status_notice, story_path
+from aggregator.publish.story import SIDE_LABELS, status_notice, story_path
+from aggregator.related import blindspot_side
 from aggregator.vocab import Side, side_of
 
 INDEX_FILE = "index.html"

@@ -27,7 +27,7 @@ from aggregator.models import (
 from aggregator.publish.prose import worded
 from aggregator.publish.sanitize import safe_url
 from aggregator.text import join_names
-from aggregator.vocab import SIDES, Empty, Lean, Side, side_of
+from aggregator.vocab import Empty, Lean, Side, side_of
 
 _NS = uuid.UUID("a3c5b0d2-4e8f-4f6a-9d1c-7b2e8f0a6c13")
 LEAN_LABELS: dict[str, str] = {
@@ -445,20 +445,3 @@ def storyline_html(story: PublishedStory, site: str) -> str:
         f'(Atom; also as a <a href="{json}">JSON Feed</a>)</p>'
     )
     return '<section class="storyline">' + "".join(parts) + "</section>"
-
-
-def sides(leans: Sequence[str]) -> set[Side]:
-    """The sides of the spectrum (left, right) that ``leans`` reach; the centre is no side."""
-    return {side for side in SIDES if any(side_of(lean) == side for lean in leans)}
-
-
-def blindspot_side(leans: Sequence[str], notes: Sequence[CoverageNote] = ()) -> Side | None:
-    """'left' or 'right' when only that side covered the story, and the search behind the
-    claim found nothing of the other side's (no related angle): a blindspot for the other."""
-    reached = sides(leans)
-    if len(reached) != 1:
-        return None
-    side = reached.pop()
-    if any(n.code == "related_angle" and n.side != side for n in notes):
-        return None
-    return side
