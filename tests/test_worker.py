@@ -35,9 +35,13 @@ HOSTS = 30  # the feeds' loopback host addresses (10 feeds each)
 PER_HOST = 2  # [settings] per_host, by default
 
 
-# CPU time that counts as progress in a wait (one second; an idle worker polling its queue
-# uses a few hundredths of that a second).
+# CPU time that counts as progress in a wait: one second of one worker's (with its parser
+# processes) in the last ten, a tenth of a core. An idle worker polling its queue and running
+# the 1 s dispatcher uses about a quarter of that (47 ticks in 20 s, measured on a loaded
+# machine), so an idle or hung one never reaches it; a starved working one on a loaded 2-core
+# machine gets a fifth of a core or more.
 WORKING_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+CPU_WINDOW = 10.0  # seconds
 
 
 def cpu_ticks(pid: int) -> int:
@@ -154,9 +158,9 @@ class Cluster:
             ),
         )
 
-    def cpu_ticks(self) -> int:
-        """The CPU time the live workers (and their parser processes) have used so far."""
-        return sum(cpu_ticks(proc.pid) for proc in self.workers if proc.poll() is None)
+    def cpu_ticks(self) -> list[int]:
+        """The CPU time each worker (with its parser processes) has used so far; 0 once gone."""
+        return [cpu_ticks(proc.pid) if proc.poll() is None else 0 for proc in self.workers]
 
     def wait(self, what: Callable[[], bool], seconds: float, why: str, every: float = 0.25) -> None:
         """Wait until `what` holds; fail once the workers have made no progress for `seconds`
@@ -165,10 +169,11 @@ class Cluster:
         at all is what a stuck worker looks like. (A worker waiting out a dead one's 30 s
         heartbeat logs its start and the release, so that wait is not taken for a hang. A
         worker importing its modules or grouping a batch on a starved CPU shows nothing of
-        that for a minute, but uses CPU time: a second of it counts as progress, which an
-        idle or hung worker's polling does not reach in a minute.)"""
+        that for a minute, but works: a worker's second of CPU time in the last ten counts as
+        progress, a rate an idle or hung worker's polling stays well under.)"""
         start = last_change = last_look = time.monotonic()
-        seen, cpu = self.progress(), self.cpu_ticks()
+        seen = self.progress()
+        looks = [(start, self.cpu_ticks())]  # (when, each worker's CPU ticks), a window's worth
         while not what():
             for i, proc in enumerate(self.workers):
                 if proc.poll() not in (None, -signal.SIGKILL):
@@ -178,8 +183,13 @@ class Cluster:
             if now - last_look >= 1:  # look at the progress once a second
                 last_look = now
                 done, used = self.progress(), self.cpu_ticks()
-                if done != seen or used - cpu >= WORKING_TICKS:
-                    seen, cpu, last_change = done, used, now
+                while len(looks) > 1 and now - looks[1][0] >= CPU_WINDOW:
+                    looks.pop(0)  # the oldest look kept is the last one a window ago
+                then = looks[0][1]
+                working = any(b - a >= WORKING_TICKS for a, b in zip(then, used, strict=False))
+                looks.append((now, used))
+                if done != seen or working:
+                    seen, last_change = done, now
             if now - last_change > seconds or now - start > 10 * seconds:
                 logs = (self.folder / "worker0.log").read_text()[-3000:]
                 raise AssertionError(
