@@ -869,6 +869,7 @@ def test_a_template_change_reaches_every_stored_story_at_the_next_publish(
     heading = "How each side put it"
     assert not any(heading in s.content_html for s in before.values())
     monkeypatch.setattr(story_module, "HEADLINES_TITLE", heading)
+    story_module.forget_rendered()  # a new version runs in a new process: nothing kept
     assert pipeline.rewrite() == 0, "nothing to rewrite: the inputs did not change"
     pipeline.publish()
     after = {s.id: s for s in pipeline.published_stories(everything=True)}

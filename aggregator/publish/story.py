@@ -14,12 +14,15 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from html import escape
 
 from aggregator.models import (
     Coverage,
     CoverageNote,
+    LeadImage,
     PublishedStory,
+    RelatedLink,
     Rewrite,
     Sentence,
     SourceStatus,
@@ -347,21 +350,48 @@ def rendered(story: PublishedStory) -> PublishedStory:
     summary and HTML stored with it."""
     if story.rewrite is None or story.coverage is None:
         return story
-    rewrite = worded(story.rewrite, story.coverage.first_source)
-    return dataclasses.replace(
-        story, summary=rewrite.summary, content_html=render_story_html(rewrite, story.coverage)
-    )
+    summary, html = _rendered(story.rewrite, story.coverage)
+    return dataclasses.replace(story, summary=summary, content_html=html)
+
+
+def forget_rendered() -> None:
+    """Forget every render and hash kept (:func:`_rendered`, :func:`_shown_hash`), as a new
+    process starts: for a template changed in this process (a test)."""
+    _rendered.cache_clear()
+    _shown_hash.cache_clear()
+
+
+@lru_cache(maxsize=8192)
+def _rendered(rewrite: Rewrite, coverage: Coverage) -> tuple[str, str]:
+    """A stored story's summary and HTML body. Kept: every publish renders every stored story,
+    and most are as they were at the last one (the templates and lead-ins are code, so a change
+    to them comes with a new process and an empty cache)."""
+    rewrite = worded(rewrite, coverage.first_source)
+    return rewrite.summary, render_story_html(rewrite, coverage)
 
 
 def shown_hash(story: PublishedStory) -> str:
     """What readers are shown of a rendered story, hashed: its ``updated`` time moves only
     when this changes. An unknown owner is left out, so a story without owners keeps the
     hash it had before owners were known (and every story the hash versions before 0008 gave)."""
+    return _shown_hash(
+        story.headline, story.summary, story.content_html, story.related, story.image
+    )
+
+
+@lru_cache(maxsize=8192)  # as :func:`_rendered`: most stories are as at the last publish
+def _shown_hash(
+    headline: str,
+    summary: str,
+    html: str,
+    related_links: tuple[RelatedLink, ...],
+    image: LeadImage | None,
+) -> str:
     related = [
-        {k: v for k, v in dataclasses.asdict(r).items() if v or k != "owner"} for r in story.related
+        {k: v for k, v in dataclasses.asdict(r).items() if v or k != "owner"} for r in related_links
     ]
-    shown: list[object] = [story.headline, story.summary, story.content_html, related]
-    shown += [dataclasses.astuple(story.image)] if story.image else []
+    shown: list[object] = [headline, summary, html, related]
+    shown += [dataclasses.astuple(image)] if image else []
     return hashlib.sha256(json.dumps(shown).encode()).hexdigest()
 
 
