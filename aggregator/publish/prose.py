@@ -42,6 +42,9 @@ ALL_LEAD_INS = tuple(
     )
 )
 
+# Words a lead-in must not say before a sentence that says them too ("said that ... said").
+_CLASHING = {w: re.compile(rf"\b{w}\b") for w in ("also", "said")}
+
 
 def worded(rewrite: Rewrite, first_source: str) -> Rewrite:
     """The rewrite with our words in it: each body sentence behind its lead-in
@@ -126,7 +129,7 @@ def _rotated(forms: Sequence[str], start: int) -> list[str]:
 def _clashes(pattern: str, text: str) -> bool:
     """A lead-in that says "also" or "said" before a sentence that says it too ("also
     reported that ... also raises", "said that ... said")."""
-    return any(w in pattern and re.search(rf"\b{w}\b", text) for w in ("also", "said"))
+    return any(w in pattern and said.search(text) for w, said in _CLASHING.items())
 
 
 def attribute(sentence: Sentence, pattern: str) -> str:

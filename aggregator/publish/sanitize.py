@@ -60,11 +60,13 @@ def clean_html(html: str) -> str:
     )
 
 
+@lru_cache(maxsize=65536)
 def safe_url(url: str | None) -> str | None:
     """``url`` if it is an absolute http(s) URL with a host, else None.
 
     Browsers ignore tabs, newlines and leading controls inside a scheme (``java\\tscript:``),
-    so a URL containing any control character or space is refused outright.
+    so a URL containing any control character or space is refused outright. Cached: each
+    story's links are checked several times a publish (body, views, sources, feed entry).
     """
     if not url or _CONTROL.search(url):
         return None

@@ -388,10 +388,11 @@ def _shown_hash(
     image: LeadImage | None,
 ) -> str:
     related = [
-        {k: v for k, v in dataclasses.asdict(r).items() if v or k != "owner"} for r in related_links
+        {"url": r.url, "outlet": r.outlet, "lean": r.lean} | ({"owner": r.owner} if r.owner else {})
+        for r in related_links
     ]
     shown: list[object] = [headline, summary, html, related]
-    shown += [dataclasses.astuple(image)] if image else []
+    shown += [[image.url, image.credit, image.alt]] if image else []
     return hashlib.sha256(json.dumps(shown).encode()).hexdigest()
 
 
