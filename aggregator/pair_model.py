@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 
@@ -29,9 +29,37 @@ class PairModel:
     degree: int = 1  # 2: the pairwise products of the features count too
 
     def probability(self, x: Sequence[float]) -> float:
-        terms = expand(x, self.degree)
-        z = self.bias + sum(w * t for w, t in zip(self.weights, terms, strict=True))
+        """The logistic of the bias plus the weighted terms of ``expand(x)``, summed in that
+        order but only over the terms of features that are not zero: the others add zeros, so
+        the sum is the same to the last bit, and against a story that shares few words (most
+        of the side search's) most features are zero."""
+        pairs = self._pairs
+        if len(x) != len(pairs):
+            raise ValueError(f"{len(x)} features given, the model has {len(pairs)}")
+        weights = self.weights
+        present = [(i, v) for i, v in enumerate(x) if v]
+        terms = [weights[i] * v for i, v in present]
+        if self.degree != 1:
+            for at, (i, v) in enumerate(present):
+                row = pairs[i]
+                terms += [row[j] * (v * u) for j, u in present[at:]]
+        z = self.bias + sum(terms)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    @cached_property
+    def _pairs(self) -> tuple[tuple[float, ...], ...]:
+        """Per feature i, the weight of its product with each feature j >= i (``expand``'s
+        order; 0.0 before i): one row per feature."""
+        n, weights = len(self.features), self.weights
+        if len(weights) != len(expand([0.0] * n, self.degree)):
+            raise ValueError(f"{len(weights)} weights for {n} features, degree {self.degree}")
+        rows = [[0.0] * n for _ in range(n)]
+        if self.degree != 1:
+            at = iter(weights[n:])
+            for i in range(n):
+                for j in range(i, n):
+                    rows[i][j] = next(at)
+        return tuple(map(tuple, rows))
 
 
 def expand(x: Sequence[float], degree: int) -> list[float]:

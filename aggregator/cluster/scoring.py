@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from aggregator.cluster.story import Story
-from aggregator.cluster.vectors import Doc
+from aggregator.cluster.vectors import Doc, Vector
 from aggregator.text import cosine
 
 RARE_IDF = 3.0  # a shared term this rare (idf) is a sign of the same event
@@ -61,33 +61,47 @@ def pair_features(
     if not members:
         return [0.0] * (len(FEATURES) + (len(EMBEDDING_FEATURES) if embedded else 0))
     vec, title, names, numbers, days = doc[:5]
-    text = [cosine(vec, m.vec, unit=True) for m in members]
-    titles = [cosine(title, m.title, unit=True) for m in members]
+    vocabulary, headlines = story.vocabulary, story.headlines
+    # A cosine to a member sums over the terms the two share, so over the article's terms
+    # that some member has (in its text or title) alone; most of the side search's stories
+    # share none, and then each cosine is 0.0, as ``cosine`` gives it.
+    in_texts, titled_in_texts = vec.keys() & vocabulary, title.keys() & vocabulary
+    texts, heads = [m.vec for m in members], [m.title for m in members]
+    text = _cosines(vec, in_texts, texts)
+    titles = _cosines(title, title.keys() & headlines, heads)
+    # The centroid's terms are the compared members' when none was let go: ``Story.total``
+    # holds the terms of every member ever, of which ``vocabulary`` is a subset.
+    if len(story.total) == len(vocabulary):
+        (centroid,) = _cosines(vec, in_texts, [story.centroid])
+    else:
+        centroid = cosine(vec, story.centroid, unit=True)
     # Sums over sets are exact (fsum): a set's order changes with the hash seed, and a
-    # replay must decide the same in every process.
-    fsum = math.fsum
-    total = fsum([idf(k) for k in names])
-    cover = fsum([idf(k) for k in names if k in story.names]) / total if total else 0.0
-    story_total = fsum([idf(k) for k in story.names])
-    story_cover = (
-        fsum([idf(k) for k in story.names if k in names]) / story_total if story_total else 0.0
-    )
-    vocabulary = story.vocabulary
-    rare = sum(1 for k in vec if k in vocabulary and idf(k) >= RARE_IDF)
+    # replay must decide the same in every process. With no name shared both covers are
+    # 0.0, as these sums give them.
+    cover = story_cover = 0.0
+    if not names.isdisjoint(story.names):
+        fsum = math.fsum
+        total = fsum([idf(k) for k in names])
+        cover = fsum([idf(k) for k in names if k in story.names]) / total if total else 0.0
+        story_total = fsum([idf(k) for k in story.names])
+        story_cover = (
+            fsum([idf(k) for k in story.names if k in names]) / story_total if story_total else 0.0
+        )
+    rare = sum(1 for k in in_texts if idf(k) >= RARE_IDF)
     n = len(members)
     row = [
         sum(text) / n,
         max(text),
         sum(titles) / n,
         max(titles),
-        cosine(vec, story.centroid, unit=True),
+        centroid,
         cover,
         story_cover,
-        sum(v for k, v in title.items() if k in vocabulary),
+        sum(v for k, v in title.items() if k in vocabulary) if titled_in_texts else 0,
         story.gap(when).total_seconds() / 86400,
         1.0 if names else 0.0,
-        max(cosine(title, m.vec, unit=True) for m in members),
-        max(cosine(vec, m.title, unit=True) for m in members),
+        max(_cosines(title, titled_in_texts, texts)),
+        max(_cosines(vec, vec.keys() & headlines, heads)),
         min(rare, 5) / 5,
         min(len(numbers - story.numbers), 3) / 3,
         len(numbers & story.numbers) / len(numbers) if numbers else 0.0,
@@ -97,6 +111,16 @@ def pair_features(
     if embedded:
         row += embedding_features(doc, members)
     return row
+
+
+def _cosines(vec: Vector, shared: set[str], others: list[Vector]) -> list[float]:
+    """``cosine(vec, other, unit=True)`` for each of ``others``, given ``shared``: the keys
+    ``vec`` shares with any of them. Each is the exact sum (fsum) of the same products over
+    the same keys, so the same to the last bit; with no key shared, all are 0.0."""
+    if not shared:
+        return [0.0] * len(others)
+    fsum = math.fsum
+    return [fsum([vec[k] * other[k] for k in shared if k in other]) for other in others]
 
 
 def embedding_features(doc: Doc, members: Sequence[Doc]) -> list[float]:

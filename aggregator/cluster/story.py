@@ -39,6 +39,7 @@ class Story:
     members: list[Doc] = field(default_factory=list)
     names: set[str] = field(default_factory=set)  # of every member
     vocabulary: set[str] = field(default_factory=set)  # the terms of the members compared
+    headlines: set[str] = field(default_factory=set)  # and of their titles
     numbers: set[str] = field(default_factory=set)
     days: set[str] = field(default_factory=set)
     entities: set[str] = field(default_factory=set)  # every member's names, whole texts
@@ -62,6 +63,7 @@ class Story:
         self.centroid = normalised(self.total, CENTROID_TERMS)
         self.members = [*self.members[-(MEMBERS_KEPT - 1) :], doc]
         self.vocabulary = set().union(*(m.vec for m in self.members))
+        self.headlines = set().union(*(m.title for m in self.members))
         self.names |= doc.names
         self.numbers |= doc.numbers
         self.days |= doc.days
@@ -91,6 +93,7 @@ class Story:
         self.centroid = normalised(self.total, CENTROID_TERMS)
         self.members = (self.members + newer.members)[-MEMBERS_KEPT:]
         self.vocabulary = set().union(*(m.vec for m in self.members))
+        self.headlines = set().union(*(m.title for m in self.members))
         self.names |= newer.names
         self.numbers |= newer.numbers
         self.days |= newer.days

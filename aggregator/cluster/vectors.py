@@ -137,9 +137,15 @@ class Vocabulary:
     def __init__(self) -> None:
         self.df: dict[str, int] = {}
         self.docs = 0
+        self._idf: dict[str, float] = {}  # until the next article is learnt
 
     def idf(self, key: str) -> float:
-        return math.log((self.docs + IDF_PRIOR) / (self.df.get(key, 0) + 1))
+        """Kept until the next article is learnt: comparing one article with its candidate
+        stories asks for the same terms' (its names') again for every story."""
+        idf = self._idf.get(key)
+        if idf is None:
+            idf = self._idf[key] = math.log((self.docs + IDF_PRIOR) / (self.df.get(key, 0) + 1))
+        return idf
 
     def doc(self, article: ClusterArticle, learn: bool, embedder: Embedder | None) -> Doc:
         """The article's TF-IDF vectors (the whole, and the title alone) and its names;
@@ -149,6 +155,7 @@ class Vocabulary:
         framing = signals(article.text, article.kind == "opinion", named, TEXT_CHARS)
         df = self.df
         if learn:
+            self._idf.clear()
             self.docs += 1
             for key in raw:
                 df[key] = df.get(key, 0) + 1
