@@ -76,6 +76,10 @@ SIDE_SEARCH = 48
 # (train seed 1 at RELATED: none 79 + 464 = 543; 48 49 + 484 = 533; 48 and 3 h 35 + 486 = 521;
 # 48 and 12 h 27 + 493 = 520). Val, test and dev are reported as they came.
 SIDE_HOURS = 3.0
+# The side search reads the stories within ``side_hours`` of an article from those last
+# published since this long before it, kept between articles (``StoryIndex._close_in_time``),
+# not from every story in the index; any length gives the same stories, this one few of them.
+RECENT = timedelta(hours=12)
 
 
 class StoryIndex:
@@ -115,6 +119,9 @@ class StoryIndex:
         self._vocabulary = Vocabulary()
         self._postings = Postings()
         self._swept: datetime | None = None
+        # (since, every story last published since then and maybe more, in self.stories' order):
+        # where the side search finds the stories close in time (``_close_in_time``)
+        self._recent: tuple[datetime, dict[str, Story]] | None = None
         self._dups = NearDuplicates() if near_duplicates else None
 
     # --- vectors ---------------------------------------------------------------------------
@@ -140,6 +147,7 @@ class StoryIndex:
                 for entry_id in self.stories[sid].entry_ids:
                     self._dups.remove(entry_id)
             del self.stories[sid]
+            self._recent = None
         self._postings.forget(cutoff)
 
     def candidates(self, vec: Vector, when: datetime, names: Vector | None = None) -> list[Story]:
@@ -238,15 +246,8 @@ class StoryIndex:
             self.stories, self.window, doc.vec, when, doc.entities, self.side_search
         )
         if self.side_hours:
-            # The stories within ``side_hours`` of it (``gap(when) <= close``, written as two
-            # comparisons: this runs over every story in the index for each sided article).
             close = timedelta(hours=self.side_hours)
-            early, late = when - close, when + close
-            near = [
-                s
-                for s in self.stories.values()
-                if s.first_published <= late and s.last_published >= early
-            ]
+            near = self._close_in_time(when - close, when + close)
             wide += sorted(near, key=lambda s: s.gap(when))[: self.side_search]
         found = []
         for story in wide:
@@ -254,6 +255,23 @@ class StoryIndex:
                 seen.add(story.story_id)
                 found.append((story.story_id, self.similarity(doc, story, when)))
         return tuple(found)
+
+    def _close_in_time(self, early: datetime, late: datetime) -> list[Story]:
+        """The stories whose span reaches from ``early`` to ``late``, in ``self.stories``'
+        order (the side search keeps it among ties), read from ``_recent``: the stories last
+        published since ``RECENT`` before an earlier search, in that order, rather than every
+        story in the index for each sided article. It is read again from every story when the
+        searches move on ``2 * RECENT`` or go back before it; ``_attach`` appends a new story
+        to it and drops it when an article brings back an older story it lacks, and merging
+        or forgetting stories drops it."""
+        recent = self._recent
+        if recent is None or not recent[0] <= early < recent[0] + 2 * RECENT:
+            since = early - RECENT
+            kept = {sid: s for sid, s in self.stories.items() if s.last_published >= since}
+            recent = self._recent = (since, kept)
+        return [
+            s for s in recent[1].values() if s.first_published <= late and s.last_published >= early
+        ]
 
     # --- assignment ------------------------------------------------------------------------
 
@@ -289,6 +307,14 @@ class StoryIndex:
         if story is None:
             story = Story(story_id, article.published, article.published, storyline or story_id)
             self.stories[story_id] = story
+            if self._recent is not None:
+                self._recent[1][story_id] = story  # the newest story: last in both
+        elif (
+            self._recent is not None
+            and story_id not in self._recent[1]
+            and article.published >= self._recent[0]
+        ):
+            self._recent = None  # an older story back among the recent ones, out of its place
         if copy and story.members:
             story.count(article.entry_id, article.source_id, article.published, article.side)
         else:
@@ -388,6 +414,7 @@ class StoryIndex:
             self.story_of[entry_id] = older.story_id
         self.merged_into[newer.story_id] = older.story_id
         del self.stories[newer.story_id]
+        self._recent = None
         for story in self.stories.values():
             if story.storyline in (newer.story_id, newer.storyline):
                 story.storyline = older.storyline
