@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 STOPWORDS = frozenset(
     """
@@ -174,6 +174,19 @@ def cosine(a: Mapping[str, float], b: Mapping[str, float], *, unit: bool = False
         return 0.0
     norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
     return dot / norm
+
+
+def cosines(
+    a: Mapping[str, float], shared: set[str], others: Sequence[Mapping[str, float]]
+) -> list[float]:
+    """``cosine(a, other, unit=True)`` for each of ``others``, given ``shared``: the keys of
+    ``a`` that any of them has. The same exact sum (``fsum``) of the same products over the
+    same keys, so the same to the last bit; with no key shared, every one is 0.0 at once (the
+    grouping's side search compares an article with many stories that share no word)."""
+    if not shared:
+        return [0.0] * len(others)
+    fsum = math.fsum
+    return [fsum([a[k] * other[k] for k in shared if k in other]) for other in others]
 
 
 def add_terms(total: dict[str, float], more: Mapping[str, float]) -> None:

@@ -5,10 +5,12 @@ for the grouping's keys); one cosine; each lean is on one side, stored as the sa
 from __future__ import annotations
 
 import json
+import math
+import random
 from datetime import UTC, datetime
 
 from aggregator.models import Coverage, CoverageNote
-from aggregator.text import VERB_ENDINGS, cosine, split_sentences, stem
+from aggregator.text import VERB_ENDINGS, cosine, cosines, split_sentences, stem
 from aggregator.vocab import LEANS, SIDES, Lean, Side, side_of
 
 PARAGRAPH = (
@@ -169,3 +171,22 @@ def test_one_cosine_for_raw_and_for_unit_vectors() -> None:
     assert cosine(unit_a, unit_b, unit=True) == 0.6
     # On vectors that are not unit length, ``unit`` gives their dot product, not the cosine.
     assert cosine(a, b, unit=True) == 3.0
+
+
+def test_cosines_against_many_are_the_one_cosine_to_the_last_bit() -> None:
+    """The grouping's batched form (``cosines``: the keys shared with any of the others found
+    once) gives what ``cosine(unit=True)`` gives each pair, bit for bit, so no decision moves."""
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(60)]
+
+    def unit() -> dict[str, float]:
+        raw = {w: rng.random() for w in rng.sample(words, rng.randint(1, 25))}
+        norm = math.sqrt(sum(v * v for v in raw.values()))
+        return {w: v / norm for w, v in raw.items()}
+
+    for _ in range(200):
+        a, others = unit(), [unit() for _ in range(rng.randint(1, 6))]
+        shared = a.keys() & set().union(*others)
+        got = cosines(a, shared, others)
+        assert [x.hex() for x in got] == [cosine(a, o, unit=True).hex() for o in others]
+    assert cosines({"a": 1.0}, set(), [{"b": 1.0}, {"c": 1.0}]) == [0.0, 0.0]

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from aggregator.cluster.story import Story
-from aggregator.cluster.vectors import Doc, Vector
-from aggregator.text import cosine
+from aggregator.cluster.vectors import Doc
+from aggregator.text import cosine, cosines
 
 RARE_IDF = 3.0  # a shared term this rare (idf) is a sign of the same event
 NEXT_EVENT_GAP = timedelta(hours=24)
@@ -67,12 +67,12 @@ def pair_features(
     # share none, and then each cosine is 0.0, as ``cosine`` gives it.
     in_texts, titled_in_texts = vec.keys() & vocabulary, title.keys() & vocabulary
     texts, heads = [m.vec for m in members], [m.title for m in members]
-    text = _cosines(vec, in_texts, texts)
-    titles = _cosines(title, title.keys() & headlines, heads)
+    text = cosines(vec, in_texts, texts)
+    titles = cosines(title, title.keys() & headlines, heads)
     # The centroid's terms are the compared members' when none was let go: ``Story.total``
     # holds the terms of every member ever, of which ``vocabulary`` is a subset.
     if len(story.total) == len(vocabulary):
-        (centroid,) = _cosines(vec, in_texts, [story.centroid])
+        (centroid,) = cosines(vec, in_texts, [story.centroid])
     else:
         centroid = cosine(vec, story.centroid, unit=True)
     # Sums over sets are exact (fsum): a set's order changes with the hash seed, and a
@@ -100,8 +100,8 @@ def pair_features(
         sum(v for k, v in title.items() if k in vocabulary) if titled_in_texts else 0,
         story.gap(when).total_seconds() / 86400,
         1.0 if names else 0.0,
-        max(_cosines(title, titled_in_texts, texts)),
-        max(_cosines(vec, vec.keys() & headlines, heads)),
+        max(cosines(title, titled_in_texts, texts)),
+        max(cosines(vec, vec.keys() & headlines, heads)),
         min(rare, 5) / 5,
         min(len(numbers - story.numbers), 3) / 3,
         len(numbers & story.numbers) / len(numbers) if numbers else 0.0,
@@ -111,16 +111,6 @@ def pair_features(
     if embedded:
         row += embedding_features(doc, members)
     return row
-
-
-def _cosines(vec: Vector, shared: set[str], others: list[Vector]) -> list[float]:
-    """``cosine(vec, other, unit=True)`` for each of ``others``, given ``shared``: the keys
-    ``vec`` shares with any of them. Each is the exact sum (fsum) of the same products over
-    the same keys, so the same to the last bit; with no key shared, all are 0.0."""
-    if not shared:
-        return [0.0] * len(others)
-    fsum = math.fsum
-    return [fsum([vec[k] * other[k] for k in shared if k in other]) for other in others]
 
 
 def embedding_features(doc: Doc, members: Sequence[Doc]) -> list[float]:
