@@ -787,3 +787,17 @@ def test_no_stage_imports_a_later_stage() -> None:
                 if used in STAGES and STAGES.index(used) > STAGES.index(stage):
                     later.append(f"{path.relative_to(package)} ({stage}) imports {name}")
     assert later == []
+
+
+MODULE_LINES = 600  # issue 21: a module past this holds several concerns; split it by concern
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """Each concern has a room of its own: no module under ``aggregator/`` grows past
+    :data:`MODULE_LINES` (ruff's C901 holds functions to one job the same way)."""
+    package = Path(__file__).resolve().parents[1] / "aggregator"
+    sizes = {
+        str(path.relative_to(package)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in package.rglob("*.py")
+    }
+    assert sizes and {name: n for name, n in sizes.items() if n > MODULE_LINES} == {}
