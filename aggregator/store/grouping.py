@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from aggregator.models import (
 from aggregator.store._base import StoreBase
 from aggregator.store.entries import grouping_mark, stored_entries
 from aggregator.store.schema import EntryRow, RelatedRow, StoryRow, StoryStatus, utcnow
+from aggregator.store.stories import lock_stories
 
 # One executemany for a run of entries placed between two merges.
 _PLACE = (
@@ -94,28 +95,6 @@ def _touched(steps: Sequence[GroupStep]) -> set[str]:
         elif isinstance(step, StoryMerged):
             touched.update((step.retired, step.kept))
     return touched
-
-
-LOCK_BATCH = 1000  # story ids per locking statement
-
-
-def lock_stories(s: Session, story_ids: Collection[str]) -> None:
-    """Lock the stored stories a transaction will change, in id order, before it changes any.
-    Every transaction that changes several stories takes their rows in that one order
-    (publishing's ``record_shown`` updates them sorted by id), so two of them running at once
-    (a worker's group task beside its publish task) wait for each other instead of
-    deadlocking, which PostgreSQL ends by failing one. SQLite locks the whole file instead."""
-    if s.get_bind().dialect.name != "postgresql":
-        return
-    ordered = sorted(story_ids)
-    for start in range(0, len(ordered), LOCK_BATCH):
-        batch = ordered[start : start + LOCK_BATCH]
-        s.execute(
-            select(StoryRow.id)
-            .where(StoryRow.id.in_(batch))
-            .order_by(StoryRow.id)
-            .with_for_update()
-        )
 
 
 def _place(s: Session, placed: list[dict[str, Any]]) -> None:

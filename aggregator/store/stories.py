@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from aggregator.models import (
     PublishedStory,
@@ -108,6 +108,7 @@ class StoriesMixin(StoreBase):
 
     def record_shown(self, shown: Mapping[str, str], at: datetime) -> None:
         with self.session.begin() as s:
+            lock_stories(s, shown)
             for story_id, content_hash in sorted(shown.items()):
                 s.execute(
                     update(StoryRow)
@@ -245,3 +246,25 @@ class StoriesMixin(StoreBase):
             story.notes_json = notes_to_json(rewrite.rewrite.notes)
             story.image_json = image_to_json(rewrite.image)
             return True
+
+
+LOCK_BATCH = 1000  # story ids per locking statement
+
+
+def lock_stories(s: Session, story_ids: Collection[str]) -> None:
+    """Lock the stored stories a transaction will change, in id order, before it changes any.
+    Every transaction that changes several stories takes their rows so, in that one order
+    (the grouping's, publishing's ``record_shown``), so two of them running at once
+    (a worker's group task beside its publish task) wait for each other instead of
+    deadlocking, which PostgreSQL ends by failing one. SQLite locks the whole file instead."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    ordered = sorted(story_ids)
+    for start in range(0, len(ordered), LOCK_BATCH):
+        batch = ordered[start : start + LOCK_BATCH]
+        s.execute(
+            select(StoryRow.id)
+            .where(StoryRow.id.in_(batch))
+            .order_by(StoryRow.id)
+            .with_for_update()
+        )
