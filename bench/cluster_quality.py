@@ -69,6 +69,11 @@ _URL_DATE = re.compile(r"/(20\d\d)[/-](\d\d)[/-](\d\d)(?:/|-|$)")
 _SIDE_MINUTES = {"left": 0, "center": 7, "right": 13}  # a stable order within one day
 
 Gold = dict[int, object]
+WITHIN_FLAG = "--within"
+WITHIN_HELP = (
+    "date each neus article its story's time plus 0 to this many minutes, as the hidden "
+    "replay does (180), instead of hours apart"
+)
 EMBED_CACHE = Path("/tmp/balanced-news-bench-embeddings.npz")
 
 
@@ -121,9 +126,11 @@ def neus_stories(split: str, path: Path = NEUS) -> list[dict]:
 
 
 def stream(
-    stories: list[dict], seed: int, density: int = DENSITY
+    stories: list[dict], seed: int, density: int = DENSITY, within: float | None = None
 ) -> tuple[list[ClusterArticle], Gold]:
-    """Undated stories as a stream: a random order, ``density`` a day, articles hours apart."""
+    """Undated stories as a stream: a random order, ``density`` a day, articles hours apart.
+    With ``within`` (minutes), every article is dated its story's time plus 0 to ``within``
+    minutes instead, as the hidden replay dates them (0 to 180)."""
     rng = random.Random(seed)
     order = list(stories)
     rng.shuffle(order)
@@ -134,7 +141,10 @@ def stream(
         opened = day + timedelta(seconds=rng.uniform(0, 86400))
         for number_in_story, article in enumerate(story["articles"]):
             entry_id = len(articles) + 1
-            delay = min(rng.expovariate(1 / DELAY), MAX_DELAY) if number_in_story else 0.0
+            if within is not None:
+                delay = rng.uniform(0, within) / 60
+            else:
+                delay = min(rng.expovariate(1 / DELAY), MAX_DELAY) if number_in_story else 0.0
             articles.append(
                 ClusterArticle(
                     entry_id=entry_id,
@@ -362,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--density", type=int, default=DENSITY, help="neus stories a day")
+    parser.add_argument(WITHIN_FLAG, type=float, help=WITHIN_HELP)
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--errors", action="store_true", help="print wrong merges and splits")
     parser.add_argument(
@@ -394,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             stories = neus_stories(split)
             runs = []
             for seed in args.seeds:
-                articles, gold = stream(stories, seed, args.density)
+                articles, gold = stream(stories, seed, args.density, args.within)
                 if embedder is not None:
                     embedder.warm(articles)
                 started = time.perf_counter()

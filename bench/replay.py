@@ -46,7 +46,9 @@ summary's ROUGE-1 at least 1.05x the centre lead's.
   ``cluster_quality`` streams them (fixed seed, ``--density`` stories a day; the issue's replay
   used 20), each article from one of 40 made-up outlets. The set gives no sides (its articles
   come in a random order), so each story's first, second and third article are taken as its
-  left, centre and right one: every story has one of each, as in the hidden set.
+  left, centre and right one: every story has one of each, as in the hidden set. With
+  ``--within 180``, each story's articles are dated 0 to 180 minutes after its time, as the
+  hidden replay dates its own, instead of hours apart.
 
 Which sets were looked at when choosing what: the pair model is fitted on neus-grouping train
 only, but the grouping's weights were tuned on the dev stories in the past, and its form (the
@@ -517,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=("dev", "neus"), default=["dev", "neus"])
     parser.add_argument("--splits", nargs="+", default=["val", "test"])
     parser.add_argument("--density", type=int, default=20, help="neus stories a day")
+    parser.add_argument(cq.WITHIN_FLAG, type=float, help=cq.WITHIN_HELP)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--baseline", help="a git revision to replay beside this tree")
     parser.add_argument(
@@ -561,8 +564,10 @@ def _replay_sets(args: argparse.Namespace, baseline: tuple[str, Path] | None) ->
         replay("dev (100 stories)", articles, gold, leans, dev_references(), baseline, args.cycles)
     if "neus" in args.sets:
         stories = [s for split in args.splits for s in cq.neus_stories(split)]
-        articles, gold = cq.stream(stories, args.seed, args.density)
+        articles, gold = cq.stream(stories, args.seed, args.density, args.within)
         label = f"neus {'+'.join(args.splits)} {args.density}/day"
+        if args.within is not None:
+            label += f" <={args.within:g} min"
         leans = neus_leans(articles, gold)
         replay(label, articles, gold, leans, neus_references(stories), baseline, args.cycles)
     print(
