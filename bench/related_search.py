@@ -19,7 +19,12 @@ highest threshold whose false claims plus wrong names are within 1% of the fewes
 1.01 is none, today's grouping): per threshold, pairwise P, R, F1 and B-cubed F1, the claims
 left at ``related.RELATED`` and how many are false, and (dev) opinion pairs joined.
 ``SIDE_JOIN`` is chosen on ``train`` seed 1 only: the threshold with the best pairwise F1 among
-those whose precision is within 0.01 of no completion's.
+those whose precision is within 0.01 of no completion's. ``--complete ... --close`` sweeps the
+floor for stories within ``SIDE_HOURS`` of the article (``SIDE_JOIN_CLOSE``) instead, with
+``SIDE_JOIN`` as shipped.
+
+``--within 180`` dates each neus story's articles within 180 minutes of its first, as the hidden
+replay dates them, instead of hours apart; the shipped values are chosen on train under both.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import cluster_quality as cq
 from replay import dev_set, neus_leans
 
 from aggregator import cluster, related
-from aggregator.cluster.index import SIDE_HOURS, SIDE_JOIN, SIDE_SEARCH
+from aggregator.cluster.index import SIDE_HOURS, SIDE_JOIN, SIDE_JOIN_CLOSE, SIDE_SEARCH
 from aggregator.models import ClusterArticle
 from aggregator.vocab import SIDES, Side, side_of
 
@@ -50,11 +55,18 @@ def measure(
     side_join: float = 1.01,
     side_search: int = 0,
     side_hours: float = 0.0,
+    side_join_close: float = 1.01,
 ) -> tuple[dict[float, tuple[int, int, int, int, int]], dict[int, str]]:
     """Per threshold: (one-sided claims, false claims left, related angles named, wrong ones,
     stories); a threshold above 1 is no search (today's claims). With the grouping's
-    assignments, its side-completion joins at ``side_join`` (above 1: none)."""
-    index = cluster.StoryIndex(side_join=side_join, side_search=side_search, side_hours=side_hours)
+    assignments, its side-completion joins at ``side_join`` (above 1: none; at
+    ``side_join_close`` for stories within ``side_hours``)."""
+    index = cluster.StoryIndex(
+        side_join=side_join,
+        side_join_close=side_join_close,
+        side_search=side_search,
+        side_hours=side_hours,
+    )
     links: list[tuple[int, str, float]] = []  # (entry, story then, p)
     for art in articles:
         found = index.add(replace(art, side=side_of(leans[art.entry_id], Side.CENTER)))
@@ -116,13 +128,25 @@ def completion_rows(
     gold: cq.Gold,
     leans: dict[int, str],
     thresholds: tuple[float, ...],
+    close: bool = False,
 ) -> None:
-    """The grouping and the claims of absence at each side-completion threshold (the search at
-    ``related.RELATED``): pairwise and B-cubed scores, false "not covered" claims left,
-    related angles named and wrong, opinion pairs joined (where opinion pieces are known)."""
+    """The grouping and the claims of absence at each side-completion threshold (the shipped
+    side search at ``related.RELATED``): pairwise and B-cubed scores, false "not covered"
+    claims left, related angles named and wrong, opinion pairs joined (where opinion pieces
+    are known). With ``close``, the thresholds are ``side_join_close``'s, beside the shipped
+    ``SIDE_JOIN``."""
     opinion = {a.entry_id for a in articles if a.kind == "opinion"}
     for t in thresholds:
-        got, pred = measure(articles, gold, leans, (related.RELATED,), side_join=t)
+        got, pred = measure(
+            articles,
+            gold,
+            leans,
+            (related.RELATED,),
+            side_join=SIDE_JOIN if close else t,
+            side_search=SIDE_SEARCH,
+            side_hours=SIDE_HOURS,
+            side_join_close=t if close else 1.01,
+        )
         claims, false, named, wrong, n = got[related.RELATED]
         figures = cq.scores(pred, gold)
         (oj, on), _ = cq.join_rates(pred, gold, opinion)
@@ -146,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         help="side-completion join thresholds to sweep (none given: COMPLETE_SWEEP)",
     )
     parser.add_argument(
+        "--close",
+        action="store_true",
+        help="with --complete: sweep the floor for stories within SIDE_HOURS "
+        "(cluster.index.SIDE_JOIN_CLOSE), SIDE_JOIN as shipped",
+    )
+    parser.add_argument(
         "--side-search",
         nargs="+",
         type=int,
@@ -160,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the side search also takes stories within this many hours "
         "(cluster.index.SIDE_HOURS), each measured in turn (default: the shipped value)",
     )
+    parser.add_argument(cq.WITHIN_FLAG, type=float, help=cq.WITHIN_HELP)
     args = parser.parse_args(argv)
     if not cq.NEUS.is_file():
         print(f"{cq.NEUS} not found (../shared is absent): nothing to measure.")
@@ -173,22 +204,32 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(("dev", *dev_set()))
     for split in args.splits if "neus" in args.sets else ():
         for seed in args.seeds:
-            articles, gold = cq.stream(cq.neus_stories(split), seed, cq.DENSITY)
+            articles, gold = cq.stream(cq.neus_stories(split), seed, cq.DENSITY, args.within)
             runs.append((f"{split} seed {seed}", articles, gold, neus_leans(articles, gold)))
     if args.complete is not None:
-        print(f"shipped side-completion threshold cluster.index.SIDE_JOIN = {SIDE_JOIN}")
+        print(
+            f"shipped side-completion thresholds cluster.index.SIDE_JOIN = {SIDE_JOIN}, "
+            f"SIDE_JOIN_CLOSE = {SIDE_JOIN_CLOSE} (within SIDE_HOURS = {SIDE_HOURS:g} h)"
+        )
         print(
             f"{'':18}{'side join':>10}{'P':>7}{'R':>7}{'F1':>7}{'B3 F1':>7}"
             f"{'stories':>8}{'claims':>8}{'false':>8}{'named':>8}{'wrong':>8}"
         )
         for label, articles, gold, leans in runs:
-            completion_rows(label, articles, gold, leans, tuple(args.complete or COMPLETE_SWEEP))
+            sweep = tuple(args.complete or COMPLETE_SWEEP)
+            completion_rows(label, articles, gold, leans, sweep, args.close)
         return 0
     for label, articles, gold, leans in runs:
         for wide in args.side_search:
             for hours in args.side_hours or [SIDE_HOURS]:
                 rows = measure(
-                    articles, gold, leans, side_join=SIDE_JOIN, side_search=wide, side_hours=hours
+                    articles,
+                    gold,
+                    leans,
+                    side_join=SIDE_JOIN,
+                    side_search=wide,
+                    side_hours=hours,
+                    side_join_close=SIDE_JOIN_CLOSE,
                 )[0]
                 for t, (claims, false, named, wrong, n) in rows.items():
                     print(

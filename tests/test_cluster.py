@@ -355,3 +355,47 @@ def test_a_sided_article_in_other_words_is_compared_with_same_hour_stories_missi
     # A story that already has a left-leaning article is not searched for another.
     left_report = dataclasses.replace(right, entry_id=4, source_id="left-daily", side="left")
     assert not near(cluster.index.SIDE_SEARCH, cluster.index.SIDE_HOURS, left_report)
+
+
+def test_a_sided_report_close_in_time_completes_a_story_missing_its_side_on_a_weaker_match() -> (
+    None
+):
+    """Side completion (``StoryIndex.side_completion``): a left report told in other words
+    joins the centre and right-leaning story that has no left-leaning article at the lower
+    floor (``side_join_close``) when it comes within ``side_hours`` of that story, as one
+    event's reports from both sides do; the same report hours later needs ``side_join``."""
+    centre, right, left, _strike = cluster_articles("side-join")
+    centre = dataclasses.replace(centre, side="center")
+    right = dataclasses.replace(right, side="right")
+    story_end = right.published
+
+    def score(at: datetime) -> float:
+        index = cluster.StoryIndex(side_join=1.01)  # no completion: the pair model alone
+        index.add(centre)
+        index.add(right)
+        found = index.add(dataclasses.replace(left, published=at, side="left"))
+        assert found.opened
+        return found.score
+
+    close_at = story_end + timedelta(hours=1)
+    far_at = story_end + timedelta(hours=cluster.index.SIDE_HOURS + 2)
+    p_close, p_far = score(close_at), score(far_at)
+    index = cluster.StoryIndex()
+    floor, above = min(p_close, p_far) - 0.001, max(p_close, p_far) + 0.001
+    assert floor > 0 and above < index.threshold, (p_close, p_far)
+
+    def joined(at: datetime) -> bool:
+        index = cluster.StoryIndex(side_join=above, side_join_close=floor)
+        story = index.add(centre).story_id
+        index.add(right)
+        found = index.add(dataclasses.replace(left, published=at, side="left"))
+        assert found.completed == (found.story_id == story)
+        return found.story_id == story
+
+    assert joined(close_at)
+    assert not joined(far_at)
+    # a right-leaning report is no completion: the story has one
+    index = cluster.StoryIndex(side_join=above, side_join_close=floor)
+    index.add(centre)
+    index.add(right)
+    assert index.add(dataclasses.replace(left, published=close_at, side="right")).opened
