@@ -37,7 +37,10 @@ hidden evaluation checks them: each story's summary is that of the entry linking
 articles (the entry, not the story, is what a subscriber reads, wrong articles and all), scored
 (ROUGE F1, stemming on) against the editors' summary beside the centre outlet's lead (its
 first two sentences; the first article's where no lean is known). The aim (issue 13): the
-summary's ROUGE-1 at least 1.05x the centre lead's.
+summary's ROUGE-1 at least 1.05x the centre lead's. With ``--baseline REV``, the published
+summaries' ROUGE is also compared story by story with REV's replay of the same cycles: the mean
+difference and its 95% bootstrap interval (``resample.paired_interval``, as
+``rewrite_quality.py`` compares the rewrite alone), so the grouping's part is counted too.
 
 - ``dev``: the 100 dated AllSides dev stories (left, centre and right excerpts, their real
   outlets, leans and opinion tags, dated by their URLs as ``cluster_quality`` dates them).
@@ -79,9 +82,11 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import cluster_quality as cq
 from lxml import etree, html
+from resample import paired_interval
 from revision import checked_out
 
 from aggregator.demo.server import SampleWeb
@@ -264,30 +269,19 @@ def neus_references(stories: list[dict]) -> References:
     }
 
 
-def summary_scores(
-    label: str,
-    entry_of: dict[int, int],
-    entries: list[Entry],
-    gold: cq.Gold,
-    refs: References,
-) -> None:
-    """Each story's published summary (the entry linking most of its articles) and the centre
-    lead, against the editors' summary; a story no entry links scores 0. Printed for all the
-    stories, then apart for those whose entry holds exactly their articles ("whole") and the
-    rest (split by grouping, or joined with another story's articles)."""
-    try:
-        from rouge_score import rouge_scorer
-    except ImportError:
-        print(f"{label}: summaries not scored (needs rouge-score: pip install -e '.[bench]')")
-        return
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+def story_scores(
+    scorer: Any, entry_of: dict[int, int], entries: list[Entry], gold: cq.Gold, refs: References
+) -> dict[object, tuple[list[float], list[float], bool]]:
+    """Per story with an editors' summary: the ROUGE-1/2/L F1 (x100) of its published summary
+    (the entry linking most of its articles; none scores 0) and of the centre lead, and whether
+    that entry holds exactly the story's articles."""
     members: dict[int, set[int]] = defaultdict(set)  # entry -> its articles
     for article, number in entry_of.items():
         members[number].add(article)
     story_articles: dict[object, set[int]] = defaultdict(set)
     for article, story in gold.items():
         story_articles[story].add(article)
-    rows: dict[str, list[tuple[list[float], list[float]]]] = defaultdict(list)
+    out = {}
     for story, (reference, centre) in refs.items():
         if not reference:
             continue
@@ -302,21 +296,55 @@ def summary_scores(
         for text in (summary, centre):
             s = scorer.score(reference, text)
             scored.append([s[k].fmeasure * 100 for k in ("rouge1", "rouge2", "rougeL")])
-        whole = entry is not None and members[entry] == mine
-        rows["all"].append((scored[0], scored[1]))
-        rows["whole" if whole else "split or joined"].append((scored[0], scored[1]))
+        out[story] = (scored[0], scored[1], entry is not None and members[entry] == mine)
+    return out
+
+
+def summary_scores(
+    label: str,
+    got: Published,
+    gold: cq.Gold,
+    refs: References,
+    baseline: tuple[str, Published] | None = None,
+) -> None:
+    """Each story's published summary (the entry linking most of its articles) and the centre
+    lead, against the editors' summary; a story no entry links scores 0. Printed for all the
+    stories, then apart for those whose entry holds exactly their articles ("whole") and the
+    rest (split by grouping, or joined with another story's articles). With ``baseline`` (a
+    revision's run of the same replay), the paired difference of the published summaries'
+    ROUGE, this tree minus the revision's, per story, with its 95% bootstrap interval."""
+    try:
+        from rouge_score import rouge_scorer
+    except ImportError:
+        print(f"{label}: summaries not scored (needs rouge-score: pip install -e '.[bench]')")
+        return
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    scores = story_scores(scorer, got.entry_of, got.entries, gold, refs)
+    rows: dict[str, list[tuple[list[float], list[float]]]] = defaultdict(list)
+    for ours, lead, whole in scores.values():
+        rows["all"].append((ours, lead))
+        rows["whole" if whole else "split or joined"].append((ours, lead))
     for part in ("all", "whole", "split or joined"):
-        got = rows.get(part)
-        if not got:
+        got_rows = rows.get(part)
+        if not got_rows:
             continue
-        ours = [sum(r[0][k] for r in got) / len(got) for k in range(3)]
-        lead = [sum(r[1][k] for r in got) / len(got) for k in range(3)]
+        ours = [sum(r[0][k] for r in got_rows) / len(got_rows) for k in range(3)]
+        lead = [sum(r[1][k] for r in got_rows) / len(got_rows) for k in range(3)]
         print(
-            f"  summaries, {part} ({len(got)} stories), R-1/R-2/R-L: published "
+            f"  summaries, {part} ({len(got_rows)} stories), R-1/R-2/R-L: published "
             f"{ours[0]:.2f}/{ours[1]:.2f}/{ours[2]:.2f}, centre lead "
             f"{lead[0]:.2f}/{lead[1]:.2f}/{lead[2]:.2f}: R-1 {ours[0] / lead[0]:.2f}x"
             + (" (aim >= 1.05x)" if part == "all" else "")
         )
+    if baseline is not None:
+        name, before = baseline
+        was = story_scores(scorer, before.entry_of, before.entries, gold, refs)
+        parts = []
+        for k, metric in enumerate(("R-1", "R-2", "R-L")):
+            diffs = [scores[story][0][k] - was[story][0][k] for story in scores]
+            mean, low, high = paired_interval(diffs)
+            parts.append(f"{metric} {mean:+.2f} [{low:+.2f}, {high:+.2f}]")
+        print(f"  summaries, this tree - {name} (95% CI, paired by story): " + "  ".join(parts))
 
 
 @dataclass
@@ -498,7 +526,11 @@ def replay(
         print(f"  {key + ':':22}")
         for name, f in figures:
             print(f"    {name + ':':32}{f[key]}")
-    summary_scores(label, runs[-1][1].entry_of, runs[-1][1].entries, gold, refs)
+    # this tree's last run, and the revision's run of the same cycles before it
+    before = None
+    if baseline is not None and len(runs) > 1 and runs[-2][0].startswith(baseline[0]):
+        before = runs[-2]
+    summary_scores(label, runs[-1][1], gold, refs, before)
 
 
 def dev_set() -> tuple[list[ClusterArticle], cq.Gold, dict[int, str]]:

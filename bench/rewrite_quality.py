@@ -72,7 +72,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from resample import bootstrap
+from resample import paired_interval
 from revision import checked_out
 
 from aggregator.config import load_config
@@ -305,14 +305,6 @@ def revision_outputs(
         for articles, (h, s) in zip(cases, json.loads(done.stdout), strict=True)
     }
     return {name: [found[id(c[0])] for c in group] for name, group in sets.items()}
-
-
-def paired_interval(
-    diffs: list[float], resamples: int = 2000, seed: int = 7
-) -> tuple[float, float, float]:
-    """Mean of per-story differences and its 95% bootstrap interval (stories resampled)."""
-    means = sorted(bootstrap(diffs, statistics.fmean, resamples, seed))
-    return statistics.fmean(diffs), means[int(0.025 * resamples)], means[int(0.975 * resamples)]
 
 
 def rouge() -> Any:
