@@ -44,6 +44,9 @@ difference and its 95% bootstrap interval (``resample.paired_interval``, as
 
 - ``dev``: the 100 dated AllSides dev stories (left, centre and right excerpts, their real
   outlets, leans and opinion tags, dated by their URLs as ``cluster_quality`` dates them).
+  With ``--within 180``, each article is dated its story's date plus 0 to 180 minutes, as the
+  hidden replay dates its AllSides stories: an opinion piece written days after the event then
+  lands beside it, as it does there.
 - ``neus``: the neus-grouping ``val`` and ``test`` stories (no weight fitted on them, but
   looked at: see below), streamed as
   ``cluster_quality`` streams them (fixed seed, ``--density`` stories a day; the issue's replay
@@ -533,8 +536,8 @@ def replay(
     summary_scores(label, runs[-1][1], gold, refs, before)
 
 
-def dev_set() -> tuple[list[ClusterArticle], cq.Gold, dict[int, str]]:
-    articles, gold = cq.load()
+def dev_set(within: float | None = None) -> tuple[list[ClusterArticle], cq.Gold, dict[int, str]]:
+    articles, gold = cq.load(within=within)
     leans: dict[int, str] = {}
     sides = []
     for line in cq.DEV.read_text(encoding="utf-8").splitlines():
@@ -592,14 +595,13 @@ def _replay_sets(args: argparse.Namespace, baseline: tuple[str, Path] | None) ->
     )
     print(" " * 24 + "".join(f"{c:>8}" for c in cq.COLUMNS) + "    lost   seconds")
     if "dev" in args.sets:
-        articles, gold, leans = dev_set()
-        replay("dev (100 stories)", articles, gold, leans, dev_references(), baseline, args.cycles)
+        articles, gold, leans = dev_set(args.within)
+        label = cq.dated("dev (100 stories)", args.within)
+        replay(label, articles, gold, leans, dev_references(), baseline, args.cycles)
     if "neus" in args.sets:
         stories = [s for split in args.splits for s in cq.neus_stories(split)]
         articles, gold = cq.stream(stories, args.seed, args.density, args.within)
-        label = f"neus {'+'.join(args.splits)} {args.density}/day"
-        if args.within is not None:
-            label += f" <={args.within:g} min"
+        label = cq.dated(f"neus {'+'.join(args.splits)} {args.density}/day", args.within)
         leans = neus_leans(articles, gold)
         replay(label, articles, gold, leans, neus_references(stories), baseline, args.cycles)
     print(
