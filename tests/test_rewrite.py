@@ -391,6 +391,27 @@ def test_headline_avoids_shouting_and_loaded_words_without_a_centre_outlet() -> 
     assert clean_title("Markets rally as rates fall - WSJ") == "Markets rally as rates fall"
 
 
+@pytest.mark.parametrize(
+    ("title", "outlet", "shown"),
+    [
+        # the outlet's name, its initials or its short form goes ...
+        ("Markets rally as rates fall sharply - WSJ", "Wall Street Journal (News)", None),
+        ("Rates hold steady as inflation cools | Fox News", "Fox News (Online News)", None),
+        ("Senate passes the bill into law | AP News", "AP Politics & Fact Check", None),
+        ("Senate passes the bill into law - The Washington Post", "Washington Post", None),
+        # ... a headline's own last words after a dash stay (the hidden replay cut these)
+        ("US-China tensions flare over Taiwan as some fear cold war – or worse", "Guardian", 0),
+        ("Fully vaccinated Americans can largely drop masks indoors – CDC", "The Guardian", 0),
+        ("10 Senators Say They Agree On Infrastructure — But There Are Few Details", "NPR", 0),
+    ],
+)
+def test_a_title_loses_its_outlets_name_and_keeps_its_own_words(
+    title: str, outlet: str, shown: int | None
+) -> None:
+    expected = title if shown == 0 else title.rsplit(" - ", 1)[0].rsplit(" | ", 1)[0]
+    assert clean_title(title, outlet) == expected
+
+
 def test_perspectives_come_only_from_their_side_and_a_missing_side_is_named() -> None:
     articles = story_articles("rates")  # centre and right only
     result = worded_story(articles)

@@ -16,7 +16,7 @@ import re
 
 from aggregator.text import word_count
 
-OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)[^-–—|:]{2,40}$")
+OUTLET_SUFFIX_RE = re.compile(r"\s+(?:[-–—|:]\s+)([^-–—|:]{2,40})$")
 DANGLING_START_RE = re.compile(
     r"^(?:But|And|Or|So|Yet|Also|However|Still|Meanwhile|Instead|He|She|It|They|Them|His|Her|"
     r"Its|Their|There|Here|Such|"

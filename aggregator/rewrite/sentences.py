@@ -47,14 +47,35 @@ from aggregator.text import STOPWORDS, comparable, split_sentences, stem, word_c
 
 
 def clean_title(title: str, outlet: str = "") -> str:
-    """A title without the outlet's suffix (" - WSJ", " | Fox News") and shouting."""
+    """A title without the outlet's suffix (" - WSJ", " | Fox News") and shouting.
+
+    Knowing the outlet, only a tail that names it goes (its words, or its initials): "... -
+    or worse" and "... – CDC" are the headline's own words, which "how each side headlined
+    it" must show whole. Not knowing it, a short tail after a dash is taken as its name."""
     title = " ".join(title.split())
     if outlet and title.lower().endswith(outlet.lower()):
-        title = title[: -len(outlet)].rstrip(" -–—|:")
-    title = OUTLET_SUFFIX_RE.sub("", title) if len(title.split()) > 5 else title
+        title = title[: -len(outlet)]
+        title = re.sub(r"\s+[-–—|:]\s+the\s*$", "", title, flags=re.I).rstrip(" -–—|:")
+    suffix = OUTLET_SUFFIX_RE.search(title) if len(title.split()) > 5 else None
+    if suffix and (not outlet or names_outlet(suffix.group(1), outlet)):
+        title = title[: suffix.start()]
     if title.isupper():
         title = title.capitalize()
     return title.strip()
+
+
+_OUTLET_FILLER = frozenset({"the", "news", "online", "com", "and", "&"})
+
+
+def names_outlet(tail: str, outlet: str) -> bool:
+    """Whether a title's tail ("WSJ", "Fox News", "AP News") names the outlet ("Wall Street
+    Journal (News)", "Fox News (Online News)", "AP Politics & Fact Check"): its words are the
+    outlet's, or it is the outlet's initials."""
+    name = re.sub(r"\s*\([^)]*\)$", "", outlet).casefold()
+    words = set(re.findall(r"[\w&]+", name))
+    said = set(re.findall(r"[\w&]+", tail.casefold().replace(".com", ""))) - _OUTLET_FILLER
+    initials = "".join(w[0] for w in re.findall(r"\w+", name) if w != "the")
+    return bool(said) and (said <= words or said == {initials})
 
 
 def usable(sentence: str) -> bool:
