@@ -292,6 +292,12 @@ def test_attribution_keeps_capitals_of_names_only() -> None:
     assert lead("Cedar Hollow Parents for Excellence filed suit.").endswith(
         ", Cedar Hollow Parents for Excellence filed suit."
     )
+    assert lead("Hollow’s board met again on Monday.").endswith(
+        ", Hollow’s board met again on Monday."
+    )
+    assert lead("Amendment 4 would restore voting rights.").endswith(
+        ", Amendment 4 would restore voting rights."
+    ), "a word before a number names it, as 'Section 230' or 'Title 42'"
 
 
 def test_no_sentence_that_needs_missing_context() -> None:
@@ -1123,3 +1129,20 @@ def test_row_ids_order_nothing_a_reader_sees() -> None:
     assert told(worded_story(tied)) == told(worded_story(flipped))
     assert coverage_of(tied) == coverage_of(flipped)
     assert coverage_of(tied).first_source == tied[0].source_name
+
+
+def test_a_claim_attributed_before_it_opens_in_a_small_letter_unless_a_name() -> None:
+    """ "According to X, climate change ...": the summary's lead-in judges the first word
+    against the sources' names as the body's does (the dev replay printed "According to NBC
+    News (Online), Climate change is ...")."""
+    article = story_articles("fares")[0]
+    told = 'Commuters called the fare increase "a punch in the gut for working families."'
+    named = 'Pruitt called the fare increase "a punch in the gut for working families."'
+    for first, opening in ((told, "According to Civic Wire, commuters called"), (named, None)):
+        text = f"{first}\nSeveral commuters said they would ride less.\n{article.text}"
+        if first is named:
+            text += "\nCouncilmember Dale Pruitt voted no, and Pruitt said so."
+        result = worded_story([replace(article, text=text)])
+        line = next(s for s in result.summary_sentences if s.text == first)
+        expected = opening or "According to Civic Wire, Pruitt called"
+        assert line.attributed.startswith(expected), line.attributed

@@ -9,11 +9,14 @@ worded at every publish like every other sentence of ours.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 
 from aggregator.models import Sentence
 from aggregator.rewrite.lexicon import ALWAYS_CAPITAL, LOWERABLE
 from aggregator.text import split_sentences, strip_dateline
+
+POSSESSIVE_RE = re.compile(r"['’]s$")
 
 
 def proper_words(texts: Iterable[str]) -> frozenset[str]:
@@ -39,10 +42,12 @@ def opens_lower(text: str, names: frozenset[str] = frozenset()) -> bool:
     ``names`` (:func:`proper_words`), so is a word the sources never capitalize mid-sentence."""
     first, _, rest = strip_dateline(text).partition(" ")
     first = first.strip("\"'“”‘’(),.;:!?")
-    title_of_name = rest[:1].isupper()  # "Mayor Dana Whitcomb", "Senate Republicans"
+    # "Mayor Dana Whitcomb", "Senate Republicans", "Amendment 4", "Section 230"
+    title_of_name = rest[:1].isupper() or rest[:1].isdigit()
     common = first.lower() in LOWERABLE or (
         bool(names)
         and first not in names
+        and POSSESSIVE_RE.sub("", first) not in names  # "America’s" where "America" is one
         and first not in ALWAYS_CAPITAL  # "March 5", even in a story about a march
         and not title_of_name
         and not first.isupper()
@@ -56,8 +61,11 @@ def led_in(sentence: Sentence, names: frozenset[str] = frozenset()) -> Sentence:
     return dataclasses.replace(sentence, opens_lower=opens_lower(sentence.text, names))
 
 
-def attributed_to(sentence: Sentence, outlets: Iterable[str]) -> Sentence:
+def attributed_to(
+    sentence: Sentence, outlets: Iterable[str], names: frozenset[str] = frozenset()
+) -> Sentence:
     """A claim only some outlets report, marked for publishing to attribute it to them
-    ("..., according to X."); its first word is judged without the sources' names, as the
-    claim may open "According to X, ..."."""
-    return dataclasses.replace(led_in(sentence), according_to=tuple(outlets))
+    ("..., according to X."). Its first word is judged as a lead-in's is, against the
+    sources' ``names``: where the claim opens "According to X, ...", "Climate change is ..."
+    takes a small letter and "Manchin said ..." keeps its capital."""
+    return dataclasses.replace(led_in(sentence, names), according_to=tuple(outlets))

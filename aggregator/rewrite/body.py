@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aggregator.models import Sentence
-from aggregator.rewrite.attribution import led_in, proper_words
+from aggregator.rewrite.attribution import led_in
 from aggregator.rewrite.context import StoryContext
 from aggregator.rewrite.ranking import REPEAT_SIMILARITY, mmr
 from aggregator.rewrite.sentences import refers_back, shown_before, stands_alone
@@ -131,5 +131,4 @@ def _led_in(ctx: StoryContext, chosen: Sequence[Sentence]) -> list[Sentence]:
     """Each sentence marked for publishing to name its outlet before it (the lead-ins,
     :func:`aggregator.publish.prose.lead_ins`), its first word judged against the names its
     sources capitalize."""
-    names = proper_words(a.text for a in ctx.articles)
-    return [led_in(s, names) for s in chosen]
+    return [led_in(s, ctx.names) for s in chosen]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aggregator.models import Coverage, Sentence, SentenceKey, StoryArticle
+from aggregator.rewrite.attribution import proper_words
 from aggregator.rewrite.claims import Claim, align
 from aggregator.rewrite.coverage import coverage_of
 from aggregator.rewrite.ranking import Vector, centrality
@@ -46,6 +47,9 @@ class StoryContext:
     # Each outlet's owner, by outlet name: its configured owner, or the outlet itself when
     # that is not known (an unknown owner is an owner of its own).
     owner_of: Mapping[str, str]
+    # Words the sources capitalize mid-sentence and never write in lower case there: names,
+    # which keep their capital behind a lead-in (attribution.proper_words).
+    names: frozenset[str]
 
 
 def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
@@ -88,6 +92,7 @@ def story_context(articles: Sequence[StoryArticle]) -> StoryContext:
         right=tuple(a for a in ordered if side_of(a.lean) == Side.RIGHT),
         opinion=frozenset(a.entry_id for a in ordered if a.kind == "opinion"),
         owner_of={a.source_name: a.owner or a.source_name for a in ordered},
+        names=proper_words(a.text for a in ordered),
     )
 
 

@@ -117,7 +117,7 @@ def _central_claims(ctx: StoryContext, pool: Sequence[Sentence], budget: float) 
         if loaded or (
             _needs_attribution(outlets, lean_of, ctx.owner_of) and not _names_outlet(plain)
         ):
-            plain = attributed_to(plain, outlets)
+            plain = attributed_to(plain, outlets, ctx.names)
         out.append(plain)
     return out
 
