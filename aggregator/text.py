@@ -91,6 +91,9 @@ _MAY_END = frozenset(
     {"U.S.", "U.K.", "U.N.", "A.I.", "D.C.", "Inc.", "Corp.", "Co.", "Jr.", "Sr.", "a.m.", "p.m."}
     | {"Calif.", "Fla.", "Ariz.", "Mass.", "Conn."}  # "He moved to Tampa, Fla. The ..."
 )
+# Abbreviations no sentence ends at: a sentence that stops at one was cut off there ("... a
+# rally for Lt. Gov.", an excerpt's last words), not told whole. "Main St." and "No." may end one.
+_NEVER_END = frozenset(_ABBREVIATIONS) - _MAY_END - {"St.", "No."}
 _NOT_BEFORE_OPENER = (
     r"(?!\s+(?:The|A|An|In|On|At|By|For|He|She|It|They|We|I|His|Her|Their|Its|But|And|This|"
     r"That|These|Those|There|However|Meanwhile|Officials|After|Before|When|While|If|Some|"
@@ -193,6 +196,13 @@ def add_terms(total: dict[str, float], more: Mapping[str, float]) -> None:
     """Add ``more`` into ``total`` in place."""
     for key, value in more.items():
         total[key] = total.get(key, 0.0) + value
+
+
+def cut_at_abbreviation(sentence: str) -> bool:
+    """Whether a sentence stops at an abbreviation that never ends one ("... for Lt. Gov.",
+    "... the victims of the Sep."): the rest of it was cut off, as an excerpt's last words are."""
+    words = sentence.split()
+    return bool(words) and words[-1].lstrip("(\"'\u201c\u2018") in _NEVER_END
 
 
 def split_sentences(text: str) -> list[str]:

@@ -313,6 +313,17 @@ def test_no_sentence_that_needs_missing_context() -> None:
     assert result.headline == "Lake Corrin ferry service suspended after engine fire"
 
 
+def test_a_sentence_an_excerpt_cut_at_an_abbreviation_is_not_quoted() -> None:
+    """An excerpt that ends "... held a rally for Lt. Gov." lost the name after it: the
+    sentence is not whole, however central (the neus replay's summaries printed four)."""
+    article = story_articles("fares")[0]
+    cut = "The Ashford council voted to raise the transit fare, with a push from Lt. Gov."
+    for text in (f"{cut}\n{article.text}", f"{article.text}\n{cut}"):
+        result = worded_story([replace(article, text=text)])
+        assert output_sentences(result)
+        assert cut not in {s.text for s in output_sentences(result)}
+
+
 def test_an_outlet_speaking_for_itself_or_pointing_to_more_is_not_quoted_as_a_fact() -> None:
     """Printed in our story, "we are still looking into ..." would read as our own voice."""
     own_voice = (

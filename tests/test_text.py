@@ -10,7 +10,14 @@ import random
 from datetime import UTC, datetime
 
 from aggregator.models import Coverage, CoverageNote
-from aggregator.text import VERB_ENDINGS, cosine, cosines, split_sentences, stem
+from aggregator.text import (
+    VERB_ENDINGS,
+    cosine,
+    cosines,
+    cut_at_abbreviation,
+    split_sentences,
+    stem,
+)
 from aggregator.vocab import LEANS, SIDES, Lean, Side, side_of
 
 PARAGRAPH = (
@@ -95,6 +102,15 @@ def test_no_sentence_ends_at_a_month_title_or_state_abbreviation() -> None:
         "He moved to Tampa, Fla.",
         "The move took a year.",
     ]
+
+
+def test_a_sentence_stopping_at_a_title_or_month_abbreviation_was_cut_off() -> None:
+    """neus excerpts end so ("... holding a rally in Tupelo, Mississippi, for Lt. Gov."): the
+    name that follows was cut, so the sentence is not whole."""
+    for cut in ("Trump held a rally for Lt. Gov.", "It was put forward by Rep.", "On Sep."):
+        assert cut_at_abbreviation(cut), cut
+    for whole in ("She moved to D.C.", "He lives on Main St.", "Made by Acme Inc.", "He left."):
+        assert not cut_at_abbreviation(whole), whole
 
 
 def test_each_lean_is_on_one_side() -> None:

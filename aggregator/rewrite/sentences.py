@@ -43,7 +43,15 @@ from aggregator.rewrite.lexicon import (
     TOKEN_RE,
     names_speaker,
 )
-from aggregator.text import STOPWORDS, comparable, split_sentences, stem, word_count, words
+from aggregator.text import (
+    STOPWORDS,
+    comparable,
+    cut_at_abbreviation,
+    split_sentences,
+    stem,
+    word_count,
+    words,
+)
 
 
 def clean_title(title: str, outlet: str = "") -> str:
@@ -93,7 +101,7 @@ def usable(sentence: str) -> bool:
         return False
     if sentence.count("\u201c") != sentence.count("\u201d") or sentence.count('"') % 2:
         return False  # a dangling quote: it needs the sentence around it
-    if sentence.endswith(("...", "\u2026")):
+    if sentence.endswith(("...", "\u2026")) or cut_at_abbreviation(sentence):
         return False  # cut off: an excerpt's last words, not a whole sentence
     if _speakerless_quote(sentence):
         return False  # its speaker is named in another sentence: shown alone, it has none
