@@ -428,7 +428,9 @@ def page_sections(cases: list[Case], summary_words: int) -> tuple[dict[str, floa
         }
         for part, sentences in parts.items():
             counts.setdefault(part, []).append(len(sentences))
-        shown = [comparable(s.text) for sentences in parts.values() for s in sentences]
+        shown = [
+            comparable(strip_dateline(s.text)) for sentences in parts.values() for s in sentences
+        ]
         twice += len(shown) != len(set(shown))
     return {part: statistics.fmean(n) for part, n in counts.items()}, twice
 

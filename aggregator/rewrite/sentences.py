@@ -49,6 +49,7 @@ from aggregator.text import (
     cut_at_abbreviation,
     split_sentences,
     stem,
+    strip_dateline,
     word_count,
     words,
 )
@@ -306,9 +307,10 @@ def _stems(text: str) -> frozenset[str]:
 
 def shown_before(text: str, read: Iterable[str]) -> bool:
     """Whether the page already shows this sentence (``read``: what it shows above): the same
-    words, whichever article carried them (a syndicated copy), case and punctuation aside."""
-    said = comparable(text)
-    return any(comparable(t) == said for t in read)
+    words, whichever article carried them (a syndicated copy), case, punctuation and a wire
+    dateline aside (publishing drops the dateline where it names the outlet)."""
+    said = comparable(strip_dateline(text))
+    return any(comparable(strip_dateline(t)) == said for t in read)
 
 
 WORD_OVERLAP = 0.6  # at or above this word-set overlap, two sentences say the same thing
