@@ -313,11 +313,19 @@ def test_no_sentence_that_needs_missing_context() -> None:
     assert result.headline == "Lake Corrin ferry service suspended after engine fire"
 
 
-def test_a_sentence_an_excerpt_cut_at_an_abbreviation_is_not_quoted() -> None:
-    """An excerpt that ends "... held a rally for Lt. Gov." lost the name after it: the
-    sentence is not whole, however central (the neus replay's summaries printed four)."""
+@pytest.mark.parametrize(
+    "cut",
+    [
+        # an excerpt that ends "... held a rally for Lt. Gov." lost the name after it
+        "The Ashford council voted to raise the transit fare, with a push from Lt. Gov.",
+        # one that starts 'titled "The NRA And Russia" ...' lost the sentence's opening
+        "titled the Fare Equity Plan, the Ashford council vote raises the transit fare.",
+    ],
+)
+def test_a_sentence_an_excerpt_cut_is_not_quoted(cut: str) -> None:
+    """A sentence an excerpt cut at either end is not whole, however central (the neus
+    replay's summaries printed four cut at an abbreviation and one opening mid-sentence)."""
     article = story_articles("fares")[0]
-    cut = "The Ashford council voted to raise the transit fare, with a push from Lt. Gov."
     for text in (f"{cut}\n{article.text}", f"{article.text}\n{cut}"):
         result = worded_story([replace(article, text=text)])
         assert output_sentences(result)

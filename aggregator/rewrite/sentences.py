@@ -87,10 +87,19 @@ def names_outlet(tail: str, outlet: str) -> bool:
     return bool(said) and (said <= words or said == {initials})
 
 
+# A sentence opening in a small letter is the tail of one cut before it, unless its first word
+# is a name written so ("iPhone", "eBay").
+_FRAGMENT_RE = re.compile(r"[\"'\u201c\u2018(\[]?[a-z](?![a-z]*[A-Z])")
+
+
 def usable(sentence: str) -> bool:
+    """A sentence fit to quote on its own: whole, of a sensible length, in the reporter's
+    voice, leaning on no unnamed speaker."""
     n = word_count(sentence)
     if n < 6 or n > 60:
         return False
+    if _FRAGMENT_RE.match(sentence):
+        return False  # 'titled "The NRA And Russia" ...': an excerpt that starts mid-sentence
     if DANGLING_START_RE.match(sentence) or OWN_VOICE_RE.search(sentence):
         return False
     if (
