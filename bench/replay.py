@@ -23,6 +23,11 @@ Then what a reader is told about coverage (issue 19), read from the published en
 - (dev, where opinion pieces are known) how often a pair of one gold story's articles that
   holds an opinion piece shares an entry, beside news-with-news pairs.
 
+Then what a reader trips on (issue 22), read from the same entries by ``bench/reading.py``:
+opinion headlines beside news, sentences cut at an abbreviation or opening mid-sentence, the
+summary's provenance, a sentence shown twice, each linked article's own headline shown, and
+the lead image (three article pages in four carry an ``og:image``: :func:`has_picture`).
+
 ``--baseline REV`` replays the same sites with git revision REV's code (checked out beside
 this tree, ``bench/revision.py``) and prints its figures beside this tree's.
 
@@ -88,6 +93,7 @@ from pathlib import Path
 from typing import Any
 
 import cluster_quality as cq
+import reading
 from lxml import etree, html
 from resample import paired_interval
 from revision import checked_out
@@ -116,6 +122,12 @@ def _outlets(
     return out
 
 
+def has_picture(entry_id: int) -> bool:
+    """Whether the article's page carries a picture (og:image): three in four do, so that
+    some stories' first article has none and the lead image must come from another."""
+    return entry_id % 4 != 0
+
+
 def write_site(
     root: Path,
     articles: list[ClusterArticle],
@@ -142,8 +154,13 @@ def write_site(
             path = f"{slug}/a/{art.entry_id}.html"
             pages[path] = art.entry_id
             paragraphs = "".join(f"<p>{escape(p)}</p>" for p in art.text.split("\n") if p)
+            picture = (
+                f"<meta property='og:image' content='../img/{art.entry_id}.jpg'>"
+                if has_picture(art.entry_id)
+                else ""
+            )
             (root / path).write_text(
-                "<!doctype html><html><head><meta charset='utf-8'>"
+                f"<!doctype html><html><head><meta charset='utf-8'>{picture}"
                 f"<title>{escape(art.title)}</title></head><body><article>"
                 f"<h1>{escape(art.title)}</h1>{paragraphs}</article></body></html>",
                 encoding="utf-8",
@@ -210,6 +227,7 @@ class Entry:
     summary: str
     not_covered: set[str] = field(default_factory=set)  # sides it says did not cover it
     related_angles: list[str] = field(default_factory=list)  # hrefs named as a related angle
+    page: reading.Page = field(default_factory=reading.Page)  # what it shows (issue 22)
 
 
 def _read_entry(entry: etree._Element) -> Entry | None:
@@ -219,7 +237,9 @@ def _read_entry(entry: etree._Element) -> Entry | None:
     if not links:
         return None
     content = entry.findtext(f"{ATOM}content") or ""
-    found = Entry(links, entry.findtext(f"{ATOM}summary") or "")
+    found = Entry(
+        links, entry.findtext(f"{ATOM}summary") or "", page=reading.read_page(entry, ATOM)
+    )
     if content.strip():
         tree = html.fragment_fromstring(content, create_parent="div")
         text = " ".join(tree.itertext())
@@ -524,7 +544,23 @@ def replay(
         cq._row(row, cq.scores(pred, gold), f"{len(lost):8d}{got.seconds:10.1f}")
     if not runs:
         return
-    figures = [(name, coverage_figures(got, gold, leans, kinds)) for name, got in runs]
+    served = {
+        a.entry_id: reading.Article(a.title, a.text, a.kind, has_picture(a.entry_id))
+        for a in articles
+    }
+    figures = [
+        (
+            name,
+            coverage_figures(got, gold, leans, kinds)
+            | reading.reader_figures(
+                [
+                    (e.page, reading.linked_articles(e.links, got.article_of, served))
+                    for e in got.entries
+                ]
+            ),
+        )
+        for name, got in runs
+    ]
     for key in figures[0][1]:
         print(f"  {key + ':':22}")
         for name, f in figures:
