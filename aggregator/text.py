@@ -198,6 +198,12 @@ def add_terms(total: dict[str, float], more: Mapping[str, float]) -> None:
         total[key] = total.get(key, 0.0) + value
 
 
+def bare_outlet(name: str) -> str:
+    """An outlet's name without the kind in brackets after it ("NBC News (Online)", "Wall
+    Street Journal (News)"), as its sentences and titles name it."""
+    return re.sub(r"\s*\([^)]*\)$", "", name)
+
+
 def cut_at_abbreviation(sentence: str) -> bool:
     """Whether a sentence stops at an abbreviation that never ends one ("... for Lt. Gov.",
     "... the victims of the Sep."): the rest of it was cut off, as an excerpt's last words are."""

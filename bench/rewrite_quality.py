@@ -79,7 +79,13 @@ from aggregator.config import load_config
 from aggregator.models import Rewrite, StoryArticle
 from aggregator.publish.prose import worded
 from aggregator.rewrite import coverage_of, rewrite_story
-from aggregator.text import comparable, split_sentences, strip_dateline, word_count
+from aggregator.text import (
+    bare_outlet,
+    comparable,
+    split_sentences,
+    strip_dateline,
+    word_count,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -153,7 +159,7 @@ def neus_grouping_cases(split: str = "test") -> Iterator[Case]:
 def _outlet_key(name: str) -> str:
     """An outlet's name as AllSides and our sources file both write it: "Wall Street Journal
     (News)" and "The Wall Street Journal" alike."""
-    bare = re.sub(r"\s*\([^)]*\)$", "", name).strip().lower()
+    bare = bare_outlet(name).strip().lower()
     return re.sub(r"^the\s+", "", bare)
 
 

@@ -45,6 +45,7 @@ from aggregator.rewrite.lexicon import (
 )
 from aggregator.text import (
     STOPWORDS,
+    bare_outlet,
     comparable,
     cut_at_abbreviation,
     split_sentences,
@@ -66,7 +67,7 @@ def clean_title(title: str, outlet: str = "") -> str:
         title = title[: -len(outlet)]
         title = re.sub(r"\s+[-–—|:]\s+the\s*$", "", title, flags=re.I).rstrip(" -–—|:")
     suffix = OUTLET_SUFFIX_RE.search(title) if len(title.split()) > 5 else None
-    if suffix and (not outlet or names_outlet(suffix.group(1), outlet)):
+    if suffix and (not outlet or _is_outlets_name(suffix.group(1), outlet)):
         title = title[: suffix.start()]
     if title.isupper():
         title = title.capitalize()
@@ -76,11 +77,11 @@ def clean_title(title: str, outlet: str = "") -> str:
 _OUTLET_FILLER = frozenset({"the", "news", "online", "com", "and", "&"})
 
 
-def names_outlet(tail: str, outlet: str) -> bool:
+def _is_outlets_name(tail: str, outlet: str) -> bool:
     """Whether a title's tail ("WSJ", "Fox News", "AP News") names the outlet ("Wall Street
     Journal (News)", "Fox News (Online News)", "AP Politics & Fact Check"): its words are the
     outlet's, or it is the outlet's initials."""
-    name = re.sub(r"\s*\([^)]*\)$", "", outlet).casefold()
+    name = bare_outlet(outlet).casefold()
     words = set(re.findall(r"[\w&]+", name))
     said = set(re.findall(r"[\w&]+", tail.casefold().replace(".com", ""))) - _OUTLET_FILLER
     initials = "".join(w[0] for w in re.findall(r"\w+", name) if w != "the")

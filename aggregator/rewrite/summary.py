@@ -23,7 +23,7 @@ from aggregator.rewrite.context import StoryContext
 from aggregator.rewrite.lexicon import loaded_words, loadedness
 from aggregator.rewrite.ranking import mmr, representative
 from aggregator.rewrite.sentences import refers_back, sentence_at, stands_alone
-from aggregator.text import join_names, split_sentences, word_count
+from aggregator.text import bare_outlet, join_names, split_sentences, word_count
 from aggregator.vocab import Lean, Side, side_of
 
 SUMMARY_WORDS = 60
@@ -143,7 +143,7 @@ def _reporters(ctx: StoryContext) -> dict[SentenceKey, tuple[str, ...]]:
 
 def _names_outlet(sentence: Sentence) -> bool:
     """Whether a sentence already says which outlet reports it ("..., sources told NBC News")."""
-    name = re.sub(r"\s*\([^)]*\)$", "", sentence.source_name)  # "NBC News (Online)"
+    name = bare_outlet(sentence.source_name)  # "NBC News (Online)"
     found = re.search(rf"(?<=\s){re.escape(name)}\b", sentence.text) if len(name) > 2 else None
     return found is not None  # mid-sentence, a whole name: not "Reason is ..." for Reason
 
