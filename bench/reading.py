@@ -34,6 +34,7 @@ _ABBREVIATION = re.compile(
 )
 _ACCORDING_TO = re.compile(r",? according to [^.]+\.$")  # "..., according to X."
 _LED_BY = "According to "  # "According to X, ..." (X may hold commas: "A, B and C")
+SOFT_HYPHEN = "\xad"  # no letter ("Vladi\xadmir"): extraction drops it, as a reader sees it
 TWICE_WORDS = 8  # a shorter sentence inside another is a phrase, not a sentence shown twice
 
 
@@ -112,7 +113,7 @@ def shown_twice(page: Page) -> bool:
 
 def traced(page: Page, texts: Iterable[str]) -> tuple[int, int]:
     """How many of the summary's sentences are found in one of ``texts``, and of how many."""
-    sources = [f" {comparable(t)} " for t in texts]
+    sources = [f" {comparable(t.replace(SOFT_HYPHEN, ''))} " for t in texts]
     found = sum(
         any(f" {comparable(r)} " in t for r in _readings(s) for t in sources) for s in page.summary
     )
