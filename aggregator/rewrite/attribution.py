@@ -16,7 +16,7 @@ from aggregator.models import Sentence
 from aggregator.rewrite.lexicon import ALWAYS_CAPITAL, LOWERABLE
 from aggregator.text import split_sentences, strip_dateline
 
-POSSESSIVE_RE = re.compile(r"['’]s$")
+_POSSESSIVE_RE = re.compile(r"['’]s$")
 
 
 def proper_words(texts: Iterable[str]) -> frozenset[str]:
@@ -47,7 +47,7 @@ def opens_lower(text: str, names: frozenset[str] = frozenset()) -> bool:
     common = first.lower() in LOWERABLE or (
         bool(names)
         and first not in names
-        and POSSESSIVE_RE.sub("", first) not in names  # "America’s" where "America" is one
+        and _POSSESSIVE_RE.sub("", first) not in names  # "America’s" where "America" is one
         and first not in ALWAYS_CAPITAL  # "March 5", even in a story about a march
         and not title_of_name
         and not first.isupper()
