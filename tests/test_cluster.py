@@ -76,6 +76,36 @@ def test_candidates_come_from_the_index_not_from_every_story() -> None:
     assert found == ["bridge"]
 
 
+def test_an_index_rebuilt_from_days_of_history_weighs_words_as_the_stream_did() -> None:
+    """The pipeline rebuilds its index from the stories of the last days (``HISTORY``). It
+    first learns the articles before them (``StoryIndex.learn``): the stream that grouped those
+    days had seen them, so a new article's words weigh the same and the pair model scores it
+    the same. Without them every word of a sparse stream looks rare."""
+    earlier = cluster_articles("rates") + cluster_articles("ferry") + cluster_articles("fares")
+    *history, new = cluster_articles("bridge")
+    stream = cluster.StoryIndex()
+    for article in earlier + history:
+        stream.add(article)
+    placed = stream.assignments()
+
+    def rebuilt(learn: bool) -> cluster.StoryIndex:
+        index = cluster.StoryIndex()
+        for article in earlier if learn else ():
+            index.learn(article.title, article.text)
+        for article in history:
+            index.restore(article, placed[article.entry_id])
+        return index
+
+    def scores(index: cluster.StoryIndex) -> list[tuple[float, str]]:
+        doc = index.doc(new, learn=False)
+        return [(round(p, 9), s.story_id) for p, s in index.scored(doc, new.published)]
+
+    expected = stream.doc(new, learn=False)
+    assert rebuilt(learn=True).doc(new, learn=False).vec == pytest.approx(expected.vec)
+    assert scores(rebuilt(learn=True)) == scores(stream)
+    assert rebuilt(learn=False).doc(new, learn=False).vec != pytest.approx(expected.vec)
+
+
 def test_two_stories_found_to_be_one_merge_into_the_older_id() -> None:
     alpha, beta, gamma, *_ = cluster_articles("bridge")
     index = cluster.StoryIndex(near_duplicates=False, threshold=1.01)  # nothing joins yet

@@ -222,6 +222,15 @@ def test_the_store_records_text_grouping_rewrites_and_prunes(tmp_path: Path, bac
             (late, "one", copy),
         ]
         assert store.grouped_entries(day + timedelta(hours=3)) == []
+        # What a story index rebuilt from a time had seen before it: no copy, newest first.
+        assert store.texts_before(day + timedelta(hours=3), 5) == [
+            ("copy title", "<p>copy from the feed</p> / copy title"),
+            ("early title", "<p>early from the feed</p> / early title"),
+        ]
+        assert store.texts_before(day + timedelta(hours=3), 1) == [
+            ("copy title", "<p>copy from the feed</p> / copy title")
+        ]
+        assert store.texts_before(day, 5) == []
         assert store.grouping_mark() == (3, max(late, early, copy), 1)
         assert store.storylines(day) == {"one": "one", "two": "one"}
         assert store.ungrouped_entries() == []

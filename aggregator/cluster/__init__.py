@@ -22,13 +22,14 @@ from __future__ import annotations
 from aggregator.cluster.index import HISTORY, SWEEP_EVERY, WINDOW, StoryIndex, group
 from aggregator.cluster.scoring import EMBED_MODEL, EMBEDDING_FEATURES, FEATURES
 from aggregator.cluster.story import Assignment, Story, story_id_for
-from aggregator.cluster.vectors import Doc, Vector
+from aggregator.cluster.vectors import LEARN_BEFORE, Doc, Vector
 
 __all__ = [
     "EMBEDDING_FEATURES",
     "EMBED_MODEL",
     "FEATURES",
     "HISTORY",
+    "LEARN_BEFORE",
     "SWEEP_EVERY",
     "WINDOW",
     "Assignment",

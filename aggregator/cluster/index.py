@@ -34,7 +34,7 @@ from aggregator.cluster import scoring
 from aggregator.cluster.candidates import Postings
 from aggregator.cluster.scoring import EMBED_MODEL, EMBEDDING_FEATURES, FEATURES
 from aggregator.cluster.story import Assignment, Story
-from aggregator.cluster.vectors import Doc, Vector, Vocabulary
+from aggregator.cluster.vectors import Doc, Vector, Vocabulary, features
 from aggregator.embeddings import Embedder  # plain text: no model library
 from aggregator.identity import NearDuplicates
 from aggregator.models import ClusterArticle
@@ -147,6 +147,12 @@ class StoryIndex:
     def doc(self, article: ClusterArticle, learn: bool = True) -> Doc:
         """The article's TF-IDF vectors (the whole, and the title alone) and its names."""
         return self._vocabulary.doc(article, learn, self.embedder)
+
+    def learn(self, title: str, text: str) -> None:
+        """Count an article seen before the history an index is rebuilt from into the
+        document frequencies, without putting it in a story: the stream that grouped that
+        history had seen it, and weighs words by it (``vectors.LEARN_BEFORE``)."""
+        self._vocabulary.learn(features(title, text).counts)
 
     # --- the index -------------------------------------------------------------------------
 

@@ -99,6 +99,9 @@ class Grouping:
             log.debug("group: story index kept (%d stories)", len(kept.index.stories))
             return kept, mark
         fresh = _KeptIndex(cluster.StoryIndex(embedder=self._embedder), since, mark)
+        before = self.store.texts_before(since, cluster.LEARN_BEFORE)
+        for title, text in before:
+            fresh.index.learn(title, text)
         history = self.store.grouped_entries(since)
         lines = self.store.storylines(since)
         for done, entry in enumerate(history):
@@ -113,7 +116,11 @@ class Grouping:
                 fresh.by_url.setdefault(canonical_url(entry.link), []).append(
                     (entry.id, entry.story_id or "", entry.published)
                 )
-        log.debug("group: story index rebuilt from %d grouped entries", len(history))
+        log.debug(
+            "group: story index rebuilt from %d grouped entries (%d before them learnt)",
+            len(history),
+            len(before),
+        )
         return fresh, mark
 
     # --- group ---------------------------------------------------------------------------------

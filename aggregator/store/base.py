@@ -140,6 +140,11 @@ class StoreType(Protocol):
     def grouped_entries(self, since: datetime) -> list[StoredEntry]:
         """The entries in a story published since ``since``, in the order they were grouped."""
 
+    def texts_before(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        """The title and text of the last ``limit`` grouped entries published before
+        ``before``, copies left out: what a story index rebuilt from ``before`` on had seen
+        (its document frequencies)."""
+
     def storylines(self, since: datetime) -> dict[str, str]:
         """Each story last published since ``since`` with a storyline: its storyline's id."""
 

@@ -48,6 +48,21 @@ class GroupingMixin(StoreBase):
         with self.session() as s:
             return stored_entries(s, EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
 
+    def texts_before(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(EntryRow.title, EntryRow.text)
+                .where(
+                    EntryRow.story_id.is_not(None),
+                    EntryRow.copy_of.is_(None),
+                    EntryRow.text.is_not(None),
+                    EntryRow.published_at < before,
+                )
+                .order_by(EntryRow.published_at.desc(), EntryRow.id.desc())
+                .limit(limit)
+            )
+            return [(title, text or "") for title, text in rows]
+
     def storylines(self, since: datetime) -> dict[str, str]:
         with self.session() as s:
             rows = s.execute(
