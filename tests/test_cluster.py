@@ -220,6 +220,29 @@ def test_an_opinion_piece_two_days_on_naming_the_events_people_joins_that_event(
     }
 
 
+def test_news_coming_hours_after_an_opinion_piece_on_its_event_joins_it() -> None:
+    """Which came first does not decide: when the column on the fine is published two hours
+    before the fine's first news, that news joins the column's story (the opinion piece's
+    rule read the other way), and so does the rest of the fine; the dredging stays apart.
+    Two days before, the column argues about something else: the news opens its own story.
+    As news, the column would not have taken it either."""
+    articles = cluster_articles("commentary")
+    gold = gold_stories("commentary")
+    column = next(a for a in articles if a.kind == "opinion")
+    first = min((a for a in articles if gold[a.entry_id] == "fine"), key=lambda a: a.published)
+
+    def grouped(before: timedelta, kind: str = "opinion") -> dict[int, str]:
+        moved = dataclasses.replace(column, published=first.published - before, kind=kind)
+        return group([moved if a is column else a for a in articles])
+
+    assigned = grouped(timedelta(hours=2))
+    fine = {assigned[a.entry_id] for a in articles if gold[a.entry_id] == "fine"}
+    dredge = {assigned[a.entry_id] for a in articles if gold[a.entry_id] == "dredge"}
+    assert fine == {str(column.entry_id)} and len(dredge) == 1 and dredge != fine
+    for far in (grouped(timedelta(days=2)), grouped(timedelta(hours=2), kind="news")):
+        assert far[first.entry_id] != far[column.entry_id]
+
+
 def test_an_opinion_piece_quoting_six_words_of_the_news_joins_it_and_other_days_keep_apart() -> (
     None
 ):

@@ -23,11 +23,13 @@ and in other words (the demo's editorials score 0.03-0.3 against the news they a
 matched on what framing keeps (the names and numbers of its whole text), the time since the
 event not counted against it; a six-word quotation of the news, or calendar days the news does
 not give, decide before the names do (``aggregator.signals``: what framing does not change).
+The same rule read the other way joins news to the opinion pieces that came hours before it on
+its event (``commentary_before``): which came first does not decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from aggregator.cluster import scoring
@@ -57,6 +59,10 @@ STORYLINE_COSINE = 0.2
 # whose story exists but scores below the join threshold as one, this rule and the cosine's
 # pick its story 70% of the time (the cosine's alone 76%, fewer of them).
 COMMENTARY_NAMES = 0.5
+# A news article joins opinion pieces that came before it on its event (``commentary_before``)
+# only when they came within this many hours of it: an outlet's news of an event follows the
+# first commentary on it by hours, not days. Chosen by reading, not fitted.
+COMMENTARY_BEFORE = timedelta(hours=12)
 # Side completion: an article of a side (left or right) that no story takes at the join
 # threshold still joins the most probable story none of whose outlets is of its side, when the
 # pair model gives that story at least this: the story would otherwise tell its reader that the
@@ -137,6 +143,7 @@ class StoryIndex:
         # where the side search finds the stories close in time (``_close_in_time``)
         self._recent: tuple[datetime, dict[str, Story]] | None = None
         self._dups = NearDuplicates() if near_duplicates else None
+        self._commentary: dict[str, Story] = {}  # the stories of opinion pieces alone
 
     # --- vectors ---------------------------------------------------------------------------
 
@@ -167,6 +174,7 @@ class StoryIndex:
                 for entry_id in self.stories[sid].entry_ids:
                     self._dups.remove(entry_id)
             del self.stories[sid]
+            self._commentary.pop(sid, None)
             self._recent = None
         self._postings.forget(cutoff)
 
@@ -206,13 +214,47 @@ class StoryIndex:
         model, its words (``STORYLINE_COSINE``) or its names (``COMMENTARY_NAMES``) tie it
         there, unless the two give calendar days and none in common.
         """
+        found = self._any_day(doc, when, self.candidates(doc.vec, when, doc.entities))
+        return self._argued(doc, found, lambda story: named_share(doc.entities, story.entities))
+
+    def commentary_before(self, doc: Doc, when: datetime) -> tuple[float, Story] | None:
+        """The story of opinion pieces alone that argues about a news article's event, or
+        None: commentary that came before its news, within ``COMMENTARY_BEFORE`` (within hours,
+        an opinion piece is often an event's first article). The rule of ``commentary_home``
+        read the other way, the names share from the opinion pieces' side, so that which came
+        first does not decide whether the two are one story. The stories of opinion pieces
+        alone are kept aside (``_commentary``): a column's telling terms are its own words, so
+        the news's terms and names would not find it in the postings."""
+        named = set(doc.entities)
+        stories = [
+            story
+            for story in self._commentary.values()
+            if story.gap(when) <= COMMENTARY_BEFORE and not self.later_event(doc, story, when)
+        ]
+        if not stories:
+            return None
+        found = self._any_day(doc, when, stories)
+        return self._argued(
+            doc, found, lambda story: max(named_share(m.entities, named) for m in story.members)
+        )
+
+    def _any_day(self, doc: Doc, when: datetime, stories: list[Story]) -> list[tuple[float, Story]]:
+        """The pair model's probabilities with the time between the two not counted (an
+        opinion piece's day is not its event's), most probable first."""
         gap = self.features.index("gap_days")
         found = []
-        for story in self.candidates(doc.vec, when, doc.entities):
+        for story in stories:
             row = self.pair_features(doc, story, when)
             row[gap] = 0.0
             found.append((self.model.probability(row), story))
         found.sort(key=lambda p: (-p[0], p[1].first_published, p[1].story_id))
+        return found
+
+    def _argued(
+        self, doc: Doc, found: list[tuple[float, Story]], share: Callable[[Story], float]
+    ) -> tuple[float, Story] | None:
+        """Which of ``found`` (``_any_day``) is the event an opinion piece argues about, by
+        what framing does not change (``commentary_home``); ``share`` is the names share."""
         quoting = [(p, s) for p, s in found if shares_quote(doc.runs, s.quotes)]
         if quoting:  # on train, 98% of candidate pairs sharing a quotation are one story
             return quoting[0]
@@ -224,7 +266,7 @@ class StoryIndex:
         if doc.dates and story.dates and not doc.dates & story.dates:
             return None  # on train, 5% of candidate pairs giving other days are one story
         if (
-            named_share(doc.entities, story.entities) >= COMMENTARY_NAMES
+            share(story) >= COMMENTARY_NAMES
             or cosine(doc.vec, story.centroid, unit=True) >= STORYLINE_COSINE
         ):
             return score, story
@@ -355,6 +397,10 @@ class StoryIndex:
             )
             self._postings.post(story, doc.vec)
         story.news += article.kind != "opinion"
+        if story.news:
+            self._commentary.pop(story_id, None)
+        else:
+            self._commentary[story_id] = story
         self.story_of[article.entry_id] = story_id
         return story
 
@@ -376,11 +422,15 @@ class StoryIndex:
             article, doc, scored
         )
         home = None
-        if article.kind == "opinion" and (not scored or scored[0][0] < self.threshold):
-            home = self.commentary_home(doc, article.published)
+        if not scored or scored[0][0] < self.threshold:
+            if article.kind == "opinion":
+                home = self.commentary_home(doc, article.published)
+            else:
+                home = self.commentary_before(doc, article.published)
         if home is not None:
             # An opinion piece is no event of its own: it argues about one, often a day or two
-            # later and in other words, and joins the one it discusses most (feeding the views).
+            # later and in other words, and joins the one it discusses most (feeding the views);
+            # news joins the opinion pieces that came before it on its event.
             score, best = home
             story = self._attach(article, doc, best.story_id)
             return Assignment(story.story_id, score, False, storyline=story.storyline, near=near)
@@ -441,6 +491,9 @@ class StoryIndex:
             self.story_of[entry_id] = older.story_id
         self.merged_into[newer.story_id] = older.story_id
         del self.stories[newer.story_id]
+        self._commentary.pop(newer.story_id, None)
+        if older.news:
+            self._commentary.pop(older.story_id, None)
         self._recent = None
         for story in self.stories.values():
             if story.storyline in (newer.story_id, newer.storyline):
