@@ -6,9 +6,10 @@ Zipf-distributed 40,000-word vocabulary mixed with its story's own names, number
 words, and a ~10-word title. The 40 outlets lean in turn left, lean-left, center, lean-right,
 right, so that the side search (a left or right article compared with stories lacking its
 side: ``cluster.index.SIDE_SEARCH``, ``SIDE_HOURS``) costs here what it costs on real feeds;
-a baseline whose bench gives no side pays nothing for it. The articles stream in published
-order through ``cluster.StoryIndex.add`` (the pipeline's code, near-duplicate detection
-included). Each size runs in a fresh process so that its peak RSS is its own:
+a baseline whose bench gives no side pays nothing for it. A tenth of the articles are opinion
+(``OPINION_OUTLETS``). The articles stream in published order through
+``cluster.StoryIndex.add`` (the pipeline's code, near-duplicate detection included). Each size
+runs in a fresh process so that its peak RSS is its own:
 
     python bench/cluster_scale.py [--sizes 10000,30000,100000] [--seed 7] [--baseline REV]
 
@@ -48,6 +49,11 @@ from aggregator.vocab import LEANS, side_of
 VOCABULARY = 40_000
 ARTICLES_PER_DAY = 270
 BODY_WORDS = 550
+# Four outlets in 40 publish opinion (a tenth of the articles, as in the hidden set: 115 of
+# 1,188), so that an opinion piece's search for its story (``commentary_home``) and news
+# looking for the opinion pieces before it (``commentary_before``) cost what they do on real
+# feeds; a baseline whose bench gives no kind pays nothing for them.
+OPINION_OUTLETS = frozenset({3, 13, 24, 36})
 _SYLLABLES = "ka lo mi ra te su no pe di ga vo re li ta mu se bo ni fa zu ce ho".split()
 
 
@@ -101,6 +107,7 @@ def articles(n: int, seed: int) -> Iterator[tuple[ClusterArticle, int]]:
                 text=" ".join(body),
                 published=when,
                 side=side_of(LEANS[entry_id % 40 % len(LEANS)]),
+                kind="opinion" if entry_id % 40 in OPINION_OUTLETS else "news",
             ),
             sid,
         )

@@ -143,7 +143,8 @@ class StoryIndex:
         # where the side search finds the stories close in time (``_close_in_time``)
         self._recent: tuple[datetime, dict[str, Story]] | None = None
         self._dups = NearDuplicates() if near_duplicates else None
-        self._commentary: dict[str, Story] = {}  # the stories of opinion pieces alone
+        # the stories of opinion pieces alone, since ``COMMENTARY_BEFORE`` before the last sweep
+        self._commentary: dict[str, Story] = {}
 
     # --- vectors ---------------------------------------------------------------------------
 
@@ -177,6 +178,9 @@ class StoryIndex:
             self._commentary.pop(sid, None)
             self._recent = None
         self._postings.forget(cutoff)
+        stale = now - COMMENTARY_BEFORE  # too old for the news that comes from now on
+        for sid in [sid for sid, s in self._commentary.items() if s.last_published < stale]:
+            del self._commentary[sid]
 
     def candidates(self, vec: Vector, when: datetime, names: Vector | None = None) -> list[Story]:
         """Stories sharing the article's telling terms, near it in time, closest first

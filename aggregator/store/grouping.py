@@ -49,17 +49,24 @@ class GroupingMixin(StoreBase):
             return stored_entries(s, EntryRow.story_id.is_not(None), EntryRow.published_at >= since)
 
     def texts_before(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        # The last ``limit`` ids first, then their texts: sorting the rows with their texts
+        # would read every grouped entry's text.
+        last = (
+            select(EntryRow.id)
+            .where(
+                EntryRow.story_id.is_not(None),
+                EntryRow.copy_of.is_(None),
+                EntryRow.text.is_not(None),
+                EntryRow.published_at < before,
+            )
+            .order_by(EntryRow.published_at.desc(), EntryRow.id.desc())
+            .limit(limit)
+        )
         with self.session() as s:
             rows = s.execute(
                 select(EntryRow.title, EntryRow.text)
-                .where(
-                    EntryRow.story_id.is_not(None),
-                    EntryRow.copy_of.is_(None),
-                    EntryRow.text.is_not(None),
-                    EntryRow.published_at < before,
-                )
+                .where(EntryRow.id.in_(last.scalar_subquery()))
                 .order_by(EntryRow.published_at.desc(), EntryRow.id.desc())
-                .limit(limit)
             )
             return [(title, text or "") for title, text in rows]
 
