@@ -1,4 +1,5 @@
-"""The domain's vocabulary: an outlet's lean, and the side of the spectrum a lean is on.
+"""The domain's vocabulary: an outlet's lean, the side of the spectrum a lean is on, and
+whether an article is news or opinion.
 
 Every stage and every output speaks it: configuration validates a source's lean against
 :class:`Lean`, the grouping joins a left or right article to a story none of whose outlets is of
@@ -13,8 +14,10 @@ worded for the reader by publishing only.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import overload
+from urllib.parse import urlsplit
 
 
 class Lean(StrEnum):
@@ -62,3 +65,25 @@ def side_of(lean: str, default: Side | None = None) -> Side | None:
     """The side ``lean`` is on ("lean-left": ``Side.LEFT``); ``default`` for a string that is
     no lean (a source removed from the configuration is known by its id alone)."""
     return _SIDE_OF.get(lean, default)
+
+
+# Where a news outlet files its opinion pieces (a path segment of the link), and how their
+# titles say so: a news source's feed carries its columns too.
+OPINION_SECTIONS = frozenset(
+    "opinion opinions commentary op-ed op-eds oped editorial editorials columnists column "
+    "columns commentisfree ideas".split()
+)
+OPINION_TITLE_RE = re.compile(r"(?i)^(?:opinion|op-ed|editorial|commentary|column)\s*[:|\-\u2014]")
+
+
+def article_kind(source_kind: str, link: str | None, title: str) -> str:
+    """An article's kind, "news" or "opinion": its source's, unless its news outlet files it as
+    opinion (its link under /opinion/, /commentary/, /op-ed/ ..., or its title marked
+    "Opinion:"). Decided here once for every stage: the grouping matches an opinion piece to
+    the event it argues about, the rewrite heads a story with news and builds the views."""
+    if source_kind == "opinion":
+        return "opinion"
+    path = urlsplit(link or "").path.lower()
+    if any(part in OPINION_SECTIONS for part in path.split("/")[:-1]):
+        return "opinion"
+    return "opinion" if OPINION_TITLE_RE.match(title) else source_kind

@@ -66,18 +66,24 @@ def cluster_articles(name: str) -> list[ClusterArticle]:
     ]
 
 
-def serve_as_outlets(web: SampleWeb, name: str) -> tuple[Source, ...]:
+def serve_as_outlets(
+    web: SampleWeb, name: str, changes: dict[int, dict] | None = None
+) -> tuple[Source, ...]:
     """A story fixture served on the loopback web as real outlets: one RSS feed per source
-    (``/<name>-<source>/rss.xml``) and one article page per entry, with the fixture's text."""
+    (``/<name>-<source>/rss.xml``) and one article page per entry, with the fixture's text.
+    ``changes`` overrides fields of entries by id; a ``section`` puts its page in that folder
+    of its source's (``/<name>-<source>/<section>/<id>.html``)."""
     by_source: dict[str, list[dict]] = {}
     for d in _raw(name):
+        d = {**d, **(changes or {}).get(d["entry_id"], {})}
         by_source.setdefault(d["source_id"], []).append(d)
     sources = []
     for source_id, items in by_source.items():
         folder = f"{name}-{source_id}"
         rss_items = []
         for d in items:
-            path = f"/{folder}/{d['entry_id']}.html"
+            section = f"{d['section']}/" if d.get("section") else ""
+            path = f"/{folder}/{section}{d['entry_id']}.html"
             page = (
                 "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<title>{escape(d['title'])}</title></head><body><article>"

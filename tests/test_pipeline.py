@@ -632,6 +632,15 @@ def test_consecutive_events_are_entries_linked_as_one_storyline(
     assert ids <= set(stories_of(report.feed_path))  # nothing published changes id
 
 
+def commentary_stories(config: Config) -> dict[int, str | None]:
+    """The commentary fixture's entries, by the id in their page's link, and the story of each."""
+    with Pipeline(config).session() as s:
+        return {
+            int(e.link.rsplit("/", 1)[-1].removesuffix(".html")): e.story_id
+            for e in s.scalars(select(EntryRow).where(EntryRow.link.contains("/commentary-")))
+        }
+
+
 def test_an_opinion_piece_two_days_after_the_event_naming_its_people_joins_the_event(
     web: SampleWeb, tmp_path: Path
 ) -> None:
@@ -642,11 +651,7 @@ def test_an_opinion_piece_two_days_after_the_event_naming_its_people_joins_the_e
     config = make_config(web, tmp_path, extra=serve_as_outlets(web, "commentary"))
     report = Pipeline(config).run_cycle()
     assert report.failed == []
-    with Pipeline(config).session() as s:
-        story_of = {
-            int(e.link.rsplit("/", 1)[-1].removesuffix(".html")): e.story_id
-            for e in s.scalars(select(EntryRow).where(EntryRow.link.contains("/commentary-")))
-        }
+    story_of = commentary_stories(config)
     gold = gold_stories("commentary")
     assert set(story_of) == set(gold)
     fine = {story_of[e] for e, g in gold.items() if g == "fine"}
@@ -656,6 +661,31 @@ def test_an_opinion_piece_two_days_after_the_event_naming_its_people_joins_the_e
     entry = stories_of(report.feed_path)[atom_id(fine_id)]
     related = [x.href for x in entry.links if x.rel == "related"]
     assert any(href.endswith("/commentary-delta/406.html") for href in related), related
+
+
+def test_a_column_a_news_outlet_files_under_opinion_is_grouped_and_shown_as_opinion(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    """A news source's feed carries its columns too. The fine's column, from a news source
+    that files it under /opinion/, is an opinion piece to every stage (``vocab.article_kind``):
+    it joins the fine's news two days on, as from an opinion source, and the story shows it
+    marked as opinion. Filed among the news, the same text is news to us, and stays apart."""
+    column = 406
+
+    def grouped(name: str, section: str) -> tuple[bool, str]:
+        (tmp_path / name).mkdir()
+        changed = {column: {"kind": "news", "section": section}}
+        extra = serve_as_outlets(web, "commentary", changes=changed)
+        config = make_config(web, tmp_path / name, extra=extra)
+        assert Pipeline(config).run_cycle().failed == []
+        story_of = commentary_stories(config)
+        page = (config.out_dir / "stories" / f"{story_of[column]}.html").read_text("utf-8")
+        return story_of[column] == story_of[401], page
+
+    joined, page = grouped("opinion-section", "opinion")
+    assert joined and "Opinion:" in page
+    joined, page = grouped("news-section", "news")
+    assert not joined and "Opinion:" not in page
 
 
 def test_a_side_missing_from_a_story_joins_it_when_the_pair_model_is_confident_enough(

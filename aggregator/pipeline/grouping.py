@@ -23,6 +23,7 @@ from aggregator.models import (
 )
 from aggregator.pipeline.reports import Progress, log
 from aggregator.store import StoreType
+from aggregator.vocab import article_kind
 
 Seen = tuple[int, str, datetime]  # an entry with a link: (entry id, story id, published)
 EMBED_AHEAD = 512  # entries embedded in one batch (well inside the embedder's cache)
@@ -204,7 +205,8 @@ class Grouping:
         self._embedder.embed([embedding_text(a.title, a.text) for a in ahead])
 
     def _cluster_article(self, entry: StoredEntry) -> ClusterArticle:
-        """The entry as the grouping sees it, with its source's kind (news or opinion) and side
+        """The entry as the grouping sees it, with its kind (news or opinion: its source's, or
+        opinion where its outlet files it so, ``vocab.article_kind``) and its source's side
         (a story none of whose outlets is of its side may take it below the join threshold)."""
         return ClusterArticle(
             entry_id=entry.id,
@@ -212,7 +214,7 @@ class Grouping:
             title=entry.title,
             text=entry.text or "",
             published=entry.published,
-            kind=self._kinds.get(entry.source_id, "news"),
+            kind=article_kind(self._kinds.get(entry.source_id, "news"), entry.link, entry.title),
             fetched=entry.fetched,
             side=self._sides.get(entry.source_id),
         )

@@ -25,7 +25,7 @@ from aggregator.models import (
 from aggregator.pipeline.reports import Progress
 from aggregator.rewrite.model import ModelRewriter
 from aggregator.store import StoreType
-from aggregator.vocab import SIDES, Side, side_of
+from aggregator.vocab import SIDES, Side, article_kind, side_of
 
 
 class Rewriting:
@@ -228,7 +228,7 @@ class Rewriting:
             source_id=entry.source_id,
             source_name=name,
             lean=lean,
-            kind=kind,
+            kind=article_kind(kind, entry.link, entry.title),
             title=entry.title,
             link=entry.link,
             published=entry.published,

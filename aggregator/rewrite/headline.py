@@ -10,13 +10,10 @@ scare quotes, a run-on); a centre outlet breaks ties.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from aggregator.models import StoryArticle
 from aggregator.rewrite.lexicon import (
     EXPLAINER_RE,
-    OPINION_SECTIONS,
-    OPINION_TITLE_RE,
     SCARE_QUOTE_RE,
     SENSATIONAL_RE,
     SHOUT_RE,
@@ -24,7 +21,7 @@ from aggregator.rewrite.lexicon import (
 )
 from aggregator.rewrite.sentences import clean_title
 from aggregator.text import cosine, terms, word_count
-from aggregator.vocab import Lean
+from aggregator.vocab import Lean, article_kind
 
 
 def choose_headline(articles: Sequence[StoryArticle]) -> str:
@@ -48,15 +45,9 @@ def choose_headline(articles: Sequence[StoryArticle]) -> str:
 
 
 def reads_as_opinion(article: StoryArticle) -> bool:
-    """An opinion piece: from an opinion source, or one a news outlet files as opinion (its
-    link under /opinion/, /commentary/, /op-ed/ ..., or its title marked "Opinion:"), as a
-    news source's feed also carries its columns."""
-    path = urlsplit(article.link or "").path.lower()
-    return (
-        article.kind == "opinion"
-        or any(part in OPINION_SECTIONS for part in path.split("/")[:-1])
-        or OPINION_TITLE_RE.match(article.title) is not None
-    )
+    """An opinion piece: from an opinion source, or one a news outlet files as opinion
+    (``vocab.article_kind``), as a news source's feed also carries its columns."""
+    return article_kind(article.kind, article.link, article.title) == "opinion"
 
 
 def _loaded(title: str) -> float:

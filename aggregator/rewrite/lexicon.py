@@ -54,13 +54,6 @@ SIDE_TAKING_RE = re.compile(
     r"shocking|outrageous|disgraceful|sham|hoax|witch hunt)\b"
 )
 EXPLAINER_RE = re.compile(r"^(?:What|Why|How|Who|Here's|Here is|Opinion|Analysis)\b")
-# Where a news outlet files its opinion pieces (a path segment of the link), and how their
-# titles say so: a news source's feed carries its columns too.
-OPINION_SECTIONS = frozenset(
-    "opinion opinions commentary op-ed op-eds oped editorial editorials columnists column "
-    "columns commentisfree ideas".split()
-)
-OPINION_TITLE_RE = re.compile(r"(?i)^(?:opinion|op-ed|editorial|commentary|column)\s*[:|\-\u2014]")
 SCARE_QUOTE_RE = re.compile(r"[\u2018\u201c\"'][^\u2019\u201d\"']{1,40}[\u2019\u201d\"']")
 SHOUT_RE = re.compile(r"\b[A-Z]{3,}(?:\s+[A-Z]{2,})+\b")  # "HARBOR BRIDGE FIASCO", not "COVID"
 ALWAYS_CAPITAL = frozenset(
