@@ -31,9 +31,9 @@ IDF_PRIOR = 20  # pseudo-documents: early in a stream no word is rare yet
 # An index rebuilt from days of stories first counts this many articles from before them into
 # its document frequencies (``StoryIndex.learn``): the stream that grouped those days had seen
 # them, and a rebuild from a few days of a sparse stream (a week's replay, a small deployment)
-# would otherwise find every word rare and score pairs as the pair model never saw them
-# (dev at the hidden dating, weekly cycles: 17 to 31 articles learnt, P 1.000 -> .984). Enough
-# for a month of a few hundred outlets; not fitted.
+# would otherwise find every word rare and score pairs as the pair model never saw them (dev
+# at the hidden dating, weekly cycles rebuilt from 17 to 31 articles: P .984 where one cycle
+# has 1.000). Enough for a month of a few hundred outlets; not fitted.
 LEARN_BEFORE = 5000
 _WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 _QUOTE_RE = re.compile(r"[“\"]([^”\"]{10,240})[”\"]")

@@ -100,8 +100,8 @@ class Grouping:
             log.debug("group: story index kept (%d stories)", len(kept.index.stories))
             return kept, mark
         fresh = _KeptIndex(cluster.StoryIndex(embedder=self._embedder), since, mark)
-        before = self.store.texts_before(since, cluster.LEARN_BEFORE)
-        for title, text in before:
+        earlier = self.store.texts_before(since, cluster.LEARN_BEFORE)
+        for title, text in earlier:
             fresh.index.learn(title, text)
         history = self.store.grouped_entries(since)
         lines = self.store.storylines(since)
@@ -120,7 +120,7 @@ class Grouping:
         log.debug(
             "group: story index rebuilt from %d grouped entries (%d before them learnt)",
             len(history),
-            len(before),
+            len(earlier),
         )
         return fresh, mark
 
