@@ -530,6 +530,47 @@ def test_making_a_pipeline_touches_no_file_until_it_is_opened(
     later.close()
 
 
+def test_a_rebuilt_index_learns_the_articles_before_its_history(
+    web: SampleWeb, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restart rebuilds the story index from the last 9 days of stories, and first counts
+    the words of the grouped articles before them (``cluster.LEARN_BEFORE``), as the stream
+    that grouped those days had: here the two of three weeks ago, not their copy."""
+    config = make_config(web, tmp_path)
+    texts = {
+        "a": "The county fair opened with a pie contest, tractor pulls and a petting zoo.",
+        "b": "Harbor pilots agreed to a new contract after talks ran through the weekend.",
+        "b2": "Harbor pilots agreed to a new contract after talks ran through the weekend.",
+        "c": "The library extended weekend hours and added a seed exchange for gardeners.",
+    }
+    when = {
+        "a": datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+        "b": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        "b2": datetime(2026, 11, 2, 10, 0, tzinfo=UTC),  # the same link: a copy of b
+        "c": datetime(2026, 11, 22, 9, 0, tzinfo=UTC),  # 20 days on
+    }
+    caplog.set_level(logging.DEBUG, logger="aggregator")
+    for keys in (("a", "b", "b2"), ("c",)):
+        pipeline = Pipeline(config)  # a restart each time
+        with pipeline.session.begin() as s:
+            for key in keys:
+                s.add(
+                    EntryRow(
+                        source_id="alpha" if key != "b2" else "beta",
+                        key=key,
+                        link=f"https://example.invalid/{key.rstrip('2')}",
+                        title=texts[key][:30],
+                        published_at=when[key],
+                        fetched_at=when[key],
+                        text=texts[key],
+                    )
+                )
+        caplog.clear()
+        pipeline.group()
+    rebuilt = [r.getMessage() for r in caplog.records if "story index rebuilt" in r.msg]
+    assert rebuilt == ["group: story index rebuilt from 0 grouped entries (2 before them learnt)"]
+
+
 def test_a_kept_index_finds_a_same_link_copy_as_a_rebuild_does(
     web: SampleWeb, tmp_path: Path
 ) -> None:
