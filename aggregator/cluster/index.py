@@ -229,7 +229,6 @@ class StoryIndex:
         first does not decide whether the two are one story. The stories of opinion pieces
         alone are kept aside (``_commentary``): a column's telling terms are its own words, so
         the news's terms and names would not find it in the postings."""
-        named = set(doc.entities)
         stories = [
             story
             for story in self._commentary.values()
@@ -237,6 +236,7 @@ class StoryIndex:
         ]
         if not stories:
             return None
+        named = set(doc.entities)
         found = self._any_day(doc, when, stories)
         return self._argued(
             doc, found, lambda story: max(named_share(m.entities, named) for m in story.members)
