@@ -69,11 +69,11 @@ def side_of(lean: str, default: Side | None = None) -> Side | None:
 
 # Where a news outlet files its opinion pieces (a path segment of the link), and how their
 # titles say so: a news source's feed carries its columns too.
-OPINION_SECTIONS = frozenset(
+_OPINION_SECTIONS = frozenset(
     "opinion opinions commentary op-ed op-eds oped editorial editorials columnists column "
     "columns commentisfree ideas".split()
 )
-OPINION_TITLE_RE = re.compile(r"(?i)^(?:opinion|op-ed|editorial|commentary|column)\s*[:|\-\u2014]")
+_OPINION_TITLE_RE = re.compile(r"(?i)^(?:opinion|op-ed|editorial|commentary|column)\s*[:|\-\u2014]")
 
 
 def article_kind(source_kind: str, link: str | None, title: str) -> str:
@@ -84,6 +84,6 @@ def article_kind(source_kind: str, link: str | None, title: str) -> str:
     if source_kind == "opinion":
         return "opinion"
     path = urlsplit(link or "").path.lower()
-    if any(part in OPINION_SECTIONS for part in path.split("/")[:-1]):
+    if any(part in _OPINION_SECTIONS for part in path.split("/")[:-1]):
         return "opinion"
-    return "opinion" if OPINION_TITLE_RE.match(title) else source_kind
+    return "opinion" if _OPINION_TITLE_RE.match(title) else source_kind
